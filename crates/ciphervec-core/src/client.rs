@@ -1,0 +1,112 @@
+//! A client: one storage backend and the indexes opened through it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::crypto::{storage_name, IndexKey};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::manifest::HEADER_KEY;
+use crate::metric::Metric;
+use crate::storage::Storage;
+
+/// Largest accepted index name, in UTF-8 bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// Owns a storage backend. An index opened twice through one client is the same handle, so
+/// two working sets never diverge over one store.
+pub struct Client {
+    store: Arc<dyn Storage>,
+    /// Serialises create/load/list so "exists?" checks and header writes cannot interleave.
+    catalog: Mutex<Catalog>,
+    closed: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Catalog {
+    open: HashMap<String, Weak<Index>>,
+    /// Names seen by this client. Names are stored only as hashes, so a store cannot list them.
+    names: BTreeSet<String>,
+}
+
+impl Client {
+    pub fn new(store: Arc<dyn Storage>) -> Client {
+        Client { store, catalog: Mutex::new(Catalog::default()), closed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("the client".into()));
+        }
+        Ok(())
+    }
+
+    /// Creates an index; `ERR_INDEX_EXISTS` if the name is taken.
+    pub fn create_index(
+        &self,
+        name: &str,
+        key: &[u8],
+        dimension: Option<usize>,
+        metric: Metric,
+    ) -> Result<Arc<Index>> {
+        self.check_open()?;
+        check_name(name)?;
+        let kek = IndexKey::from_slice(key)?;
+        let sname = storage_name(name);
+        let mut cat = self.catalog.lock().unwrap();
+        if self.store.get(&sname, HEADER_KEY)?.is_some() {
+            return Err(Error::IndexExists(name.into()));
+        }
+        let index = Arc::new(Index::create(self.store.clone(), self.closed.clone(), name, sname.clone(), &kek, dimension, metric)?);
+        cat.open.insert(sname, Arc::downgrade(&index));
+        cat.names.insert(name.to_string());
+        Ok(index)
+    }
+
+    /// Opens an existing index with its key; `ERR_WRONG_KEY` before any record is decrypted.
+    pub fn load_index(&self, name: &str, key: &[u8]) -> Result<Arc<Index>> {
+        self.check_open()?;
+        check_name(name)?;
+        let kek = IndexKey::from_slice(key)?;
+        let sname = storage_name(name);
+        let mut cat = self.catalog.lock().unwrap();
+        if let Some(index) = cat.open.get(&sname).and_then(Weak::upgrade).filter(|i| i.is_open()) {
+            // Already open: still prove the caller holds the key.
+            index.verify_key(&kek)?;
+            return Ok(index);
+        }
+        let index = Arc::new(Index::load(self.store.clone(), self.closed.clone(), name, sname.clone(), &kek)?);
+        cat.open.insert(sname, Arc::downgrade(&index));
+        cat.names.insert(name.to_string());
+        Ok(index)
+    }
+
+    /// Names of the indexes this client created or loaded that still exist, sorted.
+    pub fn list_indexes(&self) -> Result<Vec<String>> {
+        self.check_open()?;
+        let cat = self.catalog.lock().unwrap();
+        let mut out = Vec::new();
+        for name in &cat.names {
+            if self.store.get(&storage_name(name), HEADER_KEY)?.is_some() {
+                out.push(name.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(Error::invalid(format!(
+            "indexName must be a non-empty string of at most {MAX_NAME_BYTES} bytes, got {} bytes",
+            name.len()
+        )));
+    }
+    Ok(())
+}

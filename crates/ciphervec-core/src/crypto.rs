@@ -1,0 +1,238 @@
+//! All cryptography of ciphervec; nothing else touches `aes-gcm`, HKDF or HMAC.
+//!
+//! Key hierarchy (per index):
+//! - the caller's 32-byte *index key* is a key-encryption key (KEK). It never encrypts data;
+//!   it wraps a random 32-byte *data key* (DEK) with AES-256-GCM, so a key can later be
+//!   rotated by re-wrapping one small blob instead of re-encrypting every record.
+//! - sub-keys are derived from the DEK with HKDF-SHA256: one AES-256-GCM key for records and
+//!   one HMAC-SHA256 key that turns ids into storage keys (the store never sees an id).
+//! - a *key check* value, HMAC(HKDF(KEK, "key-check"), storage name), lets `loadIndex` tell a
+//!   wrong key (check mismatch) from tampering (check matches, but the wrapped DEK fails).
+//!
+//! Nonces: every sealed blob gets a fresh random 96-bit nonce from the OS CSPRNG. With random
+//! nonces the chance of a collision stays below 2^-32 as long as one data key seals at most
+//! 2^32 messages (NIST SP 800-38D, 8.3). Every upsert of an item seals one message, so that is
+//! ~4 billion writes per index before the data key must be rotated; [`NONCE_LIMIT`] records it.
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Length of index keys and data keys in bytes.
+pub const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// Version byte that starts every sealed blob; bumped if the blob layout ever changes.
+const BLOB_VERSION: u8 = 1;
+/// Bytes a sealed blob adds to its plaintext.
+pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+/// Messages one data key may seal with random nonces (see module docs).
+pub const NONCE_LIMIT: u64 = 1 << 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// 32 bytes from the operating system's CSPRNG.
+pub fn random_key() -> [u8; KEY_LEN] {
+    let mut k = [0u8; KEY_LEN];
+    getrandom::fill(&mut k).expect("the OS random number generator failed");
+    k
+}
+
+/// The caller's key-encryption key. Its `Debug` never prints the bytes.
+#[derive(Clone)]
+pub struct IndexKey([u8; KEY_LEN]);
+
+impl IndexKey {
+    /// Accepts exactly 32 bytes, else `ERR_INVALID_KEY`.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+            Error::InvalidKey(format!(
+                "an index key must be exactly {KEY_LEN} bytes, got {}: use Client.generateKey()",
+                bytes.len()
+            ))
+        })?;
+        Ok(IndexKey(arr))
+    }
+
+    fn subkey(&self, info: &[u8]) -> [u8; KEY_LEN] {
+        hkdf_expand(&self.0, info)
+    }
+
+    /// Proves knowledge of the key for one index without revealing anything about it.
+    pub fn key_check(&self, storage_name: &str) -> [u8; 32] {
+        hmac(&self.subkey(b"ciphervec/v1/key-check"), storage_name.as_bytes())
+    }
+
+    /// Wraps a data key; `aad` binds the wrapped key to its index.
+    pub fn wrap(&self, dek: &[u8; KEY_LEN], aad: &[u8]) -> Vec<u8> {
+        Sealer::new(&self.subkey(b"ciphervec/v1/wrap")).seal(aad, dek)
+    }
+
+    /// Unwraps a data key; fails if the blob was altered or the key differs.
+    pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Option<[u8; KEY_LEN]> {
+        let plain = Sealer::new(&self.subkey(b"ciphervec/v1/wrap")).open(aad, wrapped).ok()?;
+        plain.try_into().ok()
+    }
+}
+
+impl std::fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexKey(..)")
+    }
+}
+
+/// AES-256-GCM with random nonces. Blob layout: version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16).
+pub struct Sealer {
+    cipher: Aes256Gcm,
+}
+
+/// Authentication failed: wrong key, altered bytes, or a blob moved to another place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthError;
+
+impl Sealer {
+    pub fn new(key: &[u8; KEY_LEN]) -> Self {
+        Sealer { cipher: Aes256Gcm::new(key.into()) }
+    }
+
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+        out.push(BLOB_VERSION);
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).expect("the OS random number generator failed");
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let body = &mut out[1 + NONCE_LEN..];
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&Nonce::from(nonce), aad, body.into())
+            .expect("AES-GCM message too long");
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, AuthError> {
+        if blob.len() < SEAL_OVERHEAD || blob[0] != BLOB_VERSION {
+            return Err(AuthError);
+        }
+        let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN].try_into().unwrap();
+        let (body, tag) = blob[1 + NONCE_LEN..].split_at(blob.len() - SEAL_OVERHEAD);
+        let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
+        let mut plain = body.to_vec();
+        self.cipher
+            .decrypt_inout_detached(&Nonce::from(nonce), aad, plain.as_mut_slice().into(), &Tag::from(tag))
+            .map_err(|_| AuthError)?;
+        Ok(plain)
+    }
+}
+
+/// The keys derived from one index's data key. `Debug` shows no key material.
+pub struct DataKeys {
+    pub records: Sealer,
+    id_mac: [u8; KEY_LEN],
+}
+
+impl std::fmt::Debug for DataKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKeys(..)")
+    }
+}
+
+impl DataKeys {
+    pub fn derive(dek: &[u8; KEY_LEN]) -> Self {
+        DataKeys {
+            records: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/records")),
+            id_mac: hkdf_expand(dek, b"ciphervec/v1/id-mac"),
+        }
+    }
+
+    /// The storage key of an item id: HMAC-SHA256 under an index-specific key, so equal ids in
+    /// two indexes look unrelated and the store cannot test guesses without the key.
+    pub fn id_tag(&self, id: &str) -> [u8; 32] {
+        hmac(&self.id_mac, id.as_bytes())
+    }
+}
+
+/// The name under which an index is stored: a hash, so the store never holds the name.
+/// Unkeyed on purpose: `loadIndex(name)` must find it before any key is checked.
+pub fn storage_name(index_name: &str) -> String {
+    let digest = Sha256::new_with_prefix(b"ciphervec/v1/index-name\0").chain_update(index_name).finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn hkdf_expand(ikm: &[u8; KEY_LEN], info: &[u8]) -> [u8; KEY_LEN] {
+    let mut out = [0u8; KEY_LEN];
+    Hkdf::<Sha256>::new(None, ikm).expand(info, &mut out).expect("32 bytes is a valid HKDF length");
+    out
+}
+
+fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_aad_binding() {
+        let s = Sealer::new(&random_key());
+        let blob = s.seal(b"slot-1", b"hello");
+        assert_eq!(blob.len(), 5 + SEAL_OVERHEAD);
+        assert_eq!(s.open(b"slot-1", &blob).unwrap(), b"hello");
+        assert_eq!(s.open(b"slot-2", &blob), Err(AuthError));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let s = Sealer::new(&random_key());
+        let blob = s.seal(b"a", b"some plaintext bytes");
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x01;
+            assert_eq!(s.open(b"a", &bad), Err(AuthError), "flip at {i} undetected");
+        }
+        assert_eq!(s.open(b"a", &blob[..blob.len() - 1]), Err(AuthError));
+    }
+
+    #[test]
+    fn nonces_differ_between_seals() {
+        let s = Sealer::new(&random_key());
+        assert_ne!(s.seal(b"", b"same"), s.seal(b"", b"same"));
+    }
+
+    #[test]
+    fn wrong_kek_fails_key_check_and_unwrap() {
+        let k1 = IndexKey::from_slice(&random_key()).unwrap();
+        let k2 = IndexKey::from_slice(&random_key()).unwrap();
+        let dek = random_key();
+        let wrapped = k1.wrap(&dek, b"idx");
+        assert_eq!(k1.unwrap(&wrapped, b"idx"), Some(dek));
+        assert_eq!(k2.unwrap(&wrapped, b"idx"), None);
+        assert_ne!(k1.key_check("idx"), k2.key_check("idx"));
+    }
+
+    #[test]
+    fn key_length_is_checked_and_debug_hides_bytes() {
+        let err = IndexKey::from_slice(&[7u8; 31]).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_KEY");
+        let k = IndexKey::from_slice(&[7u8; 32]).unwrap();
+        assert_eq!(format!("{k:?}"), "IndexKey(..)");
+    }
+
+    #[test]
+    fn id_tags_are_keyed() {
+        let a = DataKeys::derive(&random_key());
+        let b = DataKeys::derive(&random_key());
+        assert_eq!(a.id_tag("x"), a.id_tag("x"));
+        assert_ne!(a.id_tag("x"), b.id_tag("x"));
+        assert_ne!(storage_name("docs"), storage_name("docs2"));
+        assert!(!storage_name("docs").contains("docs"));
+    }
+}

@@ -1,0 +1,62 @@
+//! One error type for the whole core. Every variant has a stable code that the
+//! Node addon exposes as `error.code`; tests assert codes, never messages.
+
+/// Result alias used across the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failure, with a message that says what was wrong and what to do.
+/// Messages never contain key bytes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("the key does not open index '{0}': pass the key the index was created with")]
+    WrongKey(String),
+    #[error("an index named '{0}' already exists: open it with loadIndex or choose another name")]
+    IndexExists(String),
+    #[error("no index named '{0}': create it with createIndex first")]
+    IndexNotFound(String),
+    #[error("{what} has dimension {got}, but index '{index}' has dimension {expected}")]
+    DimensionMismatch { index: String, what: String, expected: usize, got: usize },
+    #[error("{0}")]
+    InvalidVector(String),
+    #[error("integrity check failed for {0}: the stored bytes were modified or belong elsewhere")]
+    Integrity(String),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0} is closed: open a new client or load the index again")]
+    Closed(String),
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    #[error("internal error: {0} (this is a bug in ciphervec)")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code, e.g. `ERR_WRONG_KEY`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
+            Error::InvalidKey(_) => "ERR_INVALID_KEY",
+            Error::WrongKey(_) => "ERR_WRONG_KEY",
+            Error::IndexExists(_) => "ERR_INDEX_EXISTS",
+            Error::IndexNotFound(_) => "ERR_INDEX_NOT_FOUND",
+            Error::DimensionMismatch { .. } => "ERR_DIMENSION_MISMATCH",
+            Error::InvalidVector(_) => "ERR_INVALID_VECTOR",
+            Error::Integrity(_) => "ERR_INTEGRITY",
+            Error::Corrupt(_) => "ERR_CORRUPT",
+            Error::Closed(_) => "ERR_CLOSED",
+            Error::Io(_) => "ERR_IO",
+            Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
+            Error::Internal(_) => "ERR_INTERNAL",
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}

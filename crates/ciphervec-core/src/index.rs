@@ -1,0 +1,462 @@
+//! An open encrypted index: the public operations, validation and locking.
+//!
+//! Locking: `writer` serialises writes so the store and the working set change in the same
+//! order; `items` is a read-write lock that writers hold only to apply an already-persisted
+//! change, so queries never wait for sealing or storage I/O.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::crypto::{DataKeys, IndexKey};
+use crate::error::{Error, Result};
+use crate::items::Items;
+use crate::manifest::{aad, Config, Header, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
+use crate::metric::Metric;
+use crate::record::{Contents, Record, UNASSIGNED};
+use crate::search::{self, Query};
+use crate::storage::{Change, Storage};
+use crate::topk::Hit;
+
+/// Largest accepted `topK`.
+pub const MAX_TOP_K: usize = 10_000;
+/// Largest accepted id, in UTF-8 bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+/// Largest accepted dimension.
+pub const MAX_DIMENSION: usize = 65_536;
+
+/// An item to write.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub id: String,
+    pub vector: Vec<f32>,
+    pub metadata: Option<Value>,
+    pub contents: Option<Contents>,
+}
+
+/// Which fields a read returns besides the id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Include {
+    pub distance: bool,
+    pub metadata: bool,
+    pub contents: bool,
+    pub vector: bool,
+}
+
+/// One returned item; fields not requested are `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemView {
+    pub id: String,
+    pub distance: Option<f32>,
+    pub metadata: Option<Arc<Value>>,
+    pub contents: Option<Arc<Contents>>,
+    pub vector: Option<Vec<f32>>,
+}
+
+/// An open index. Cheap to share (`Arc<Index>`); every method is safe to call concurrently.
+pub struct Index {
+    name: String,
+    storage_name: String,
+    metric: Metric,
+    keys: DataKeys,
+    store: Arc<dyn Storage>,
+    items: RwLock<Items>,
+    writer: Mutex<()>,
+    closed: AtomicBool,
+    client_closed: Arc<AtomicBool>,
+}
+
+impl Index {
+    /// Creates the header and config of a new index. The caller checked the name is free.
+    pub(crate) fn create(
+        store: Arc<dyn Storage>,
+        client_closed: Arc<AtomicBool>,
+        name: &str,
+        storage_name: String,
+        kek: &IndexKey,
+        dimension: Option<usize>,
+        metric: Metric,
+    ) -> Result<Index> {
+        if let Some(d) = dimension {
+            check_dimension(d)?;
+        }
+        let (header, keys) = Header::create(kek, &storage_name);
+        let config = Config { name: name.to_string(), dimension, metric };
+        store.write(
+            &storage_name,
+            vec![
+                (HEADER_KEY.to_vec(), Some(header.encode())),
+                (CONFIG_KEY.to_vec(), Some(config.seal(&keys, &storage_name))),
+            ],
+        )?;
+        Ok(Index::assemble(store, client_closed, config, storage_name, keys, Items::new(dimension.unwrap_or(0))))
+    }
+
+    /// Opens an existing index: checks the key first, then authenticates and decrypts every
+    /// record in parallel. Any altered blob fails the whole load with `ERR_INTEGRITY`.
+    pub(crate) fn load(
+        store: Arc<dyn Storage>,
+        client_closed: Arc<AtomicBool>,
+        name: &str,
+        storage_name: String,
+        kek: &IndexKey,
+    ) -> Result<Index> {
+        let header_blob = store.get(&storage_name, HEADER_KEY)?.ok_or_else(|| Error::IndexNotFound(name.into()))?;
+        let keys = Header::decode(&header_blob)?.open(kek, &storage_name, name)?;
+        let config_blob = store
+            .get(&storage_name, CONFIG_KEY)?
+            .ok_or_else(|| Error::Corrupt(format!("index '{name}' has no config entry")))?;
+        let config = Config::open(&config_blob, &keys, &storage_name, name)?;
+        if config.name != name {
+            return Err(Error::Integrity(format!("index '{name}' (its sealed name differs)")));
+        }
+        let entries = store.scan_prefix(&storage_name, RECORD_PREFIX)?;
+        let records: Vec<Record> = entries
+            .par_iter()
+            .map(|(key, blob)| open_record(&keys, &storage_name, name, key, blob))
+            .collect::<Result<_>>()?;
+        let dim = config.dimension.unwrap_or(0);
+        let mut items = Items::new(dim);
+        for rec in records {
+            if rec.vector.len() != dim {
+                return Err(Error::Corrupt(format!("a record of index '{name}' has the wrong dimension")));
+            }
+            items.upsert(rec);
+        }
+        Ok(Index::assemble(store, client_closed, config, storage_name, keys, items))
+    }
+
+    fn assemble(
+        store: Arc<dyn Storage>,
+        client_closed: Arc<AtomicBool>,
+        config: Config,
+        storage_name: String,
+        keys: DataKeys,
+        items: Items,
+    ) -> Index {
+        Index {
+            name: config.name,
+            storage_name,
+            metric: config.metric,
+            keys,
+            store,
+            items: RwLock::new(items),
+            writer: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            client_closed,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The dimension, once fixed by `createIndex` or the first upsert.
+    pub fn dimension(&self) -> Option<usize> {
+        let items = self.items.read().unwrap();
+        (items.dim() > 0).then_some(items.dim())
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire) && !self.client_closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.client_closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("the client".into()));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed(format!("index '{}' (it was deleted)", self.name)));
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, Items>> {
+        self.check_open()?;
+        Ok(self.items.read().unwrap())
+    }
+
+    /// Writes items (all or none). A repeated id in one batch: the last occurrence wins.
+    /// Returns how many distinct ids were written.
+    pub fn upsert(&self, batch: Vec<NewItem>) -> Result<usize> {
+        self.check_open()?;
+        let batch = validate_batch(batch, self.metric)?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let _w = self.writer.lock().unwrap();
+        self.check_open()?;
+        let dim = batch[0].vector.len();
+        let current = self.items.read().unwrap().dim();
+        let mut changes: Vec<Change> = Vec::with_capacity(batch.len() + 1);
+        if current == 0 {
+            let config = Config { name: self.name.clone(), dimension: Some(dim), metric: self.metric };
+            changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&self.keys, &self.storage_name))));
+        } else if dim != current {
+            return Err(Error::DimensionMismatch {
+                index: self.name.clone(),
+                what: "the upserted vectors".into(),
+                expected: current,
+                got: dim,
+            });
+        }
+        let records: Vec<Record> = batch
+            .into_iter()
+            .map(|it| Record {
+                id: it.id,
+                vector: it.vector,
+                metadata: it.metadata.map(Arc::new),
+                contents: it.contents.map(Arc::new),
+                list: UNASSIGNED,
+            })
+            .collect();
+        changes.par_extend(records.par_iter().map(|rec| {
+            let key = self.record_key(&rec.id);
+            let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
+            (key, Some(blob))
+        }));
+        self.store.write(&self.storage_name, changes)?;
+        let n = records.len();
+        let mut items = self.items.write().unwrap();
+        if current == 0 {
+            items.set_dim(dim);
+        }
+        for rec in records {
+            items.upsert(rec);
+        }
+        Ok(n)
+    }
+
+    /// Deletes ids (all or none); ids not in the index are ignored. Returns how many existed.
+    pub fn delete(&self, ids: &[String]) -> Result<usize> {
+        self.check_open()?;
+        validate_ids(ids.iter().map(String::as_str))?;
+        let _w = self.writer.lock().unwrap();
+        self.check_open()?;
+        let present: Vec<&String> = {
+            let items = self.items.read().unwrap();
+            let mut seen = std::collections::HashSet::new();
+            ids.iter().filter(|id| items.slot(id).is_some() && seen.insert(id.as_str())).collect()
+        };
+        if present.is_empty() {
+            return Ok(0);
+        }
+        let changes = present.iter().map(|id| (self.record_key(id), None)).collect();
+        self.store.write(&self.storage_name, changes)?;
+        let mut items = self.items.write().unwrap();
+        for id in &present {
+            items.remove(id);
+        }
+        Ok(present.len())
+    }
+
+    /// The `k` nearest items to `vector`, closest first (exact search).
+    pub fn query(&self, vector: &[f32], k: usize, include: Include) -> Result<Vec<ItemView>> {
+        validate_top_k(k)?;
+        let items = self.read()?;
+        self.check_query_vector(&items, vector, "the query vector")?;
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hits = search::exhaustive_parallel(&items, self.metric, &Query::new(vector), k);
+        Ok(self.views(&items, &hits, include))
+    }
+
+    /// One result list per query vector, computed in parallel over queries.
+    pub fn query_batch(&self, vectors: &[Vec<f32>], k: usize, include: Include) -> Result<Vec<Vec<ItemView>>> {
+        validate_top_k(k)?;
+        let items = self.read()?;
+        for (i, v) in vectors.iter().enumerate() {
+            self.check_query_vector(&items, v, &format!("query vector {i}"))?;
+        }
+        if items.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
+        }
+        Ok(vectors
+            .par_iter()
+            .map(|v| {
+                let hits = search::exhaustive(&items, self.metric, &Query::new(v), k);
+                self.views(&items, &hits, include)
+            })
+            .collect())
+    }
+
+    /// The items with these ids, in the order asked; ids not in the index yield no item.
+    pub fn get(&self, ids: &[String], include: Include) -> Result<Vec<ItemView>> {
+        validate_ids(ids.iter().map(String::as_str))?;
+        let items = self.read()?;
+        let include = Include { distance: false, ..include };
+        Ok(ids
+            .iter()
+            .filter_map(|id| items.slot(id))
+            .map(|slot| self.view(&items, slot, None, include))
+            .collect())
+    }
+
+    /// Every id, in no particular order.
+    pub fn list_ids(&self) -> Result<Vec<String>> {
+        Ok(self.read()?.ids().iter().map(|id| id.to_string()).collect())
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        Ok(self.read()?.len())
+    }
+
+    /// Removes every stored entry of the index; the handle is closed afterwards.
+    pub fn destroy(&self) -> Result<()> {
+        self.check_open()?;
+        let _w = self.writer.lock().unwrap();
+        self.check_open()?;
+        self.store.drop_space(&self.storage_name)?;
+        self.close();
+        *self.items.write().unwrap() = Items::new(0);
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn record_key(&self, id: &str) -> Vec<u8> {
+        let mut k = RECORD_PREFIX.to_vec();
+        k.extend_from_slice(&self.keys.id_tag(id));
+        k
+    }
+
+    fn check_query_vector(&self, items: &Items, v: &[f32], what: &str) -> Result<()> {
+        check_vector(v, self.metric, what)?;
+        if items.dim() > 0 && v.len() != items.dim() {
+            return Err(Error::DimensionMismatch {
+                index: self.name.clone(),
+                what: what.into(),
+                expected: items.dim(),
+                got: v.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn views(&self, items: &Items, hits: &[Hit], include: Include) -> Vec<ItemView> {
+        hits.iter().map(|h| self.view(items, h.slot, Some(self.metric.finish(h.score)), include)).collect()
+    }
+
+    fn view(&self, items: &Items, slot: u32, distance: Option<f32>, include: Include) -> ItemView {
+        ItemView {
+            id: items.id(slot).to_string(),
+            distance: distance.filter(|_| include.distance),
+            metadata: include.metadata.then(|| items.metadata(slot).cloned()).flatten(),
+            contents: include.contents.then(|| items.contents(slot).cloned()).flatten(),
+            vector: include.vector.then(|| items.vector(slot).to_vec()),
+        }
+    }
+}
+
+fn open_record(keys: &DataKeys, storage_name: &str, index_name: &str, key: &[u8], blob: &[u8]) -> Result<Record> {
+    let what = || format!("a record of index '{index_name}'");
+    let plain = keys.records.open(&aad(storage_name, key), blob).map_err(|_| Error::Integrity(what()))?;
+    let rec = Record::decode(&plain)?;
+    if key[RECORD_PREFIX.len()..] != keys.id_tag(&rec.id) {
+        return Err(Error::Integrity(what()));
+    }
+    Ok(rec)
+}
+
+fn check_dimension(d: usize) -> Result<()> {
+    if d == 0 || d > MAX_DIMENSION {
+        return Err(Error::invalid(format!("dimension must be between 1 and {MAX_DIMENSION}, got {d}")));
+    }
+    Ok(())
+}
+
+fn validate_top_k(k: usize) -> Result<()> {
+    if k == 0 || k > MAX_TOP_K {
+        return Err(Error::invalid(format!("topK must be between 1 and {MAX_TOP_K}, got {k}")));
+    }
+    Ok(())
+}
+
+fn validate_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
+    for (i, id) in ids.enumerate() {
+        if id.is_empty() {
+            return Err(Error::invalid(format!("id at position {i} is empty: ids must be non-empty strings")));
+        }
+        if id.len() > MAX_ID_BYTES {
+            return Err(Error::invalid(format!(
+                "id at position {i} is {} bytes long; the limit is {MAX_ID_BYTES}",
+                id.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Finite, non-empty, and (for cosine) not all zeros.
+fn check_vector(v: &[f32], metric: Metric, what: &str) -> Result<()> {
+    if v.is_empty() {
+        return Err(Error::InvalidVector(format!("{what} is empty")));
+    }
+    if v.len() > MAX_DIMENSION {
+        return Err(Error::InvalidVector(format!("{what} has {} values; the limit is {MAX_DIMENSION}", v.len())));
+    }
+    if let Some(pos) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidVector(format!("{what} has a non-finite value ({}) at position {pos}", v[pos])));
+    }
+    if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+        return Err(Error::InvalidVector(format!("{what} is all zeros, which has no direction under the cosine metric")));
+    }
+    Ok(())
+}
+
+/// Validates every item before anything is written and keeps the last occurrence of each id.
+fn validate_batch(batch: Vec<NewItem>, metric: Metric) -> Result<Vec<NewItem>> {
+    validate_ids(batch.iter().map(|it| it.id.as_str()))?;
+    let dim = batch.first().map_or(0, |it| it.vector.len());
+    for (i, it) in batch.iter().enumerate() {
+        check_vector(&it.vector, metric, &format!("the vector of item '{}'", it.id))?;
+        if it.vector.len() != dim {
+            return Err(Error::InvalidVector(format!(
+                "item {i} ('{}') has {} values but item 0 has {dim}: all vectors in a batch need one dimension",
+                it.id,
+                it.vector.len()
+            )));
+        }
+        if let Some(m) = &it.metadata {
+            if !m.is_object() {
+                return Err(Error::invalid(format!("metadata of item '{}' must be a JSON object", it.id)));
+            }
+        }
+    }
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+    for (i, it) in batch.iter().enumerate() {
+        last.insert(it.id.as_str(), i);
+    }
+    if last.len() == batch.len() {
+        return Ok(batch);
+    }
+    let keep: Vec<bool> = (0..batch.len()).map(|i| last[batch[i].id.as_str()] == i).collect();
+    Ok(batch.into_iter().zip(keep).filter_map(|(it, k)| k.then_some(it)).collect())
+}
+
+impl Index {
+    /// Checks a key against the stored header (for handles that are already open).
+    pub(crate) fn verify_key(&self, kek: &IndexKey) -> Result<()> {
+        let blob = self
+            .store
+            .get(&self.storage_name, HEADER_KEY)?
+            .ok_or_else(|| Error::IndexNotFound(self.name.clone()))?;
+        Header::decode(&blob)?.open(kek, &self.storage_name, &self.name).map(|_| ())
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("name", &self.name).field("metric", &self.metric).finish_non_exhaustive()
+    }
+}

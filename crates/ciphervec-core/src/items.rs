@@ -1,0 +1,174 @@
+//! The decrypted working set of an index: dense slots holding ids, vectors (contiguous, for
+//! fast scans), norms, metadata and contents. Plaintext lives here and nowhere else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::kernels;
+use crate::record::{Contents, Record};
+
+/// Items in dense slots `0..len`. Deleting swaps the last slot into the hole so scans stay
+/// contiguous; slot numbers are therefore not stable across deletes.
+#[derive(Default)]
+pub struct Items {
+    dim: usize,
+    ids: Vec<Arc<str>>,
+    slot_of: HashMap<Arc<str>, u32>,
+    vectors: Vec<f32>,
+    norms: Vec<f32>,
+    metadata: Vec<Option<Arc<Value>>>,
+    contents: Vec<Option<Arc<Contents>>>,
+    lists: Vec<u32>,
+}
+
+impl Items {
+    pub fn new(dim: usize) -> Self {
+        Items { dim, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Sets the dimension of an empty working set (first upsert into an index without one).
+    pub fn set_dim(&mut self, dim: usize) {
+        assert!(self.is_empty(), "dimension is fixed once items exist");
+        self.dim = dim;
+    }
+
+    pub fn slot(&self, id: &str) -> Option<u32> {
+        self.slot_of.get(id).copied()
+    }
+
+    pub fn id(&self, slot: u32) -> &Arc<str> {
+        &self.ids[slot as usize]
+    }
+
+    pub fn ids(&self) -> &[Arc<str>] {
+        &self.ids
+    }
+
+    pub fn vector(&self, slot: u32) -> &[f32] {
+        let s = slot as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+
+    /// All vectors, row-major.
+    pub fn vectors(&self) -> &[f32] {
+        &self.vectors
+    }
+
+    /// L2 norms per slot (used by the cosine metric).
+    pub fn norms(&self) -> &[f32] {
+        &self.norms
+    }
+
+    pub fn metadata(&self, slot: u32) -> Option<&Arc<Value>> {
+        self.metadata[slot as usize].as_ref()
+    }
+
+    pub fn contents(&self, slot: u32) -> Option<&Arc<Contents>> {
+        self.contents[slot as usize].as_ref()
+    }
+
+    pub fn list(&self, slot: u32) -> u32 {
+        self.lists[slot as usize]
+    }
+
+    /// Inserts a record, replacing every field of an existing item with the same id.
+    pub fn upsert(&mut self, rec: Record) {
+        debug_assert_eq!(rec.vector.len(), self.dim);
+        let norm = kernels::norm_sqr(&rec.vector).sqrt();
+        match self.slot_of.get(rec.id.as_str()).copied() {
+            Some(slot) => {
+                let s = slot as usize;
+                self.vectors[s * self.dim..(s + 1) * self.dim].copy_from_slice(&rec.vector);
+                self.norms[s] = norm;
+                self.metadata[s] = rec.metadata;
+                self.contents[s] = rec.contents;
+                self.lists[s] = rec.list;
+            }
+            None => {
+                let id: Arc<str> = Arc::from(rec.id);
+                self.slot_of.insert(id.clone(), self.ids.len() as u32);
+                self.ids.push(id);
+                self.vectors.extend_from_slice(&rec.vector);
+                self.norms.push(norm);
+                self.metadata.push(rec.metadata);
+                self.contents.push(rec.contents);
+                self.lists.push(rec.list);
+            }
+        }
+    }
+
+    /// Removes an item; returns whether it existed.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(slot) = self.slot_of.remove(id) else { return false };
+        let s = slot as usize;
+        let last = self.ids.len() - 1;
+        if s != last {
+            let moved = self.ids[last].clone();
+            self.slot_of.insert(moved, slot);
+            self.vectors.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
+        }
+        self.ids.swap_remove(s);
+        self.vectors.truncate(last * self.dim);
+        self.norms.swap_remove(s);
+        self.metadata.swap_remove(s);
+        self.contents.swap_remove(s);
+        self.lists.swap_remove(s);
+        true
+    }
+
+    /// Rebuilds the record of a slot (for re-sealing after a change of its list).
+    pub fn record(&self, slot: u32) -> Record {
+        Record {
+            id: self.id(slot).to_string(),
+            vector: self.vector(slot).to_vec(),
+            metadata: self.metadata(slot).cloned(),
+            contents: self.contents(slot).cloned(),
+            list: self.list(slot),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::UNASSIGNED;
+
+    fn rec(id: &str, v: f32) -> Record {
+        Record { id: id.into(), vector: vec![v, v + 1.0], metadata: None, contents: None, list: UNASSIGNED }
+    }
+
+    #[test]
+    fn upsert_overwrites_and_remove_keeps_slots_dense() {
+        let mut items = Items::new(2);
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            items.upsert(rec(id, i as f32));
+        }
+        items.upsert(rec("a", 10.0));
+        assert_eq!(items.len(), 3);
+        assert_eq!(items.vector(items.slot("a").unwrap()), &[10.0, 11.0]);
+        assert!(items.remove("a"));
+        assert!(!items.remove("a"));
+        assert_eq!(items.len(), 2);
+        for id in ["b", "c"] {
+            let s = items.slot(id).unwrap();
+            assert_eq!(&**items.id(s), id);
+            assert_eq!(items.record(s).id, id);
+        }
+        assert_eq!(items.vector(items.slot("c").unwrap()), &[2.0, 3.0]);
+        assert_eq!(items.vectors().len(), 4);
+    }
+}

@@ -1,0 +1,25 @@
+//! ciphervec-core: an embedded, encrypted vector index in pure Rust.
+//!
+//! Everything handed to a [`storage::Storage`] is ciphertext (see [`crypto`]); plaintext lives
+//! only in the in-process working set ([`items`]). The Node addon is a thin layer over
+//! [`client::Client`] and [`index::Index`].
+
+pub mod client;
+pub mod crypto;
+pub mod error;
+pub mod index;
+pub mod items;
+pub mod kernels;
+pub mod manifest;
+pub mod memory_storage;
+pub mod metric;
+pub mod record;
+pub mod search;
+pub mod storage;
+pub mod topk;
+
+pub use client::Client;
+pub use error::{Error, Result};
+pub use index::{Include, Index, ItemView, NewItem};
+pub use metric::Metric;
+pub use record::Contents;

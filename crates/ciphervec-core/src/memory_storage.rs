@@ -1,0 +1,94 @@
+//! An in-memory [`Storage`]: what a real store would hold (ciphertext blobs), kept in a map.
+//! Used by tests and by `Client.open({ storage: { kind: 'memory' } })`.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use crate::error::Result;
+use crate::storage::{Change, Storage};
+
+type Space = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Spaces of ordered blobs behind one lock; a batch is applied under the write lock, so it is
+/// atomic to every reader.
+#[derive(Default)]
+pub struct MemoryStorage {
+    spaces: RwLock<BTreeMap<String, Space>>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every (space, key, value) held, for tests that inspect what the store sees.
+    pub fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let spaces = self.spaces.read().unwrap();
+        spaces
+            .iter()
+            .flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Overwrites one stored value in place, for tests that simulate tampering.
+    pub fn replace_raw(&self, space: &str, key: &[u8], value: Vec<u8>) {
+        let mut spaces = self.spaces.write().unwrap();
+        if let Some(v) = spaces.get_mut(space).and_then(|m| m.get_mut(key)) {
+            *v = value;
+        }
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.spaces.read().unwrap().get(space).and_then(|m| m.get(key).cloned()))
+    }
+
+    fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
+        let mut spaces = self.spaces.write().unwrap();
+        let m = spaces.entry(space.to_string()).or_default();
+        for (k, v) in changes {
+            match v {
+                Some(v) => m.insert(k, v),
+                None => m.remove(&k),
+            };
+        }
+        Ok(())
+    }
+
+    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let spaces = self.spaces.read().unwrap();
+        let Some(m) = spaces.get(space) else { return Ok(Vec::new()) };
+        Ok(m.range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn spaces(&self) -> Result<Vec<String>> {
+        Ok(self.spaces.read().unwrap().keys().cloned().collect())
+    }
+
+    fn drop_space(&self, space: &str) -> Result<()> {
+        self.spaces.write().unwrap().remove(space);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_scan_and_drop() {
+        let s = MemoryStorage::new();
+        s.write("a", vec![(b"r1".to_vec(), Some(b"x".to_vec())), (b"r2".to_vec(), Some(b"y".to_vec()))]).unwrap();
+        s.write("a", vec![(b"h".to_vec(), Some(b"z".to_vec())), (b"r1".to_vec(), None)]).unwrap();
+        assert_eq!(s.scan_prefix("a", b"r").unwrap(), vec![(b"r2".to_vec(), b"y".to_vec())]);
+        assert_eq!(s.get("a", b"h").unwrap(), Some(b"z".to_vec()));
+        assert_eq!(s.spaces().unwrap(), vec!["a".to_string()]);
+        s.drop_space("a").unwrap();
+        assert!(s.spaces().unwrap().is_empty());
+        assert_eq!(s.get("a", b"h").unwrap(), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! The plaintext layout of one item, sealed as a single blob. Versioned from day one.
+//!
+//! Layout (little-endian): version u8 ‖ id (u32 len ‖ utf-8) ‖ vector (u32 dim ‖ f32 × dim)
+//! ‖ metadata (u32 len ‖ JSON, len u32::MAX = none) ‖ contents (u8 kind ‖ u32 len ‖ bytes)
+//! ‖ list u32 (IVF list, u32::MAX = unassigned). The list id lives inside the sealed record so
+//! the store never learns which list an item belongs to.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+const RECORD_VERSION: u8 = 1;
+const NONE_LEN: u32 = u32::MAX;
+/// List id of an item that is not assigned to an IVF list.
+pub const UNASSIGNED: u32 = u32::MAX;
+
+/// An item's contents: text or raw bytes, returned as given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contents {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// One item, decrypted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub vector: Vec<f32>,
+    pub metadata: Option<Arc<Value>>,
+    pub contents: Option<Arc<Contents>>,
+    pub list: u32,
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        let meta = self.metadata.as_ref().map(|m| serde_json::to_vec(m.as_ref()).expect("JSON values serialise"));
+        let mut out = Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4 + meta.as_ref().map_or(0, Vec::len));
+        out.push(RECORD_VERSION);
+        put_bytes(&mut out, self.id.as_bytes());
+        out.extend_from_slice(&(self.vector.len() as u32).to_le_bytes());
+        for x in &self.vector {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        match &meta {
+            Some(m) => put_bytes(&mut out, m),
+            None => out.extend_from_slice(&NONE_LEN.to_le_bytes()),
+        }
+        match self.contents.as_deref() {
+            None => out.push(0),
+            Some(Contents::Text(s)) => {
+                out.push(1);
+                put_bytes(&mut out, s.as_bytes());
+            }
+            Some(Contents::Bytes(b)) => {
+                out.push(2);
+                put_bytes(&mut out, b);
+            }
+        }
+        out.extend_from_slice(&self.list.to_le_bytes());
+        out
+    }
+
+    /// Decodes a record that already passed authentication; a malformed one is `ERR_CORRUPT`
+    /// (it can only come from a writer bug or a future format).
+    pub fn decode(buf: &[u8]) -> Result<Record> {
+        let mut r = Reader { buf, pos: 0 };
+        let version = r.u8()?;
+        if version != RECORD_VERSION {
+            return Err(Error::UnsupportedFormat(format!(
+                "record format version {version} is not supported by this ciphervec (expects {RECORD_VERSION}): upgrade ciphervec"
+            )));
+        }
+        let id = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("id is not UTF-8"))?;
+        let dim = r.u32()? as usize;
+        let raw = r.take(dim.checked_mul(4).ok_or_else(|| corrupt("vector too long"))?)?;
+        let vector = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        let metadata = match r.opt_bytes()? {
+            None => None,
+            Some(b) => Some(Arc::new(serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON"))?)),
+        };
+        let contents = match r.u8()? {
+            0 => None,
+            1 => Some(Arc::new(Contents::Text(
+                String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("contents are not UTF-8"))?,
+            ))),
+            2 => Some(Arc::new(Contents::Bytes(r.bytes()?.to_vec()))),
+            k => return Err(corrupt(&format!("unknown contents kind {k}"))),
+        };
+        let list = r.u32()?;
+        if r.pos != buf.len() {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(Record { id, vector, metadata, contents, list })
+    }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt(format!("malformed record: {what}"))
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| corrupt("truncated"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>> {
+        match self.u32()? {
+            NONE_LEN => Ok(None),
+            n => self.take(n as usize).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_field() {
+        let r = Record {
+            id: "döc-1".into(),
+            vector: vec![1.5, -0.0, f32::MIN_POSITIVE],
+            metadata: Some(Arc::new(serde_json::json!({"lang": "en", "n": [1, 2.5]}))),
+            contents: Some(Arc::new(Contents::Bytes(vec![0, 255, 7]))),
+            list: 42,
+        };
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        let bare = Record { metadata: None, contents: Some(Arc::new(Contents::Text("t".into()))), list: UNASSIGNED, ..r };
+        assert_eq!(Record::decode(&bare.encode()).unwrap(), bare);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        let r = Record { id: "a".into(), vector: vec![1.0; 4], metadata: None, contents: None, list: 0 };
+        let enc = r.encode();
+        for cut in 0..enc.len() {
+            assert!(Record::decode(&enc[..cut]).is_err());
+        }
+        let mut v2 = enc.clone();
+        v2[0] = 9;
+        assert_eq!(Record::decode(&v2).unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
+    }
+}

@@ -1,0 +1,143 @@
+//! What the store sees: only ciphertext, bound to its place, under the right key.
+
+mod common;
+
+use std::sync::Arc;
+
+use ciphervec_core::crypto::random_key;
+use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::{Client, Contents, Include, Metric, NewItem};
+use common::{client, Rng};
+use serde_json::json;
+
+const SECRET_ID: &str = "patient-ZXQ-4471";
+const SECRET_META: &str = "oncology-ward-secret";
+const SECRET_TEXT: &str = "the diagnosis text nobody may read";
+
+fn ingest(client: &Client, key: &[u8; 32]) -> Vec<f32> {
+    let index = client.create_index("medical-records", key, None, Metric::Euclidean).unwrap();
+    let vector: Vec<f32> = (0..16).map(|i| 0.123_456 + i as f32 * 1.5).collect();
+    let mut rng = Rng(7);
+    let mut batch: Vec<NewItem> = (0..50)
+        .map(|i| NewItem {
+            id: format!("{SECRET_ID}-{i}"),
+            vector: rng.vector(16),
+            metadata: Some(json!({ "ward": SECRET_META, "n": i })),
+            contents: Some(Contents::Text(format!("{SECRET_TEXT} {i}"))),
+        })
+        .collect();
+    batch.push(NewItem {
+        id: SECRET_ID.into(),
+        vector: vector.clone(),
+        metadata: Some(json!({ "ward": SECRET_META })),
+        contents: Some(Contents::Bytes(SECRET_TEXT.as_bytes().to_vec())),
+    });
+    index.upsert(batch).unwrap();
+    vector
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_store_holds_no_plaintext_byte() {
+    let (store, client, key) = client();
+    let vector = ingest(&client, &key);
+    let dump = store.dump();
+    assert!(dump.len() >= 53, "header, config and 51 records expected, got {}", dump.len());
+    let vec_bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut needles: Vec<Vec<u8>> = vec![
+        SECRET_ID.into(),
+        SECRET_META.into(),
+        SECRET_TEXT.into(),
+        b"medical-records".to_vec(),
+        b"ward".to_vec(),
+        key.to_vec(),
+        vec_bytes[..8].to_vec(),
+    ];
+    // Any two consecutive floats of the vector would betray it.
+    needles.extend(vec_bytes.chunks(8).map(<[u8]>::to_vec));
+    for (space, k, v) in &dump {
+        for n in &needles {
+            assert!(!contains(space.as_bytes(), n), "plaintext in a space name");
+            assert!(!contains(k, n), "plaintext in a storage key");
+            assert!(!contains(v, n), "plaintext in a stored value");
+        }
+    }
+}
+
+#[test]
+fn every_flipped_byte_in_every_blob_is_detected_at_load() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    drop(client);
+    let dump = store.dump();
+    let mut rng = Rng(99);
+    for (space, k, v) in &dump {
+        // Every byte of small blobs, a sample of offsets in larger ones.
+        let offsets: Vec<usize> =
+            if v.len() <= 128 { (0..v.len()).collect() } else { (0..64).map(|_| rng.below(v.len())).collect() };
+        for off in offsets {
+            let mut bad = v.clone();
+            bad[off] ^= 1 << rng.below(8);
+            store.replace_raw(space, k, bad);
+            let fresh = Client::new(store.clone());
+            let err = fresh.load_index("medical-records", &key).unwrap_err();
+            assert!(
+                ["ERR_INTEGRITY", "ERR_CORRUPT", "ERR_UNSUPPORTED_FORMAT"].contains(&err.code()),
+                "key {:?} offset {off}: {err:?}",
+                k.first()
+            );
+            store.replace_raw(space, k, v.clone());
+        }
+    }
+    let fresh = Client::new(store.clone());
+    assert_eq!(fresh.load_index("medical-records", &key).unwrap().count().unwrap(), 51);
+}
+
+#[test]
+fn a_record_moved_to_another_key_is_rejected() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    drop(client);
+    let records: Vec<_> = store.dump().into_iter().filter(|(_, k, _)| k[0] == b'r').collect();
+    let (space, k0, _) = &records[0];
+    store.replace_raw(space, k0, records[1].2.clone());
+    let err = Client::new(store.clone()).load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY");
+}
+
+#[test]
+fn wrong_key_fails_fast_and_right_key_reads_everything_back() {
+    let (store, client, key) = client();
+    let vector = ingest(&client, &key);
+    drop(client);
+    let fresh = Client::new(store.clone());
+    let err = fresh.load_index("medical-records", &random_key()).unwrap_err();
+    assert_eq!(err.code(), "ERR_WRONG_KEY");
+    assert!(err.to_string().contains("medical-records"));
+    let index = fresh.load_index("medical-records", &key).unwrap();
+    let all = Include { distance: true, metadata: true, contents: true, vector: true };
+    let got = index.get(&[SECRET_ID.to_string()], all).unwrap();
+    assert_eq!(got[0].vector.as_deref(), Some(&vector[..]));
+    assert_eq!(got[0].metadata.as_deref(), Some(&json!({ "ward": SECRET_META })));
+    assert_eq!(got[0].contents.as_deref(), Some(&Contents::Bytes(SECRET_TEXT.as_bytes().to_vec())));
+    // The already-open handle also checks keys.
+    assert_eq!(fresh.load_index("medical-records", &random_key()).unwrap_err().code(), "ERR_WRONG_KEY");
+}
+
+#[test]
+fn indexes_in_one_store_are_isolated() {
+    let store = Arc::new(MemoryStorage::new());
+    let client = Client::new(store.clone());
+    let (k1, k2) = (random_key(), random_key());
+    let a = client.create_index("a", &k1, Some(2), Metric::Euclidean).unwrap();
+    let b = client.create_index("b", &k2, Some(2), Metric::Euclidean).unwrap();
+    a.upsert(vec![common::item("x", vec![1.0, 2.0])]).unwrap();
+    b.upsert(vec![common::item("x", vec![3.0, 4.0])]).unwrap();
+    let keys: Vec<Vec<u8>> = store.dump().into_iter().filter(|(_, k, _)| k[0] == b'r').map(|(_, k, _)| k).collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1], "the same id must map to unrelated storage keys in two indexes");
+    assert_eq!(client.load_index("a", &k2).unwrap_err().code(), "ERR_WRONG_KEY");
+}
