@@ -1,4 +1,10 @@
-//! A client: one storage backend and the indexes opened through it.
+//! A client: one storage backend, one worker pool, and the indexes opened through it.
+//!
+//! Threading rule (it prevents deadlocks): callers run each operation on their own thread
+//! (the addon uses tokio's blocking pool), locks are taken there, and only lock-free parallel
+//! sections run on the rayon pool via `install`. A rayon worker waiting inside `join` may steal
+//! any queued job; if jobs took locks, it could steal one that blocks on a lock its own stack
+//! already holds.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,13 +20,19 @@ use crate::storage::Storage;
 /// Largest accepted index name, in UTF-8 bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
+/// What a client shares with its indexes.
+pub(crate) struct Shared {
+    pub store: Arc<dyn Storage>,
+    pub pool: rayon::ThreadPool,
+    pub closed: AtomicBool,
+}
+
 /// Owns a storage backend. An index opened twice through one client is the same handle, so
 /// two working sets never diverge over one store.
 pub struct Client {
-    store: Arc<dyn Storage>,
+    shared: Arc<Shared>,
     /// Serialises create/load/list so "exists?" checks and header writes cannot interleave.
     catalog: Mutex<Catalog>,
-    closed: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -31,12 +43,19 @@ struct Catalog {
 }
 
 impl Client {
-    pub fn new(store: Arc<dyn Storage>) -> Client {
-        Client { store, catalog: Mutex::new(Catalog::default()), closed: Arc::new(AtomicBool::new(false)) }
+    /// A client over `store` with a worker pool of `threads` threads (0 = one per core).
+    pub fn new(store: Arc<dyn Storage>, threads: usize) -> Result<Client> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("ciphervec-{i}"))
+            .build()
+            .map_err(|e| Error::Internal(format!("could not start worker threads: {e}")))?;
+        let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false) });
+        Ok(Client { shared, catalog: Mutex::new(Catalog::default()) })
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed("the client".into()));
         }
         Ok(())
@@ -55,10 +74,10 @@ impl Client {
         let kek = IndexKey::from_slice(key)?;
         let sname = storage_name(name);
         let mut cat = self.catalog.lock().unwrap();
-        if self.store.get(&sname, HEADER_KEY)?.is_some() {
+        if self.shared.store.get(&sname, HEADER_KEY)?.is_some() {
             return Err(Error::IndexExists(name.into()));
         }
-        let index = Arc::new(Index::create(self.store.clone(), self.closed.clone(), name, sname.clone(), &kek, dimension, metric)?);
+        let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, dimension, metric)?);
         cat.open.insert(sname, Arc::downgrade(&index));
         cat.names.insert(name.to_string());
         Ok(index)
@@ -76,7 +95,7 @@ impl Client {
             index.verify_key(&kek)?;
             return Ok(index);
         }
-        let index = Arc::new(Index::load(self.store.clone(), self.closed.clone(), name, sname.clone(), &kek)?);
+        let index = Arc::new(Index::load(self.shared.clone(), name, sname.clone(), &kek)?);
         cat.open.insert(sname, Arc::downgrade(&index));
         cat.names.insert(name.to_string());
         Ok(index)
@@ -88,7 +107,7 @@ impl Client {
         let cat = self.catalog.lock().unwrap();
         let mut out = Vec::new();
         for name in &cat.names {
-            if self.store.get(&storage_name(name), HEADER_KEY)?.is_some() {
+            if self.shared.store.get(&storage_name(name), HEADER_KEY)?.is_some() {
                 out.push(name.clone());
             }
         }
@@ -97,7 +116,7 @@ impl Client {
 
     /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::Release);
     }
 }
 

@@ -18,8 +18,8 @@ pub enum Error {
     IndexExists(String),
     #[error("no index named '{0}': create it with createIndex first")]
     IndexNotFound(String),
-    #[error("{what} has dimension {got}, but index '{index}' has dimension {expected}")]
-    DimensionMismatch { index: String, what: String, expected: usize, got: usize },
+    #[error("{0}")]
+    DimensionMismatch(String),
     #[error("{0}")]
     InvalidVector(String),
     #[error("integrity check failed for {0}: the stored bytes were modified or belong elsewhere")]
@@ -45,7 +45,7 @@ impl Error {
             Error::WrongKey(_) => "ERR_WRONG_KEY",
             Error::IndexExists(_) => "ERR_INDEX_EXISTS",
             Error::IndexNotFound(_) => "ERR_INDEX_NOT_FOUND",
-            Error::DimensionMismatch { .. } => "ERR_DIMENSION_MISMATCH",
+            Error::DimensionMismatch(_) => "ERR_DIMENSION_MISMATCH",
             Error::InvalidVector(_) => "ERR_INVALID_VECTOR",
             Error::Integrity(_) => "ERR_INTEGRITY",
             Error::Corrupt(_) => "ERR_CORRUPT",

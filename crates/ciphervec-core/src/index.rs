@@ -2,7 +2,8 @@
 //!
 //! Locking: `writer` serialises writes so the store and the working set change in the same
 //! order; `items` is a read-write lock that writers hold only to apply an already-persisted
-//! change, so queries never wait for sealing or storage I/O.
+//! change, so queries never wait for sealing or storage I/O. Locks are taken on the caller's
+//! thread; parallel sections run on the pool and take none (see `client` for why).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::items::Items;
@@ -18,7 +20,7 @@ use crate::manifest::{aad, Config, Header, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
 use crate::search::{self, Query};
-use crate::storage::{Change, Storage};
+use crate::storage::Change;
 use crate::topk::Hit;
 
 /// Largest accepted `topK`.
@@ -62,18 +64,16 @@ pub struct Index {
     storage_name: String,
     metric: Metric,
     keys: DataKeys,
-    store: Arc<dyn Storage>,
+    shared: Arc<Shared>,
     items: RwLock<Items>,
     writer: Mutex<()>,
     closed: AtomicBool,
-    client_closed: Arc<AtomicBool>,
 }
 
 impl Index {
     /// Creates the header and config of a new index. The caller checked the name is free.
     pub(crate) fn create(
-        store: Arc<dyn Storage>,
-        client_closed: Arc<AtomicBool>,
+        shared: Arc<Shared>,
         name: &str,
         storage_name: String,
         kek: &IndexKey,
@@ -85,25 +85,20 @@ impl Index {
         }
         let (header, keys) = Header::create(kek, &storage_name);
         let config = Config { name: name.to_string(), dimension, metric };
-        store.write(
+        shared.store.write(
             &storage_name,
             vec![
                 (HEADER_KEY.to_vec(), Some(header.encode())),
                 (CONFIG_KEY.to_vec(), Some(config.seal(&keys, &storage_name))),
             ],
         )?;
-        Ok(Index::assemble(store, client_closed, config, storage_name, keys, Items::new(dimension.unwrap_or(0))))
+        Ok(Index::assemble(shared, config, storage_name, keys, Items::new(dimension.unwrap_or(0))))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
     /// record in parallel. Any altered blob fails the whole load with `ERR_INTEGRITY`.
-    pub(crate) fn load(
-        store: Arc<dyn Storage>,
-        client_closed: Arc<AtomicBool>,
-        name: &str,
-        storage_name: String,
-        kek: &IndexKey,
-    ) -> Result<Index> {
+    pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
+        let store = &shared.store;
         let header_blob = store.get(&storage_name, HEADER_KEY)?.ok_or_else(|| Error::IndexNotFound(name.into()))?;
         let keys = Header::decode(&header_blob)?.open(kek, &storage_name, name)?;
         let config_blob = store
@@ -114,10 +109,9 @@ impl Index {
             return Err(Error::Integrity(format!("index '{name}' (its sealed name differs)")));
         }
         let entries = store.scan_prefix(&storage_name, RECORD_PREFIX)?;
-        let records: Vec<Record> = entries
-            .par_iter()
-            .map(|(key, blob)| open_record(&keys, &storage_name, name, key, blob))
-            .collect::<Result<_>>()?;
+        let records: Vec<Record> = shared.pool.install(|| {
+            entries.par_iter().map(|(key, blob)| open_record(&keys, &storage_name, name, key, blob)).collect::<Result<_>>()
+        })?;
         let dim = config.dimension.unwrap_or(0);
         let mut items = Items::new(dim);
         for rec in records {
@@ -126,27 +120,19 @@ impl Index {
             }
             items.upsert(rec);
         }
-        Ok(Index::assemble(store, client_closed, config, storage_name, keys, items))
+        Ok(Index::assemble(shared, config, storage_name, keys, items))
     }
 
-    fn assemble(
-        store: Arc<dyn Storage>,
-        client_closed: Arc<AtomicBool>,
-        config: Config,
-        storage_name: String,
-        keys: DataKeys,
-        items: Items,
-    ) -> Index {
+    fn assemble(shared: Arc<Shared>, config: Config, storage_name: String, keys: DataKeys, items: Items) -> Index {
         Index {
             name: config.name,
             storage_name,
             metric: config.metric,
             keys,
-            store,
+            shared,
             items: RwLock::new(items),
             writer: Mutex::new(()),
             closed: AtomicBool::new(false),
-            client_closed,
         }
     }
 
@@ -165,11 +151,11 @@ impl Index {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        !self.closed.load(Ordering::Acquire) && !self.client_closed.load(Ordering::Acquire)
+        !self.closed.load(Ordering::Acquire) && !self.shared.closed.load(Ordering::Acquire)
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.client_closed.load(Ordering::Acquire) {
+        if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed("the client".into()));
         }
         if self.closed.load(Ordering::Acquire) {
@@ -200,12 +186,10 @@ impl Index {
             let config = Config { name: self.name.clone(), dimension: Some(dim), metric: self.metric };
             changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&self.keys, &self.storage_name))));
         } else if dim != current {
-            return Err(Error::DimensionMismatch {
-                index: self.name.clone(),
-                what: "the upserted vectors".into(),
-                expected: current,
-                got: dim,
-            });
+            return Err(Error::DimensionMismatch(format!(
+                "the upserted vectors have dimension {dim}, but index '{}' has dimension {current}",
+                self.name
+            )));
         }
         let records: Vec<Record> = batch
             .into_iter()
@@ -217,12 +201,14 @@ impl Index {
                 list: UNASSIGNED,
             })
             .collect();
-        changes.par_extend(records.par_iter().map(|rec| {
-            let key = self.record_key(&rec.id);
-            let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
-            (key, Some(blob))
-        }));
-        self.store.write(&self.storage_name, changes)?;
+        self.shared.pool.install(|| {
+            changes.par_extend(records.par_iter().map(|rec| {
+                let key = self.record_key(&rec.id);
+                let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
+                (key, Some(blob))
+            }))
+        });
+        self.shared.store.write(&self.storage_name, changes)?;
         let n = records.len();
         let mut items = self.items.write().unwrap();
         if current == 0 {
@@ -249,7 +235,7 @@ impl Index {
             return Ok(0);
         }
         let changes = present.iter().map(|id| (self.record_key(id), None)).collect();
-        self.store.write(&self.storage_name, changes)?;
+        self.shared.store.write(&self.storage_name, changes)?;
         let mut items = self.items.write().unwrap();
         for id in &present {
             items.remove(id);
@@ -265,7 +251,7 @@ impl Index {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let hits = search::exhaustive_parallel(&items, self.metric, &Query::new(vector), k);
+        let hits = self.shared.pool.install(|| search::exhaustive_parallel(&items, self.metric, &Query::new(vector), k));
         Ok(self.views(&items, &hits, include))
     }
 
@@ -279,13 +265,15 @@ impl Index {
         if items.is_empty() {
             return Ok(vec![Vec::new(); vectors.len()]);
         }
-        Ok(vectors
-            .par_iter()
-            .map(|v| {
-                let hits = search::exhaustive(&items, self.metric, &Query::new(v), k);
-                self.views(&items, &hits, include)
-            })
-            .collect())
+        Ok(self.shared.pool.install(|| {
+            vectors
+                .par_iter()
+                .map(|v| {
+                    let hits = search::exhaustive(&items, self.metric, &Query::new(v), k);
+                    self.views(&items, &hits, include)
+                })
+                .collect()
+        }))
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
@@ -314,7 +302,7 @@ impl Index {
         self.check_open()?;
         let _w = self.writer.lock().unwrap();
         self.check_open()?;
-        self.store.drop_space(&self.storage_name)?;
+        self.shared.store.drop_space(&self.storage_name)?;
         self.close();
         *self.items.write().unwrap() = Items::new(0);
         Ok(())
@@ -333,12 +321,12 @@ impl Index {
     fn check_query_vector(&self, items: &Items, v: &[f32], what: &str) -> Result<()> {
         check_vector(v, self.metric, what)?;
         if items.dim() > 0 && v.len() != items.dim() {
-            return Err(Error::DimensionMismatch {
-                index: self.name.clone(),
-                what: what.into(),
-                expected: items.dim(),
-                got: v.len(),
-            });
+            return Err(Error::DimensionMismatch(format!(
+                "{what} has dimension {}, but index '{}' has dimension {}",
+                v.len(),
+                self.name,
+                items.dim()
+            )));
         }
         Ok(())
     }
@@ -421,8 +409,8 @@ fn validate_batch(batch: Vec<NewItem>, metric: Metric) -> Result<Vec<NewItem>> {
     for (i, it) in batch.iter().enumerate() {
         check_vector(&it.vector, metric, &format!("the vector of item '{}'", it.id))?;
         if it.vector.len() != dim {
-            return Err(Error::InvalidVector(format!(
-                "item {i} ('{}') has {} values but item 0 has {dim}: all vectors in a batch need one dimension",
+            return Err(Error::DimensionMismatch(format!(
+                "item {i} ('{}') has dimension {} but item 0 has {dim}: all vectors in a batch need one dimension",
                 it.id,
                 it.vector.len()
             )));
@@ -448,6 +436,7 @@ impl Index {
     /// Checks a key against the stored header (for handles that are already open).
     pub(crate) fn verify_key(&self, kek: &IndexKey) -> Result<()> {
         let blob = self
+            .shared
             .store
             .get(&self.storage_name, HEADER_KEY)?
             .ok_or_else(|| Error::IndexNotFound(self.name.clone()))?;

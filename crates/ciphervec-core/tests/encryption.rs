@@ -82,7 +82,7 @@ fn every_flipped_byte_in_every_blob_is_detected_at_load() {
             let mut bad = v.clone();
             bad[off] ^= 1 << rng.below(8);
             store.replace_raw(space, k, bad);
-            let fresh = Client::new(store.clone());
+            let fresh = Client::new(store.clone(), 2).unwrap();
             let err = fresh.load_index("medical-records", &key).unwrap_err();
             assert!(
                 ["ERR_INTEGRITY", "ERR_CORRUPT", "ERR_UNSUPPORTED_FORMAT"].contains(&err.code()),
@@ -92,7 +92,7 @@ fn every_flipped_byte_in_every_blob_is_detected_at_load() {
             store.replace_raw(space, k, v.clone());
         }
     }
-    let fresh = Client::new(store.clone());
+    let fresh = Client::new(store.clone(), 2).unwrap();
     assert_eq!(fresh.load_index("medical-records", &key).unwrap().count().unwrap(), 51);
 }
 
@@ -104,7 +104,7 @@ fn a_record_moved_to_another_key_is_rejected() {
     let records: Vec<_> = store.dump().into_iter().filter(|(_, k, _)| k[0] == b'r').collect();
     let (space, k0, _) = &records[0];
     store.replace_raw(space, k0, records[1].2.clone());
-    let err = Client::new(store.clone()).load_index("medical-records", &key).unwrap_err();
+    let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY");
 }
 
@@ -113,7 +113,7 @@ fn wrong_key_fails_fast_and_right_key_reads_everything_back() {
     let (store, client, key) = client();
     let vector = ingest(&client, &key);
     drop(client);
-    let fresh = Client::new(store.clone());
+    let fresh = Client::new(store.clone(), 2).unwrap();
     let err = fresh.load_index("medical-records", &random_key()).unwrap_err();
     assert_eq!(err.code(), "ERR_WRONG_KEY");
     assert!(err.to_string().contains("medical-records"));
@@ -130,7 +130,7 @@ fn wrong_key_fails_fast_and_right_key_reads_everything_back() {
 #[test]
 fn indexes_in_one_store_are_isolated() {
     let store = Arc::new(MemoryStorage::new());
-    let client = Client::new(store.clone());
+    let client = Client::new(store.clone(), 2).unwrap();
     let (k1, k2) = (random_key(), random_key());
     let a = client.create_index("a", &k1, Some(2), Metric::Euclidean).unwrap();
     let b = client.create_index("b", &k2, Some(2), Metric::Euclidean).unwrap();

@@ -30,7 +30,7 @@ impl Rng {
 
 pub fn client() -> (Arc<MemoryStorage>, Client, [u8; 32]) {
     let store = Arc::new(MemoryStorage::new());
-    (store.clone(), Client::new(store), random_key())
+    (store.clone(), Client::new(store, 2).unwrap(), random_key())
 }
 
 pub fn item(id: &str, vector: Vec<f32>) -> NewItem {

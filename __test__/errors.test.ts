@@ -1,0 +1,109 @@
+// Bad input gets a typed error and changes nothing stored.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+
+import { Client, type EncryptedIndex } from '../index.js'
+import { rejectsWithCode } from './helpers.js'
+
+async function seeded(): Promise<{ client: Client; index: EncryptedIndex; key: Uint8Array }> {
+  const client = await Client.open()
+  const key = Client.generateKey()
+  const index = await client.createIndex({ indexName: 'e', indexKey: key })
+  await index.upsert({ items: [{ id: 'keep', vector: [1, 2, 3], metadata: { v: 1 } }] })
+  return { client, index, key }
+}
+
+async function assertUnchanged(index: EncryptedIndex) {
+  assert.equal(await index.count(), 1)
+  assert.deepEqual(await index.get({ ids: ['keep'] }), [{ id: 'keep', metadata: { v: 1 }, vector: new Float32Array([1, 2, 3]) }])
+  assert.equal(index.dimension, 3)
+}
+
+describe('typed errors', () => {
+  const badUpserts: Array<[string, string, (i: EncryptedIndex) => Promise<unknown>]> = [
+    ['NaN', 'ERR_INVALID_VECTOR', (i) => i.upsert({ items: [{ id: 'n', vector: [1, NaN, 3] }] })],
+    ['Infinity', 'ERR_INVALID_VECTOR', (i) => i.upsert({ items: [{ id: 'n', vector: new Float32Array([1, Infinity, 3]) }] })],
+    ['float32 overflow', 'ERR_INVALID_VECTOR', (i) => i.upsert({ items: [{ id: 'n', vector: [1, 1e39, 3] }] })],
+    ['empty vector', 'ERR_INVALID_VECTOR', (i) => i.upsert({ items: [{ id: 'n', vector: [] }] })],
+    ['wrong dimension', 'ERR_DIMENSION_MISMATCH', (i) => i.upsert({ items: [{ id: 'n', vector: [1, 2] }] })],
+    ['mixed dimensions in one batch', 'ERR_DIMENSION_MISMATCH', (i) => i.upsert({ items: [{ id: 'n', vector: [1, 2, 3] }, { id: 'm', vector: [1, 2] }] })],
+    ['empty id', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ items: [{ id: 'ok', vector: [1, 2, 3] }, { id: '', vector: [1, 2, 3] }] })],
+    ['huge id', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ items: [{ id: 'x'.repeat(1025), vector: [1, 2, 3] }] })],
+    ['ids/vectors length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a', 'b'], vectors: [[1, 2, 3]] })],
+    ['flat vectors not divisible', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a', 'b'], vectors: new Float32Array(5) })],
+    ['metadata length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], metadata: [null, null] })],
+    ['contents length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], contents: [] })],
+    ['ids without vectors', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'] })],
+    ['both forms at once', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ items: [], ids: ['a'], vectors: [[1, 2, 3]] })],
+    ['neither form', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({})],
+  ]
+  for (const [name, code, call] of badUpserts) {
+    it(`upsert with ${name} rejects with ${code} and stores nothing`, async () => {
+      const { index } = await seeded()
+      const err = await rejectsWithCode(call(index), code)
+      assert.ok(err.message.length > 10, 'the message explains the problem')
+      await assertUnchanged(index)
+    })
+  }
+
+  const badQueries: Array<[string, string, (i: EncryptedIndex) => Promise<unknown>]> = [
+    ['topK 0', 'ERR_INVALID_ARGUMENT', (i) => i.query({ vector: [1, 2, 3], topK: 0 })],
+    ['topK huge', 'ERR_INVALID_ARGUMENT', (i) => i.query({ vector: [1, 2, 3], topK: 1e9 })],
+    ['topK fractional', 'ERR_INVALID_ARGUMENT', (i) => i.query({ vector: [1, 2, 3], topK: 1.5 })],
+    ['topK negative', 'ERR_INVALID_ARGUMENT', (i) => i.queryBatch({ vectors: [[1, 2, 3]], topK: -1 })],
+    ['NaN query', 'ERR_INVALID_VECTOR', (i) => i.query({ vector: [NaN, 2, 3] })],
+    ['wrong query dimension', 'ERR_DIMENSION_MISMATCH', (i) => i.query({ vector: [1, 2] })],
+    ['wrong dimension in a batch', 'ERR_DIMENSION_MISMATCH', (i) => i.queryBatch({ vectors: [[1, 2, 3], [1, 2]] })],
+    ['empty id in get', 'ERR_INVALID_ARGUMENT', (i) => i.get({ ids: [''] })],
+    ['empty id in delete', 'ERR_INVALID_ARGUMENT', (i) => i.delete({ ids: ['keep', ''] })],
+  ]
+  for (const [name, code, call] of badQueries) {
+    it(`${name} rejects with ${code}`, async () => {
+      const { index } = await seeded()
+      await rejectsWithCode(call(index), code)
+      await assertUnchanged(index)
+    })
+  }
+
+  it('keys of the wrong length reject with ERR_INVALID_KEY', async () => {
+    const client = await Client.open()
+    for (const len of [0, 16, 31, 33]) {
+      await rejectsWithCode(client.createIndex({ indexName: 'k', indexKey: new Uint8Array(len) }), 'ERR_INVALID_KEY')
+    }
+    assert.deepEqual(await client.listIndexes(), [])
+  })
+
+  it('a wrong key rejects with ERR_WRONG_KEY and the message holds no key bytes', async () => {
+    const { client, index, key } = await seeded()
+    const wrong = Client.generateKey()
+    const err = await rejectsWithCode(client.loadIndex({ indexName: 'e', indexKey: wrong }), 'ERR_WRONG_KEY')
+    for (const k of [key, wrong]) {
+      assert.ok(!err.message.includes(Buffer.from(k).toString('hex')))
+      assert.ok(!err.message.includes(Buffer.from(k).toString('base64')))
+    }
+    await assertUnchanged(index)
+  })
+
+  it('bad option values reject with ERR_INVALID_ARGUMENT', async () => {
+    const client = await Client.open()
+    await rejectsWithCode(client.createIndex({ indexName: '', indexKey: Client.generateKey() }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(client.createIndex({ indexName: 'd', indexKey: Client.generateKey(), dimension: 0 }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(client.createIndex({ indexName: 'd', indexKey: Client.generateKey(), dimension: 2.5 }), 'ERR_INVALID_ARGUMENT')
+  })
+
+  it('cosine rejects zero vectors', async () => {
+    const client = await Client.open()
+    const index = await client.createIndex({ indexName: 'c', indexKey: Client.generateKey(), metric: 'cosine' })
+    await rejectsWithCode(index.upsert({ items: [{ id: 'z', vector: [0, 0] }] }), 'ERR_INVALID_VECTOR')
+    await index.upsert({ items: [{ id: 'a', vector: [1, 0] }] })
+    await rejectsWithCode(index.query({ vector: [0, 0] }), 'ERR_INVALID_VECTOR')
+    assert.equal(await index.count(), 1)
+  })
+
+  it('argument values of the wrong JS type throw synchronously', async () => {
+    const { index } = await seeded()
+    assert.throws(() => index.upsert({ items: [{ id: 5 as unknown as string, vector: [1, 2, 3] }] }))
+    assert.throws(() => index.query({ vector: 'abc' as unknown as number[] }))
+    await assertUnchanged(index)
+  })
+})

@@ -1,0 +1,93 @@
+//! The `Client` class.
+
+use std::sync::Arc;
+
+use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::Metric;
+use napi::bindgen_prelude::{PromiseRaw, Uint8Array};
+use napi::Env;
+use napi_derive::napi;
+
+use crate::index::EncryptedIndex;
+use crate::task;
+use crate::types::{ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind};
+
+/// A connection to one storage backend; creates and opens encrypted indexes.
+#[napi]
+pub struct Client {
+    inner: Arc<ciphervec_core::Client>,
+}
+
+#[napi]
+impl Client {
+    /// Opens a client. Default storage: `{ kind: 'memory' }`.
+    #[napi]
+    pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
+        let options = options.unwrap_or(ClientOptions { storage: None, threads: None });
+        let threads = options.threads.map(|t| t as usize).unwrap_or(0);
+        let store = match options.storage.map(|s| s.kind) {
+            None | Some(StorageKind::Memory) => Arc::new(MemoryStorage::new()),
+        };
+        task::spawn(env, move || ciphervec_core::Client::new(store, threads), |_, inner| Ok(Client { inner: Arc::new(inner) }))
+    }
+
+    /// 32 random bytes from the operating system's CSPRNG, for use as an index key.
+    #[napi]
+    pub fn generate_key() -> Uint8Array {
+        Uint8Array::new(ciphervec_core::crypto::random_key().to_vec())
+    }
+
+    /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if the name is taken and
+    /// `ERR_INVALID_KEY` if the key is not 32 bytes.
+    #[napi]
+    pub fn create_index<'env>(&self, env: &'env Env, options: CreateIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+        let dimension = match options.dimension {
+            None => None,
+            Some(d) => match crate::convert::whole(Some(d), "dimension", 0, 1, ciphervec_core::index::MAX_DIMENSION) {
+                Ok(d) => Some(d),
+                Err(e) => return task::reject(env, e),
+            },
+        };
+        let metric = match options.metric.unwrap_or(DistanceMetric::Euclidean) {
+            DistanceMetric::Euclidean => Metric::Euclidean,
+            DistanceMetric::SquaredEuclidean => Metric::SquaredEuclidean,
+            DistanceMetric::Cosine => Metric::Cosine,
+        };
+        let key = options.index_key.to_vec();
+        let client = self.inner.clone();
+        task::spawn(
+            env,
+            move || client.create_index(&options.index_name, &key, dimension, metric),
+            |_, inner| Ok(EncryptedIndex::new(inner)),
+        )
+    }
+
+    /// Opens an existing index. Rejects with `ERR_INDEX_NOT_FOUND`, or `ERR_WRONG_KEY` before
+    /// any record is decrypted.
+    #[napi]
+    pub fn load_index<'env>(&self, env: &'env Env, options: LoadIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+        let key = options.index_key.to_vec();
+        let client = self.inner.clone();
+        task::spawn(
+            env,
+            move || client.load_index(&options.index_name, &key),
+            |_, inner| Ok(EncryptedIndex::new(inner)),
+        )
+    }
+
+    /// Names of the indexes created or loaded through this client that still exist. Names
+    /// are stored only as hashes, so a client cannot list indexes it has never opened.
+    #[napi]
+    pub fn list_indexes<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        let client = self.inner.clone();
+        task::spawn(env, move || client.list_indexes(), |_, names| Ok(names))
+    }
+
+    /// Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`.
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let client = self.inner.clone();
+        task::spawn(env, move || Ok(client.close()), |_, ()| Ok(()))
+    }
+}
+

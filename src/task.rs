@@ -1,0 +1,39 @@
+//! Runs a core operation off the JS thread and settles a promise with its result.
+//!
+//! The JS thread only converts arguments. The operation runs on tokio's blocking pool (never
+//! on a tokio worker): it may wait for the index's locks there, and the core hands its heavy
+//! parallel sections to the client's rayon pool, whose jobs never take locks (a rayon worker
+//! that waited for a lock could deadlock, see `ciphervec_core::client`). The result becomes JS
+//! values back on the JS thread, where a core error becomes a rejection with its `code`.
+
+use ciphervec_core::Error as CoreError;
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
+use napi::Env;
+
+use crate::errors::to_rejection;
+
+pub fn spawn<'env, T, V, W, C>(env: &'env Env, work: W, convert: C) -> napi::Result<PromiseRaw<'env, V>>
+where
+    T: Send + 'static,
+    V: ToNapiValue,
+    W: FnOnce() -> ciphervec_core::Result<T> + Send + 'static,
+    C: FnOnce(&Env, T) -> napi::Result<V> + 'static,
+{
+    let fut = async move {
+        Ok(tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+            let msg = e.try_into_panic().ok().and_then(|p| {
+                p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned())
+            });
+            Err(CoreError::Internal(msg.unwrap_or_else(|| "a worker task failed".into())))
+        }))
+    };
+    env.spawn_future_with_callback(fut, move |env, result| match result {
+        Ok(value) => convert(env, value),
+        Err(e) => Err(to_rejection(env, &e)),
+    })
+}
+
+/// A promise that rejects at once with a core error (bad option values found on the JS thread).
+pub fn reject<'env, V: ToNapiValue + 'static>(env: &'env Env, e: CoreError) -> napi::Result<PromiseRaw<'env, V>> {
+    spawn(env, move || Err::<(), _>(e), |_, _| unreachable!("a rejected task has no value"))
+}

@@ -1,0 +1,178 @@
+//! The option and result objects of the JS API (they become interfaces in index.d.ts).
+
+use napi::bindgen_prelude::{Buffer, Either, Float32Array, Uint8Array};
+use napi_derive::napi;
+use serde_json::{Map, Value};
+
+/// Where a client keeps its indexes.
+#[napi(string_enum = "lowercase")]
+pub enum StorageKind {
+    /// In this process's memory (ciphertext only); gone when the client is dropped.
+    Memory,
+}
+
+/// Storage settings.
+#[napi(object)]
+pub struct StorageOptions {
+    /// The backend. Only `'memory'` exists so far.
+    pub kind: StorageKind,
+}
+
+/// Options of `Client.open`.
+#[napi(object)]
+pub struct ClientOptions {
+    /// Where indexes live; default `{ kind: 'memory' }`.
+    pub storage: Option<StorageOptions>,
+    /// Worker threads for heavy work (queries, upserts, training); default: one per CPU core.
+    pub threads: Option<u32>,
+}
+
+/// How distances are measured. Lower is always closer.
+#[napi(string_enum)]
+pub enum DistanceMetric {
+    /// Euclidean distance √Σ(a−b)² (the default).
+    #[napi(value = "euclidean")]
+    Euclidean,
+    /// Squared Euclidean distance Σ(a−b)²: the same order, without the square root.
+    #[napi(value = "squared_euclidean")]
+    SquaredEuclidean,
+    /// Cosine distance 1 − cos(a, b), in [0, 2]; zero vectors are rejected.
+    #[napi(value = "cosine")]
+    Cosine,
+}
+
+/// Options of `client.createIndex`.
+#[napi(object)]
+pub struct CreateIndexOptions {
+    /// The index's name; unique within the client's storage (stored only as a hash).
+    pub index_name: String,
+    /// 32-byte key from `Client.generateKey()`. Keep it safe: without it the index is unreadable.
+    pub index_key: Uint8Array,
+    /// Vector dimension; if omitted, fixed by the first upsert.
+    pub dimension: Option<f64>,
+    /// Distance metric; default `'euclidean'`.
+    pub metric: Option<DistanceMetric>,
+}
+
+/// Options of `client.loadIndex`.
+#[napi(object)]
+pub struct LoadIndexOptions {
+    /// The name the index was created with.
+    pub index_name: String,
+    /// The 32-byte key the index was created with; another key rejects with `ERR_WRONG_KEY`.
+    pub index_key: Uint8Array,
+}
+
+/// One item to upsert.
+#[napi(object)]
+pub struct VectorItem {
+    /// Unique, non-empty id (at most 1024 bytes of UTF-8).
+    pub id: String,
+    /// The embedding; `Float32Array` is the fast path.
+    pub vector: Either<Float32Array, Vec<f64>>,
+    /// A JSON object stored (encrypted) with the item.
+    pub metadata: Option<Map<String, Value>>,
+    /// Text or bytes stored (encrypted) with the item; returned in the form given.
+    pub contents: Option<Either<String, Uint8Array>>,
+}
+
+/// Options of `index.upsert`: either `items`, or the columnar form `ids` + `vectors`
+/// (+ optional `metadata` and `contents` of the same length).
+#[napi(object)]
+pub struct UpsertOptions {
+    /// Items to write. An existing id is overwritten entirely; within one call the last
+    /// occurrence of an id wins.
+    pub items: Option<Vec<VectorItem>>,
+    /// Columnar form: ids.
+    pub ids: Option<Vec<String>>,
+    /// Columnar form: one `Float32Array` of `ids.length × dimension` values (fastest), or one
+    /// array of numbers per id.
+    pub vectors: Option<Either<Float32Array, Vec<Vec<f64>>>>,
+    /// Columnar form: metadata per id (`null` for none).
+    pub metadata: Option<Vec<Option<Map<String, Value>>>>,
+    /// Columnar form: contents per id (`null` for none).
+    pub contents: Option<Vec<Option<Either<String, Uint8Array>>>>,
+}
+
+/// Result of `index.upsert`.
+#[napi(object)]
+pub struct UpsertResult {
+    /// Distinct ids written.
+    pub upserted_count: u32,
+}
+
+/// A field a read can return besides the id.
+#[napi(string_enum = "lowercase")]
+pub enum IncludeField {
+    Distance,
+    Metadata,
+    Contents,
+    Vector,
+}
+
+/// Options of `index.query`.
+#[napi(object)]
+pub struct QueryOptions {
+    /// The query embedding.
+    pub vector: Either<Float32Array, Vec<f64>>,
+    /// How many neighbours to return, 1..=10000; default 100.
+    pub top_k: Option<f64>,
+    /// Fields to return besides `id`; default `['distance']`.
+    pub include: Option<Vec<IncludeField>>,
+}
+
+/// Options of `index.queryBatch`.
+#[napi(object)]
+pub struct QueryBatchOptions {
+    /// Query embeddings: one array per query, or one `Float32Array` of `n × dimension` values.
+    pub vectors: Either<Float32Array, Vec<Vec<f64>>>,
+    /// Neighbours per query, 1..=10000; default 100.
+    pub top_k: Option<f64>,
+    /// Fields to return besides `id`; default `['distance']`.
+    pub include: Option<Vec<IncludeField>>,
+}
+
+/// One neighbour, closest first.
+#[napi(object)]
+pub struct QueryResultItem {
+    pub id: String,
+    /// Distance under the index's metric (lower is closer), if `include` has `'distance'`.
+    pub distance: Option<f64>,
+    /// The item's metadata, if `include` has `'metadata'` and the item has any.
+    pub metadata: Option<Map<String, Value>>,
+    pub contents: Option<Either<String, Buffer>>,
+    pub vector: Option<Float32Array>,
+}
+
+/// Options of `index.get`.
+#[napi(object)]
+pub struct GetOptions {
+    /// Ids to fetch. Ids that are not in the index yield no item.
+    pub ids: Vec<String>,
+    /// Fields to return besides `id`; default `['metadata', 'contents', 'vector']`.
+    pub include: Option<Vec<IncludeField>>,
+}
+
+/// One fetched item.
+#[napi(object)]
+pub struct GetResultItem {
+    pub id: String,
+    /// The item's metadata, if requested and present.
+    pub metadata: Option<Map<String, Value>>,
+    pub contents: Option<Either<String, Buffer>>,
+    pub vector: Option<Float32Array>,
+}
+
+/// Options of `index.delete`.
+#[napi(object)]
+pub struct DeleteOptions {
+    /// Ids to delete; ids not in the index are ignored.
+    pub ids: Vec<String>,
+}
+
+/// Result of `index.delete`.
+#[napi(object)]
+pub struct DeleteResult {
+    /// How many of the ids existed and were deleted.
+    pub deleted_count: u32,
+}
