@@ -45,11 +45,15 @@ export declare class EncryptedIndex {
   /**
    * Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty),
    * `ERR_DIMENSION_MISMATCH` or `ERR_INVALID_ARGUMENT`, leaving the index unchanged.
+   * A flat `vectors` Float32Array is read in place: do not modify it until the promise settles.
    */
   upsert(options: UpsertOptions): Promise<UpsertResult>
   /** The `topK` nearest items to `vector`, closest first. */
   query(options: QueryOptions): Promise<Array<QueryResultItem>>
-  /** One result list per query vector, computed in parallel. */
+  /**
+   * One result list per query vector, computed in parallel. A flat `Float32Array` is read
+   * in place: do not modify it until the promise settles.
+   */
   queryBatch(options: QueryBatchOptions): Promise<Array<Array<QueryResultItem>>>
   /**
    * The items with these ids, in the order asked. An id that is not in the index yields
@@ -171,7 +175,9 @@ export interface StorageOptions {
 
 /**
  * Options of `index.upsert`: either `items`, or the columnar form `ids` + `vectors`
- * (+ optional `metadata` and `contents` of the same length).
+ * (+ optional `metadata` and `contents` of the same length). The columnar form with a flat
+ * `Float32Array` is the fast path for large batches: it costs the JS thread one
+ * `JSON.stringify` of `ids` and `metadata` and one copy of the vectors.
  */
 export interface UpsertOptions {
   /**
@@ -187,7 +193,7 @@ export interface UpsertOptions {
    */
   vectors?: Float32Array | Array<Array<number>>
   /** Columnar form: metadata per id (`null` for none). */
-  metadata?: Array<Record<string, any> | undefined | null>
+  metadata?: Array<Record<string, any> | null | undefined>
   /** Columnar form: contents per id (`null` for none). */
   contents?: Array<string | Uint8Array | undefined | null>
 }
@@ -204,7 +210,10 @@ export interface VectorItem {
   id: string
   /** The embedding; `Float32Array` is the fast path. */
   vector: Float32Array | Array<number>
-  /** A JSON object stored (encrypted) with the item. */
+  /**
+   * A JSON object stored (encrypted) with the item; serialised like `JSON.stringify`
+   * (a `Date` becomes its ISO string).
+   */
   metadata?: Record<string, any>
   /** Text or bytes stored (encrypted) with the item; returned in the form given. */
   contents?: string | Uint8Array

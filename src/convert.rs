@@ -1,11 +1,14 @@
-//! Conversions between JS values and core types. Everything that reads JS memory runs here,
-//! on the JS thread, and copies: a `Float32Array` may be mutated by JS once we return.
+//! Conversions between JS values and core types, on the JS thread, kept cheap because the
+//! event loop waits for them. Small inputs are copied. A large flat `Float32Array` is not: it
+//! moves to the worker with a reference that keeps it alive, so callers must not modify it
+//! until the promise settles (the contract Node's `fs.write` has for its buffer).
 
 use ciphervec_core::{Contents, Error, Include, ItemView, NewItem, Result};
-use napi::bindgen_prelude::{Buffer, Either, Float32Array, Uint8Array};
-use serde_json::{Map, Value};
+use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, JsObjectValue, Object, Uint8Array, Unknown};
+use napi::Env;
+use serde_json::Value;
 
-use crate::types::{GetResultItem, IncludeField, QueryResultItem, UpsertOptions, VectorItem};
+use crate::types::{GetResultItem, IncludeField, QueryResultItem, UpsertOptions};
 
 /// A JS number that must be a whole number in `min..=max` (napi's u32 conversion would
 /// silently wrap -1 or truncate 1.5).
@@ -61,54 +64,139 @@ pub fn include(fields: Option<&[IncludeField]>, default: Include) -> Include {
     inc
 }
 
-fn item(it: &VectorItem) -> NewItem {
-    NewItem {
-        id: it.id.clone(),
-        vector: vector(&it.vector),
-        metadata: it.metadata.clone().map(Value::Object),
-        contents: it.contents.as_ref().map(contents),
+/// Serialises a JS value with V8's own `JSON.stringify`: one native call instead of one napi
+/// call per property, which kept the JS thread busy for ~9 µs per metadata object.
+fn stringify(env: &Env, value: Unknown) -> napi::Result<Option<String>> {
+    let json: Object = env.get_global()?.get_named_property("JSON")?;
+    let f: Function<Unknown, Option<String>> = json.get_named_property("stringify")?;
+    f.call(value)
+}
+
+/// An upsert batch as copied off the JS thread; [`RawBatch::into_items`] finishes it on a
+/// worker (JSON parsing, splitting vectors).
+pub struct RawBatch {
+    ids: RawIds,
+    vectors: RawVectors,
+    metadata: RawMetadata,
+    /// `None`: no contents column given.
+    contents: Option<Vec<Option<Contents>>>,
+}
+
+enum RawIds {
+    Json(String),
+    Owned(Vec<String>),
+}
+
+enum RawVectors {
+    Flat(Float32Array),
+    Rows(Vec<Vec<f32>>),
+}
+
+enum RawMetadata {
+    None,
+    /// One JSON array for the whole column.
+    Column(String),
+    /// One JSON object (or none) per item.
+    PerItem(Vec<Option<String>>),
+}
+
+/// Either form of `upsert` → a [`RawBatch`]. Only cheap work happens here (on the JS thread).
+pub fn upsert_batch(env: &Env, o: UpsertOptions) -> napi::Result<Result<RawBatch>> {
+    let UpsertOptions { items, ids, vectors, metadata, contents } = o;
+    match (items, ids) {
+        (Some(items), None) if vectors.is_none() && metadata.is_none() && contents.is_none() => {
+            let mut raw = RawBatch {
+                ids: RawIds::Owned(Vec::with_capacity(items.len())),
+                vectors: RawVectors::Rows(Vec::with_capacity(items.len())),
+                metadata: RawMetadata::PerItem(Vec::with_capacity(items.len())),
+                contents: Some(Vec::with_capacity(items.len())),
+            };
+            for it in items {
+                if let (RawIds::Owned(ids), RawVectors::Rows(rows), RawMetadata::PerItem(meta)) =
+                    (&mut raw.ids, &mut raw.vectors, &mut raw.metadata)
+                {
+                    ids.push(it.id);
+                    rows.push(vector(&it.vector));
+                    meta.push(match it.metadata {
+                        Some(m) => stringify(env, m)?,
+                        None => None,
+                    });
+                }
+                if let Some(c) = raw.contents.as_mut() {
+                    c.push(it.contents.as_ref().map(self::contents));
+                }
+            }
+            Ok(Ok(raw))
+        }
+        (None, Some(ids)) => {
+            let Some(vectors) = vectors else {
+                return Ok(Err(Error::InvalidArgument("upsert with `ids` also needs `vectors` of the same length".into())));
+            };
+            let ids = stringify(env, ids)?.unwrap_or_default();
+            let metadata = match metadata {
+                Some(m) => stringify(env, m)?.map_or(RawMetadata::None, RawMetadata::Column),
+                None => RawMetadata::None,
+            };
+            Ok(Ok(RawBatch {
+                ids: RawIds::Json(ids),
+                vectors: match vectors {
+                    Either::A(flat) => RawVectors::Flat(flat),
+                    Either::B(rows) => RawVectors::Rows(rows.iter().map(|r| r.iter().map(|&x| x as f32).collect()).collect()),
+                },
+                metadata,
+                contents: contents.map(|c| c.iter().map(|x| x.as_ref().map(self::contents)).collect()),
+            }))
+        }
+        _ => Ok(Err(Error::InvalidArgument(
+            "upsert takes either { items } or { ids, vectors, metadata?, contents? }, not both or neither".into(),
+        ))),
     }
 }
 
-/// Either form of `upsert` → core items. `dim` is the index dimension (0 if not yet fixed).
-pub fn upsert_items(o: &UpsertOptions, dim: usize) -> Result<Vec<NewItem>> {
-    match (&o.items, &o.ids) {
-        (Some(items), None) if o.vectors.is_none() && o.metadata.is_none() && o.contents.is_none() => {
-            Ok(items.iter().map(item).collect())
-        }
-        (None, Some(ids)) => {
-            let vectors = o.vectors.as_ref().ok_or_else(|| {
-                Error::InvalidArgument("upsert with `ids` also needs `vectors` of the same length".into())
-            })?;
-            let n = ids.len();
-            let dim = match vectors {
-                Either::A(flat) if n > 0 => flat.len() / n,
-                _ => dim,
-            };
-            let vectors = if n == 0 { Vec::new() } else { rows(vectors, dim, "upsert vectors")? };
-            check_len("vectors", vectors.len(), n)?;
-            let metadata: Vec<Option<Map<String, Value>>> = o.metadata.clone().unwrap_or_else(|| vec![None; n]);
-            check_len("metadata", metadata.len(), n)?;
-            let contents_col = o.contents.as_deref();
-            if let Some(c) = contents_col {
-                check_len("contents", c.len(), n)?;
+fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::InvalidArgument(format!("upsert {what}: {e}")))
+}
+
+impl RawBatch {
+    /// Parses and splits the batch into items; `dim` is the index dimension (0 if unknown).
+    pub fn into_items(self, dim: usize) -> Result<Vec<NewItem>> {
+        let ids: Vec<String> = match self.ids {
+            RawIds::Json(j) => parse(&j, "ids must be an array of strings")?,
+            RawIds::Owned(ids) => ids,
+        };
+        let n = ids.len();
+        let vectors = match self.vectors {
+            RawVectors::Rows(rows) => rows,
+            RawVectors::Flat(_) if n == 0 => Vec::new(),
+            RawVectors::Flat(flat) => {
+                let dim = if flat.len() % n == 0 { flat.len() / n } else { dim };
+                if dim == 0 || flat.len() % dim != 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "upsert vectors: a flat Float32Array of {} values cannot be split into {n} vectors",
+                        flat.len()
+                    )));
+                }
+                flat.chunks_exact(dim).map(<[f32]>::to_vec).collect()
             }
-            Ok(ids
-                .iter()
-                .zip(vectors)
-                .zip(metadata)
-                .enumerate()
-                .map(|(i, ((id, vector), meta))| NewItem {
-                    id: id.clone(),
-                    vector,
-                    metadata: meta.map(Value::Object),
-                    contents: contents_col.and_then(|c| c[i].as_ref()).map(contents),
-                })
-                .collect())
-        }
-        _ => Err(Error::InvalidArgument(
-            "upsert takes either { items } or { ids, vectors, metadata?, contents? }, not both or neither".into(),
-        )),
+        };
+        check_len("vectors", vectors.len(), n)?;
+        let metadata: Vec<Option<Value>> = match self.metadata {
+            RawMetadata::None => vec![None; n],
+            RawMetadata::Column(j) => parse(&j, "metadata must be an array of objects or nulls")?,
+            RawMetadata::PerItem(m) => {
+                m.iter().map(|j| j.as_deref().map(|j| parse(j, "metadata")).transpose()).collect::<Result<_>>()?
+            }
+        };
+        check_len("metadata", metadata.len(), n)?;
+        let contents = self.contents.unwrap_or_else(|| vec![None; n]);
+        check_len("contents", contents.len(), n)?;
+        Ok(ids
+            .into_iter()
+            .zip(vectors)
+            .zip(metadata)
+            .zip(contents)
+            .map(|(((id, vector), metadata), contents)| NewItem { id, vector, metadata, contents })
+            .collect())
     }
 }
 

@@ -60,14 +60,19 @@ impl EncryptedIndex {
 
     /// Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty),
     /// `ERR_DIMENSION_MISMATCH` or `ERR_INVALID_ARGUMENT`, leaving the index unchanged.
+    /// A flat `vectors` Float32Array is read in place: do not modify it until the promise settles.
     #[napi]
-    pub fn upsert<'env>(&self, env: &'env Env, options: UpsertOptions) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
-        let items = match convert::upsert_items(&options, self.inner.dimension().unwrap_or(0)) {
-            Ok(items) => items,
+    pub fn upsert<'env>(&self, env: &'env Env, options: UpsertOptions<'env>) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
+        let raw = match convert::upsert_batch(env, options)? {
+            Ok(raw) => raw,
             Err(e) => return task::reject(env, e),
         };
         let index = self.inner.clone();
-        task::spawn(env, move || index.upsert(items), |_, n| Ok(UpsertResult { upserted_count: n as u32 }))
+        task::spawn(
+            env,
+            move || index.upsert(raw.into_items(index.dimension().unwrap_or(0))?),
+            |_, n| Ok(UpsertResult { upserted_count: n as u32 }),
+        )
     }
 
     /// The `topK` nearest items to `vector`, closest first.
@@ -85,24 +90,26 @@ impl EncryptedIndex {
         })
     }
 
-    /// One result list per query vector, computed in parallel.
+    /// One result list per query vector, computed in parallel. A flat `Float32Array` is read
+    /// in place: do not modify it until the promise settles.
     #[napi]
     pub fn query_batch<'env>(
         &self,
         env: &'env Env,
         options: QueryBatchOptions,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
-        let prepared = Self::top_k(options.top_k).and_then(|k| {
-            let dim = self.inner.dimension().unwrap_or(0);
-            Ok((k, convert::rows(&options.vectors, dim, "queryBatch vectors")?))
-        });
-        let (top_k, vectors) = match prepared {
-            Ok(p) => p,
+        let top_k = match Self::top_k(options.top_k) {
+            Ok(k) => k,
             Err(e) => return task::reject(env, e),
         };
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.query_batch(&vectors, top_k, include), |_, lists| {
+        let raw = options.vectors;
+        let work = move || {
+            let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
+            index.query_batch(&vectors, top_k, include)
+        };
+        task::spawn(env, work, |_, lists| {
             Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())
         })
     }

@@ -1,6 +1,6 @@
 //! The option and result objects of the JS API (they become interfaces in index.d.ts).
 
-use napi::bindgen_prelude::{Buffer, Either, Float32Array, Uint8Array};
+use napi::bindgen_prelude::{Buffer, Either, Float32Array, Uint8Array, Unknown};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
@@ -64,32 +64,38 @@ pub struct LoadIndexOptions {
 }
 
 /// One item to upsert.
-#[napi(object)]
-pub struct VectorItem {
+#[napi(object, object_to_js = false)]
+pub struct VectorItem<'env> {
     /// Unique, non-empty id (at most 1024 bytes of UTF-8).
     pub id: String,
     /// The embedding; `Float32Array` is the fast path.
     pub vector: Either<Float32Array, Vec<f64>>,
-    /// A JSON object stored (encrypted) with the item.
-    pub metadata: Option<Map<String, Value>>,
+    /// A JSON object stored (encrypted) with the item; serialised like `JSON.stringify`
+    /// (a `Date` becomes its ISO string).
+    #[napi(ts_type = "Record<string, any>")]
+    pub metadata: Option<Unknown<'env>>,
     /// Text or bytes stored (encrypted) with the item; returned in the form given.
     pub contents: Option<Either<String, Uint8Array>>,
 }
 
 /// Options of `index.upsert`: either `items`, or the columnar form `ids` + `vectors`
-/// (+ optional `metadata` and `contents` of the same length).
-#[napi(object)]
-pub struct UpsertOptions {
+/// (+ optional `metadata` and `contents` of the same length). The columnar form with a flat
+/// `Float32Array` is the fast path for large batches: it costs the JS thread one
+/// `JSON.stringify` of `ids` and `metadata` and one copy of the vectors.
+#[napi(object, object_to_js = false)]
+pub struct UpsertOptions<'env> {
     /// Items to write. An existing id is overwritten entirely; within one call the last
     /// occurrence of an id wins.
-    pub items: Option<Vec<VectorItem>>,
+    pub items: Option<Vec<VectorItem<'env>>>,
     /// Columnar form: ids.
-    pub ids: Option<Vec<String>>,
+    #[napi(ts_type = "Array<string>")]
+    pub ids: Option<Unknown<'env>>,
     /// Columnar form: one `Float32Array` of `ids.length × dimension` values (fastest), or one
     /// array of numbers per id.
     pub vectors: Option<Either<Float32Array, Vec<Vec<f64>>>>,
     /// Columnar form: metadata per id (`null` for none).
-    pub metadata: Option<Vec<Option<Map<String, Value>>>>,
+    #[napi(ts_type = "Array<Record<string, any> | null | undefined>")]
+    pub metadata: Option<Unknown<'env>>,
     /// Columnar form: contents per id (`null` for none).
     pub contents: Option<Vec<Option<Either<String, Uint8Array>>>>,
 }
