@@ -85,7 +85,7 @@ impl EncryptedIndex {
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.query(&vector, top_k, include), |_, views| {
+        task::spawn(env, move || index.query(&vector, top_k, None, include), |_, views| {
             Ok(views.into_iter().map(convert::query_item).collect())
         })
     }
@@ -107,7 +107,7 @@ impl EncryptedIndex {
         let raw = options.vectors;
         let work = move || {
             let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
-            index.query_batch(&vectors, top_k, include)
+            index.query_batch(&vectors, top_k, None, include)
         };
         task::spawn(env, work, |_, lists| {
             Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())

@@ -32,6 +32,12 @@ pub enum Error {
     Io(String),
     #[error("{0}")]
     UnsupportedFormat(String),
+    #[error("{0}")]
+    InsufficientVectors(String),
+    #[error("index '{0}' is already training: wait for it (see isTraining()) or abort it")]
+    TrainingInProgress(String),
+    #[error("training of index '{0}' was aborted; the index is unchanged")]
+    Aborted(String),
     #[error("internal error: {0} (this is a bug in ciphervec)")]
     Internal(String),
 }
@@ -52,6 +58,9 @@ impl Error {
             Error::Closed(_) => "ERR_CLOSED",
             Error::Io(_) => "ERR_IO",
             Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
+            Error::InsufficientVectors(_) => "ERR_INSUFFICIENT_VECTORS",
+            Error::TrainingInProgress(_) => "ERR_TRAINING_IN_PROGRESS",
+            Error::Aborted(_) => "ERR_ABORTED",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }

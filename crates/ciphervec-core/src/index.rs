@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -16,11 +16,14 @@ use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::items::Items;
-use crate::manifest::{aad, Config, Header, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
+use crate::ivf::Ivf;
+use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
 use crate::search::{self, Query};
+use crate::state::{placement, State};
 use crate::storage::Change;
+use crate::training::auto_n_probes;
 use crate::topk::Hit;
 
 /// Largest accepted `topK`.
@@ -65,9 +68,10 @@ pub struct Index {
     metric: Metric,
     keys: DataKeys,
     shared: Arc<Shared>,
-    items: RwLock<Items>,
+    state: RwLock<State>,
     writer: Mutex<()>,
     closed: AtomicBool,
+    training: AtomicBool,
 }
 
 impl Index {
@@ -92,7 +96,7 @@ impl Index {
                 (CONFIG_KEY.to_vec(), Some(config.seal(&keys, &storage_name))),
             ],
         )?;
-        Ok(Index::assemble(shared, config, storage_name, keys, Items::new(dimension.unwrap_or(0))))
+        Ok(Index::assemble(shared, config, storage_name, keys, State::new(Items::new(dimension.unwrap_or(0)))))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
@@ -120,19 +124,25 @@ impl Index {
             }
             items.upsert(rec);
         }
-        Ok(Index::assemble(shared, config, storage_name, keys, items))
+        let mut state = State::new(items);
+        if let Some(blob) = store.get(&storage_name, CENTROIDS_KEY)? {
+            let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
+            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids));
+        }
+        Ok(Index::assemble(shared, config, storage_name, keys, state))
     }
 
-    fn assemble(shared: Arc<Shared>, config: Config, storage_name: String, keys: DataKeys, items: Items) -> Index {
+    fn assemble(shared: Arc<Shared>, config: Config, storage_name: String, keys: DataKeys, state: State) -> Index {
         Index {
             name: config.name,
             storage_name,
             metric: config.metric,
             keys,
             shared,
-            items: RwLock::new(items),
+            state: RwLock::new(state),
             writer: Mutex::new(()),
             closed: AtomicBool::new(false),
+            training: AtomicBool::new(false),
         }
     }
 
@@ -146,15 +156,30 @@ impl Index {
 
     /// The dimension, once fixed by `createIndex` or the first upsert.
     pub fn dimension(&self) -> Option<usize> {
-        let items = self.items.read().unwrap();
-        (items.dim() > 0).then_some(items.dim())
+        let dim = self.state.read().unwrap().items.dim();
+        (dim > 0).then_some(dim)
+    }
+
+    /// Whether IVF lists exist (queries probe lists instead of scanning everything).
+    pub fn is_trained(&self) -> bool {
+        self.state.read().unwrap().ivf.is_some()
+    }
+
+    /// Whether a training run is in progress.
+    pub fn is_training(&self) -> bool {
+        self.training.load(Ordering::Acquire)
+    }
+
+    /// The number of IVF lists: 1 until trained.
+    pub fn n_lists(&self) -> usize {
+        self.state.read().unwrap().ivf.as_ref().map_or(1, Ivf::n_lists)
     }
 
     pub(crate) fn is_open(&self) -> bool {
         !self.closed.load(Ordering::Acquire) && !self.shared.closed.load(Ordering::Acquire)
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed("the client".into()));
         }
@@ -164,9 +189,40 @@ impl Index {
         Ok(())
     }
 
-    fn read(&self) -> Result<RwLockReadGuard<'_, Items>> {
+    pub(crate) fn read_state(&self) -> Result<RwLockReadGuard<'_, State>> {
         self.check_open()?;
-        Ok(self.items.read().unwrap())
+        Ok(self.state.read().unwrap())
+    }
+
+    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap()
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap()
+    }
+
+    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+        &self.shared.pool
+    }
+
+    pub(crate) fn training_flag(&self) -> &AtomicBool {
+        &self.training
+    }
+
+    pub(crate) fn store_write(&self, changes: Vec<Change>) -> Result<()> {
+        self.shared.store.write(&self.storage_name, changes)
+    }
+
+    pub(crate) fn seal_centroids(&self, dim: usize, centroids: &[f32]) -> Vec<u8> {
+        crate::manifest::seal_centroids(&self.keys, &self.storage_name, dim, centroids)
+    }
+
+    /// The storage change that writes `rec` sealed under its storage key.
+    pub(crate) fn sealed_record(&self, rec: &Record) -> Change {
+        let key = self.record_key(&rec.id);
+        let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
+        (key, Some(blob))
     }
 
     /// Writes items (all or none). A repeated id in one batch: the last occurrence wins.
@@ -180,7 +236,8 @@ impl Index {
         let _w = self.writer.lock().unwrap();
         self.check_open()?;
         let dim = batch[0].vector.len();
-        let current = self.items.read().unwrap().dim();
+        let state = self.state.read().unwrap();
+        let current = state.items.dim();
         let mut changes: Vec<Change> = Vec::with_capacity(batch.len() + 1);
         if current == 0 {
             let config = Config { name: self.name.clone(), dimension: Some(dim), metric: self.metric };
@@ -191,31 +248,31 @@ impl Index {
                 self.name
             )));
         }
-        let records: Vec<Record> = batch
-            .into_iter()
-            .map(|it| Record {
-                id: it.id,
-                vector: it.vector,
-                metadata: it.metadata.map(Arc::new),
-                contents: it.contents.map(Arc::new),
-                list: UNASSIGNED,
-            })
-            .collect();
-        self.shared.pool.install(|| {
-            changes.par_extend(records.par_iter().map(|rec| {
-                let key = self.record_key(&rec.id);
-                let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
-                (key, Some(blob))
-            }))
+        let metric = self.metric;
+        let ivf = state.ivf.as_ref();
+        // The list is chosen before sealing so it travels inside the ciphertext.
+        let records: Vec<Record> = self.shared.pool.install(|| {
+            batch
+                .into_par_iter()
+                .map(|it| Record {
+                    list: ivf.map_or(UNASSIGNED, |ivf| ivf.nearest_list(&placement(metric, &it.vector))),
+                    id: it.id,
+                    vector: it.vector,
+                    metadata: it.metadata.map(Arc::new),
+                    contents: it.contents.map(Arc::new),
+                })
+                .collect()
         });
-        self.shared.store.write(&self.storage_name, changes)?;
+        self.shared.pool.install(|| changes.par_extend(records.par_iter().map(|rec| self.sealed_record(rec))));
+        drop(state);
+        self.store_write(changes)?;
         let n = records.len();
-        let mut items = self.items.write().unwrap();
+        let mut state = self.write_state();
         if current == 0 {
-            items.set_dim(dim);
+            state.items.set_dim(dim);
         }
         for rec in records {
-            items.upsert(rec);
+            state.upsert(rec);
         }
         Ok(n)
     }
@@ -227,74 +284,97 @@ impl Index {
         let _w = self.writer.lock().unwrap();
         self.check_open()?;
         let present: Vec<&String> = {
-            let items = self.items.read().unwrap();
+            let state = self.state.read().unwrap();
             let mut seen = std::collections::HashSet::new();
-            ids.iter().filter(|id| items.slot(id).is_some() && seen.insert(id.as_str())).collect()
+            ids.iter().filter(|id| state.items.slot(id).is_some() && seen.insert(id.as_str())).collect()
         };
         if present.is_empty() {
             return Ok(0);
         }
         let changes = present.iter().map(|id| (self.record_key(id), None)).collect();
-        self.shared.store.write(&self.storage_name, changes)?;
-        let mut items = self.items.write().unwrap();
+        self.store_write(changes)?;
+        let mut state = self.write_state();
         for id in &present {
-            items.remove(id);
+            state.remove(id);
         }
         Ok(present.len())
     }
 
-    /// The `k` nearest items to `vector`, closest first (exact search).
-    pub fn query(&self, vector: &[f32], k: usize, include: Include) -> Result<Vec<ItemView>> {
+    /// The `k` nearest items to `vector`, closest first. Untrained: exact search over every
+    /// item. Trained: the `n_probes` nearest lists (default [`auto_n_probes`]); exact when
+    /// `n_probes` ≥ the number of lists.
+    pub fn query(&self, vector: &[f32], k: usize, n_probes: Option<usize>, include: Include) -> Result<Vec<ItemView>> {
         validate_top_k(k)?;
-        let items = self.read()?;
-        self.check_query_vector(&items, vector, "the query vector")?;
-        if items.is_empty() {
+        validate_n_probes(n_probes)?;
+        let state = self.read_state()?;
+        self.check_query_vector(&state.items, vector, "the query vector")?;
+        if state.items.is_empty() {
             return Ok(Vec::new());
         }
-        let hits = self.shared.pool.install(|| search::exhaustive_parallel(&items, self.metric, &Query::new(vector), k));
-        Ok(self.views(&items, &hits, include))
+        let q = Query::new(vector);
+        let hits = match &state.ivf {
+            None => self.shared.pool.install(|| search::exhaustive_parallel(&state.items, self.metric, &q, k)),
+            Some(ivf) => self.probe(ivf, &q, n_probes, k),
+        };
+        Ok(self.views(&state.items, &hits, include))
     }
 
     /// One result list per query vector, computed in parallel over queries.
-    pub fn query_batch(&self, vectors: &[Vec<f32>], k: usize, include: Include) -> Result<Vec<Vec<ItemView>>> {
+    pub fn query_batch(
+        &self,
+        vectors: &[Vec<f32>],
+        k: usize,
+        n_probes: Option<usize>,
+        include: Include,
+    ) -> Result<Vec<Vec<ItemView>>> {
         validate_top_k(k)?;
-        let items = self.read()?;
+        validate_n_probes(n_probes)?;
+        let state = self.read_state()?;
         for (i, v) in vectors.iter().enumerate() {
-            self.check_query_vector(&items, v, &format!("query vector {i}"))?;
+            self.check_query_vector(&state.items, v, &format!("query vector {i}"))?;
         }
-        if items.is_empty() {
+        if state.items.is_empty() {
             return Ok(vec![Vec::new(); vectors.len()]);
         }
         Ok(self.shared.pool.install(|| {
             vectors
                 .par_iter()
                 .map(|v| {
-                    let hits = search::exhaustive(&items, self.metric, &Query::new(v), k);
-                    self.views(&items, &hits, include)
+                    let q = Query::new(v);
+                    let hits = match &state.ivf {
+                        None => search::exhaustive(&state.items, self.metric, &q, k),
+                        Some(ivf) => self.probe(ivf, &q, n_probes, k),
+                    };
+                    self.views(&state.items, &hits, include)
                 })
                 .collect()
         }))
     }
 
+    fn probe(&self, ivf: &Ivf, q: &Query, n_probes: Option<usize>, k: usize) -> Vec<Hit> {
+        let n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
+        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k)
+    }
+
     /// The items with these ids, in the order asked; ids not in the index yield no item.
     pub fn get(&self, ids: &[String], include: Include) -> Result<Vec<ItemView>> {
         validate_ids(ids.iter().map(String::as_str))?;
-        let items = self.read()?;
+        let state = self.read_state()?;
         let include = Include { distance: false, ..include };
         Ok(ids
             .iter()
-            .filter_map(|id| items.slot(id))
-            .map(|slot| self.view(&items, slot, None, include))
+            .filter_map(|id| state.items.slot(id))
+            .map(|slot| self.view(&state.items, slot, None, include))
             .collect())
     }
 
     /// Every id, in no particular order.
     pub fn list_ids(&self) -> Result<Vec<String>> {
-        Ok(self.read()?.ids().iter().map(|id| id.to_string()).collect())
+        Ok(self.read_state()?.items.ids().iter().map(|id| id.to_string()).collect())
     }
 
     pub fn count(&self) -> Result<usize> {
-        Ok(self.read()?.len())
+        Ok(self.read_state()?.items.len())
     }
 
     /// Removes every stored entry of the index; the handle is closed afterwards.
@@ -304,7 +384,7 @@ impl Index {
         self.check_open()?;
         self.shared.store.drop_space(&self.storage_name)?;
         self.close();
-        *self.items.write().unwrap() = Items::new(0);
+        *self.write_state() = State::new(Items::new(0));
         Ok(())
     }
 
@@ -359,6 +439,13 @@ fn open_record(keys: &DataKeys, storage_name: &str, index_name: &str, key: &[u8]
 fn check_dimension(d: usize) -> Result<()> {
     if d == 0 || d > MAX_DIMENSION {
         return Err(Error::invalid(format!("dimension must be between 1 and {MAX_DIMENSION}, got {d}")));
+    }
+    Ok(())
+}
+
+fn validate_n_probes(n: Option<usize>) -> Result<()> {
+    if n == Some(0) {
+        return Err(Error::invalid("nProbes must be at least 1"));
     }
     Ok(())
 }

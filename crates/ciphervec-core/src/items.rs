@@ -86,7 +86,8 @@ impl Items {
     }
 
     /// Inserts a record, replacing every field of an existing item with the same id.
-    pub fn upsert(&mut self, rec: Record) {
+    /// Returns its slot.
+    pub fn upsert(&mut self, rec: Record) -> u32 {
         debug_assert_eq!(rec.vector.len(), self.dim);
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
         match self.slot_of.get(rec.id.as_str()).copied() {
@@ -97,23 +98,31 @@ impl Items {
                 self.metadata[s] = rec.metadata;
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
+                slot
             }
             None => {
                 let id: Arc<str> = Arc::from(rec.id);
-                self.slot_of.insert(id.clone(), self.ids.len() as u32);
+                let slot = self.ids.len() as u32;
+                self.slot_of.insert(id.clone(), slot);
                 self.ids.push(id);
                 self.vectors.extend_from_slice(&rec.vector);
                 self.norms.push(norm);
                 self.metadata.push(rec.metadata);
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
+                slot
             }
         }
     }
 
-    /// Removes an item; returns whether it existed.
-    pub fn remove(&mut self, id: &str) -> bool {
-        let Some(slot) = self.slot_of.remove(id) else { return false };
+    pub fn set_list(&mut self, slot: u32, list: u32) {
+        self.lists[slot as usize] = list;
+    }
+
+    /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
+    /// slots dense, the slot it moved from.
+    pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
+        let slot = self.slot_of.remove(id)?;
         let s = slot as usize;
         let last = self.ids.len() - 1;
         if s != last {
@@ -127,7 +136,7 @@ impl Items {
         self.metadata.swap_remove(s);
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
-        true
+        Some((slot, (s != last).then_some(last as u32)))
     }
 
     /// Rebuilds the record of a slot (for re-sealing after a change of its list).
@@ -160,8 +169,8 @@ mod tests {
         items.upsert(rec("a", 10.0));
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("a").unwrap()), &[10.0, 11.0]);
-        assert!(items.remove("a"));
-        assert!(!items.remove("a"));
+        assert_eq!(items.remove("a"), Some((0, Some(2))));
+        assert_eq!(items.remove("a"), None);
         assert_eq!(items.len(), 2);
         for id in ["b", "c"] {
             let s = items.slot(id).unwrap();

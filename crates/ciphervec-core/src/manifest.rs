@@ -12,6 +12,9 @@ pub const HEADER_KEY: &[u8] = b"h";
 pub const CONFIG_KEY: &[u8] = b"c";
 /// Storage keys of item records start with this byte, followed by HMAC(id).
 pub const RECORD_PREFIX: &[u8] = b"r";
+/// Storage key of the sealed IVF centroids (absent until the index is trained).
+pub const CENTROIDS_KEY: &[u8] = b"k";
+const CENTROIDS_VERSION: u8 = 1;
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
@@ -119,6 +122,39 @@ impl Config {
         let name = String::from_utf8(plain[6..].to_vec()).map_err(|_| corrupt())?;
         Ok(Config { name, dimension: (dim > 0).then_some(dim), metric })
     }
+}
+
+/// Seals trained centroids: version ‖ n_lists u32 ‖ dim u32 ‖ f32 × n_lists × dim.
+pub fn seal_centroids(keys: &DataKeys, storage_name: &str, dim: usize, centroids: &[f32]) -> Vec<u8> {
+    let mut plain = Vec::with_capacity(9 + centroids.len() * 4);
+    plain.push(CENTROIDS_VERSION);
+    plain.extend_from_slice(&((centroids.len() / dim) as u32).to_le_bytes());
+    plain.extend_from_slice(&(dim as u32).to_le_bytes());
+    for x in centroids {
+        plain.extend_from_slice(&x.to_le_bytes());
+    }
+    keys.records.seal(&aad(storage_name, CENTROIDS_KEY), &plain)
+}
+
+/// Opens sealed centroids, checking they match the index dimension.
+pub fn open_centroids(blob: &[u8], keys: &DataKeys, storage_name: &str, index_name: &str, dim: usize) -> Result<Vec<f32>> {
+    let plain = keys
+        .records
+        .open(&aad(storage_name, CENTROIDS_KEY), blob)
+        .map_err(|_| Error::Integrity(format!("the centroids of index '{index_name}'")))?;
+    let corrupt = || Error::Corrupt(format!("the centroids of index '{index_name}' are malformed"));
+    if plain.len() < 9 {
+        return Err(corrupt());
+    }
+    if plain[0] != CENTROIDS_VERSION {
+        return Err(Error::UnsupportedFormat(format!("centroid format version {} is not supported: upgrade ciphervec", plain[0])));
+    }
+    let n = u32::from_le_bytes(plain[1..5].try_into().unwrap()) as usize;
+    let d = u32::from_le_bytes(plain[5..9].try_into().unwrap()) as usize;
+    if n == 0 || d != dim || plain.len() != 9 + n * d * 4 {
+        return Err(corrupt());
+    }
+    Ok(plain[9..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! Distance metrics. Lower distance is always closer.
 
-use crate::kernels;
-
 /// How distances between vectors are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -37,16 +35,6 @@ impl Metric {
 
     pub(crate) fn from_byte(b: u8) -> Option<Metric> {
         [Metric::Euclidean, Metric::SquaredEuclidean, Metric::Cosine].get(b as usize).copied()
-    }
-
-    /// The ranking score used while scanning (monotone in the final distance), given the
-    /// query's norm and the stored vector's norm (norms are only used by cosine).
-    #[inline]
-    pub(crate) fn score(self, q: &[f32], q_norm: f32, v: &[f32], v_norm: f32) -> f32 {
-        match self {
-            Metric::Euclidean | Metric::SquaredEuclidean => kernels::l2_sqr(q, v),
-            Metric::Cosine => 1.0 - kernels::dot(q, v) / (q_norm * v_norm),
-        }
     }
 
     /// Turns a scan score into the distance reported to users.

@@ -22,12 +22,24 @@ impl<'a> Query<'a> {
     }
 }
 
+/// Scores slots `start..end` with one batch-kernel call (the same kernel IVF lists use, so a
+/// pair's distance is identical whichever way it is searched).
 fn scan_range(items: &Items, metric: Metric, q: &Query, start: usize, end: usize, top: &mut TopK) {
-    let norms = items.norms();
-    for slot in start..end {
-        let s = metric.score(q.vector, q.norm, items.vector(slot as u32), norms[slot]);
+    let dim = items.dim();
+    let rows = &items.vectors()[start * dim..end * dim];
+    let mut scores = vec![0f32; end - start];
+    match metric {
+        Metric::Cosine => {
+            kernels::dot_batch(q.vector, rows, dim, &mut scores);
+            for (s, n) in scores.iter_mut().zip(&items.norms()[start..end]) {
+                *s = 1.0 - *s / (q.norm * n);
+            }
+        }
+        _ => kernels::l2_sqr_batch(q.vector, rows, dim, &mut scores),
+    }
+    for (i, &s) in scores.iter().enumerate() {
         if s < top.threshold() {
-            top.push(Hit { score: s, slot: slot as u32 });
+            top.push(Hit { score: s, slot: (start + i) as u32 });
         }
     }
 }
@@ -49,6 +61,9 @@ pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, k: usize) -
 /// The k closest slots, best first, on the calling thread (batches parallelise over queries).
 pub fn exhaustive(items: &Items, metric: Metric, q: &Query, k: usize) -> Vec<Hit> {
     let mut top = TopK::new(k);
-    scan_range(items, metric, q, 0, items.len(), &mut top);
+    let n = items.len();
+    for c in 0..n.div_ceil(CHUNK) {
+        scan_range(items, metric, q, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
+    }
     top.into_sorted()
 }

@@ -1,0 +1,475 @@
+//! Lloyd k-means for training the IVF coarse quantiser, modelled on FAISS's `Clustering`
+//! (sampled training set, GEMM-style assignment, empty clusters fixed by splitting) so quality
+//! and speed compare directly with IndexIVFFlat.
+//!
+//! Determinism: every per-point result is computed independently and every reduction runs in a
+//! fixed order, so the output depends only on the inputs and seed, not on the thread count.
+
+use crate::kernels::{self, CentroidPanels};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Debug)]
+pub struct KMeansParams {
+    pub n_lists: usize,
+    pub max_iters: usize,
+    /// Stop when |prev_inertia - inertia| / prev_inertia < tolerance (0 = fixed iteration count).
+    pub tolerance: f64,
+    /// Points per assignment block: the unit of parallel work and of cancel polling.
+    pub batch_size: usize,
+    /// Training sample = min(n, n_lists * cap) random points, like FAISS (0 = no cap).
+    pub max_points_per_centroid: usize,
+    /// 0 = no limit; otherwise the training sample shrinks to keep working memory under it.
+    pub max_memory_bytes: usize,
+    pub seed: u64,
+}
+
+impl KMeansParams {
+    pub fn new(n_lists: usize) -> Self {
+        Self {
+            n_lists,
+            max_iters: 25,
+            tolerance: 1e-4,
+            batch_size: 2048,
+            max_points_per_centroid: 256,
+            max_memory_bytes: 0,
+            seed: 1234,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// 1-based number of completed iterations.
+    pub iteration: usize,
+    pub max_iters: usize,
+    pub inertia: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct KMeansResult {
+    /// n_lists * dim, row-major.
+    pub centroids: Vec<f32>,
+    pub iterations: usize,
+    /// Sum of squared distances of the training sample to the centroids it was assigned to in
+    /// the last iteration (FAISS's `obj`); the returned centroids are one update past that.
+    pub inertia: f64,
+    /// Training sample size.
+    pub trained_on: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum KMeansError {
+    Aborted,
+    InsufficientPoints { needed: usize, have: usize },
+    InvalidArgument(String),
+}
+
+impl fmt::Display for KMeansError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Aborted => write!(f, "k-means training aborted"),
+            Self::InsufficientPoints { needed, have } => {
+                write!(f, "k-means needs at least {needed} points, got {have}")
+            }
+            Self::InvalidArgument(m) => write!(f, "invalid k-means argument: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for KMeansError {}
+
+/// Points per centroid in the k-means++ seeding subsample: enough to place seeds well while
+/// keeping the sequential O(subsample * k * dim) seeding a small share of training time.
+const SEED_POINTS_PER_CENTROID: usize = 16;
+/// Multiply-adds per cancel poll inside an assignment block (~10 ms of work).
+const POLL_FLOPS: usize = 1 << 25;
+
+/// data: n*dim row-major f32. `cancel` is polled in every assignment block (and sub-block for
+/// large dim * k) and every seeding step. `on_progress` runs once per iteration.
+pub fn train(
+    data: &[f32],
+    dim: usize,
+    params: &KMeansParams,
+    cancel: &AtomicBool,
+    on_progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<KMeansResult, KMeansError> {
+    validate(data, dim, params)?;
+    let k = params.n_lists;
+    let n = data.len() / dim;
+    if n < 2 * k {
+        return Err(KMeansError::InsufficientPoints {
+            needed: 2 * k,
+            have: n,
+        });
+    }
+    let m = sample_size(n, dim, params)?;
+    let mut rng = SplitMix64(params.seed);
+    let sample: Cow<[f32]> = if m == n {
+        Cow::Borrowed(data)
+    } else {
+        Cow::Owned(gather(data, dim, &pick_distinct(n, m, &mut rng)))
+    };
+    let x = &*sample;
+
+    let mut centroids = seed_kmeanspp(x, dim, k, &mut rng, cancel)?;
+    let mut ids = vec![0u32; m];
+    let mut dists = vec![0f32; m];
+    let (mut inertia, mut iterations) = (f64::INFINITY, 0);
+    for it in 0..params.max_iters {
+        let prev = inertia;
+        let panels = CentroidPanels::new(&centroids, dim);
+        assign_into(
+            x,
+            &panels,
+            &centroids,
+            params.batch_size,
+            Some(cancel),
+            &mut ids,
+            &mut dists,
+        )?;
+        inertia = dists.iter().map(|&d| d as f64).sum();
+        iterations = it + 1;
+        on_progress(&Progress {
+            iteration: iterations,
+            max_iters: params.max_iters,
+            inertia,
+        });
+        let mut counts = update_centroids(x, dim, &ids, &mut centroids);
+        split_empty_clusters(&mut centroids, dim, &mut counts);
+        if prev == 0.0 || (prev - inertia).abs() < params.tolerance * prev {
+            break;
+        }
+    }
+    Ok(KMeansResult {
+        centroids,
+        iterations,
+        inertia,
+        trained_on: m,
+    })
+}
+
+/// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
+pub fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32, f32)> {
+    assert!(
+        dim > 0 && data.len().is_multiple_of(dim),
+        "data length must be a multiple of dim"
+    );
+    assert!(
+        !centroids.is_empty() && centroids.len().is_multiple_of(dim),
+        "centroids must be k*dim, k >= 1"
+    );
+    let n = data.len() / dim;
+    let panels = CentroidPanels::new(centroids, dim);
+    let (mut ids, mut dists) = (vec![0u32; n], vec![0f32; n]);
+    let block = KMeansParams::new(1).batch_size;
+    assign_into(data, &panels, centroids, block, None, &mut ids, &mut dists)
+        .expect("assignment without a cancel flag cannot abort");
+    ids.into_iter().zip(dists).collect()
+}
+
+fn validate(data: &[f32], dim: usize, p: &KMeansParams) -> Result<(), KMeansError> {
+    let bad = |m: &str| Err(KMeansError::InvalidArgument(m.to_string()));
+    if dim == 0 {
+        return bad("dim must be >= 1");
+    }
+    if !data.len().is_multiple_of(dim) {
+        return bad("data length must be a multiple of dim");
+    }
+    if p.n_lists == 0 || p.n_lists > u32::MAX as usize {
+        return bad("n_lists must be in 1..=u32::MAX");
+    }
+    if p.max_iters == 0 {
+        return bad("max_iters must be >= 1");
+    }
+    if p.batch_size == 0 {
+        return bad("batch_size must be >= 1");
+    }
+    if !(p.tolerance >= 0.0 && p.tolerance.is_finite()) {
+        return bad("tolerance must be finite and >= 0");
+    }
+    Ok(())
+}
+
+/// Training sample size: FAISS's cap, then shrunk to fit `max_memory_bytes`.
+pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usize, KMeansError> {
+    let k = p.n_lists;
+    let capped = match p.max_points_per_centroid {
+        0 => n,
+        cap => k.saturating_mul(cap).min(n),
+    };
+    if p.max_memory_bytes == 0 {
+        return Ok(capped);
+    }
+    let f = 4; // bytes per f32 / u32
+    // Per sample point: id, distance, bucket order, plus its copied row when sampling.
+    let per_point = 3 * f;
+    let row = dim * f;
+    // Centroids, panels and per-centroid sums; seeding subsample with its distances; block buffers.
+    let panels_len = k.div_ceil(16) * 16 * (dim + 1);
+    let seed_pts = (SEED_POINTS_PER_CENTROID * k).min(capped);
+    let fixed = (2 * k * dim + panels_len + 2 * k) * f
+        + rayon::current_num_threads() * (dim * 8 + p.batch_size * f)
+        + seed_pts * (row + 2 * f);
+    let bytes = |m: usize| fixed + m * (per_point + if m < n { row } else { 0 });
+    if bytes(capped) <= p.max_memory_bytes {
+        return Ok(capped);
+    }
+    let fit = p.max_memory_bytes.saturating_sub(fixed) / (per_point + row);
+    if fit < 2 * k {
+        return Err(KMeansError::InvalidArgument(format!(
+            "max_memory_bytes = {} cannot hold the minimum training sample of {} points \
+             (needs about {} bytes for dim {dim}, {k} lists)",
+            p.max_memory_bytes,
+            2 * k,
+            fixed + 2 * k * (per_point + row),
+        )));
+    }
+    Ok(fit.min(capped))
+}
+
+/// splitmix64: tiny and seedable; sampling needs no more (and avoids a dependency).
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..n (multiply-shift; bias is negligible for n << 2^64).
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    fn unit_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// m distinct indices of 0..n in ascending order (Floyd's algorithm: O(m) memory even for huge n).
+pub(crate) fn pick_distinct(n: usize, m: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut set = HashSet::with_capacity(m);
+    for j in n - m..n {
+        let t = rng.below(j + 1);
+        if !set.insert(t) {
+            set.insert(j);
+        }
+    }
+    let mut v: Vec<usize> = set.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
+fn gather(data: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
+    let mut out = vec![0f32; idx.len() * dim];
+    out.par_chunks_mut(dim)
+        .zip(idx)
+        .for_each(|(o, &i)| o.copy_from_slice(&data[i * dim..(i + 1) * dim]));
+    out
+}
+
+fn check(cancel: &AtomicBool) -> Result<(), KMeansError> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(KMeansError::Aborted)
+    } else {
+        Ok(())
+    }
+}
+
+/// k-means++ on a random subsample: nearly the seeding quality of full k-means++ at a small
+/// fraction of its sequential cost.
+fn seed_kmeanspp(
+    x: &[f32],
+    dim: usize,
+    k: usize,
+    rng: &mut SplitMix64,
+    cancel: &AtomicBool,
+) -> Result<Vec<f32>, KMeansError> {
+    const ROWS: usize = 4096;
+    let m = x.len() / dim;
+    let s = m.min(SEED_POINTS_PER_CENTROID * k);
+    let sub = gather(x, dim, &pick_distinct(m, s, rng));
+    let row = |i: usize| &sub[i * dim..(i + 1) * dim];
+    let mut centroids = Vec::with_capacity(k * dim);
+    centroids.extend_from_slice(row(rng.below(s)));
+    let mut mind = vec![0f32; s];
+    sub.par_chunks(ROWS * dim)
+        .zip(mind.par_chunks_mut(ROWS))
+        .for_each(|(xs, ds)| kernels::l2_sqr_batch(&centroids, xs, dim, ds));
+    for _ in 1..k {
+        check(cancel)?;
+        let total: f64 = mind.iter().map(|&d| d as f64).sum();
+        let mut pick = rng.below(s);
+        if total > 0.0 {
+            let mut r = rng.unit_f64() * total;
+            for (i, &d) in mind.iter().enumerate() {
+                r -= d as f64;
+                if r < 0.0 && d > 0.0 {
+                    pick = i;
+                    break;
+                }
+            }
+        }
+        let c = row(pick);
+        centroids.extend_from_slice(c);
+        sub.par_chunks(ROWS * dim)
+            .zip(mind.par_chunks_mut(ROWS))
+            .for_each(|(xs, ds)| {
+                let mut tmp = vec![0f32; ds.len()];
+                kernels::l2_sqr_batch(c, xs, dim, &mut tmp);
+                for (d, t) in ds.iter_mut().zip(tmp) {
+                    *d = d.min(t);
+                }
+            });
+    }
+    Ok(centroids)
+}
+
+/// Nearest centroid and exact squared distance for every row of `x`, in parallel blocks.
+fn assign_into(
+    x: &[f32],
+    panels: &CentroidPanels,
+    centroids: &[f32],
+    block: usize,
+    cancel: Option<&AtomicBool>,
+    ids: &mut [u32],
+    dists: &mut [f32],
+) -> Result<(), KMeansError> {
+    let dim = panels.dim();
+    let poll_rows = (POLL_FLOPS / (panels.len() * dim)).clamp(8, block);
+    x.par_chunks(block * dim)
+        .zip(ids.par_chunks_mut(block))
+        .zip(dists.par_chunks_mut(block))
+        .try_for_each(|((xb, ib), db)| {
+            for ((xs, is), ds) in xb
+                .chunks(poll_rows * dim)
+                .zip(ib.chunks_mut(poll_rows))
+                .zip(db.chunks_mut(poll_rows))
+            {
+                if let Some(c) = cancel {
+                    check(c)?;
+                }
+                kernels::nearest_centroids(xs, panels, is);
+                for ((row, &i), d) in xs.chunks_exact(dim).zip(is.iter()).zip(ds.iter_mut()) {
+                    *d = kernels::l2_sqr(row, &centroids[i as usize * dim..][..dim]);
+                }
+            }
+            Ok(())
+        })
+}
+
+/// Recompute each non-empty centroid as the mean of its points; returns cluster sizes.
+/// Points are bucketed by cluster (stable) and each centroid sums its own bucket in f64, so
+/// the result is independent of how rayon splits the work.
+fn update_centroids(x: &[f32], dim: usize, ids: &[u32], centroids: &mut [f32]) -> Vec<usize> {
+    let k = centroids.len() / dim;
+    let mut start = vec![0usize; k + 1];
+    for &i in ids {
+        start[i as usize + 1] += 1;
+    }
+    for c in 0..k {
+        start[c + 1] += start[c];
+    }
+    let mut fill = start.clone();
+    let mut order = vec![0u32; ids.len()];
+    for (p, &i) in ids.iter().enumerate() {
+        order[fill[i as usize]] = p as u32;
+        fill[i as usize] += 1;
+    }
+    centroids.par_chunks_mut(dim).enumerate().for_each_init(
+        || vec![0f64; dim],
+        |sum, (c, out)| {
+            let members = &order[start[c]..start[c + 1]];
+            if members.is_empty() {
+                return;
+            }
+            sum.fill(0.0);
+            for &p in members {
+                for (s, &v) in sum.iter_mut().zip(&x[p as usize * dim..][..dim]) {
+                    *s += v as f64;
+                }
+            }
+            let inv = 1.0 / members.len() as f64;
+            for (o, &s) in out.iter_mut().zip(sum.iter()) {
+                *o = (s * inv) as f32;
+            }
+        },
+    );
+    (0..k).map(|c| start[c + 1] - start[c]).collect()
+}
+
+/// FAISS's empty-cluster fix: copy the largest cluster's centroid and nudge the pair apart by a
+/// symmetric relative epsilon, so the next assignment splits that cluster's points between them.
+fn split_empty_clusters(centroids: &mut [f32], dim: usize, counts: &mut [usize]) {
+    const EPS: f32 = 1.0 / 1024.0;
+    for empty in 0..counts.len() {
+        if counts[empty] > 0 {
+            continue;
+        }
+        let big = (0..counts.len())
+            .rev()
+            .max_by_key(|&c| counts[c])
+            .expect("k >= 1");
+        centroids.copy_within(big * dim..(big + 1) * dim, empty * dim);
+        for j in 0..dim {
+            let s = if j % 2 == 0 { EPS } else { -EPS };
+            centroids[empty * dim + j] *= 1.0 + s;
+            centroids[big * dim + j] *= 1.0 - s;
+        }
+        counts[empty] = counts[big] / 2;
+        counts[big] -= counts[empty];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_copies_largest_and_halves_its_count() {
+        let mut c = vec![9.0, 9.0, 1.0, 2.0, 3.0, 4.0];
+        let mut counts = vec![0, 5, 3];
+        split_empty_clusters(&mut c, 2, &mut counts);
+        assert_eq!(counts, [2, 3, 3]);
+        let e = 1.0 / 1024.0;
+        assert_eq!(
+            c[..4],
+            [
+                1.0 * (1.0 + e),
+                2.0 * (1.0 - e),
+                1.0 * (1.0 - e),
+                2.0 * (1.0 + e)
+            ]
+        );
+    }
+
+    #[test]
+    fn pick_distinct_is_sorted_unique_and_in_range() {
+        let mut rng = SplitMix64(7);
+        for (n, m) in [(10, 10), (1000, 3), (50, 49)] {
+            let v = pick_distinct(n, m, &mut rng);
+            assert_eq!(v.len(), m);
+            assert!(v.windows(2).all(|w| w[0] < w[1]) && v[m - 1] < n);
+        }
+    }
+
+    #[test]
+    fn memory_limit_shrinks_sample() {
+        let mut p = KMeansParams::new(10);
+        p.max_memory_bytes = 100_000;
+        let m = sample_size(100_000, 8, &p).unwrap();
+        assert!((20..2560).contains(&m), "{m}");
+        p.max_memory_bytes = 1000;
+        assert!(matches!(
+            sample_size(100_000, 8, &p),
+            Err(KMeansError::InvalidArgument(_))
+        ));
+    }
+}

@@ -1,0 +1,264 @@
+use ciphervec_core::kmeans::{KMeansError, KMeansParams, KMeansResult, Progress, assign, train};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+struct Lcg(u64);
+impl Lcg {
+    fn unit(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Roughly standard normal (sum of uniforms), enough for blob tests.
+    fn gauss(&mut self) -> f32 {
+        (0..12).map(|_| self.unit()).sum::<f32>() - 6.0
+    }
+}
+
+/// `blobs` well-separated Gaussian blobs of `per` points; returns (data, centers).
+fn blobs(blobs: usize, per: usize, dim: usize, sigma: f32, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut r = Lcg(seed);
+    let centers: Vec<f32> = (0..blobs * dim).map(|_| r.unit() * 100.0).collect();
+    let mut data = Vec::with_capacity(blobs * per * dim);
+    for i in 0..blobs * per {
+        let c = &centers[(i % blobs) * dim..][..dim];
+        data.extend(c.iter().map(|&v| v + sigma * r.gauss()));
+    }
+    (data, centers)
+}
+
+fn quiet(_: &Progress) {}
+
+fn run(data: &[f32], dim: usize, p: &KMeansParams) -> Result<KMeansResult, KMeansError> {
+    train(data, dim, p, &AtomicBool::new(false), &quiet)
+}
+
+#[test]
+fn recovers_gaussian_blobs() {
+    let (dim, k, per, sigma) = (16, 12, 200, 0.5);
+    let (data, centers) = blobs(k, per, dim, sigma, 1);
+    let mut p = KMeansParams::new(k);
+    p.tolerance = 1e-6;
+    let r = run(&data, dim, &p).unwrap();
+    assert_eq!(r.trained_on, k * per);
+    assert!(r.iterations < p.max_iters, "tolerance should stop early");
+    // Optimal inertia is about n * dim * sigma^2.
+    let optimal = (k * per * dim) as f64 * (sigma as f64).powi(2);
+    assert!(
+        r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal,
+        "{} vs {optimal}",
+        r.inertia
+    );
+    // Every true center has a centroid within a few sigma / sqrt(per).
+    for c in centers.chunks_exact(dim) {
+        let (_, d) = assign(c, dim, &r.centroids)[0];
+        assert!(d < 0.05, "center missed by {d}");
+    }
+}
+
+#[test]
+fn deterministic_for_seed_and_thread_count() {
+    let (data, _) = blobs(20, 30, 8, 3.0, 2);
+    let mut p = KMeansParams::new(25);
+    p.max_points_per_centroid = 20; // forces sampling
+    let in_pool = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run(&data, 8, &p).unwrap())
+    };
+    let a = in_pool(2);
+    let b = in_pool(2);
+    let c = in_pool(1);
+    assert_eq!(a.trained_on, 500);
+    assert_eq!((a.centroids.clone(), a.inertia), (b.centroids, b.inertia));
+    assert_eq!((a.centroids.clone(), a.inertia), (c.centroids, c.inertia));
+    p.seed += 1;
+    assert_ne!(a.centroids, run(&data, 8, &p).unwrap().centroids);
+}
+
+#[test]
+fn progress_reports_each_iteration() {
+    let (data, _) = blobs(10, 50, 4, 5.0, 3);
+    let mut p = KMeansParams::new(10);
+    p.max_iters = 7;
+    p.tolerance = 0.0;
+    let seen = Mutex::new(Vec::new());
+    let r = train(&data, 4, &p, &AtomicBool::new(false), &|pr: &Progress| {
+        seen.lock()
+            .unwrap()
+            .push((pr.iteration, pr.max_iters, pr.inertia))
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(r.iterations, 7);
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    assert!(seen.iter().all(|s| s.1 == 7));
+    assert!(
+        seen.windows(2).all(|w| w[1].2 <= w[0].2 * (1.0 + 1e-6)),
+        "Lloyd inertia must not rise"
+    );
+    assert_eq!(seen[6].2, r.inertia);
+}
+
+#[test]
+fn cancel_from_another_thread_aborts_quickly() {
+    let mut r = Lcg(4);
+    let dim = 32;
+    let data: Vec<f32> = (0..20_000 * dim).map(|_| r.unit()).collect();
+    let mut p = KMeansParams::new(256);
+    p.max_iters = 100_000;
+    p.tolerance = 0.0;
+    p.batch_size = 64; // debug builds are slow: keep blocks short
+    let cancel = AtomicBool::new(false);
+    let iterations = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            train(&data, dim, &p, &cancel, &|pr: &Progress| {
+                iterations.store(pr.iteration, Ordering::Relaxed)
+            })
+        });
+        while iterations.load(Ordering::Relaxed) < 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let t = Instant::now();
+        cancel.store(true, Ordering::Relaxed);
+        let res = h.join().unwrap();
+        let latency = t.elapsed();
+        assert_eq!(res.unwrap_err(), KMeansError::Aborted);
+        assert!(
+            latency < Duration::from_millis(100),
+            "abort took {latency:?}"
+        );
+    });
+}
+
+#[test]
+fn cancel_before_start_aborts() {
+    let (data, _) = blobs(4, 50, 4, 1.0, 5);
+    let res = train(
+        &data,
+        4,
+        &KMeansParams::new(4),
+        &AtomicBool::new(true),
+        &quiet,
+    );
+    assert_eq!(res.unwrap_err(), KMeansError::Aborted);
+}
+
+#[test]
+fn insufficient_points() {
+    let data = vec![0.5f32; 15 * 3];
+    let res = run(&data, 3, &KMeansParams::new(8));
+    assert_eq!(
+        res.unwrap_err(),
+        KMeansError::InsufficientPoints {
+            needed: 16,
+            have: 15
+        }
+    );
+}
+
+#[test]
+fn invalid_arguments() {
+    let data = vec![0.0f32; 100];
+    for (dim, f) in [
+        (0, (|_| {}) as fn(&mut KMeansParams)),
+        (3, |_| {}),
+        (4, |p| p.max_iters = 0),
+        (4, |p| p.batch_size = 0),
+        (4, |p| p.tolerance = f64::NAN),
+        (4, |p| p.n_lists = 0),
+        (4, |p| p.max_memory_bytes = 10),
+    ] {
+        let mut p = KMeansParams::new(2);
+        f(&mut p);
+        assert!(
+            matches!(run(&data, dim, &p), Err(KMeansError::InvalidArgument(_))),
+            "dim {dim} {p:?}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_points_leave_no_nan_and_near_zero_inertia() {
+    // 5 distinct points, 20 lists: most clusters start or become empty and get re-split.
+    let dim = 6;
+    let distinct: Vec<f32> = (0..5 * dim).map(|i| (i % 7) as f32 - 3.0).collect();
+    let data: Vec<f32> = (0..400)
+        .flat_map(|i| distinct[(i % 5) * dim..][..dim].to_vec())
+        .collect();
+    let mut p = KMeansParams::new(20);
+    p.tolerance = 0.0;
+    p.max_iters = 10;
+    let r = run(&data, dim, &p).unwrap();
+    assert!(r.centroids.iter().all(|v| v.is_finite()));
+    // Split centroids are nudged copies, so distances are tiny but not exactly zero.
+    assert!(r.inertia < 1e-6, "{}", r.inertia);
+    assert!(r.iterations < 10, "zero inertia counts as converged");
+}
+
+#[test]
+fn empty_clusters_are_refilled() {
+    // 60% of points are one duplicate: seeding picks it many times, so splitting must spread lists.
+    let mut g = Lcg(6);
+    let dim = 4;
+    let mut data = vec![1.0f32; 600 * dim];
+    data.extend((0..400 * dim).map(|_| g.unit() * 10.0));
+    let mut p = KMeansParams::new(40);
+    p.tolerance = 0.0;
+    p.max_iters = 15;
+    let r = run(&data, dim, &p).unwrap();
+    let mut sizes = vec![0usize; 40];
+    for (id, _) in assign(&data, dim, &r.centroids) {
+        sizes[id as usize] += 1;
+    }
+    let used = sizes.iter().filter(|&&s| s > 0).count();
+    assert!(used >= 38, "only {used} of 40 lists used: {sizes:?}");
+}
+
+#[test]
+fn memory_limit_caps_training_sample() {
+    let (data, _) = blobs(10, 1000, 8, 1.0, 7);
+    let mut p = KMeansParams::new(10);
+    p.max_memory_bytes = 150_000;
+    let r = run(&data, 8, &p).unwrap();
+    assert!(
+        r.trained_on < 10_000 && r.trained_on >= 20,
+        "{}",
+        r.trained_on
+    );
+}
+
+#[test]
+fn assign_matches_brute_force() {
+    let mut g = Lcg(8);
+    let dim = 50;
+    let data: Vec<f32> = (0..3000 * dim).map(|_| g.unit()).collect();
+    let cents: Vec<f32> = (0..100 * dim).map(|_| g.unit()).collect();
+    for ((id, d), x) in assign(&data, dim, &cents)
+        .into_iter()
+        .zip(data.chunks_exact(dim))
+    {
+        let exact = |c: &[f32]| {
+            x.iter()
+                .zip(c)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+        };
+        let best = cents
+            .chunks_exact(dim)
+            .map(exact)
+            .fold(f64::INFINITY, f64::min);
+        let got = exact(&cents[id as usize * dim..][..dim]);
+        assert!(got <= best + 1e-4, "{got} > {best}");
+        assert!((d as f64 - got).abs() < 1e-4);
+    }
+}

@@ -1,0 +1,191 @@
+//! IVF training: recall, exactness, persistence, abort, and writes during training.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ciphervec_core::{Client, Include, Index, Metric, NewItem, TrainParams};
+use common::{client, item, Rng};
+
+const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
+
+/// `n` points around `clusters` random centres (a stand-in for real embeddings).
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dim)).collect();
+    (0..n)
+        .map(|_| {
+            let c = &centres[rng.below(clusters)];
+            c.iter().map(|x| x + 0.15 * rng.f32()).collect()
+        })
+        .collect()
+}
+
+fn filled(metric: Metric, data: &[Vec<f32>]) -> (Arc<ciphervec_core::memory_storage::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
+    let (store, client, key) = client();
+    let index = client.create_index("t", &key, None, metric).unwrap();
+    index.upsert(data.iter().enumerate().map(|(i, v)| item(&i.to_string(), v.clone())).collect()).unwrap();
+    (store, client, key, index)
+}
+
+fn no_progress(_: &ciphervec_core::kmeans::Progress) {}
+
+fn recall_at_10(index: &Index, queries: &[Vec<f32>], exact: &[Vec<String>], n_probes: Option<usize>) -> f64 {
+    let mut found = 0;
+    for (q, truth) in queries.iter().zip(exact) {
+        let got: HashSet<String> = index.query(q, 10, n_probes, IDS).unwrap().into_iter().map(|h| h.id).collect();
+        found += truth.iter().filter(|id| got.contains(*id)).count();
+    }
+    found as f64 / (10 * queries.len()) as f64
+}
+
+#[test]
+fn trained_search_has_high_recall_and_is_exact_with_all_probes() {
+    for metric in [Metric::Euclidean, Metric::Cosine] {
+        let data = clustered(20_000, 32, 64, 1);
+        let (_, _, _, index) = filled(metric, &data);
+        let queries: Vec<Vec<f32>> = clustered(100, 32, 64, 1).into_iter().map(|v| v.iter().map(|x| x + 0.01).collect()).collect();
+        let exact: Vec<Vec<String>> =
+            queries.iter().map(|q| index.query(q, 10, None, IDS).unwrap().into_iter().map(|h| h.id).collect()).collect();
+        assert!(!index.is_trained());
+        let report = index.train(&TrainParams::default(), &AtomicBool::new(false), &no_progress).unwrap();
+        assert!(index.is_trained());
+        assert_eq!(report.n_lists, 512, "auto nLists for 20k vectors");
+        assert_eq!(index.n_lists(), 512);
+        assert!(report.iterations >= 1 && report.inertia > 0.0 && report.trained_on <= 20_000);
+        let recall = recall_at_10(&index, &queries, &exact, None);
+        assert!(recall >= 0.95, "{metric:?}: recall@10 {recall} at auto nProbes");
+        assert_eq!(recall_at_10(&index, &queries, &exact, Some(512)), 1.0, "{metric:?}: nProbes = nLists must be exact");
+        assert!(recall_at_10(&index, &queries, &exact, Some(1)) < recall, "one probe should lose some recall");
+    }
+}
+
+#[test]
+fn trained_state_survives_reload_with_identical_results() {
+    let data = clustered(5_000, 16, 20, 2);
+    let (store, client, key, index) = filled(Metric::Euclidean, &data);
+    let params = TrainParams { n_lists: Some(32), ..TrainParams::default() };
+    index.train(&params, &AtomicBool::new(false), &no_progress).unwrap();
+    index.upsert(vec![item("late", vec![0.5; 16])]).unwrap();
+    index.delete(&["7".to_string()]).unwrap();
+    let before: Vec<_> = (0..20).map(|i| index.query(&data[i * 7], 10, Some(4), IDS).unwrap()).collect();
+    drop((client, index));
+    let reloaded = Client::new(store, 2).unwrap().load_index("t", &key).unwrap();
+    assert!(reloaded.is_trained());
+    assert_eq!(reloaded.n_lists(), 32);
+    let after: Vec<_> = (0..20).map(|i| reloaded.query(&data[i * 7], 10, Some(4), IDS).unwrap()).collect();
+    assert_eq!(before, after);
+    assert_eq!(reloaded.query(&[0.5; 16], 1, Some(1), IDS).unwrap()[0].id, "late");
+}
+
+#[test]
+fn bad_training_parameters_are_typed_errors() {
+    let data = clustered(100, 4, 3, 3);
+    let (_, _, _, index) = filled(Metric::Euclidean, &data);
+    let stop = AtomicBool::new(false);
+    let err = index.train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &stop, &no_progress).unwrap_err();
+    assert_eq!(err.code(), "ERR_INSUFFICIENT_VECTORS");
+    assert!(err.to_string().contains("128") && err.to_string().contains("100"), "{err}");
+    for bad in [
+        TrainParams { n_lists: Some(0), ..TrainParams::default() },
+        TrainParams { max_iters: 0, ..TrainParams::default() },
+        TrainParams { batch_size: 0, ..TrainParams::default() },
+        TrainParams { tolerance: f64::NAN, ..TrainParams::default() },
+    ] {
+        assert_eq!(index.train(&bad, &stop, &no_progress).unwrap_err().code(), "ERR_INVALID_ARGUMENT");
+    }
+    assert!(!index.is_trained() && !index.is_training());
+}
+
+#[test]
+fn abort_leaves_the_index_untrained_and_queryable() {
+    let data = clustered(30_000, 32, 50, 4);
+    let (_, _, _, index) = filled(Metric::Euclidean, &data);
+    let stop = Arc::new(AtomicBool::new(false));
+    let iterations = AtomicUsize::new(0);
+    let params = TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
+    let aborted_at = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::Release);
+            Instant::now()
+        })
+    };
+    let err = index.train(&params, &stop, &|_| {
+        iterations.fetch_add(1, Ordering::Relaxed);
+    });
+    let returned = Instant::now();
+    let aborted_at = aborted_at.join().unwrap();
+    assert_eq!(err.unwrap_err().code(), "ERR_ABORTED");
+    assert!(returned.duration_since(aborted_at) < Duration::from_millis(100), "abort took too long");
+    assert!(iterations.load(Ordering::Relaxed) > 0);
+    assert!(!index.is_trained() && !index.is_training());
+    assert_eq!(index.query(&data[0], 1, None, IDS).unwrap()[0].id, "0");
+}
+
+#[test]
+fn a_second_training_run_is_refused_while_one_runs() {
+    let data = clustered(30_000, 32, 50, 5);
+    let (_, _, _, index) = filled(Metric::Euclidean, &data);
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let (index, stop) = (index.clone(), stop.clone());
+        thread::spawn(move || {
+            let params = TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
+            index.train(&params, &stop, &no_progress)
+        })
+    };
+    while !index.is_training() {
+        thread::yield_now();
+    }
+    let err = index.train(&TrainParams::default(), &AtomicBool::new(false), &no_progress).unwrap_err();
+    assert_eq!(err.code(), "ERR_TRAINING_IN_PROGRESS");
+    stop.store(true, Ordering::Release);
+    assert_eq!(runner.join().unwrap().unwrap_err().code(), "ERR_ABORTED");
+}
+
+#[test]
+fn writes_during_training_are_all_assigned_and_deletes_stick() {
+    let data = clustered(20_000, 16, 40, 6);
+    let (store, client, key, index) = filled(Metric::Euclidean, &data);
+    let trainer = {
+        let index = index.clone();
+        thread::spawn(move || {
+            let params = TrainParams { n_lists: Some(128), max_iters: 40, tolerance: 0.0, ..TrainParams::default() };
+            index.train(&params, &AtomicBool::new(false), &no_progress).unwrap()
+        })
+    };
+    let mut rng = Rng(60);
+    let mut added = Vec::new();
+    let mut deleted = Vec::new();
+    let mut round = 0;
+    while !trainer.is_finished() || round < 5 {
+        let batch: Vec<NewItem> = (0..50).map(|i| item(&format!("new-{round}-{i}"), rng.vector(16))).collect();
+        added.extend(batch.iter().map(|it| (it.id.clone(), it.vector.clone())));
+        index.upsert(batch).unwrap();
+        let gone: Vec<String> = (0..20).map(|i| (round * 20 + i).to_string()).collect();
+        assert_eq!(index.delete(&gone).unwrap(), 20);
+        deleted.extend(gone);
+        index.query(&rng.vector(16), 5, None, IDS).unwrap();
+        round += 1;
+    }
+    trainer.join().unwrap();
+    assert!(index.is_trained());
+    for (id, v) in &added {
+        assert_eq!(index.get(std::slice::from_ref(id), IDS).unwrap().len(), 1, "{id} lost");
+        assert_eq!(&index.query(v, 1, None, IDS).unwrap()[0].id, id, "{id} not found by its own vector");
+    }
+    assert!(index.get(&deleted, IDS).unwrap().is_empty());
+    assert_eq!(index.count().unwrap(), 20_000 + added.len() - deleted.len());
+    drop((client, index));
+    let reloaded = Client::new(store, 2).unwrap().load_index("t", &key).unwrap();
+    assert_eq!(reloaded.count().unwrap(), 20_000 + added.len() - deleted.len());
+    assert!(reloaded.get(&deleted, IDS).unwrap().is_empty());
+    let (id, v) = added.last().unwrap();
+    assert_eq!(&reloaded.query(v, 1, None, IDS).unwrap()[0].id, id);
+}
