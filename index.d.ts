@@ -66,6 +66,22 @@ export declare class EncryptedIndex {
   listIds(): Promise<Array<string>>
   /** The number of items. */
   count(): Promise<number>
+  /**
+   * Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only
+   * the nearest lists. Queries, upserts and deletes keep working during training (served
+   * by the previous state) and nothing written meanwhile is lost. Rejects with
+   * `ERR_INSUFFICIENT_VECTORS` (fewer than 2 × nLists vectors), `ERR_TRAINING_IN_PROGRESS`,
+   * `ERR_ABORTED` or `ERR_INVALID_ARGUMENT`.
+   */
+  train(options?: TrainOptions | undefined | null): Promise<TrainResult>
+  /** Whether IVF lists exist. */
+  isTrained(): boolean
+  /** Whether a training run is in progress. */
+  isTraining(): boolean
+  /** `'untrained'`, `'training'` or `'trained'` (a retraining index reports `'training'`). */
+  trainingState(): TrainingState
+  /** Number of IVF lists: 1 until trained. */
+  get nLists(): number
   /** Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards. */
   deleteIndex(): Promise<undefined>
 }
@@ -139,6 +155,8 @@ export interface QueryBatchOptions {
   vectors: Float32Array | Array<Array<number>>
   /** Neighbours per query, 1..=10000; default 100. */
   topK?: number
+  /** Lists to scan per query once trained; see `QueryOptions.nProbes`. */
+  nProbes?: number
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
 }
@@ -149,6 +167,11 @@ export interface QueryOptions {
   vector: Float32Array | Array<number>
   /** How many neighbours to return, 1..=10000; default 100. */
   topK?: number
+  /**
+   * Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
+   * more is slower and closer to exact; `nLists` or more is exact.
+   */
+  nProbes?: number
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
 }
@@ -171,6 +194,62 @@ export type StorageKind = 'memory'
 export interface StorageOptions {
   /** The backend. Only `'memory'` exists so far. */
   kind: StorageKind
+}
+
+/** Progress of a training run, reported once per k-means iteration. */
+export interface TrainingProgress {
+  /** 1-based iteration number. */
+  iteration: number
+  /** The iteration cap (`maxIters`). */
+  maxIters: number
+  /** Sum of squared distances of the training sample to its centroids (lower is better). */
+  inertia: number
+}
+
+/** Where an index is in its training life cycle. */
+export type TrainingState = 'untrained' | 'training' | 'trained'
+
+/** Options of `index.train`. */
+export interface TrainOptions {
+  /**
+   * Number of lists (k-means centroids). Default: the largest power of two ≤ 4·√n, at most
+   * n/39 (n = vectors in the index). Needs at least 2 × nLists vectors.
+   */
+  nLists?: number
+  /** Vectors per assignment batch; default 2048. */
+  batchSize?: number
+  /** Iteration cap; default 100. */
+  maxIters?: number
+  /** Stop when the relative change of inertia falls below this; default 1e-6. */
+  tolerance?: number
+  /**
+   * Megabytes the trainer may use for its sample (0 = no limit); it samples fewer vectors
+   * to stay under it.
+   */
+  maxMemory?: number
+  /** Seed for sampling and initialisation: same seed and data give the same centroids. */
+  seed?: number
+  /**
+   * Aborts a running training: the promise rejects with `ERR_ABORTED`, the index keeps its
+   * previous state.
+   */
+  signal?: AbortSignal
+  /** Called once per iteration. It does not keep the process alive. */
+  onProgress?: (progress: TrainingProgress) => void
+}
+
+/** Result of `index.train`. */
+export interface TrainResult {
+  /** Lists built. */
+  nLists: number
+  /** k-means iterations run. */
+  iterations: number
+  /** Final inertia of the training sample. */
+  inertia: number
+  /** Vectors the centroids were trained on (a sample of at most 256 per list). */
+  trainedOn: number
+  /** Wall-clock seconds, including assigning and re-sealing every item. */
+  seconds: number
 }
 
 /**

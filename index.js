@@ -840,3 +840,4 @@ module.exports.EncryptedIndex = nativeBinding.EncryptedIndex
 module.exports.DistanceMetric = nativeBinding.DistanceMetric
 module.exports.IncludeField = nativeBinding.IncludeField
 module.exports.StorageKind = nativeBinding.StorageKind
+module.exports.TrainingState = nativeBinding.TrainingState

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, JsObjectValu
 use napi::Env;
 use serde_json::Value;
 
-use crate::types::{GetResultItem, IncludeField, QueryResultItem, UpsertOptions};
+use crate::types::{GetResultItem, IncludeField, QueryResultItem, TrainOptions, UpsertOptions};
 
 /// A JS number that must be a whole number in `min..=max` (napi's u32 conversion would
 /// silently wrap -1 or truncate 1.5).
@@ -231,4 +231,26 @@ pub fn get_item(v: ItemView) -> GetResultItem {
         contents: v.contents.as_deref().map(js_contents),
         vector: v.vector.map(Float32Array::new),
     }
+}
+
+pub fn n_probes(x: Option<f64>) -> Result<Option<usize>> {
+    x.map(|_| whole(x, "nProbes", 0, 1, u32::MAX as usize)).transpose()
+}
+
+/// `train` options → core parameters (defaults documented on `TrainOptions`).
+pub fn train_params(o: &TrainOptions) -> Result<ciphervec_core::TrainParams> {
+    use ciphervec_core::training::{MAX_ITERS, MAX_N_LISTS};
+    let d = ciphervec_core::TrainParams::default();
+    let tolerance = o.tolerance.unwrap_or(d.tolerance);
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(Error::InvalidArgument(format!("tolerance must be a finite number >= 0, got {tolerance}")));
+    }
+    Ok(ciphervec_core::TrainParams {
+        n_lists: o.n_lists.map(|_| whole(o.n_lists, "nLists", 0, 1, MAX_N_LISTS)).transpose()?,
+        batch_size: whole(o.batch_size, "batchSize", d.batch_size, 1, 1 << 24)?,
+        max_iters: whole(o.max_iters, "maxIters", d.max_iters, 1, MAX_ITERS)?,
+        tolerance,
+        max_memory_mb: whole(o.max_memory, "maxMemory", 0, 0, 1 << 30)?,
+        seed: whole(o.seed, "seed", d.seed as usize, 0, (1usize << 53) - 1)? as u64,
+    })
 }

@@ -1,9 +1,11 @@
 //! The `EncryptedIndex` class.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ciphervec_core::{Include, Index, Metric};
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
 
@@ -11,7 +13,7 @@ use crate::convert;
 use crate::task;
 use crate::types::{
     DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, QueryBatchOptions, QueryOptions,
-    QueryResultItem, UpsertOptions, UpsertResult,
+    QueryResultItem, TrainOptions, TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
 
 const DEFAULT_TOP_K: usize = 100;
@@ -82,10 +84,14 @@ impl EncryptedIndex {
             Ok(k) => k,
             Err(e) => return task::reject(env, e),
         };
+        let n_probes = match convert::n_probes(options.n_probes) {
+            Ok(n) => n,
+            Err(e) => return task::reject(env, e),
+        };
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.query(&vector, top_k, None, include), |_, views| {
+        task::spawn(env, move || index.query(&vector, top_k, n_probes, include), |_, views| {
             Ok(views.into_iter().map(convert::query_item).collect())
         })
     }
@@ -98,8 +104,8 @@ impl EncryptedIndex {
         env: &'env Env,
         options: QueryBatchOptions,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
-        let top_k = match Self::top_k(options.top_k) {
-            Ok(k) => k,
+        let (top_k, n_probes) = match Self::top_k(options.top_k).and_then(|k| Ok((k, convert::n_probes(options.n_probes)?))) {
+            Ok(p) => p,
             Err(e) => return task::reject(env, e),
         };
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
@@ -107,7 +113,7 @@ impl EncryptedIndex {
         let raw = options.vectors;
         let work = move || {
             let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
-            index.query_batch(&vectors, top_k, None, include)
+            index.query_batch(&vectors, top_k, n_probes, include)
         };
         task::spawn(env, work, |_, lists| {
             Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())
@@ -146,10 +152,108 @@ impl EncryptedIndex {
         task::spawn(env, move || index.count(), |_, n| Ok(n as u32))
     }
 
+    /// Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only
+    /// the nearest lists. Queries, upserts and deletes keep working during training (served
+    /// by the previous state) and nothing written meanwhile is lost. Rejects with
+    /// `ERR_INSUFFICIENT_VECTORS` (fewer than 2 × nLists vectors), `ERR_TRAINING_IN_PROGRESS`,
+    /// `ERR_ABORTED` or `ERR_INVALID_ARGUMENT`.
+    #[napi]
+    pub fn train<'env>(&self, env: &'env Env, options: Option<TrainOptions<'env>>) -> napi::Result<PromiseRaw<'env, TrainResult>> {
+        let options = options.unwrap_or(TrainOptions {
+            n_lists: None,
+            batch_size: None,
+            max_iters: None,
+            tolerance: None,
+            max_memory: None,
+            seed: None,
+            signal: None,
+            on_progress: None,
+        });
+        let params = match convert::train_params(&options) {
+            Ok(p) => p,
+            Err(e) => return task::reject(env, e),
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        if let Some(signal) = &options.signal {
+            abort_on_signal(env, signal, cancel.clone())?;
+        }
+        let progress = match &options.on_progress {
+            Some(f) => Some(f.build_threadsafe_function::<TrainingProgress>().callee_handled::<false>().weak::<true>().build()?),
+            None => None,
+        };
+        if let Err(e) = self.inner.reserve_training() {
+            return task::reject(env, e);
+        }
+        let index = self.inner.clone();
+        let work = move || {
+            let report = |p: &ciphervec_core::kmeans::Progress| {
+                if let Some(tsfn) = &progress {
+                    let p = TrainingProgress { iteration: p.iteration as u32, max_iters: p.max_iters as u32, inertia: p.inertia };
+                    tsfn.call(p, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            };
+            index.train_reserved(&params, &cancel, &report)
+        };
+        task::spawn(env, work, |_, r| {
+            Ok(TrainResult {
+                n_lists: r.n_lists as u32,
+                iterations: r.iterations as u32,
+                inertia: r.inertia,
+                trained_on: r.trained_on as u32,
+                seconds: r.seconds,
+            })
+        })
+    }
+
+    /// Whether IVF lists exist.
+    #[napi]
+    pub fn is_trained(&self) -> bool {
+        self.inner.is_trained()
+    }
+
+    /// Whether a training run is in progress.
+    #[napi]
+    pub fn is_training(&self) -> bool {
+        self.inner.is_training()
+    }
+
+    /// `'untrained'`, `'training'` or `'trained'` (a retraining index reports `'training'`).
+    #[napi]
+    pub fn training_state(&self) -> TrainingState {
+        if self.inner.is_training() {
+            TrainingState::Training
+        } else if self.inner.is_trained() {
+            TrainingState::Trained
+        } else {
+            TrainingState::Untrained
+        }
+    }
+
+    /// Number of IVF lists: 1 until trained.
+    #[napi(getter)]
+    pub fn n_lists(&self) -> u32 {
+        self.inner.n_lists() as u32
+    }
+
     /// Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards.
     #[napi]
     pub fn delete_index<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let index = self.inner.clone();
         task::spawn(env, move || index.destroy(), |_, ()| Ok(()))
     }
+}
+
+/// Sets `cancel` when `signal` aborts (at once if it already has).
+fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi::Result<()> {
+    if signal.get_named_property::<bool>("aborted")? {
+        cancel.store(true, Ordering::Release);
+        return Ok(());
+    }
+    let listener = env.create_function_from_closure::<(), (), _>("onAbort", move |_| {
+        cancel.store(true, Ordering::Release);
+        Ok(())
+    })?;
+    let add: Function<FnArgs<(&str, Function<(), ()>)>, ()> = signal.get_named_property("addEventListener")?;
+    add.apply(signal, FnArgs::from(("abort", listener)))?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The option and result objects of the JS API (they become interfaces in index.d.ts).
 
-use napi::bindgen_prelude::{Buffer, Either, Float32Array, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, Object, Uint8Array, Unknown};
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
@@ -123,6 +123,9 @@ pub struct QueryOptions {
     pub vector: Either<Float32Array, Vec<f64>>,
     /// How many neighbours to return, 1..=10000; default 100.
     pub top_k: Option<f64>,
+    /// Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
+    /// more is slower and closer to exact; `nLists` or more is exact.
+    pub n_probes: Option<f64>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
 }
@@ -134,6 +137,8 @@ pub struct QueryBatchOptions {
     pub vectors: Either<Float32Array, Vec<Vec<f64>>>,
     /// Neighbours per query, 1..=10000; default 100.
     pub top_k: Option<f64>,
+    /// Lists to scan per query once trained; see `QueryOptions.nProbes`.
+    pub n_probes: Option<f64>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
 }
@@ -181,4 +186,67 @@ pub struct DeleteOptions {
 pub struct DeleteResult {
     /// How many of the ids existed and were deleted.
     pub deleted_count: u32,
+}
+
+/// Progress of a training run, reported once per k-means iteration.
+#[napi(object)]
+pub struct TrainingProgress {
+    /// 1-based iteration number.
+    pub iteration: u32,
+    /// The iteration cap (`maxIters`).
+    pub max_iters: u32,
+    /// Sum of squared distances of the training sample to its centroids (lower is better).
+    pub inertia: f64,
+}
+
+/// Options of `index.train`.
+#[napi(object, object_to_js = false)]
+pub struct TrainOptions<'env> {
+    /// Number of lists (k-means centroids). Default: the largest power of two ≤ 4·√n, at most
+    /// n/39 (n = vectors in the index). Needs at least 2 × nLists vectors.
+    pub n_lists: Option<f64>,
+    /// Vectors per assignment batch; default 2048.
+    pub batch_size: Option<f64>,
+    /// Iteration cap; default 100.
+    pub max_iters: Option<f64>,
+    /// Stop when the relative change of inertia falls below this; default 1e-6.
+    pub tolerance: Option<f64>,
+    /// Megabytes the trainer may use for its sample (0 = no limit); it samples fewer vectors
+    /// to stay under it.
+    pub max_memory: Option<f64>,
+    /// Seed for sampling and initialisation: same seed and data give the same centroids.
+    pub seed: Option<f64>,
+    /// Aborts a running training: the promise rejects with `ERR_ABORTED`, the index keeps its
+    /// previous state.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
+    /// Called once per iteration. It does not keep the process alive.
+    #[napi(ts_type = "(progress: TrainingProgress) => void")]
+    pub on_progress: Option<Function<'env, TrainingProgress, ()>>,
+}
+
+/// Result of `index.train`.
+#[napi(object)]
+pub struct TrainResult {
+    /// Lists built.
+    pub n_lists: u32,
+    /// k-means iterations run.
+    pub iterations: u32,
+    /// Final inertia of the training sample.
+    pub inertia: f64,
+    /// Vectors the centroids were trained on (a sample of at most 256 per list).
+    pub trained_on: u32,
+    /// Wall-clock seconds, including assigning and re-sealing every item.
+    pub seconds: f64,
+}
+
+/// Where an index is in its training life cycle.
+#[napi(string_enum = "lowercase")]
+pub enum TrainingState {
+    /// No IVF lists: queries scan everything (exact).
+    Untrained,
+    /// A training run is in progress (queries use the previous state meanwhile).
+    Training,
+    /// IVF lists exist: queries probe the nearest lists.
+    Trained,
 }

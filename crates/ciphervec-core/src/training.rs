@@ -88,12 +88,31 @@ impl Index {
         cancel: &AtomicBool,
         on_progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<TrainReport> {
+        self.reserve_training()?;
+        self.train_reserved(params, cancel, on_progress)
+    }
+
+    /// Marks the index as training (`is_training()` turns true at once), or fails with
+    /// `ERR_TRAINING_IN_PROGRESS`. Callers that start the run on another thread reserve first
+    /// and then call [`Index::train_reserved`], which releases the reservation.
+    pub fn reserve_training(&self) -> Result<()> {
         self.check_open()?;
-        validate(params)?;
         if self.training_flag().swap(true, Ordering::AcqRel) {
             return Err(Error::TrainingInProgress(self.name().to_string()));
         }
+        Ok(())
+    }
+
+    /// [`Index::train`] after a successful [`Index::reserve_training`].
+    pub fn train_reserved(
+        &self,
+        params: &TrainParams,
+        cancel: &AtomicBool,
+        on_progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<TrainReport> {
         let _guard = TrainingGuard(self.training_flag());
+        self.check_open()?;
+        validate(params)?;
         let started = Instant::now();
 
         let (sample, dim, n_lists) = self.snapshot_sample(params)?;
