@@ -86,6 +86,16 @@ export declare class EncryptedIndex {
   deleteIndex(): Promise<undefined>
 }
 
+/** Auto-training settings. */
+export interface AutoTrainOptions {
+  /**
+   * Vectors at which an untrained index trains itself in the background; a trained index
+   * retrains when it grows past nLists × threshold. Default 10,000 (or the environment
+   * variable `CIPHERVEC_RETRAIN_THRESHOLD`).
+   */
+  threshold?: number
+}
+
 /** Options of `Client.open`. */
 export interface ClientOptions {
   /** Where indexes live; default `{ kind: 'memory' }`. */
@@ -104,6 +114,12 @@ export interface CreateIndexOptions {
   dimension?: number
   /** Distance metric; default `'euclidean'`. */
   metric?: DistanceMetric
+  /**
+   * Background training once the index is large enough: `false` turns it off, `true` or
+   * an object turns it on. Default: on with threshold 10,000, unless the environment sets
+   * `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
+   */
+  autoTrain?: boolean | AutoTrainOptions
 }
 
 /** Options of `index.delete`. */
@@ -147,6 +163,8 @@ export interface LoadIndexOptions {
   indexName: string
   /** The 32-byte key the index was created with; another key rejects with `ERR_WRONG_KEY`. */
   indexKey: Uint8Array
+  /** Auto-training for this handle; see `CreateIndexOptions.autoTrain`. */
+  autoTrain?: boolean | AutoTrainOptions
 }
 
 /** Options of `index.queryBatch`. */
@@ -281,6 +299,8 @@ export interface UpsertOptions {
 export interface UpsertResult {
   /** Distinct ids written. */
   upsertedCount: number
+  /** Whether this upsert started a background training run (auto-training). */
+  trainingTriggered: boolean
 }
 
 /** One item to upsert. */

@@ -62,7 +62,7 @@ describe('EncryptedIndex', () => {
         { id: 'bare', vector: [-1, -2] },
       ],
     })
-    assert.deepEqual(res, { upsertedCount: 3 })
+    assert.deepEqual(res, { upsertedCount: 3, trainingTriggered: false })
     assert.equal(index.dimension, 2)
 
     const [t, b, bare] = await index.get({ ids: ['text', 'bytes', 'bare'] })

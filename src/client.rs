@@ -53,11 +53,19 @@ impl Client {
             DistanceMetric::SquaredEuclidean => Metric::SquaredEuclidean,
             DistanceMetric::Cosine => Metric::Cosine,
         };
+        let auto_train = match crate::convert::auto_train(options.auto_train.as_ref()) {
+            Ok(a) => a,
+            Err(e) => return task::reject(env, e),
+        };
         let key = options.index_key.to_vec();
         let client = self.inner.clone();
         task::spawn(
             env,
-            move || client.create_index(&options.index_name, &key, dimension, metric),
+            move || {
+                let index = client.create_index(&options.index_name, &key, dimension, metric)?;
+                index.set_auto_train(auto_train);
+                Ok(index)
+            },
             |_, inner| Ok(EncryptedIndex::new(inner)),
         )
     }
@@ -66,11 +74,19 @@ impl Client {
     /// any record is decrypted.
     #[napi]
     pub fn load_index<'env>(&self, env: &'env Env, options: LoadIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+        let auto_train = match crate::convert::auto_train(options.auto_train.as_ref()) {
+            Ok(a) => a,
+            Err(e) => return task::reject(env, e),
+        };
         let key = options.index_key.to_vec();
         let client = self.inner.clone();
         task::spawn(
             env,
-            move || client.load_index(&options.index_name, &key),
+            move || {
+                let index = client.load_index(&options.index_name, &key)?;
+                index.set_auto_train(auto_train);
+                Ok(index)
+            },
             |_, inner| Ok(EncryptedIndex::new(inner)),
         )
     }

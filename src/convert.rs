@@ -8,7 +8,7 @@ use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, JsObjectValu
 use napi::Env;
 use serde_json::Value;
 
-use crate::types::{GetResultItem, IncludeField, QueryResultItem, TrainOptions, UpsertOptions};
+use crate::types::{AutoTrainOptions, GetResultItem, IncludeField, QueryResultItem, TrainOptions, UpsertOptions};
 
 /// A JS number that must be a whole number in `min..=max` (napi's u32 conversion would
 /// silently wrap -1 or truncate 1.5).
@@ -253,4 +253,25 @@ pub fn train_params(o: &TrainOptions) -> Result<ciphervec_core::TrainParams> {
         max_memory_mb: whole(o.max_memory, "maxMemory", 0, 0, 1 << 30)?,
         seed: whole(o.seed, "seed", d.seed as usize, 0, (1usize << 53) - 1)? as u64,
     })
+}
+
+/// The auto-training threshold an `autoTrain` option asks for (`None` = off). Unset options
+/// fall back to `CIPHERVEC_AUTO_TRAIN_DISABLED` / `CIPHERVEC_RETRAIN_THRESHOLD`.
+pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Option<usize>> {
+    use ciphervec_core::auto_train::DEFAULT_THRESHOLD;
+    let env_threshold = match std::env::var("CIPHERVEC_RETRAIN_THRESHOLD") {
+        Ok(v) => v.trim().parse::<usize>().ok().filter(|&t| t > 0).ok_or_else(|| {
+            Error::InvalidArgument(format!("CIPHERVEC_RETRAIN_THRESHOLD must be a whole number >= 1, got '{v}'"))
+        })?,
+        Err(_) => DEFAULT_THRESHOLD,
+    };
+    let env_disabled = std::env::var("CIPHERVEC_AUTO_TRAIN_DISABLED")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    match option {
+        None => Ok((!env_disabled).then_some(env_threshold)),
+        Some(Either::A(false)) => Ok(None),
+        Some(Either::A(true)) => Ok(Some(env_threshold)),
+        Some(Either::B(o)) => Ok(Some(whole(o.threshold, "autoTrain.threshold", env_threshold, 1, usize::MAX >> 11)?)),
+    }
 }

@@ -70,11 +70,13 @@ impl EncryptedIndex {
             Err(e) => return task::reject(env, e),
         };
         let index = self.inner.clone();
-        task::spawn(
-            env,
-            move || index.upsert(raw.into_items(index.dimension().unwrap_or(0))?),
-            |_, n| Ok(UpsertResult { upserted_count: n as u32 }),
-        )
+        let work = move || {
+            let n = index.upsert(raw.into_items(index.dimension().unwrap_or(0))?)?;
+            Ok((n, index.maybe_auto_train()))
+        };
+        task::spawn(env, work, |_, (n, triggered)| {
+            Ok(UpsertResult { upserted_count: n as u32, training_triggered: triggered })
+        })
     }
 
     /// The `topK` nearest items to `vector`, closest first.
@@ -88,6 +90,7 @@ impl EncryptedIndex {
             Ok(n) => n,
             Err(e) => return task::reject(env, e),
         };
+        warn_if_untrained(env, &self.inner)?;
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
@@ -108,6 +111,7 @@ impl EncryptedIndex {
             Ok(p) => p,
             Err(e) => return task::reject(env, e),
         };
+        warn_if_untrained(env, &self.inner)?;
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
         let raw = options.vectors;
@@ -255,5 +259,24 @@ fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi:
     })?;
     let add: Function<FnArgs<(&str, Function<(), ()>)>, ()> = signal.get_named_property("addEventListener")?;
     add.apply(signal, FnArgs::from(("abort", listener)))?;
+    Ok(())
+}
+
+/// Emits a process warning (once per index) when queries scan a large untrained index.
+fn warn_if_untrained(env: &Env, index: &Index) -> napi::Result<()> {
+    if !index.take_untrained_warning() {
+        return Ok(());
+    }
+    let message = format!(
+        "index '{}' holds {} vectors but is not trained, so every query scans all of them; call index.train() (or enable autoTrain) for much faster queries",
+        index.name(),
+        index.len_hint()
+    );
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit: Function<FnArgs<(String, Object)>, ()> = process.get_named_property("emitWarning")?;
+    let mut options = Object::new(env)?;
+    options.set_named_property("type", "CiphervecWarning")?;
+    options.set_named_property("code", "CIPHERVEC_UNTRAINED_INDEX")?;
+    emit.apply(process, FnArgs::from((message, options)))?;
     Ok(())
 }

@@ -41,6 +41,15 @@ pub enum DistanceMetric {
     Cosine,
 }
 
+/// Auto-training settings.
+#[napi(object)]
+pub struct AutoTrainOptions {
+    /// Vectors at which an untrained index trains itself in the background; a trained index
+    /// retrains when it grows past nLists × threshold. Default 10,000 (or the environment
+    /// variable `CIPHERVEC_RETRAIN_THRESHOLD`).
+    pub threshold: Option<f64>,
+}
+
 /// Options of `client.createIndex`.
 #[napi(object)]
 pub struct CreateIndexOptions {
@@ -52,6 +61,10 @@ pub struct CreateIndexOptions {
     pub dimension: Option<f64>,
     /// Distance metric; default `'euclidean'`.
     pub metric: Option<DistanceMetric>,
+    /// Background training once the index is large enough: `false` turns it off, `true` or
+    /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
+    /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
+    pub auto_train: Option<Either<bool, AutoTrainOptions>>,
 }
 
 /// Options of `client.loadIndex`.
@@ -61,6 +74,8 @@ pub struct LoadIndexOptions {
     pub index_name: String,
     /// The 32-byte key the index was created with; another key rejects with `ERR_WRONG_KEY`.
     pub index_key: Uint8Array,
+    /// Auto-training for this handle; see `CreateIndexOptions.autoTrain`.
+    pub auto_train: Option<Either<bool, AutoTrainOptions>>,
 }
 
 /// One item to upsert.
@@ -105,6 +120,8 @@ pub struct UpsertOptions<'env> {
 pub struct UpsertResult {
     /// Distinct ids written.
     pub upserted_count: u32,
+    /// Whether this upsert started a background training run (auto-training).
+    pub training_triggered: bool,
 }
 
 /// A field a read can return besides the id.

@@ -6,7 +6,7 @@
 //! thread; parallel sections run on the pool and take none (see `client` for why).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::prelude::*;
@@ -72,6 +72,28 @@ pub struct Index {
     writer: Mutex<()>,
     closed: AtomicBool,
     training: AtomicBool,
+    /// Copies of a few state facts, refreshed by every writer, so the sync getters the JS
+    /// thread calls never wait for the state lock (training's swap can hold it briefly).
+    stats: Stats,
+    /// Auto-training threshold (0 = off).
+    auto_train: AtomicUsize,
+    /// Whether the "query on a large untrained index" warning was already given.
+    warned_untrained: AtomicBool,
+}
+
+#[derive(Default)]
+struct Stats {
+    len: AtomicUsize,
+    dim: AtomicUsize,
+    n_lists: AtomicUsize,
+}
+
+impl Stats {
+    fn refresh(&self, state: &State) {
+        self.len.store(state.items.len(), Ordering::Release);
+        self.dim.store(state.items.dim(), Ordering::Release);
+        self.n_lists.store(state.ivf.as_ref().map_or(0, Ivf::n_lists), Ordering::Release);
+    }
 }
 
 impl Index {
@@ -133,6 +155,8 @@ impl Index {
     }
 
     fn assemble(shared: Arc<Shared>, config: Config, storage_name: String, keys: DataKeys, state: State) -> Index {
+        let stats = Stats::default();
+        stats.refresh(&state);
         Index {
             name: config.name,
             storage_name,
@@ -143,6 +167,9 @@ impl Index {
             writer: Mutex::new(()),
             closed: AtomicBool::new(false),
             training: AtomicBool::new(false),
+            stats,
+            auto_train: AtomicUsize::new(0),
+            warned_untrained: AtomicBool::new(false),
         }
     }
 
@@ -156,13 +183,18 @@ impl Index {
 
     /// The dimension, once fixed by `createIndex` or the first upsert.
     pub fn dimension(&self) -> Option<usize> {
-        let dim = self.state.read().unwrap().items.dim();
+        let dim = self.stats.dim.load(Ordering::Acquire);
         (dim > 0).then_some(dim)
     }
 
     /// Whether IVF lists exist (queries probe lists instead of scanning everything).
     pub fn is_trained(&self) -> bool {
-        self.state.read().unwrap().ivf.is_some()
+        self.stats.n_lists.load(Ordering::Acquire) > 0
+    }
+
+    /// The item count as of the last completed write (lock-free).
+    pub fn len_hint(&self) -> usize {
+        self.stats.len.load(Ordering::Acquire)
     }
 
     /// Whether a training run is in progress.
@@ -172,7 +204,7 @@ impl Index {
 
     /// The number of IVF lists: 1 until trained.
     pub fn n_lists(&self) -> usize {
-        self.state.read().unwrap().ivf.as_ref().map_or(1, Ivf::n_lists)
+        self.stats.n_lists.load(Ordering::Acquire).max(1)
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -194,8 +226,9 @@ impl Index {
         Ok(self.state.read().unwrap())
     }
 
-    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap()
+    /// The state for writing; stats are refreshed when the returned guard is dropped.
+    pub(crate) fn write_state(&self) -> StateWriter<'_> {
+        StateWriter { guard: self.state.write().unwrap(), stats: &self.stats }
     }
 
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
@@ -208,6 +241,14 @@ impl Index {
 
     pub(crate) fn training_flag(&self) -> &AtomicBool {
         &self.training
+    }
+
+    pub(crate) fn auto_train_slot(&self) -> &AtomicUsize {
+        &self.auto_train
+    }
+
+    pub(crate) fn warned_untrained_slot(&self) -> &AtomicBool {
+        &self.warned_untrained
     }
 
     pub(crate) fn store_write(&self, changes: Vec<Change>) -> Result<()> {
@@ -528,6 +569,31 @@ impl Index {
             .get(&self.storage_name, HEADER_KEY)?
             .ok_or_else(|| Error::IndexNotFound(self.name.clone()))?;
         Header::decode(&blob)?.open(kek, &self.storage_name, &self.name).map(|_| ())
+    }
+}
+
+/// A write guard on the state that refreshes the lock-free stats on release.
+pub(crate) struct StateWriter<'a> {
+    guard: RwLockWriteGuard<'a, State>,
+    stats: &'a Stats,
+}
+
+impl std::ops::Deref for StateWriter<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateWriter<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateWriter<'_> {
+    fn drop(&mut self) {
+        self.stats.refresh(&self.guard);
     }
 }
 

@@ -4,6 +4,7 @@
 //! only in the in-process working set ([`items`]). The Node addon is a thin layer over
 //! [`client::Client`] and [`index::Index`].
 
+pub mod auto_train;
 pub mod client;
 pub mod crypto;
 pub mod error;

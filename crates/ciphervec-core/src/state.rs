@@ -53,12 +53,19 @@ impl State {
         true
     }
 
-    /// Replaces the lists with `ivf`, placing every item in the list given by `lists[slot]`.
-    pub fn install_ivf(&mut self, mut ivf: Ivf, lists: &[u32]) {
+    /// Fills `ivf` with every item, in the list given by `lists[slot]`. Read-only, so it can
+    /// run under a read lock; [`State::swap_ivf`] then takes the write lock only briefly.
+    pub fn fill_ivf(&self, ivf: &mut Ivf, lists: &[u32]) {
         for (slot, &list) in lists.iter().enumerate() {
             let slot = slot as u32;
-            self.items.set_list(slot, list);
             ivf.insert(slot, list, self.items.vector(slot), self.items.norms()[slot as usize]);
+        }
+    }
+
+    /// Installs lists built by [`State::fill_ivf`] from this same working set.
+    pub fn swap_ivf(&mut self, ivf: Ivf, lists: &[u32]) {
+        for (slot, &list) in lists.iter().enumerate() {
+            self.items.set_list(slot as u32, list);
         }
         self.ivf = Some(ivf);
     }
@@ -73,6 +80,8 @@ impl State {
                 _ => ivf.nearest_list(&placement(metric, self.items.vector(slot))),
             })
             .collect();
-        self.install_ivf(ivf, &lists);
+        let mut ivf = ivf;
+        self.fill_ivf(&mut ivf, &lists);
+        self.swap_ivf(ivf, &lists);
     }
 }

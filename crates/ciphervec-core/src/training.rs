@@ -192,6 +192,8 @@ impl Index {
         if cancel.load(Ordering::Acquire) {
             return Err(Error::Aborted(self.name().to_string()));
         }
+        // The writer lock keeps the working set fixed from here to the swap, so lists built
+        // under this read guard still match it when installed.
         let mut changes = vec![(crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids)))];
         self.pool().install(|| {
             changes.par_extend((0..n).into_par_iter().map(|s| {
@@ -200,10 +202,11 @@ impl Index {
                 self.sealed_record(&rec)
             }))
         });
+        let mut ivf = Ivf::new(dim, centroids);
+        state.fill_ivf(&mut ivf, &lists);
         drop(state);
         self.store_write(changes)?;
-        let mut state = self.write_state();
-        state.install_ivf(Ivf::new(dim, centroids), &lists);
+        self.write_state().swap_ivf(ivf, &lists);
         Ok(())
     }
 }
