@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ciphervec_core::{Include, Index, Metric};
+use ciphervec_core::{Include, Index, Metric, Search};
 use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
@@ -94,7 +94,7 @@ impl EncryptedIndex {
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.query(&vector, top_k, n_probes, include), |_, views| {
+        task::spawn(env, move || index.query(&vector, &Search { k: top_k, n_probes, filter: None, include }), |_, views| {
             Ok(views.into_iter().map(convert::query_item).collect())
         })
     }
@@ -117,7 +117,7 @@ impl EncryptedIndex {
         let raw = options.vectors;
         let work = move || {
             let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
-            index.query_batch(&vectors, top_k, n_probes, include)
+            index.query_batch(&vectors, &Search { k: top_k, n_probes, filter: None, include })
         };
         task::spawn(env, work, |_, lists| {
             Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())

@@ -33,6 +33,8 @@ pub enum Error {
     #[error("{0}")]
     UnsupportedFormat(String),
     #[error("{0}")]
+    InvalidFilter(String),
+    #[error("{0}")]
     InsufficientVectors(String),
     #[error("index '{0}' is already training: wait for it (see isTraining()) or abort it")]
     TrainingInProgress(String),
@@ -58,6 +60,7 @@ impl Error {
             Error::Closed(_) => "ERR_CLOSED",
             Error::Io(_) => "ERR_IO",
             Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
+            Error::InvalidFilter(_) => "ERR_INVALID_FILTER",
             Error::InsufficientVectors(_) => "ERR_INSUFFICIENT_VECTORS",
             Error::TrainingInProgress(_) => "ERR_TRAINING_IN_PROGRESS",
             Error::Aborted(_) => "ERR_ABORTED",

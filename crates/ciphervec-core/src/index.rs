@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::items::Items;
 use crate::ivf::Ivf;
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
@@ -50,6 +51,20 @@ pub struct Include {
     pub contents: bool,
     pub vector: bool,
 }
+
+/// How a query searches: result count, probes (trained indexes), an optional metadata
+/// filter and which fields to return.
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a> {
+    pub k: usize,
+    /// Lists to scan once trained; default [`auto_n_probes`].
+    pub n_probes: Option<usize>,
+    pub filter: Option<&'a Filter>,
+    pub include: Include,
+}
+
+/// Items sampled to estimate a filter's selectivity.
+const SELECTIVITY_SAMPLE: usize = 1024;
 
 /// One returned item; fields not requested are `None`.
 #[derive(Debug, Clone, PartialEq)]
@@ -341,10 +356,12 @@ impl Index {
         Ok(present.len())
     }
 
-    /// The `k` nearest items to `vector`, closest first. Untrained: exact search over every
-    /// item. Trained: the `n_probes` nearest lists (default [`auto_n_probes`]); exact when
+    /// The `k` nearest items to `vector` that pass the filter, closest first. Untrained: exact
+    /// search over every item. Trained: the `n_probes` nearest lists (default
+    /// [`auto_n_probes`]), widened by the filter's estimated selectivity; exact when
     /// `n_probes` ≥ the number of lists.
-    pub fn query(&self, vector: &[f32], k: usize, n_probes: Option<usize>, include: Include) -> Result<Vec<ItemView>> {
+    pub fn query(&self, vector: &[f32], search: &Search) -> Result<Vec<ItemView>> {
+        let Search { k, n_probes, include, .. } = *search;
         validate_top_k(k)?;
         validate_n_probes(n_probes)?;
         let state = self.read_state()?;
@@ -353,21 +370,19 @@ impl Index {
             return Ok(Vec::new());
         }
         let q = Query::new(vector);
+        let filter = search.filter.filter(|f| !f.is_match_all());
+        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot).map(|m| &**m)));
+        let accept: search::Accept = filter.map(|_| &accept_fn as &(dyn Fn(u32) -> bool + Sync));
         let hits = match &state.ivf {
-            None => self.shared.pool.install(|| search::exhaustive_parallel(&state.items, self.metric, &q, k)),
-            Some(ivf) => self.probe(ivf, &q, n_probes, k),
+            None => self.shared.pool.install(|| search::exhaustive_parallel(&state.items, self.metric, &q, accept, k)),
+            Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
         };
         Ok(self.views(&state.items, &hits, include))
     }
 
     /// One result list per query vector, computed in parallel over queries.
-    pub fn query_batch(
-        &self,
-        vectors: &[Vec<f32>],
-        k: usize,
-        n_probes: Option<usize>,
-        include: Include,
-    ) -> Result<Vec<Vec<ItemView>>> {
+    pub fn query_batch(&self, vectors: &[Vec<f32>], search: &Search) -> Result<Vec<Vec<ItemView>>> {
+        let Search { k, n_probes, include, .. } = *search;
         validate_top_k(k)?;
         validate_n_probes(n_probes)?;
         let state = self.read_state()?;
@@ -377,14 +392,17 @@ impl Index {
         if state.items.is_empty() {
             return Ok(vec![Vec::new(); vectors.len()]);
         }
+        let filter = search.filter.filter(|f| !f.is_match_all());
+        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot).map(|m| &**m)));
+        let accept: search::Accept = filter.map(|_| &accept_fn as &(dyn Fn(u32) -> bool + Sync));
         Ok(self.shared.pool.install(|| {
             vectors
                 .par_iter()
                 .map(|v| {
                     let q = Query::new(v);
                     let hits = match &state.ivf {
-                        None => search::exhaustive(&state.items, self.metric, &q, k),
-                        Some(ivf) => self.probe(ivf, &q, n_probes, k),
+                        None => search::exhaustive(&state.items, self.metric, &q, accept, k),
+                        Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
                     };
                     self.views(&state.items, &hits, include)
                 })
@@ -392,9 +410,51 @@ impl Index {
         }))
     }
 
-    fn probe(&self, ivf: &Ivf, q: &Query, n_probes: Option<usize>, k: usize) -> Vec<Hit> {
-        let n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
-        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k)
+    /// IVF search. A filter that matches a fraction `s` of the items widens the probe to
+    /// `n_probes / s` lists, so about as many *matching* candidates are scanned as an unfiltered
+    /// query would scan items; `s` is estimated on a fixed sample of the working set.
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        &self,
+        state: &State,
+        ivf: &Ivf,
+        q: &Query,
+        n_probes: Option<usize>,
+        filter: Option<&Filter>,
+        accept: search::Accept,
+        k: usize,
+    ) -> Vec<Hit> {
+        let mut n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
+        if let Some(f) = filter {
+            let s = estimate_selectivity(state, f);
+            n_probes = ((n_probes as f64 / s).ceil() as usize).min(ivf.n_lists());
+        }
+        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k, accept)
+    }
+
+    /// Ids of items matching `filter`, at most `k`: ordered by the metadata field `order_by`
+    /// (numbers before strings, items without it last) or else by id.
+    pub fn query_metadata(&self, filter: &Filter, k: usize, order_by: Option<&str>, ascending: bool) -> Result<Vec<String>> {
+        validate_top_k(k)?;
+        let state = self.read_state()?;
+        let items = &state.items;
+        let mut slots: Vec<u32> = self.shared.pool.install(|| {
+            (0..items.len() as u32)
+                .into_par_iter()
+                .filter(|&s| filter.matches(items.metadata(s).map(|m| &**m)))
+                .collect()
+        });
+        let by_id = |a: &u32, b: &u32| items.id(*a).cmp(items.id(*b));
+        match order_by {
+            None => slots.sort_unstable_by(by_id),
+            Some(path) => {
+                let key = |s: u32| crate::metadata_order::SortKey::of(items.metadata(s).map(|m| &**m), path);
+                let mut keyed: Vec<_> = slots.iter().map(|&s| (key(s), s)).collect();
+                keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb, ascending).then_with(|| by_id(a, b)));
+                slots = keyed.into_iter().map(|(_, s)| s).collect();
+            }
+        }
+        Ok(slots.into_iter().take(k).map(|s| items.id(s).to_string()).collect())
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
@@ -482,6 +542,19 @@ fn check_dimension(d: usize) -> Result<()> {
         return Err(Error::invalid(format!("dimension must be between 1 and {MAX_DIMENSION}, got {d}")));
     }
     Ok(())
+}
+
+/// Fraction of items matching `filter`, from a fixed stride sample; never below half an item
+/// of the sample, so a filter no sampled item matches leads to scanning every list.
+fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
+    let n = state.items.len();
+    let sample = n.min(SELECTIVITY_SAMPLE).max(1);
+    let stride = (n / sample).max(1);
+    let matches = (0..sample)
+        .map(|i| (i * stride) as u32)
+        .filter(|&s| (s as usize) < n && filter.matches(state.items.metadata(s).map(|m| &**m)))
+        .count();
+    (matches as f64).max(0.5) / sample as f64
 }
 
 fn validate_n_probes(n: Option<usize>) -> Result<()> {

@@ -7,7 +7,7 @@
 
 use crate::kernels;
 use crate::metric::Metric;
-use crate::search::Query;
+use crate::search::{Accept, Query};
 use crate::topk::{Hit, TopK};
 
 #[derive(Default, Clone)]
@@ -126,12 +126,19 @@ impl Ivf {
         top.into_sorted().into_iter().map(|h| h.slot).collect()
     }
 
-    /// Scans the `n_probes` lists nearest to `probe_vec` and returns the `k` best slots,
-    /// best first. Distances of a whole list are computed by one batch kernel call.
-    pub fn search(&self, metric: Metric, q: &Query, probe_vec: &[f32], n_probes: usize, k: usize) -> Vec<Hit> {
+    /// Scans the `n_probes` lists nearest to `probe_vec` and returns the `k` best accepted
+    /// slots, best first. Distances of a whole list are computed by one batch kernel call.
+    /// With a filter (`accept`), scanning goes on past `n_probes` lists, nearest first, until
+    /// `k` items are accepted or every list was scanned, so a selective filter still returns
+    /// `k` results whenever that many match.
+    pub fn search(&self, metric: Metric, q: &Query, probe_vec: &[f32], n_probes: usize, k: usize, accept: Accept) -> Vec<Hit> {
         let mut top = TopK::new(k);
         let mut scratch = Vec::new();
-        for l in self.probe_order(probe_vec, n_probes, &mut scratch) {
+        let order = self.probe_order(probe_vec, if accept.is_some() { self.lists.len() } else { n_probes }, &mut scratch);
+        for (scanned, l) in order.into_iter().enumerate() {
+            if scanned >= n_probes && top.len() >= k {
+                break;
+            }
             let list = &self.lists[l as usize];
             let len = list.slots.len();
             scratch.resize(len, 0.0);
@@ -146,7 +153,7 @@ impl Ivf {
                 _ => kernels::l2_sqr_batch(q.vector, &list.vectors, self.dim, out),
             }
             for (i, &s) in out.iter().enumerate() {
-                if s < top.threshold() {
+                if s < top.threshold() && accept.is_none_or(|ok| ok(list.slots[i])) {
                     top.push(Hit { score: s, slot: list.slots[i] });
                 }
             }
@@ -182,10 +189,10 @@ mod tests {
         // The working set moved slot 3 into the hole at slot 0.
         ivf.relabel(3, 0);
         let q = Query::new(&[11.0]);
-        let hits = ivf.search(Metric::SquaredEuclidean, &q, &[11.0], 1, 5);
+        let hits = ivf.search(Metric::SquaredEuclidean, &q, &[11.0], 1, 5, None);
         let slots: Vec<u32> = hits.iter().map(|h| h.slot).collect();
         assert_eq!(slots, vec![0, 1]);
-        let all = ivf.search(Metric::SquaredEuclidean, &Query::new(&[2.0]), &[2.0], 2, 10);
+        let all = ivf.search(Metric::SquaredEuclidean, &Query::new(&[2.0]), &[2.0], 2, 10, None);
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].slot, 2);
     }

@@ -10,6 +10,10 @@ use crate::topk::{Hit, TopK};
 /// Slots per parallel task: big enough to amortise task overhead, small enough to balance.
 const CHUNK: usize = 8192;
 
+/// Decides whether a slot may be returned (a compiled metadata filter). Only called for
+/// candidates close enough to enter the top-k, so a costly filter runs on few items.
+pub type Accept<'a> = Option<&'a (dyn Fn(u32) -> bool + Sync)>;
+
 /// A prepared query: the vector and its norm (cosine needs it).
 pub struct Query<'a> {
     pub vector: &'a [f32],
@@ -24,7 +28,7 @@ impl<'a> Query<'a> {
 
 /// Scores slots `start..end` with one batch-kernel call (the same kernel IVF lists use, so a
 /// pair's distance is identical whichever way it is searched).
-fn scan_range(items: &Items, metric: Metric, q: &Query, start: usize, end: usize, top: &mut TopK) {
+fn scan_range(items: &Items, metric: Metric, q: &Query, accept: Accept, start: usize, end: usize, top: &mut TopK) {
     let dim = items.dim();
     let rows = &items.vectors()[start * dim..end * dim];
     let mut scores = vec![0f32; end - start];
@@ -38,20 +42,21 @@ fn scan_range(items: &Items, metric: Metric, q: &Query, start: usize, end: usize
         _ => kernels::l2_sqr_batch(q.vector, rows, dim, &mut scores),
     }
     for (i, &s) in scores.iter().enumerate() {
-        if s < top.threshold() {
-            top.push(Hit { score: s, slot: (start + i) as u32 });
+        let slot = (start + i) as u32;
+        if s < top.threshold() && accept.is_none_or(|ok| ok(slot)) {
+            top.push(Hit { score: s, slot });
         }
     }
 }
 
 /// The k closest slots, best first, scanning chunks in parallel (one query, many cores).
-pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, k: usize) -> Vec<Hit> {
+pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
     let n = items.len();
     (0..n.div_ceil(CHUNK))
         .into_par_iter()
         .map(|c| {
             let mut top = TopK::new(k);
-            scan_range(items, metric, q, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
+            scan_range(items, metric, q, accept, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
             top
         })
         .reduce(|| TopK::new(k), TopK::merge)
@@ -59,11 +64,11 @@ pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, k: usize) -
 }
 
 /// The k closest slots, best first, on the calling thread (batches parallelise over queries).
-pub fn exhaustive(items: &Items, metric: Metric, q: &Query, k: usize) -> Vec<Hit> {
+pub fn exhaustive(items: &Items, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
     let mut top = TopK::new(k);
     let n = items.len();
     for c in 0..n.div_ceil(CHUNK) {
-        scan_range(items, metric, q, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
+        scan_range(items, metric, q, accept, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
     }
     top.into_sorted()
 }

@@ -50,6 +50,14 @@ impl TopK {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     pub fn merge(mut self, other: TopK) -> TopK {
         for h in other.heap {
             self.push(h);

@@ -6,10 +6,14 @@ mod common;
 use std::sync::Arc;
 use std::thread;
 
-use ciphervec_core::{Client, Include, Metric, NewItem};
+use ciphervec_core::{Client, Include, Metric, NewItem, Search};
 use common::{client, item, Rng};
 
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
+
+fn top(k: usize, n_probes: Option<usize>) -> Search<'static> {
+    Search { k, n_probes, filter: None, include: IDS }
+}
 
 #[test]
 fn exhaustive_search_is_exact_for_every_metric() {
@@ -38,8 +42,8 @@ fn exhaustive_search_is_exact_for_every_metric() {
             };
             let mut expected: Vec<(f64, usize)> = data.iter().enumerate().map(|(i, v)| (reference(v), i)).collect();
             expected.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let got = index.query(&q, 10, None, IDS).unwrap();
-            let batch = index.query_batch(&[q.clone()], 10, None, IDS).unwrap().remove(0);
+            let got = index.query(&q, &top(10, None)).unwrap();
+            let batch = index.query_batch(&[q.clone()], &top(10, None)).unwrap().remove(0);
             assert_eq!(got, batch);
             for (g, e) in got.iter().zip(&expected) {
                 assert_eq!(g.id, e.1.to_string(), "{metric:?}");
@@ -80,7 +84,7 @@ fn concurrent_writers_and_readers_lose_nothing() {
                 for b in 0..20 {
                     let batch = (0..25).map(|i| item(&format!("t{t}-b{b}-{i}"), rng.vector(4))).collect();
                     index.upsert(batch).unwrap();
-                    index.query(&rng.vector(4), 5, None, IDS).unwrap();
+                    index.query(&rng.vector(4), &top(5, None)).unwrap();
                     if b % 4 == 3 {
                         let ids: Vec<String> = (0..25).map(|i| format!("t{t}-b{}-{i}", b - 1)).collect();
                         assert_eq!(index.delete(&ids).unwrap(), 25);

@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ciphervec_core::{Client, Include, Index, Metric, NewItem, TrainParams};
+use ciphervec_core::{Client, Include, Index, Metric, NewItem, Search, TrainParams};
 use common::{client, item, Rng};
 
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
+
+fn top(k: usize, n_probes: Option<usize>) -> Search<'static> {
+    Search { k, n_probes, filter: None, include: IDS }
+}
 
 /// `n` points around `clusters` random centres (a stand-in for real embeddings).
 fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
@@ -37,7 +41,7 @@ fn no_progress(_: &ciphervec_core::kmeans::Progress) {}
 fn recall_at_10(index: &Index, queries: &[Vec<f32>], exact: &[Vec<String>], n_probes: Option<usize>) -> f64 {
     let mut found = 0;
     for (q, truth) in queries.iter().zip(exact) {
-        let got: HashSet<String> = index.query(q, 10, n_probes, IDS).unwrap().into_iter().map(|h| h.id).collect();
+        let got: HashSet<String> = index.query(q, &top(10, n_probes)).unwrap().into_iter().map(|h| h.id).collect();
         found += truth.iter().filter(|id| got.contains(*id)).count();
     }
     found as f64 / (10 * queries.len()) as f64
@@ -50,7 +54,7 @@ fn trained_search_has_high_recall_and_is_exact_with_all_probes() {
         let (_, _, _, index) = filled(metric, &data);
         let queries: Vec<Vec<f32>> = clustered(100, 32, 64, 1).into_iter().map(|v| v.iter().map(|x| x + 0.01).collect()).collect();
         let exact: Vec<Vec<String>> =
-            queries.iter().map(|q| index.query(q, 10, None, IDS).unwrap().into_iter().map(|h| h.id).collect()).collect();
+            queries.iter().map(|q| index.query(q, &top(10, None)).unwrap().into_iter().map(|h| h.id).collect()).collect();
         assert!(!index.is_trained());
         let report = index.train(&TrainParams::default(), &AtomicBool::new(false), &no_progress).unwrap();
         assert!(index.is_trained());
@@ -72,14 +76,14 @@ fn trained_state_survives_reload_with_identical_results() {
     index.train(&params, &AtomicBool::new(false), &no_progress).unwrap();
     index.upsert(vec![item("late", vec![0.5; 16])]).unwrap();
     index.delete(&["7".to_string()]).unwrap();
-    let before: Vec<_> = (0..20).map(|i| index.query(&data[i * 7], 10, Some(4), IDS).unwrap()).collect();
+    let before: Vec<_> = (0..20).map(|i| index.query(&data[i * 7], &top(10, Some(4))).unwrap()).collect();
     drop((client, index));
     let reloaded = Client::new(store, 2).unwrap().load_index("t", &key).unwrap();
     assert!(reloaded.is_trained());
     assert_eq!(reloaded.n_lists(), 32);
-    let after: Vec<_> = (0..20).map(|i| reloaded.query(&data[i * 7], 10, Some(4), IDS).unwrap()).collect();
+    let after: Vec<_> = (0..20).map(|i| reloaded.query(&data[i * 7], &top(10, Some(4))).unwrap()).collect();
     assert_eq!(before, after);
-    assert_eq!(reloaded.query(&[0.5; 16], 1, Some(1), IDS).unwrap()[0].id, "late");
+    assert_eq!(reloaded.query(&[0.5; 16], &top(1, Some(1))).unwrap()[0].id, "late");
 }
 
 #[test]
@@ -125,7 +129,7 @@ fn abort_leaves_the_index_untrained_and_queryable() {
     assert!(returned.duration_since(aborted_at) < Duration::from_millis(100), "abort took too long");
     assert!(iterations.load(Ordering::Relaxed) > 0);
     assert!(!index.is_trained() && !index.is_training());
-    assert_eq!(index.query(&data[0], 1, None, IDS).unwrap()[0].id, "0");
+    assert_eq!(index.query(&data[0], &top(1, None)).unwrap()[0].id, "0");
 }
 
 #[test]
@@ -171,14 +175,14 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
         let gone: Vec<String> = (0..20).map(|i| (round * 20 + i).to_string()).collect();
         assert_eq!(index.delete(&gone).unwrap(), 20);
         deleted.extend(gone);
-        index.query(&rng.vector(16), 5, None, IDS).unwrap();
+        index.query(&rng.vector(16), &top(5, None)).unwrap();
         round += 1;
     }
     trainer.join().unwrap();
     assert!(index.is_trained());
     for (id, v) in &added {
         assert_eq!(index.get(std::slice::from_ref(id), IDS).unwrap().len(), 1, "{id} lost");
-        assert_eq!(&index.query(v, 1, None, IDS).unwrap()[0].id, id, "{id} not found by its own vector");
+        assert_eq!(&index.query(v, &top(1, None)).unwrap()[0].id, id, "{id} not found by its own vector");
     }
     assert!(index.get(&deleted, IDS).unwrap().is_empty());
     assert_eq!(index.count().unwrap(), 20_000 + added.len() - deleted.len());
@@ -187,5 +191,5 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
     assert_eq!(reloaded.count().unwrap(), 20_000 + added.len() - deleted.len());
     assert!(reloaded.get(&deleted, IDS).unwrap().is_empty());
     let (id, v) = added.last().unwrap();
-    assert_eq!(&reloaded.query(v, 1, None, IDS).unwrap()[0].id, id);
+    assert_eq!(&reloaded.query(v, &top(1, None)).unwrap()[0].id, id);
 }
