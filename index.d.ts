@@ -56,6 +56,11 @@ export declare class EncryptedIndex {
    */
   queryBatch(options: QueryBatchOptions): Promise<Array<Array<QueryResultItem>>>
   /**
+   * Ids of the items whose metadata matches `filters`, without a vector (works on trained
+   * and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
+   */
+  queryMetadata(options: QueryMetadataOptions): Promise<Array<MetadataMatch>>
+  /**
    * The items with these ids, in the order asked. An id that is not in the index yields
    * no item (the result can be shorter than `ids`).
    */
@@ -167,6 +172,11 @@ export interface LoadIndexOptions {
   autoTrain?: boolean | AutoTrainOptions
 }
 
+/** One item matched by `queryMetadata`. */
+export interface MetadataMatch {
+  id: string
+}
+
 /** Options of `index.queryBatch`. */
 export interface QueryBatchOptions {
   /** Query embeddings: one array per query, or one `Float32Array` of `n × dimension` values. */
@@ -175,8 +185,25 @@ export interface QueryBatchOptions {
   topK?: number
   /** Lists to scan per query once trained; see `QueryOptions.nProbes`. */
   nProbes?: number
+  /** Metadata filter applied to every query; see `QueryOptions.filters`. */
+  filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
+}
+
+/** Options of `index.queryMetadata`. */
+export interface QueryMetadataOptions {
+  /** Mongo-style metadata filter; `{}` matches every item. */
+  filters: Record<string, any>
+  /** How many ids to return, 1..=10000; default 100. */
+  topK?: number
+  /**
+   * Dot path of a metadata field to order by (numbers before strings, items without the
+   * field last); default: order by id.
+   */
+  orderBy?: string
+  /** Sort direction for `orderBy`; default true. */
+  ascending?: boolean
 }
 
 /** Options of `index.query`. */
@@ -190,6 +217,11 @@ export interface QueryOptions {
    * more is slower and closer to exact; `nLists` or more is exact.
    */
   nProbes?: number
+  /**
+   * Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
+   * items are returned (see the README for operators and edge cases).
+   */
+  filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
 }

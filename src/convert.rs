@@ -275,3 +275,19 @@ pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Opt
         Some(Either::B(o)) => Ok(Some(whole(o.threshold, "autoTrain.threshold", env_threshold, 1, usize::MAX >> 11)?)),
     }
 }
+
+/// A filter as JSON text, serialised on the JS thread (one native call).
+pub fn filter_json(env: &Env, filter: Option<Unknown>) -> napi::Result<Option<String>> {
+    match filter {
+        Some(f) => stringify(env, f),
+        None => Ok(None),
+    }
+}
+
+/// Parses filter JSON (on a worker); a malformed filter is `ERR_INVALID_FILTER` naming the
+/// path of the bad node.
+pub fn parse_filter(json: Option<&str>) -> Result<Option<ciphervec_core::filter::Filter>> {
+    let Some(json) = json else { return Ok(None) };
+    let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidFilter(format!("filters are not valid JSON: {e}")))?;
+    ciphervec_core::filter::Filter::parse(&value).map(Some).map_err(|e| Error::InvalidFilter(e.to_string()))
+}

@@ -12,7 +12,8 @@ use napi_derive::napi;
 use crate::convert;
 use crate::task;
 use crate::types::{
-    DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, QueryBatchOptions, QueryOptions,
+    DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch, QueryBatchOptions,
+    QueryMetadataOptions, QueryOptions,
     QueryResultItem, TrainOptions, TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
 
@@ -81,7 +82,7 @@ impl EncryptedIndex {
 
     /// The `topK` nearest items to `vector`, closest first.
     #[napi]
-    pub fn query<'env>(&self, env: &'env Env, options: QueryOptions) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
+    pub fn query<'env>(&self, env: &'env Env, options: QueryOptions<'env>) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
         let top_k = match Self::top_k(options.top_k) {
             Ok(k) => k,
             Err(e) => return task::reject(env, e),
@@ -91,10 +92,15 @@ impl EncryptedIndex {
             Err(e) => return task::reject(env, e),
         };
         warn_if_untrained(env, &self.inner)?;
+        let filter = convert::filter_json(env, options.filters)?;
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.query(&vector, &Search { k: top_k, n_probes, filter: None, include }), |_, views| {
+        let work = move || {
+            let filter = convert::parse_filter(filter.as_deref())?;
+            index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })
+        };
+        task::spawn(env, work, |_, views| {
             Ok(views.into_iter().map(convert::query_item).collect())
         })
     }
@@ -105,23 +111,48 @@ impl EncryptedIndex {
     pub fn query_batch<'env>(
         &self,
         env: &'env Env,
-        options: QueryBatchOptions,
+        options: QueryBatchOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
         let (top_k, n_probes) = match Self::top_k(options.top_k).and_then(|k| Ok((k, convert::n_probes(options.n_probes)?))) {
             Ok(p) => p,
             Err(e) => return task::reject(env, e),
         };
         warn_if_untrained(env, &self.inner)?;
+        let filter = convert::filter_json(env, options.filters)?;
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
         let raw = options.vectors;
         let work = move || {
+            let filter = convert::parse_filter(filter.as_deref())?;
             let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
-            index.query_batch(&vectors, &Search { k: top_k, n_probes, filter: None, include })
+            index.query_batch(&vectors, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })
         };
         task::spawn(env, work, |_, lists| {
             Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())
         })
+    }
+
+    /// Ids of the items whose metadata matches `filters`, without a vector (works on trained
+    /// and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
+    #[napi]
+    pub fn query_metadata<'env>(
+        &self,
+        env: &'env Env,
+        options: QueryMetadataOptions<'env>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<MetadataMatch>>> {
+        let top_k = match Self::top_k(options.top_k) {
+            Ok(k) => k,
+            Err(e) => return task::reject(env, e),
+        };
+        let filter = convert::filter_json(env, Some(options.filters))?;
+        let (order_by, ascending) = (options.order_by, options.ascending.unwrap_or(true));
+        let index = self.inner.clone();
+        let work = move || {
+            let filter = convert::parse_filter(filter.as_deref())?
+                .ok_or_else(|| ciphervec_core::Error::InvalidFilter("queryMetadata needs a filters object".into()))?;
+            index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)
+        };
+        task::spawn(env, work, |_, ids| Ok(ids.into_iter().map(|id| MetadataMatch { id }).collect()))
     }
 
     /// The items with these ids, in the order asked. An id that is not in the index yields

@@ -134,8 +134,8 @@ pub enum IncludeField {
 }
 
 /// Options of `index.query`.
-#[napi(object)]
-pub struct QueryOptions {
+#[napi(object, object_to_js = false)]
+pub struct QueryOptions<'env> {
     /// The query embedding.
     pub vector: Either<Float32Array, Vec<f64>>,
     /// How many neighbours to return, 1..=10000; default 100.
@@ -143,19 +143,26 @@ pub struct QueryOptions {
     /// Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
     /// more is slower and closer to exact; `nLists` or more is exact.
     pub n_probes: Option<f64>,
+    /// Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
+    /// items are returned (see the README for operators and edge cases).
+    #[napi(ts_type = "Record<string, any>")]
+    pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
 }
 
 /// Options of `index.queryBatch`.
-#[napi(object)]
-pub struct QueryBatchOptions {
+#[napi(object, object_to_js = false)]
+pub struct QueryBatchOptions<'env> {
     /// Query embeddings: one array per query, or one `Float32Array` of `n × dimension` values.
     pub vectors: Either<Float32Array, Vec<Vec<f64>>>,
     /// Neighbours per query, 1..=10000; default 100.
     pub top_k: Option<f64>,
     /// Lists to scan per query once trained; see `QueryOptions.nProbes`.
     pub n_probes: Option<f64>,
+    /// Metadata filter applied to every query; see `QueryOptions.filters`.
+    #[napi(ts_type = "Record<string, any>")]
+    pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
 }
@@ -266,4 +273,25 @@ pub enum TrainingState {
     Training,
     /// IVF lists exist: queries probe the nearest lists.
     Trained,
+}
+
+/// Options of `index.queryMetadata`.
+#[napi(object, object_to_js = false)]
+pub struct QueryMetadataOptions<'env> {
+    /// Mongo-style metadata filter; `{}` matches every item.
+    #[napi(ts_type = "Record<string, any>")]
+    pub filters: Unknown<'env>,
+    /// How many ids to return, 1..=10000; default 100.
+    pub top_k: Option<f64>,
+    /// Dot path of a metadata field to order by (numbers before strings, items without the
+    /// field last); default: order by id.
+    pub order_by: Option<String>,
+    /// Sort direction for `orderBy`; default true.
+    pub ascending: Option<bool>,
+}
+
+/// One item matched by `queryMetadata`.
+#[napi(object)]
+pub struct MetadataMatch {
+    pub id: String,
 }
