@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use ciphervec_core::memory_storage::MemoryStorage;
 use ciphervec_core::Metric;
-use napi::bindgen_prelude::{PromiseRaw, Uint8Array};
+use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::index::EncryptedIndex;
 use crate::task;
-use crate::types::{ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind};
+use crate::types::{AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind};
 
 /// A connection to one storage backend; creates and opens encrypted indexes.
 #[napi]
@@ -53,42 +53,20 @@ impl Client {
             DistanceMetric::SquaredEuclidean => Metric::SquaredEuclidean,
             DistanceMetric::Cosine => Metric::Cosine,
         };
-        let auto_train = match crate::convert::auto_train(options.auto_train.as_ref()) {
-            Ok(a) => a,
-            Err(e) => return task::reject(env, e),
-        };
         let key = options.index_key.to_vec();
-        let client = self.inner.clone();
-        task::spawn(
-            env,
-            move || {
-                let index = client.create_index(&options.index_name, &key, dimension, metric)?;
-                index.set_auto_train(auto_train);
-                Ok(index)
-            },
-            |_, inner| Ok(EncryptedIndex::new(inner)),
-        )
+        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
+            client.create_index(&options.index_name, &key, dimension, metric)
+        })
     }
 
     /// Opens an existing index. Rejects with `ERR_INDEX_NOT_FOUND`, or `ERR_WRONG_KEY` before
     /// any record is decrypted.
     #[napi]
     pub fn load_index<'env>(&self, env: &'env Env, options: LoadIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
-        let auto_train = match crate::convert::auto_train(options.auto_train.as_ref()) {
-            Ok(a) => a,
-            Err(e) => return task::reject(env, e),
-        };
         let key = options.index_key.to_vec();
-        let client = self.inner.clone();
-        task::spawn(
-            env,
-            move || {
-                let index = client.load_index(&options.index_name, &key)?;
-                index.set_auto_train(auto_train);
-                Ok(index)
-            },
-            |_, inner| Ok(EncryptedIndex::new(inner)),
-        )
+        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
+            client.load_index(&options.index_name, &key)
+        })
     }
 
     /// Names of the indexes created or loaded through this client that still exist. Names
@@ -107,3 +85,22 @@ impl Client {
     }
 }
 
+
+/// Runs `open` (create or load) off the JS thread, then applies the `autoTrain` option.
+fn open_with<'env>(
+    env: &'env Env,
+    auto_train: Option<&Either<bool, AutoTrainOptions>>,
+    client: Arc<ciphervec_core::Client>,
+    open: impl FnOnce(&ciphervec_core::Client) -> ciphervec_core::Result<Arc<ciphervec_core::Index>> + Send + 'static,
+) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+    let auto_train = match crate::convert::auto_train(auto_train) {
+        Ok(a) => a,
+        Err(e) => return task::reject(env, e),
+    };
+    let work = move || {
+        let index = open(&client)?;
+        index.set_auto_train(auto_train);
+        Ok(index)
+    };
+    task::spawn(env, work, |_, inner| Ok(EncryptedIndex::new(inner)))
+}
