@@ -11,7 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A connection to one storage backend; creates and opens encrypted indexes. */
 export declare class Client {
-  /** Opens a client. Default storage: `{ kind: 'memory' }`. */
+  /**
+   * Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
+   * indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
+   * `ERR_IO` with the OS reason if it cannot be created or read).
+   */
   static open(options?: ClientOptions | undefined | null): Promise<Client>
   /** 32 random bytes from the operating system's CSPRNG, for use as an index key. */
   static generateKey(): Uint8Array
@@ -30,7 +34,10 @@ export declare class Client {
    * are stored only as hashes, so a client cannot list indexes it has never opened.
    */
   listIndexes(): Promise<Array<string>>
-  /** Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`. */
+  /**
+   * Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`. A disk
+   * store's file and lock are released.
+   */
   close(): Promise<undefined>
 }
 
@@ -238,12 +245,14 @@ export interface QueryResultItem {
 }
 
 /** Where a client keeps its indexes. */
-export type StorageKind = 'memory'
+export type StorageKind = 'memory' | 'disk'
 
 /** Storage settings. */
 export interface StorageOptions {
-  /** The backend. Only `'memory'` exists so far. */
+  /** The backend: `'memory'` or `'disk'`. */
   kind: StorageKind
+  /** Directory of a `'disk'` store. One process at a time may open it (`ERR_LOCKED`). */
+  path?: string
 }
 
 /** Progress of a training run, reported once per k-means iteration. */

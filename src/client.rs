@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+use ciphervec_core::disk_storage::DiskStorage;
 use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::storage::Storage;
 use ciphervec_core::Metric;
 use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
 use napi::Env;
@@ -10,7 +12,9 @@ use napi_derive::napi;
 
 use crate::index::EncryptedIndex;
 use crate::task;
-use crate::types::{AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind};
+use crate::types::{
+    AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind, StorageOptions,
+};
 
 /// A connection to one storage backend; creates and opens encrypted indexes.
 #[napi]
@@ -20,15 +24,25 @@ pub struct Client {
 
 #[napi]
 impl Client {
-    /// Opens a client. Default storage: `{ kind: 'memory' }`.
+    /// Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
+    /// indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
+    /// `ERR_IO` with the OS reason if it cannot be created or read).
     #[napi]
     pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
         let options = options.unwrap_or(ClientOptions { storage: None, threads: None });
         let threads = options.threads.map(|t| t as usize).unwrap_or(0);
-        let store = match options.storage.map(|s| s.kind) {
-            None | Some(StorageKind::Memory) => Arc::new(MemoryStorage::new()),
+        let storage = options.storage;
+        let work = move || {
+            let store: Arc<dyn Storage> = match storage {
+                None | Some(StorageOptions { kind: StorageKind::Memory, .. }) => Arc::new(MemoryStorage::new()),
+                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => Arc::new(DiskStorage::open(path)?),
+                Some(StorageOptions { kind: StorageKind::Disk, path: None }) => {
+                    return Err(ciphervec_core::Error::InvalidArgument("storage kind 'disk' needs a `path` (a directory)".into()))
+                }
+            };
+            ciphervec_core::Client::new(store, threads)
         };
-        task::spawn(env, move || ciphervec_core::Client::new(store, threads), |_, inner| Ok(Client { inner: Arc::new(inner) }))
+        task::spawn(env, work, |_, inner| Ok(Client { inner: Arc::new(inner) }))
     }
 
     /// 32 random bytes from the operating system's CSPRNG, for use as an index key.
@@ -77,7 +91,8 @@ impl Client {
         task::spawn(env, move || client.list_indexes(), |_, names| Ok(names))
     }
 
-    /// Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`.
+    /// Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`. A disk
+    /// store's file and lock are released.
     #[napi]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let client = self.inner.clone();

@@ -9,13 +9,17 @@ use serde_json::{Map, Value};
 pub enum StorageKind {
     /// In this process's memory (ciphertext only); gone when the client is dropped.
     Memory,
+    /// An embedded, crash-safe database file in the directory `path` (created if missing).
+    Disk,
 }
 
 /// Storage settings.
 #[napi(object)]
 pub struct StorageOptions {
-    /// The backend. Only `'memory'` exists so far.
+    /// The backend: `'memory'` or `'disk'`.
     pub kind: StorageKind,
+    /// Directory of a `'disk'` store. One process at a time may open it (`ERR_LOCKED`).
+    pub path: Option<String>,
 }
 
 /// Options of `Client.open`.

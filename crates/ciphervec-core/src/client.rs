@@ -114,9 +114,11 @@ impl Client {
         Ok(out)
     }
 
-    /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`.
+    /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`, and
+    /// the storage is released (a disk store's lock with it). Waits for running writes.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.store.close();
     }
 }
 

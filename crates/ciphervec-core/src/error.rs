@@ -31,6 +31,8 @@ pub enum Error {
     #[error("storage I/O failed: {0}")]
     Io(String),
     #[error("{0}")]
+    Locked(String),
+    #[error("{0}")]
     UnsupportedFormat(String),
     #[error("{0}")]
     InvalidFilter(String),
@@ -59,6 +61,7 @@ impl Error {
             Error::Corrupt(_) => "ERR_CORRUPT",
             Error::Closed(_) => "ERR_CLOSED",
             Error::Io(_) => "ERR_IO",
+            Error::Locked(_) => "ERR_LOCKED",
             Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
             Error::InvalidFilter(_) => "ERR_INVALID_FILTER",
             Error::InsufficientVectors(_) => "ERR_INSUFFICIENT_VECTORS",

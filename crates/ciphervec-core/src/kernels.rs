@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 const NR: usize = 16;
 /// Rows per register tile in the assignment kernel (6 x 2 accumulators + 3 temporaries fit in 16 ymm).
 const MR: usize = 6;
+/// Largest dimension whose zero-padded 8-row tail block lives on the stack (8 KiB).
+#[cfg(target_arch = "x86_64")]
+const STACK_PAD_DIM: usize = 256;
 /// Size of the centroid slice swept by all rows before moving on, so it stays cache-resident.
 const CHUNK_BYTES: usize = 128 << 10;
 
@@ -363,10 +366,18 @@ mod avx2 {
         // and results must be bit-identical before and after).
         let tail = n - r;
         if tail > 0 {
-            let mut pad = vec![0f32; 8 * dim];
+            // Every IVF list ends in such a tail: keep small dimensions off the heap.
+            let mut stack = [0f32; 8 * super::STACK_PAD_DIM];
+            let mut heap = Vec::new();
+            let pad: &mut [f32] = if dim <= super::STACK_PAD_DIM {
+                &mut stack[..8 * dim]
+            } else {
+                heap.resize(8 * dim, 0f32);
+                &mut heap
+            };
             pad[..tail * dim].copy_from_slice(&rows[r * dim..]);
             let mut block = [0f32; 8];
-            batch::<L2>(q, &pad, &mut block);
+            batch::<L2>(q, pad, &mut block);
             out[r..].copy_from_slice(&block[..tail]);
         }
     }

@@ -7,6 +7,7 @@
 pub mod auto_train;
 pub mod client;
 pub mod crypto;
+pub mod disk_storage;
 pub mod error;
 pub mod filter;
 pub mod index;

@@ -21,4 +21,6 @@ pub trait Storage: Send + Sync {
     fn spaces(&self) -> Result<Vec<String>>;
     /// Removes a space and everything in it.
     fn drop_space(&self, space: &str) -> Result<()>;
+    /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
+    fn close(&self) {}
 }

@@ -1,0 +1,174 @@
+// Disk storage: survives restarts and kill -9, one process at a time, nothing but ciphertext
+// in the files.
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+
+import { Client } from '../index.js'
+import { rejectsWithCode } from './helpers.js'
+
+const ADDON = JSON.stringify(require.resolve('../index.js'))
+const dirs: string[] = []
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ciphervec-disk-'))
+  dirs.push(d)
+  return d
+}
+
+/** Runs `body` in a child Node process with `Client`, `path`, `key` in scope; returns stdout. */
+function child(path: string, key: Uint8Array, body: string): string {
+  const script = `
+    const { Client } = require(${ADDON})
+    const path = ${JSON.stringify(path)}, key = Buffer.from(${JSON.stringify(Buffer.from(key).toString('hex'))}, 'hex')
+    ;(async () => { ${body} })().catch((e) => { console.log('ERROR ' + e.code + ' ' + e.message); process.exit(3) })`
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 })
+  assert.equal(r.signal, null, r.stderr)
+  return r.stdout.trim()
+}
+
+/** A deterministic vector for an id, so any item can be checked for intactness. */
+function vectorOf(id: string, dim = 8): Float32Array {
+  let h = 0
+  for (const c of id) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0
+  return Float32Array.from({ length: dim }, (_, j) => Math.sin(h + j * 1.7))
+}
+
+describe('disk storage', () => {
+  it('survives a restart: items, trained state and query results are identical', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const out = child(path, key, `
+      const client = await Client.open({ storage: { kind: 'disk', path } })
+      const index = await client.createIndex({ indexName: 'docs', indexKey: key, autoTrain: false })
+      const n = 3000, dim = 8
+      const v = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37))
+      const ids = Array.from({ length: n }, (_, i) => 'id-' + i)
+      await index.upsert({ ids, vectors: v, metadata: ids.map((id, i) => ({ i, tag: i % 3 === 0 ? 'x' : 'y' })) })
+      await index.train({ nLists: 32, seed: 7 })
+      await index.delete({ ids: ['id-5'] })
+      const res = await index.query({ vector: v.subarray(0, dim), topK: 5, nProbes: 4, filters: { tag: 'x' } })
+      await client.close()
+      console.log(JSON.stringify(res))`)
+    const before = JSON.parse(out)
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.loadIndex({ indexName: 'docs', indexKey: key })
+    assert.equal(await index.count(), 2999)
+    assert.equal(index.isTrained(), true)
+    assert.equal(index.nLists, 32)
+    const v0 = Float32Array.from({ length: 8 }, (_, i) => Math.sin(i * 0.37))
+    assert.deepEqual(await index.query({ vector: v0, topK: 5, nProbes: 4, filters: { tag: 'x' } }), before)
+    assert.deepEqual(await index.get({ ids: ['id-5'] }), [])
+    assert.deepEqual((await index.get({ ids: ['id-3'], include: ['metadata'] }))[0].metadata, { i: 3, tag: 'x' })
+    await rejectsWithCode(client.loadIndex({ indexName: 'docs', indexKey: Client.generateKey() }), 'ERR_WRONG_KEY')
+    await client.close()
+  })
+
+  it('one process at a time: a second one gets ERR_LOCKED until the first closes', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    await client.createIndex({ indexName: 'x', indexKey: key })
+    const attempt = `const c = await Client.open({ storage: { kind: 'disk', path } }); console.log('opened'); await c.close()`
+    const locked = child(path, key, attempt)
+    assert.match(locked, /^ERROR ERR_LOCKED /)
+    await rejectsWithCode(Client.open({ storage: { kind: 'disk', path } }), 'ERR_LOCKED')
+    await client.close()
+    assert.equal(child(path, key, attempt), 'opened')
+  })
+
+  it('bad paths are typed errors', async () => {
+    await rejectsWithCode(Client.open({ storage: { kind: 'disk' } }), 'ERR_INVALID_ARGUMENT')
+    const file = join(tempDir(), 'a-file')
+    require('node:fs').writeFileSync(file, 'x')
+    await rejectsWithCode(Client.open({ storage: { kind: 'disk', path: join(file, 'sub') } }), 'ERR_IO')
+  })
+
+  it('the files hold no plaintext id, metadata string or vector bytes', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.createIndex({ indexName: 'secret-index-name', indexKey: key })
+    const vector = Float32Array.from({ length: 16 }, (_, i) => 0.123456 + i * 1.5)
+    await index.upsert({
+      items: Array.from({ length: 50 }, (_, i) => ({
+        id: `patient-QZX-${i}`,
+        vector: i === 0 ? vector : vectorOf(`p${i}`, 16),
+        metadata: { ward: 'oncology-ward-secret', n: i },
+        contents: 'diagnosis text nobody may read',
+      })),
+    })
+    await client.close()
+    const files = readdirSync(path).map((f) => readFileSync(join(path, f)))
+    assert.ok(files.length > 0 && files.some((f) => f.length > 50 * 100))
+    const vecBytes = Buffer.from(vector.buffer)
+    const needles = ['patient-QZX', 'oncology-ward-secret', 'diagnosis text', 'secret-index-name', 'ward'].map((s) => Buffer.from(s))
+    needles.push(Buffer.from(key))
+    for (let i = 0; i + 8 <= vecBytes.length; i += 8) needles.push(vecBytes.subarray(i, i + 8))
+    for (const f of files) for (const n of needles) assert.equal(f.indexOf(n), -1, `found ${JSON.stringify(n.toString('latin1'))} in a store file`)
+  })
+
+  it('kill -9 at random points during ingest, 20 times: every acknowledged batch is intact, no batch is half-written', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const batch = 50
+    const writer = `
+      const { Client } = require(${ADDON})
+      ;(async () => {
+        const key = Buffer.from(process.argv[1], 'hex')
+        const client = await Client.open({ storage: { kind: 'disk', path: ${JSON.stringify(path)} } })
+        let index
+        try { index = await client.loadIndex({ indexName: 'crash', indexKey: key, autoTrain: false }) }
+        catch { index = await client.createIndex({ indexName: 'crash', indexKey: key, dimension: 8, autoTrain: false }) }
+        const vectorOf = ${vectorOf.toString()}
+        for (let b = Number(process.argv[2]); ; b++) {
+          const ids = Array.from({ length: ${batch} }, (_, i) => 'b' + b + '-' + i)
+          await index.upsert({ items: ids.map((id) => ({ id, vector: vectorOf(id), metadata: { b } })) })
+          process.stdout.write('ack ' + b + '\\n')
+        }
+      })()`
+    let nextBatch = 0
+    const acked = new Set<number>()
+    for (let round = 0; round < 20; round++) {
+      const proc = spawn(process.execPath, ['-e', writer, Buffer.from(key).toString('hex'), String(nextBatch)])
+      let out = ''
+      proc.stdout.on('data', (d) => (out += d))
+      const killAfterAcks = 1 + Math.floor(Math.random() * 6)
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          const n = out.split('\n').filter((l) => l.startsWith('ack ')).length
+          if (n >= killAfterAcks || proc.exitCode !== null) {
+            clearInterval(poll)
+            // A random extra delay lands the kill anywhere inside the next batch's commit.
+            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 15)
+          }
+        }, 1)
+      })
+      await new Promise((resolve) => proc.once('exit', resolve))
+      for (const line of out.split('\n')) if (line.startsWith('ack ')) acked.add(Number(line.slice(4)))
+      nextBatch = Math.max(nextBatch, ...acked) + 2
+    }
+    assert.ok(acked.size >= 20, `only ${acked.size} batches acknowledged over 20 runs`)
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.loadIndex({ indexName: 'crash', indexKey: key, autoTrain: false })
+    const ids = await index.listIds()
+    const byBatch = new Map<number, number>()
+    for (const id of ids) {
+      const b = Number(id.slice(1, id.indexOf('-')))
+      byBatch.set(b, (byBatch.get(b) ?? 0) + 1)
+    }
+    for (const [b, n] of byBatch) assert.equal(n, batch, `batch ${b} is half-written (${n} of ${batch} items)`)
+    for (const b of acked) assert.equal(byBatch.get(b), batch, `acknowledged batch ${b} is missing`)
+    assert.equal(await index.count(), ids.length)
+    const items = await index.get({ ids, include: ['vector', 'metadata'] })
+    for (const it of items) {
+      assert.deepEqual(it.vector, vectorOf(it.id), `${it.id} has a wrong vector`)
+      assert.equal(it.metadata?.b, Number(it.id.slice(1, it.id.indexOf('-'))))
+    }
+    await client.close()
+  })
+})

@@ -1,0 +1,268 @@
+//! The embedded default [`Storage`]: one redb file per client directory.
+//!
+//! Why redb: pure Rust (no C++ engine to build on 2 cores), a copy-on-write B-tree whose
+//! commits are atomic and, at its default durability, fsynced before `commit` returns, so a
+//! resolved upsert survives `kill -9`; a crash mid-commit leaves the previous commit intact.
+//! It locks its file, so a second process gets `ERR_LOCKED` instead of corrupting it. Every
+//! value written is already sealed by the index; keys are storage names and HMACs.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use crate::error::{Error, Result};
+use crate::storage::{Change, Storage};
+
+/// File name inside the client's directory.
+pub const FILE_NAME: &str = "ciphervec.redb";
+/// Version of the layout below; a store written by another layout is `ERR_UNSUPPORTED_FORMAT`.
+const FORMAT_VERSION: u32 = 1;
+
+/// `space ‖ 0 ‖ key` → sealed value.
+const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
+/// Space names (index storage names).
+const SPACES: TableDefinition<&str, ()> = TableDefinition::new("spaces");
+const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+
+/// A redb-backed store; [`DiskStorage::close`] releases the file lock.
+pub struct DiskStorage {
+    path: PathBuf,
+    db: RwLock<Option<Database>>,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io(format!("{}: {e}", path.display()))
+}
+
+fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(space.len() + 1 + key.len());
+    k.extend_from_slice(space.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+impl DiskStorage {
+    /// Opens (or creates) the store in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<DiskStorage> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
+                "{} is open in another process (or client): close that client first",
+                path.display()
+            )),
+            DatabaseError::UpgradeRequired(v) => {
+                Error::UnsupportedFormat(format!("{} uses storage format {v}, which this ciphervec cannot read", path.display()))
+            }
+            DatabaseError::Storage(redb::StorageError::Corrupted(m)) => Error::Corrupt(format!("{}: {m}", path.display())),
+            other => io(&path, other),
+        })?;
+        let store = DiskStorage { path, db: RwLock::new(Some(db)) };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Records the format version in a new store; refuses a store written in another one.
+    fn check_format(&self) -> Result<()> {
+        let guard = self.db.read().unwrap();
+        let db = guard.as_ref().expect("just opened");
+        let txn = db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            let found = meta.get("format").map_err(|e| self.err(e))?.map(|v| v.value());
+            match found {
+                Some(FORMAT_VERSION) => {}
+                Some(v) => {
+                    return Err(Error::UnsupportedFormat(format!(
+                        "{} has ciphervec storage format {v}; this version reads {FORMAT_VERSION}: upgrade ciphervec",
+                        self.path.display()
+                    )))
+                }
+                None => {
+                    meta.insert("format", FORMAT_VERSION).map_err(|e| self.err(e))?;
+                }
+            }
+            txn.open_table(KV).map_err(|e| self.err(e))?;
+            txn.open_table(SPACES).map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> Error {
+        match e.into() {
+            redb::Error::Corrupted(m) => Error::Corrupt(format!("{}: {m}", self.path.display())),
+            redb::Error::Io(e) => io(&self.path, e),
+            other => io(&self.path, other),
+        }
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        let guard = self.db.read().unwrap();
+        match guard.as_ref() {
+            Some(db) => f(db),
+            None => Err(Error::Closed("the storage".into())),
+        }
+    }
+
+    /// Releases the file (and its lock); later calls fail with `ERR_CLOSED`.
+    pub fn close(&self) {
+        self.db.write().unwrap().take();
+    }
+
+    /// The store's file, for tests that inspect or damage it.
+    pub fn file(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Storage for DiskStorage {
+    fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            let table = match txn.open_table(KV) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.err(e)),
+            };
+            let v = table.get(full_key(space, key).as_slice()).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+    }
+
+    fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut kv = txn.open_table(KV).map_err(|e| self.err(e))?;
+                for (k, v) in &changes {
+                    let k = full_key(space, k);
+                    match v {
+                        Some(v) => kv.insert(k.as_slice(), v.as_slice()).map(|_| ()),
+                        None => kv.remove(k.as_slice()).map(|_| ()),
+                    }
+                    .map_err(|e| self.err(e))?;
+                }
+                let mut spaces = txn.open_table(SPACES).map_err(|e| self.err(e))?;
+                spaces.insert(space, ()).map_err(|e| self.err(e))?;
+            }
+            // Default durability: the commit is fsynced before it returns.
+            txn.commit().map_err(|e| self.err(e))
+        })
+    }
+
+    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(KV).map_err(|e| self.err(e))?;
+            let start = full_key(space, prefix);
+            let strip = space.len() + 1;
+            let mut out = Vec::new();
+            for entry in table.range(start.as_slice()..).map_err(|e| self.err(e))? {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                if !k.value().starts_with(&start) {
+                    break;
+                }
+                out.push((k.value()[strip..].to_vec(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+    }
+
+    fn spaces(&self) -> Result<Vec<String>> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(SPACES).map_err(|e| self.err(e))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| self.err(e))? {
+                out.push(entry.map_err(|e| self.err(e))?.0.value().to_string());
+            }
+            Ok(out)
+        })
+    }
+
+    fn drop_space(&self, space: &str) -> Result<()> {
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(|e| self.err(e))?;
+            {
+                let mut kv = txn.open_table(KV).map_err(|e| self.err(e))?;
+                let start = full_key(space, b"");
+                let keys: Vec<Vec<u8>> = kv
+                    .range(start.as_slice()..)
+                    .map_err(|e| self.err(e))?
+                    .map_while(|e| e.ok().map(|(k, _)| k.value().to_vec()).filter(|k| k.starts_with(&start)))
+                    .collect();
+                for k in keys {
+                    kv.remove(k.as_slice()).map_err(|e| self.err(e))?;
+                }
+                txn.open_table(SPACES).map_err(|e| self.err(e))?.remove(space).map_err(|e| self.err(e))?;
+            }
+            txn.commit().map_err(|e| self.err(e))
+        })
+    }
+
+    fn close(&self) {
+        DiskStorage::close(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ciphervec-disk-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn batches_persist_across_reopen_and_spaces_drop() {
+        let d = dir("persist");
+        {
+            let s = DiskStorage::open(&d).unwrap();
+            s.write("a", vec![(b"r1".to_vec(), Some(b"x".to_vec())), (b"r2".to_vec(), Some(b"y".to_vec()))]).unwrap();
+            s.write("b", vec![(b"r1".to_vec(), Some(b"z".to_vec()))]).unwrap();
+            s.write("a", vec![(b"r1".to_vec(), None)]).unwrap();
+        }
+        let s = DiskStorage::open(&d).unwrap();
+        assert_eq!(s.scan_prefix("a", b"r").unwrap(), vec![(b"r2".to_vec(), b"y".to_vec())]);
+        assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()));
+        assert_eq!(s.spaces().unwrap(), vec!["a".to_string(), "b".to_string()]);
+        s.drop_space("a").unwrap();
+        assert_eq!(s.spaces().unwrap(), vec!["b".to_string()]);
+        assert!(s.scan_prefix("a", b"").unwrap().is_empty());
+        assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()), "another space is untouched");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_second_open_is_locked_until_close() {
+        let d = dir("lock");
+        let first = DiskStorage::open(&d).unwrap();
+        assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_LOCKED");
+        first.close();
+        assert_eq!(first.get("a", b"k").unwrap_err().code(), "ERR_CLOSED");
+        DiskStorage::open(&d).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_and_garbage_is_a_typed_error() {
+        let d = dir("format");
+        {
+            let s = DiskStorage::open(&d).unwrap();
+            let guard = s.db.read().unwrap();
+            let txn = guard.as_ref().unwrap().begin_write().unwrap();
+            txn.open_table(META).unwrap().insert("format", 99).unwrap();
+            txn.commit().unwrap();
+        }
+        assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_UNSUPPORTED_FORMAT");
+        std::fs::write(d.join(FILE_NAME), b"not a database at all").unwrap();
+        let code = DiskStorage::open(&d).err().unwrap().code();
+        assert!(["ERR_CORRUPT", "ERR_IO", "ERR_UNSUPPORTED_FORMAT"].contains(&code), "{code}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
