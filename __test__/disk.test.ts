@@ -2,7 +2,7 @@
 // in the files.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -170,5 +170,40 @@ describe('disk storage', () => {
       assert.equal(it.metadata?.b, Number(it.id.slice(1, it.id.indexOf('-'))))
     }
     await client.close()
+  })
+
+  it('single flipped bytes anywhere in the file: typed errors or intact data, never a crash or a wrong or missing item', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const n = 1000
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.createIndex({ indexName: 'flip', indexKey: key, dimension: 8, autoTrain: false })
+    const ids = Array.from({ length: n }, (_, i) => `id${i}`)
+    await index.upsert({ items: ids.map((id) => ({ id, vector: vectorOf(id) })) })
+    await client.close()
+    const file = join(path, 'ciphervec.redb')
+    const original = readFileSync(file)
+    const check = `
+      const vectorOf = ${vectorOf.toString()}
+      const c = await Client.open({ storage: { kind: 'disk', path } })
+      const i = await c.loadIndex({ indexName: 'flip', indexKey: key, autoTrain: false })
+      const ids = Array.from({ length: ${n} }, (_, k) => 'id' + k)
+      const items = await i.get({ ids, include: ['vector'] })
+      const wrong = items.filter((it) => it.vector.some((x, j) => x !== vectorOf(it.id)[j])).length
+      console.log(items.length === ${n} && wrong === 0 ? 'OK' : 'WRONG ' + items.length + ' items, ' + wrong + ' wrong vectors')`
+    const outcomes: Record<string, number> = {}
+    for (let t = 0; t < 40; t++) {
+      const bad = Buffer.from(original)
+      const offset = Math.floor(Math.random() * bad.length)
+      bad[offset] ^= 1 << Math.floor(Math.random() * 8)
+      writeFileSync(file, bad)
+      const out = child(path, key, check)
+      const code = out.startsWith('ERROR ') ? out.split(' ')[1] : out
+      assert.ok(['OK', 'ERR_INTEGRITY', 'ERR_CORRUPT'].includes(code), `flip at byte ${offset}: ${out}`)
+      outcomes[code] = (outcomes[code] ?? 0) + 1
+    }
+    assert.ok((outcomes.ERR_INTEGRITY ?? 0) + (outcomes.ERR_CORRUPT ?? 0) > 0, `no flip was detected: ${JSON.stringify(outcomes)}`)
+    writeFileSync(file, original.subarray(0, original.length >> 1))
+    assert.match(child(path, key, `await Client.open({ storage: { kind: 'disk', path } }); console.log('opened')`), /^ERROR ERR_CORRUPT /)
   })
 })

@@ -6,6 +6,8 @@
 //!   rotated by re-wrapping one small blob instead of re-encrypting every record.
 //! - sub-keys are derived from the DEK with HKDF-SHA256: one AES-256-GCM key for records and
 //!   one HMAC-SHA256 key that turns ids into storage keys (the store never sees an id).
+//! - a third sub-key MACs the *set* of record keys (`record_set`), so records that disappear
+//!   from the store are detected, not just records whose bytes changed.
 //! - a *key check* value, HMAC(HKDF(KEK, "key-check"), storage name), lets `loadIndex` tell a
 //!   wrong key (check mismatch) from tampering (check matches, but the wrapped DEK fails).
 //!
@@ -134,6 +136,7 @@ impl Sealer {
 pub struct DataKeys {
     pub records: Sealer,
     id_mac: [u8; KEY_LEN],
+    set_mac: [u8; KEY_LEN],
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -147,6 +150,7 @@ impl DataKeys {
         DataKeys {
             records: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/records")),
             id_mac: hkdf_expand(dek, b"ciphervec/v1/id-mac"),
+            set_mac: hkdf_expand(dek, b"ciphervec/v1/set-mac"),
         }
     }
 
@@ -154,6 +158,11 @@ impl DataKeys {
     /// two indexes look unrelated and the store cannot test guesses without the key.
     pub fn id_tag(&self, id: &str) -> [u8; 32] {
         hmac(&self.id_mac, id.as_bytes())
+    }
+
+    /// A record's contribution to the index's record-set MAC (see `record_set`).
+    pub fn member_mac(&self, storage_key: &[u8]) -> [u8; 32] {
+        hmac(&self.set_mac, storage_key)
     }
 }
 

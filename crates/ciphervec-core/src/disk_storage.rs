@@ -99,17 +99,19 @@ impl DiskStorage {
         }
     }
 
+    /// Runs `f` on the open database. redb can panic on pages damaged in ways its checks
+    /// miss; such a panic becomes `ERR_CORRUPT` instead of unwinding into the caller.
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
-        let guard = self.db.read().unwrap();
-        match guard.as_ref() {
-            Some(db) => f(db),
-            None => Err(Error::Closed("the storage".into())),
-        }
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let Some(db) = guard.as_ref() else { return Err(Error::Closed("the storage".into())) };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(db))).unwrap_or_else(|_| {
+            Err(Error::Corrupt(format!("{} is damaged: the storage engine failed while reading it", self.path.display())))
+        })
     }
 
     /// Releases the file (and its lock); later calls fail with `ERR_CLOSED`.
     pub fn close(&self) {
-        self.db.write().unwrap().take();
+        self.db.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// The store's file, for tests that inspect or damage it.

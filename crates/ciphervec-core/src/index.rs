@@ -21,6 +21,7 @@ use crate::ivf::Ivf;
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
+use crate::record_set::{RecordSet, RECORD_SET_KEY};
 use crate::search::{self, Query};
 use crate::state::{placement, State};
 use crate::storage::Change;
@@ -94,6 +95,8 @@ pub struct Index {
     auto_train: AtomicUsize,
     /// Whether the "query on a large untrained index" warning was already given.
     warned_untrained: AtomicBool,
+    /// The authenticated summary of stored record keys; changed only under `writer`.
+    record_set: Mutex<RecordSet>,
 }
 
 #[derive(Default)]
@@ -131,9 +134,10 @@ impl Index {
             vec![
                 (HEADER_KEY.to_vec(), Some(header.encode())),
                 (CONFIG_KEY.to_vec(), Some(config.seal(&keys, &storage_name))),
+                (RECORD_SET_KEY.to_vec(), Some(RecordSet::default().seal(&keys, &storage_name))),
             ],
         )?;
-        Ok(Index::assemble(shared, config, storage_name, keys, State::new(Items::new(dimension.unwrap_or(0)))))
+        Ok(Index::assemble(shared, config, storage_name, keys, State::new(Items::new(dimension.unwrap_or(0))), RecordSet::default()))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
@@ -150,6 +154,22 @@ impl Index {
             return Err(Error::Integrity(format!("index '{name}' (its sealed name differs)")));
         }
         let entries = store.scan_prefix(&storage_name, RECORD_PREFIX)?;
+        let summary_blob = store
+            .get(&storage_name, RECORD_SET_KEY)?
+            .ok_or_else(|| Error::Integrity(format!("index '{name}' (its record summary is missing)")))?;
+        let summary = RecordSet::open(&summary_blob, &keys, &storage_name, name)?;
+        let found = shared.pool.install(|| {
+            entries
+                .par_iter()
+                .map(|(k, _)| RecordSet::of(&keys, std::iter::once(k.as_slice())))
+                .reduce(RecordSet::default, RecordSet::merge)
+        });
+        if found != summary {
+            return Err(Error::Integrity(format!(
+                "index '{name}': the store holds {} records but {} were written, or other records than those written",
+                found.count, summary.count
+            )));
+        }
         let records: Vec<Record> = shared.pool.install(|| {
             entries.par_iter().map(|(key, blob)| open_record(&keys, &storage_name, name, key, blob)).collect::<Result<_>>()
         })?;
@@ -166,10 +186,17 @@ impl Index {
             let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
             state.rebuild_ivf(config.metric, Ivf::new(dim, centroids));
         }
-        Ok(Index::assemble(shared, config, storage_name, keys, state))
+        Ok(Index::assemble(shared, config, storage_name, keys, state, summary))
     }
 
-    fn assemble(shared: Arc<Shared>, config: Config, storage_name: String, keys: DataKeys, state: State) -> Index {
+    fn assemble(
+        shared: Arc<Shared>,
+        config: Config,
+        storage_name: String,
+        keys: DataKeys,
+        state: State,
+        record_set: RecordSet,
+    ) -> Index {
         let stats = Stats::default();
         stats.refresh(&state);
         Index {
@@ -185,6 +212,7 @@ impl Index {
             stats,
             auto_train: AtomicUsize::new(0),
             warned_untrained: AtomicBool::new(false),
+            record_set: Mutex::new(record_set),
         }
     }
 
@@ -320,8 +348,14 @@ impl Index {
                 .collect()
         });
         self.shared.pool.install(|| changes.par_extend(records.par_iter().map(|rec| self.sealed_record(rec))));
+        let mut set = *self.record_set.lock().unwrap();
+        for rec in records.iter().filter(|r| state.items.slot(&r.id).is_none()) {
+            set.insert(&self.keys, &self.record_key(&rec.id));
+        }
+        changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         drop(state);
         self.store_write(changes)?;
+        *self.record_set.lock().unwrap() = set;
         let n = records.len();
         let mut state = self.write_state();
         if current == 0 {
@@ -347,8 +381,18 @@ impl Index {
         if present.is_empty() {
             return Ok(0);
         }
-        let changes = present.iter().map(|id| (self.record_key(id), None)).collect();
+        let mut set = *self.record_set.lock().unwrap();
+        let mut changes: Vec<Change> = present
+            .iter()
+            .map(|id| {
+                let key = self.record_key(id);
+                set.remove(&self.keys, &key);
+                (key, None)
+            })
+            .collect();
+        changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         self.store_write(changes)?;
+        *self.record_set.lock().unwrap() = set;
         let mut state = self.write_state();
         for id in &present {
             state.remove(id);

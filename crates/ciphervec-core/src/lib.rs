@@ -20,6 +20,7 @@ pub mod memory_storage;
 pub mod metadata_order;
 pub mod metric;
 pub mod record;
+pub mod record_set;
 pub mod search;
 pub mod state;
 pub mod storage;

@@ -141,3 +141,16 @@ fn indexes_in_one_store_are_isolated() {
     assert_ne!(keys[0], keys[1], "the same id must map to unrelated storage keys in two indexes");
     assert_eq!(client.load_index("a", &k2).unwrap_err().code(), "ERR_WRONG_KEY");
 }
+
+#[test]
+fn a_record_removed_from_the_store_is_detected_at_load() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    drop(client);
+    let (space, k, _) = store.dump().into_iter().find(|(_, k, _)| k[0] == b'r').unwrap();
+    use ciphervec_core::storage::Storage;
+    store.write(&space, vec![(k, None)]).unwrap();
+    let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY");
+    assert!(err.to_string().contains("50 records but 51"), "{err}");
+}
