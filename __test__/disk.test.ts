@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { after, describe, it } from 'node:test'
 
 import { Client } from '../index.js'
@@ -205,5 +206,41 @@ describe('disk storage', () => {
     assert.ok((outcomes.ERR_INTEGRITY ?? 0) + (outcomes.ERR_CORRUPT ?? 0) > 0, `no flip was detected: ${JSON.stringify(outcomes)}`)
     writeFileSync(file, original.subarray(0, original.length >> 1))
     assert.match(child(path, key, `await Client.open({ storage: { kind: 'disk', path } }); console.log('opened')`), /^ERROR ERR_CORRUPT /)
+  })
+
+  it('a full disk is ERR_IO with the OS reason; the index stays consistent and writes resume once space is freed', async (t) => {
+    const mnt = tempDir()
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3M', 'tmpfs', mnt], { stdio: 'pipe' })
+    } catch {
+      t.skip('needs root (to mount a small tmpfs); CI runs as root')
+      return
+    }
+    try {
+      const path = join(mnt, 'db')
+      const key = Client.generateKey()
+      const client = await Client.open({ storage: { kind: 'disk', path } })
+      const index = await client.createIndex({ indexName: 'full', indexKey: key, dimension: 64, autoTrain: false })
+      let acked = 0
+      let failure: (Error & { code?: string }) | undefined
+      for (let b = 0; b < 1000 && !failure; b++) {
+        const ids = Array.from({ length: 200 }, (_, i) => `b${b}-${i}`)
+        await index.upsert({ ids, vectors: new Float32Array(200 * 64).fill(b) }).then(() => acked++, (e) => (failure = e))
+      }
+      assert.equal(failure?.code, 'ERR_IO')
+      assert.match(failure!.message, /No space left on device/)
+      assert.equal(await index.count(), acked * 200, 'the failed batch left no trace in memory')
+      execFileSync('mount', ['-o', 'remount,size=64M', mnt])
+      await index.upsert({ ids: ['after'], vectors: new Float32Array(64).fill(-1) })
+      await client.close()
+      const reopened = await Client.open({ storage: { kind: 'disk', path } })
+      const again = await reopened.loadIndex({ indexName: 'full', indexKey: key, autoTrain: false })
+      assert.equal(await again.count(), acked * 200 + 1, 'every acknowledged write, and nothing else, survived')
+      const [last] = await again.get({ ids: [`b${acked - 1}-7`], include: ['vector'] })
+      assert.deepEqual(Array.from(last.vector!.subarray(0, 2)), [acked - 1, acked - 1])
+      await reopened.close()
+    } finally {
+      execFileSync('umount', [mnt])
+    }
   })
 })

@@ -7,6 +7,7 @@
 //! value written is already sealed by the index; keys are storage names and HMACs.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
@@ -29,6 +30,9 @@ const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 pub struct DiskStorage {
     path: PathBuf,
     db: RwLock<Option<Database>>,
+    /// Set after an I/O error: redb then refuses every operation ("previous I/O error")
+    /// until reopened, so the next operation reopens it (at its last good commit).
+    needs_reopen: AtomicBool,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -49,7 +53,14 @@ impl DiskStorage {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Self::open_file(&path)?;
+        let store = DiskStorage { path, db: RwLock::new(Some(db)), needs_reopen: AtomicBool::new(false) };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn open_file(path: &Path) -> Result<Database> {
+        Database::create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
                 "{} is open in another process (or client): close that client first",
                 path.display()
@@ -57,12 +68,25 @@ impl DiskStorage {
             DatabaseError::UpgradeRequired(v) => {
                 Error::UnsupportedFormat(format!("{} uses storage format {v}, which this ciphervec cannot read", path.display()))
             }
+            DatabaseError::Storage(redb::StorageError::Io(e)) => io(path, e),
             DatabaseError::Storage(redb::StorageError::Corrupted(m)) => Error::Corrupt(format!("{}: {m}", path.display())),
-            other => io(&path, other),
-        })?;
-        let store = DiskStorage { path, db: RwLock::new(Some(db)) };
-        store.check_format()?;
-        Ok(store)
+            other => io(path, other),
+        })
+    }
+
+    /// Reopens the database after an I/O error (e.g. a full disk that has been cleared).
+    fn reopen_if_needed(&self) -> Result<()> {
+        if !self.needs_reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() || !self.needs_reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        guard.take();
+        *guard = Some(Self::open_file(&self.path)?);
+        self.needs_reopen.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Records the format version in a new store; refuses a store written in another one.
@@ -94,7 +118,14 @@ impl DiskStorage {
     fn err(&self, e: impl Into<redb::Error>) -> Error {
         match e.into() {
             redb::Error::Corrupted(m) => Error::Corrupt(format!("{}: {m}", self.path.display())),
-            redb::Error::Io(e) => io(&self.path, e),
+            redb::Error::Io(e) => {
+                self.needs_reopen.store(true, Ordering::Release);
+                io(&self.path, e)
+            }
+            redb::Error::PreviousIo => {
+                self.needs_reopen.store(true, Ordering::Release);
+                io(&self.path, "an earlier I/O error left the database needing a reopen; retry")
+            }
             other => io(&self.path, other),
         }
     }
@@ -102,6 +133,7 @@ impl DiskStorage {
     /// Runs `f` on the open database. redb can panic on pages damaged in ways its checks
     /// miss; such a panic becomes `ERR_CORRUPT` instead of unwinding into the caller.
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        self.reopen_if_needed()?;
         let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
         let Some(db) = guard.as_ref() else { return Err(Error::Closed("the storage".into())) };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(db))).unwrap_or_else(|_| {
