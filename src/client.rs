@@ -96,7 +96,14 @@ impl Client {
     #[napi]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let client = self.inner.clone();
-        task::spawn(env, move || Ok(client.close()), |_, ()| Ok(()))
+        task::spawn(
+            env,
+            move || {
+                client.close();
+                Ok(())
+            },
+            |_, ()| Ok(()),
+        )
     }
 }
 

@@ -288,7 +288,8 @@ fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi:
         cancel.store(true, Ordering::Release);
         Ok(())
     })?;
-    let add: Function<FnArgs<(&str, Function<(), ()>)>, ()> = signal.get_named_property("addEventListener")?;
+    type AddEventListener<'a> = Function<'a, FnArgs<(&'a str, Function<'a, (), ()>)>, ()>;
+    let add: AddEventListener = signal.get_named_property("addEventListener")?;
     add.apply(signal, FnArgs::from(("abort", listener)))?;
     Ok(())
 }

@@ -32,7 +32,7 @@ const ABSENT: (u32, u32) = (u32::MAX, u32::MAX);
 impl Ivf {
     /// Empty lists over `centroids` (`n_lists × dim`, row-major).
     pub fn new(dim: usize, centroids: Vec<f32>) -> Ivf {
-        assert!(dim > 0 && centroids.len() % dim == 0 && !centroids.is_empty());
+        assert!(dim > 0 && centroids.len().is_multiple_of(dim) && !centroids.is_empty());
         let n = centroids.len() / dim;
         Ivf { dim, centroids, lists: vec![List::default(); n], loc: Vec::new() }
     }
