@@ -6,8 +6,10 @@
 //!   rotated by re-wrapping one small blob instead of re-encrypting every record.
 //! - sub-keys are derived from the DEK with HKDF-SHA256: one AES-256-GCM key for records and
 //!   one HMAC-SHA256 key that turns ids into storage keys (the store never sees an id).
-//! - a third sub-key MACs the *set* of record keys (`record_set`), so records that disappear
-//!   from the store are detected, not just records whose bytes changed.
+//! - a third sub-key (an AES-256 block key) turns each sealed record's nonce into a secret
+//!   *seal token*; the record summary (`record_set`) is the XOR of the tokens of the current
+//!   record versions, so records that disappear, appear, or roll back to an older sealed
+//!   version are detected, not just records whose bytes changed.
 //! - a *key check* value, HMAC(HKDF(KEK, "key-check"), storage name), lets `loadIndex` tell a
 //!   wrong key (check mismatch) from tampering (check matches, but the wrapped DEK fails).
 //!
@@ -16,6 +18,8 @@
 //! 2^32 messages (NIST SP 800-38D, 8.3). Every upsert of an item seals one message, so that is
 //! ~4 billion writes per index before the data key must be rotated; [`NONCE_LIMIT`] records it.
 
+use aes::cipher::BlockCipherEncrypt;
+use aes::Aes256;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hkdf::Hkdf;
@@ -130,13 +134,35 @@ impl Sealer {
             .map_err(|_| AuthError)?;
         Ok(plain)
     }
+
+    /// Authenticates and decrypts `blob` where it lies (no allocation); returns the plaintext,
+    /// a sub-slice of `blob`. On failure the bytes of `blob` are unspecified.
+    pub fn open_in_place<'b>(&self, aad: &[u8], blob: &'b mut [u8]) -> Result<&'b mut [u8], AuthError> {
+        if blob.len() < SEAL_OVERHEAD || blob[0] != BLOB_VERSION {
+            return Err(AuthError);
+        }
+        let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN].try_into().unwrap();
+        let body_len = blob.len() - SEAL_OVERHEAD;
+        let (body, tag) = blob[1 + NONCE_LEN..].split_at_mut(body_len);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().unwrap();
+        self.cipher
+            .decrypt_inout_detached(&Nonce::from(nonce), aad, (&mut *body).into(), &Tag::from(tag))
+            .map_err(|_| AuthError)?;
+        Ok(body)
+    }
+}
+
+/// The nonce of a sealed blob (public: it is stored in the clear at the blob's start).
+fn blob_nonce(blob: &[u8]) -> [u8; NONCE_LEN] {
+    blob[1..1 + NONCE_LEN].try_into().expect("a sealed blob starts with version and nonce")
 }
 
 /// The keys derived from one index's data key. `Debug` shows no key material.
 pub struct DataKeys {
     pub records: Sealer,
-    id_mac: [u8; KEY_LEN],
-    set_mac: [u8; KEY_LEN],
+    /// Keyed once: cloning the keyed state skips two of the four SHA-256 blocks per id.
+    id_mac: HmacSha256,
+    seal_token: Aes256,
 }
 
 impl std::fmt::Debug for DataKeys {
@@ -149,20 +175,30 @@ impl DataKeys {
     pub fn derive(dek: &[u8; KEY_LEN]) -> Self {
         DataKeys {
             records: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/records")),
-            id_mac: hkdf_expand(dek, b"ciphervec/v1/id-mac"),
-            set_mac: hkdf_expand(dek, b"ciphervec/v1/set-mac"),
+            id_mac: <HmacSha256 as KeyInit>::new_from_slice(&hkdf_expand(dek, b"ciphervec/v1/id-mac"))
+                .expect("HMAC accepts any key length"),
+            seal_token: Aes256::new(&hkdf_expand(dek, b"ciphervec/v2/seal-token").into()),
         }
     }
 
     /// The storage key of an item id: HMAC-SHA256 under an index-specific key, so equal ids in
     /// two indexes look unrelated and the store cannot test guesses without the key.
     pub fn id_tag(&self, id: &str) -> [u8; 32] {
-        hmac(&self.id_mac, id.as_bytes())
+        let mut mac = self.id_mac.clone();
+        mac.update(id.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
-    /// A record's contribution to the index's record-set MAC (see `record_set`).
-    pub fn member_mac(&self, storage_key: &[u8]) -> [u8; 32] {
-        hmac(&self.set_mac, storage_key)
+    /// The secret token of one sealed record version: AES(k, nonce ‖ 0⁴). Nonces are random
+    /// and unique per seal, so every write of a record gets a fresh, unpredictable token; only
+    /// holders of the key can compute it (the summary in `record_set` relies on that). One
+    /// AES block per record, where a MAC of the storage key cost two SHA-256 HMAC passes.
+    pub fn seal_token(&self, blob: &[u8]) -> u128 {
+        let mut block = [0u8; 16];
+        block[..NONCE_LEN].copy_from_slice(&blob_nonce(blob));
+        let mut block = block.into();
+        self.seal_token.encrypt_block(&mut block);
+        u128::from_le_bytes(block.into())
     }
 }
 
@@ -208,6 +244,32 @@ mod tests {
             assert_eq!(s.open(b"a", &bad), Err(AuthError), "flip at {i} undetected");
         }
         assert_eq!(s.open(b"a", &blob[..blob.len() - 1]), Err(AuthError));
+    }
+
+    #[test]
+    fn open_in_place_matches_open_and_rejects_flips() {
+        let s = Sealer::new(&random_key());
+        let blob = s.seal(b"k", b"in place please");
+        let mut buf = blob.clone();
+        assert_eq!(s.open_in_place(b"k", &mut buf).unwrap(), b"in place please");
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x80;
+            assert_eq!(s.open_in_place(b"k", &mut bad), Err(AuthError), "flip at {i} undetected");
+        }
+        assert_eq!(s.open_in_place(b"other", &mut blob.clone()), Err(AuthError));
+        assert_eq!(s.open_in_place(b"k", &mut blob[..SEAL_OVERHEAD - 1].to_vec()), Err(AuthError));
+    }
+
+    #[test]
+    fn seal_tokens_are_keyed_and_fresh_per_seal() {
+        let a = DataKeys::derive(&random_key());
+        let b = DataKeys::derive(&random_key());
+        let blob = a.records.seal(b"", b"same");
+        let again = a.records.seal(b"", b"same");
+        assert_eq!(a.seal_token(&blob), a.seal_token(&blob));
+        assert_ne!(a.seal_token(&blob), a.seal_token(&again));
+        assert_ne!(a.seal_token(&blob), b.seal_token(&blob));
     }
 
     #[test]

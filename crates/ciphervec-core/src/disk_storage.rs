@@ -13,7 +13,7 @@ use std::sync::RwLock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::error::{Error, Result};
-use crate::storage::{Change, Storage};
+use crate::storage::{Change, EntryBatch, Storage};
 
 /// File name inside the client's directory.
 pub const FILE_NAME: &str = "ciphervec.redb";
@@ -205,6 +205,38 @@ impl Storage for DiskStorage {
         })
     }
 
+    fn scan_prefix_batches(
+        &self,
+        space: &str,
+        prefix: &[u8],
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
+    ) -> Result<()> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            let table = txn.open_table(KV).map_err(|e| self.err(e))?;
+            let start = full_key(space, prefix);
+            let strip = space.len() + 1;
+            // Room for one more entry of typical size, so a batch is allocated once.
+            let capacity = batch_bytes + batch_bytes / 4;
+            let mut batch = EntryBatch::with_capacity(capacity);
+            for entry in table.range(start.as_slice()..).map_err(|e| self.err(e))? {
+                let (k, v) = entry.map_err(|e| self.err(e))?;
+                if !k.value().starts_with(&start) {
+                    break;
+                }
+                batch.push(&k.value()[strip..], v.value());
+                if batch.bytes() >= batch_bytes {
+                    sink(std::mem::replace(&mut batch, EntryBatch::with_capacity(capacity)))?;
+                }
+            }
+            if !batch.is_empty() {
+                sink(batch)?;
+            }
+            Ok(())
+        })
+    }
+
     fn spaces(&self) -> Result<Vec<String>> {
         self.with_db(|db| {
             let txn = db.begin_read().map_err(|e| self.err(e))?;
@@ -269,6 +301,31 @@ mod tests {
         assert_eq!(s.spaces().unwrap(), vec!["b".to_string()]);
         assert!(s.scan_prefix("a", b"").unwrap().is_empty());
         assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()), "another space is untouched");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn batched_scan_yields_the_plain_scan_in_order() {
+        let d = dir("batches");
+        let s = DiskStorage::open(&d).unwrap();
+        let entries: Vec<Change> = (0..500u32).map(|i| (format!("r{i:05}").into_bytes(), Some(vec![i as u8; (i % 37) as usize]))).collect();
+        s.write("a", entries).unwrap();
+        s.write("a", vec![(b"s".to_vec(), Some(b"other prefix".to_vec()))]).unwrap();
+        s.write("b", vec![(b"r0".to_vec(), Some(b"other space".to_vec()))]).unwrap();
+        let plain = s.scan_prefix("a", b"r").unwrap();
+        assert_eq!(plain.len(), 500);
+        for batch_bytes in [1, 100, 1 << 20] {
+            let mut seen = Vec::new();
+            let mut batches = 0;
+            s.scan_prefix_batches("a", b"r", batch_bytes, &mut |b| {
+                batches += 1;
+                seen.extend(b.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, plain, "batch_bytes {batch_bytes}");
+            assert!(batches > 1 || batch_bytes == 1 << 20);
+        }
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -17,6 +17,7 @@ use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::items::Items;
+use crate::load::{self, Loaded};
 use crate::ivf::Ivf;
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
 use crate::metric::Metric;
@@ -141,7 +142,8 @@ impl Index {
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
-    /// record in parallel. Any altered blob fails the whole load with `ERR_INTEGRITY`.
+    /// record in parallel (see `load`). Any altered, missing, extra or rolled-back record fails
+    /// the whole load with `ERR_INTEGRITY`.
     pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
         let store = &shared.store;
         let header_blob = store.get(&storage_name, HEADER_KEY)?.ok_or_else(|| Error::IndexNotFound(name.into()))?;
@@ -153,33 +155,18 @@ impl Index {
         if config.name != name {
             return Err(Error::Integrity(format!("index '{name}' (its sealed name differs)")));
         }
-        let entries = store.scan_prefix(&storage_name, RECORD_PREFIX)?;
         let summary_blob = store
             .get(&storage_name, RECORD_SET_KEY)?
             .ok_or_else(|| Error::Integrity(format!("index '{name}' (its record summary is missing)")))?;
         let summary = RecordSet::open(&summary_blob, &keys, &storage_name, name)?;
-        let found = shared.pool.install(|| {
-            entries
-                .par_iter()
-                .map(|(k, _)| RecordSet::of(&keys, std::iter::once(k.as_slice())))
-                .reduce(RecordSet::default, RecordSet::merge)
-        });
+        let dim = config.dimension.unwrap_or(0);
+        let source = load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim };
+        let Loaded { items, found } = load::load_records(&shared, &source)?;
         if found != summary {
             return Err(Error::Integrity(format!(
-                "index '{name}': the store holds {} records but {} were written, or other records than those written",
+                "index '{name}': the store holds {} records but {} were written, or other records or record versions than those written",
                 found.count, summary.count
             )));
-        }
-        let records: Vec<Record> = shared.pool.install(|| {
-            entries.par_iter().map(|(key, blob)| open_record(&keys, &storage_name, name, key, blob)).collect::<Result<_>>()
-        })?;
-        let dim = config.dimension.unwrap_or(0);
-        let mut items = Items::new(dim);
-        for rec in records {
-            if rec.vector.len() != dim {
-                return Err(Error::Corrupt(format!("a record of index '{name}' has the wrong dimension")));
-            }
-            items.upsert(rec);
         }
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, CENTROIDS_KEY)? {
@@ -298,15 +285,29 @@ impl Index {
         self.shared.store.write(&self.storage_name, changes)
     }
 
+    pub(crate) fn seal_record_set(&self, set: &RecordSet) -> Vec<u8> {
+        set.seal(&self.keys, &self.storage_name)
+    }
+
+    /// Installs the summary written by a re-seal of every record (training; callers hold
+    /// `writer`), which changes every token but never the count.
+    pub(crate) fn replace_record_set(&self, set: RecordSet) {
+        let mut current = self.record_set.lock().unwrap();
+        debug_assert_eq!(current.count, set.count, "training re-seals records, it does not add or remove any");
+        *current = set;
+    }
+
     pub(crate) fn seal_centroids(&self, dim: usize, centroids: &[f32]) -> Vec<u8> {
         crate::manifest::seal_centroids(&self.keys, &self.storage_name, dim, centroids)
     }
 
-    /// The storage change that writes `rec` sealed under its storage key.
-    pub(crate) fn sealed_record(&self, rec: &Record) -> Change {
+    /// The storage change that writes `rec` sealed under its storage key, and the seal token
+    /// of that version (for the record summary).
+    pub(crate) fn sealed_record(&self, rec: &Record) -> (Change, u128) {
         let key = self.record_key(&rec.id);
         let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
-        (key, Some(blob))
+        let token = self.keys.seal_token(&blob);
+        ((key, Some(blob)), token)
     }
 
     /// Writes items (all or none). A repeated id in one batch: the last occurrence wins.
@@ -347,10 +348,17 @@ impl Index {
                 })
                 .collect()
         });
-        self.shared.pool.install(|| changes.par_extend(records.par_iter().map(|rec| self.sealed_record(rec))));
+        let sealed: Vec<(Change, u128)> =
+            self.shared.pool.install(|| records.par_iter().map(|rec| self.sealed_record(rec)).collect());
         let mut set = *self.record_set.lock().unwrap();
-        for rec in records.iter().filter(|r| state.items.slot(&r.id).is_none()) {
-            set.insert(&self.keys, &self.record_key(&rec.id));
+        let mut tokens = Vec::with_capacity(sealed.len());
+        for (rec, (change, token)) in records.iter().zip(sealed) {
+            match state.items.slot(&rec.id) {
+                Some(slot) => set.replace(state.items.token(slot), token),
+                None => set.insert(token),
+            }
+            changes.push(change);
+            tokens.push(token);
         }
         changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         drop(state);
@@ -361,8 +369,8 @@ impl Index {
         if current == 0 {
             state.items.set_dim(dim);
         }
-        for rec in records {
-            state.upsert(rec);
+        for (rec, token) in records.into_iter().zip(tokens) {
+            state.upsert(rec, token);
         }
         Ok(n)
     }
@@ -373,10 +381,13 @@ impl Index {
         validate_ids(ids.iter().map(String::as_str))?;
         let _w = self.writer.lock().unwrap();
         self.check_open()?;
-        let present: Vec<&String> = {
+        let present: Vec<(&String, u128)> = {
             let state = self.state.read().unwrap();
             let mut seen = std::collections::HashSet::new();
-            ids.iter().filter(|id| state.items.slot(id).is_some() && seen.insert(id.as_str())).collect()
+            ids.iter()
+                .filter_map(|id| Some((id, state.items.token(state.items.slot(id)?))))
+                .filter(|(id, _)| seen.insert(id.as_str()))
+                .collect()
         };
         if present.is_empty() {
             return Ok(0);
@@ -384,17 +395,16 @@ impl Index {
         let mut set = *self.record_set.lock().unwrap();
         let mut changes: Vec<Change> = present
             .iter()
-            .map(|id| {
-                let key = self.record_key(id);
-                set.remove(&self.keys, &key);
-                (key, None)
+            .map(|&(id, token)| {
+                set.remove(token);
+                (self.record_key(id), None)
             })
             .collect();
         changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         self.store_write(changes)?;
         *self.record_set.lock().unwrap() = set;
         let mut state = self.write_state();
-        for id in &present {
+        for (id, _) in &present {
             state.remove(id);
         }
         Ok(present.len())
@@ -571,16 +581,6 @@ impl Index {
             vector: include.vector.then(|| items.vector(slot).to_vec()),
         }
     }
-}
-
-fn open_record(keys: &DataKeys, storage_name: &str, index_name: &str, key: &[u8], blob: &[u8]) -> Result<Record> {
-    let what = || format!("a record of index '{index_name}'");
-    let plain = keys.records.open(&aad(storage_name, key), blob).map_err(|_| Error::Integrity(what()))?;
-    let rec = Record::decode(&plain)?;
-    if key[RECORD_PREFIX.len()..] != keys.id_tag(&rec.id) {
-        return Err(Error::Integrity(what()));
-    }
-    Ok(rec)
 }
 
 fn check_dimension(d: usize) -> Result<()> {

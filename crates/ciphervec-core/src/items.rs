@@ -1,5 +1,6 @@
 //! The decrypted working set of an index: dense slots holding ids, vectors (contiguous, for
-//! fast scans), norms, metadata and contents. Plaintext lives here and nowhere else.
+//! fast scans), norms, metadata and contents, plus the seal token of each item's stored
+//! version (for the record summary). Plaintext lives here and nowhere else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,19 @@ pub struct Items {
     metadata: Vec<Option<Arc<Value>>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
+    tokens: Vec<u128>,
+}
+
+/// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
+#[derive(Default)]
+pub struct Columns {
+    pub ids: Vec<Arc<str>>,
+    pub vectors: Vec<f32>,
+    pub norms: Vec<f32>,
+    pub metadata: Vec<Option<Arc<Value>>>,
+    pub contents: Vec<Option<Arc<Contents>>>,
+    pub lists: Vec<u32>,
+    pub tokens: Vec<u128>,
 }
 
 impl Items {
@@ -85,9 +99,54 @@ impl Items {
         self.lists[slot as usize]
     }
 
-    /// Inserts a record, replacing every field of an existing item with the same id.
-    /// Returns its slot.
-    pub fn upsert(&mut self, rec: Record) -> u32 {
+    /// The seal token of the stored version of a slot's item.
+    pub fn token(&self, slot: u32) -> u128 {
+        self.tokens[slot as usize]
+    }
+
+    /// Appends decoded items. Fails, changing nothing, with the first id that is already
+    /// present (or repeated within `cols`).
+    pub fn append(&mut self, cols: Columns) -> Result<(), Arc<str>> {
+        let n = cols.ids.len();
+        debug_assert_eq!(cols.vectors.len(), n * self.dim);
+        self.slot_of.reserve(n);
+        let first = self.ids.len();
+        for (i, id) in cols.ids.iter().enumerate() {
+            if self.slot_of.insert(id.clone(), (first + i) as u32).is_some() {
+                for id in &cols.ids[..=i] {
+                    self.slot_of.remove(id);
+                }
+                for (slot, id) in self.ids.iter().enumerate() {
+                    self.slot_of.insert(id.clone(), slot as u32);
+                }
+                return Err(id.clone());
+            }
+        }
+        self.ids.extend(cols.ids);
+        self.vectors.extend_from_slice(&cols.vectors);
+        self.norms.extend(cols.norms);
+        self.metadata.extend(cols.metadata);
+        self.contents.extend(cols.contents);
+        self.lists.extend(cols.lists);
+        self.tokens.extend(cols.tokens);
+        Ok(())
+    }
+
+    /// Reserves room for `n` more items.
+    pub fn reserve(&mut self, n: usize) {
+        self.ids.reserve(n);
+        self.slot_of.reserve(n);
+        self.vectors.reserve(n * self.dim);
+        self.norms.reserve(n);
+        self.metadata.reserve(n);
+        self.contents.reserve(n);
+        self.lists.reserve(n);
+        self.tokens.reserve(n);
+    }
+
+    /// Inserts a record whose stored version has seal token `token`, replacing every field of
+    /// an existing item with the same id. Returns its slot.
+    pub fn upsert(&mut self, rec: Record, token: u128) -> u32 {
         debug_assert_eq!(rec.vector.len(), self.dim);
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
         match self.slot_of.get(rec.id.as_str()).copied() {
@@ -98,6 +157,7 @@ impl Items {
                 self.metadata[s] = rec.metadata;
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
+                self.tokens[s] = token;
                 slot
             }
             None => {
@@ -110,6 +170,7 @@ impl Items {
                 self.metadata.push(rec.metadata);
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
+                self.tokens.push(token);
                 slot
             }
         }
@@ -117,6 +178,11 @@ impl Items {
 
     pub fn set_list(&mut self, slot: u32, list: u32) {
         self.lists[slot as usize] = list;
+    }
+
+    /// Records the seal token of a slot's re-sealed version.
+    pub fn set_token(&mut self, slot: u32, token: u128) {
+        self.tokens[slot as usize] = token;
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
@@ -136,6 +202,7 @@ impl Items {
         self.metadata.swap_remove(s);
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
+        self.tokens.swap_remove(s);
         Some((slot, (s != last).then_some(last as u32)))
     }
 
@@ -164,9 +231,10 @@ mod tests {
     fn upsert_overwrites_and_remove_keeps_slots_dense() {
         let mut items = Items::new(2);
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
-            items.upsert(rec(id, i as f32));
+            items.upsert(rec(id, i as f32), i as u128);
         }
-        items.upsert(rec("a", 10.0));
+        items.upsert(rec("a", 10.0), 7);
+        assert_eq!(items.token(items.slot("a").unwrap()), 7);
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("a").unwrap()), &[10.0, 11.0]);
         assert_eq!(items.remove("a"), Some((0, Some(2))));
@@ -179,5 +247,30 @@ mod tests {
         }
         assert_eq!(items.vector(items.slot("c").unwrap()), &[2.0, 3.0]);
         assert_eq!(items.vectors().len(), 4);
+    }
+
+    #[test]
+    fn append_adds_columns_and_refuses_duplicate_ids_unchanged() {
+        let mut items = Items::new(2);
+        items.upsert(rec("a", 0.0), 1);
+        let cols = |ids: &[&str]| Columns {
+            ids: ids.iter().map(|&i| Arc::from(i)).collect(),
+            vectors: ids.iter().flat_map(|_| [3.0, 4.0]).collect(),
+            norms: vec![5.0; ids.len()],
+            metadata: vec![None; ids.len()],
+            contents: vec![None; ids.len()],
+            lists: vec![UNASSIGNED; ids.len()],
+            tokens: vec![9; ids.len()],
+        };
+        items.append(cols(&["b", "c"])).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items.vector(items.slot("c").unwrap()), &[3.0, 4.0]);
+        assert_eq!(items.token(2), 9);
+        assert_eq!(&*items.append(cols(&["d", "a"])).unwrap_err(), "a");
+        assert_eq!(&*items.append(cols(&["e", "e"])).unwrap_err(), "e");
+        assert_eq!(items.len(), 3);
+        assert_eq!(items.slot("d"), None);
+        assert_eq!(items.slot("e"), None);
+        assert_eq!((items.slot("a"), items.slot("b"), items.slot("c")), (Some(0), Some(1), Some(2)));
     }
 }

@@ -15,6 +15,7 @@ pub mod items;
 pub mod ivf;
 pub mod kernels;
 pub mod kmeans;
+mod load;
 pub mod manifest;
 pub mod memory_storage;
 pub mod metadata_order;

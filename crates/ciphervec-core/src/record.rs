@@ -65,6 +65,33 @@ impl Record {
     /// Decodes a record that already passed authentication; a malformed one is `ERR_CORRUPT`
     /// (it can only come from a writer bug or a future format).
     pub fn decode(buf: &[u8]) -> Result<Record> {
+        let v = RecordView::decode(buf)?;
+        Ok(Record {
+            id: v.id.to_string(),
+            vector: v.vector().collect(),
+            metadata: v.metadata()?.map(Arc::new),
+            contents: v.contents()?.map(Arc::new),
+            list: v.list,
+        })
+    }
+}
+
+/// A decoded record that borrows its fields from the plaintext, so a loader can copy them
+/// straight into the working set's columns without building a [`Record`] first.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub id: &'a str,
+    /// The vector as little-endian `f32` bytes.
+    pub vector_bytes: &'a [u8],
+    metadata: Option<&'a [u8]>,
+    contents_kind: u8,
+    contents: &'a [u8],
+    pub list: u32,
+}
+
+impl<'a> RecordView<'a> {
+    /// Checks the layout and UTF-8 of the id; metadata and contents are checked when read.
+    pub fn decode(buf: &'a [u8]) -> Result<RecordView<'a>> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.u8()?;
         if version != RECORD_VERSION {
@@ -72,27 +99,45 @@ impl Record {
                 "record format version {version} is not supported by this ciphervec (expects {RECORD_VERSION}): upgrade ciphervec"
             )));
         }
-        let id = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("id is not UTF-8"))?;
+        let id = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("id is not UTF-8"))?;
         let dim = r.u32()? as usize;
-        let raw = r.take(dim.checked_mul(4).ok_or_else(|| corrupt("vector too long"))?)?;
-        let vector = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-        let metadata = match r.opt_bytes()? {
-            None => None,
-            Some(b) => Some(Arc::new(serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON"))?)),
-        };
-        let contents = match r.u8()? {
-            0 => None,
-            1 => Some(Arc::new(Contents::Text(
-                String::from_utf8(r.bytes()?.to_vec()).map_err(|_| corrupt("contents are not UTF-8"))?,
-            ))),
-            2 => Some(Arc::new(Contents::Bytes(r.bytes()?.to_vec()))),
+        let vector_bytes = r.take(dim.checked_mul(4).ok_or_else(|| corrupt("vector too long"))?)?;
+        let metadata = r.opt_bytes()?;
+        let contents_kind = r.u8()?;
+        let contents = match contents_kind {
+            0 => &[][..],
+            1 | 2 => r.bytes()?,
             k => return Err(corrupt(&format!("unknown contents kind {k}"))),
         };
         let list = r.u32()?;
         if r.pos != buf.len() {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(Record { id, vector, metadata, contents, list })
+        Ok(RecordView { id, vector_bytes, metadata, contents_kind, contents, list })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.vector_bytes.len() / 4
+    }
+
+    pub fn vector(&self) -> impl Iterator<Item = f32> + 'a {
+        self.vector_bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+    }
+
+    pub fn metadata(&self) -> Result<Option<Value>> {
+        self.metadata
+            .map(|b| serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON")))
+            .transpose()
+    }
+
+    pub fn contents(&self) -> Result<Option<Contents>> {
+        Ok(match self.contents_kind {
+            1 => Some(Contents::Text(
+                std::str::from_utf8(self.contents).map_err(|_| corrupt("contents are not UTF-8"))?.to_string(),
+            )),
+            2 => Some(Contents::Bytes(self.contents.to_vec())),
+            _ => None,
+        })
     }
 }
 

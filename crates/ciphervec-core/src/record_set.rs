@@ -1,10 +1,12 @@
-//! An authenticated summary of which records exist: their count and the XOR of a keyed MAC
-//! of every record's storage key. Sealing each record detects changed bytes but not a record
-//! that vanished (a damaged B-tree page can drop entries without any error); this summary,
-//! written in the same atomic batch as every insert and delete and checked at load, catches
-//! missing or extra records. XOR of PRF outputs under a secret key is a secure set MAC
-//! (Bellare–Guérin–Rogaway XOR-MAC), and updates are O(1) per record.
-//! Not covered: replacing a record by an older sealed version of itself (needs versions).
+//! An authenticated summary of which record versions exist: their count and the XOR of the
+//! secret seal token of each stored record (see `DataKeys::seal_token`). Sealing each record
+//! detects changed bytes, but not a record that vanished (a damaged B-tree page can drop
+//! entries without any error), one that came back after a delete, or one replaced by an
+//! older sealed version of itself. This summary, written in the same atomic batch as every
+//! write and checked at load, catches all three: XOR of PRF outputs the store cannot compute
+//! is a secure set MAC (Bellare–Guérin–Rogaway XOR-MAC), and updates are O(1) per record.
+//! Not covered: rolling back the whole index (summary and records together) to an older
+//! commit; that needs state outside the store.
 
 use crate::crypto::DataKeys;
 use crate::error::{Error, Result};
@@ -12,54 +14,55 @@ use crate::manifest::aad;
 
 /// Storage key of the sealed summary.
 pub const RECORD_SET_KEY: &[u8] = b"s";
-const VERSION: u8 = 1;
+/// Version 1 (pre-release) summed MACs of storage keys instead of seal tokens.
+const VERSION: u8 = 2;
+const SEALED_LEN: usize = 1 + 8 + 16;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordSet {
     pub count: u64,
-    acc: [u8; 32],
+    acc: u128,
 }
 
 impl RecordSet {
-    /// Adds a record key to the summary.
-    pub fn insert(&mut self, keys: &DataKeys, storage_key: &[u8]) {
-        self.xor(&keys.member_mac(storage_key));
+    /// Adds a record version, by its seal token.
+    pub fn insert(&mut self, token: u128) {
+        self.acc ^= token;
         self.count += 1;
     }
 
-    /// Removes a record key from the summary.
-    pub fn remove(&mut self, keys: &DataKeys, storage_key: &[u8]) {
-        self.xor(&keys.member_mac(storage_key));
+    /// Removes a record version, by its seal token.
+    pub fn remove(&mut self, token: u128) {
+        self.acc ^= token;
         self.count -= 1;
     }
 
-    fn xor(&mut self, mac: &[u8; 32]) {
-        for (a, b) in self.acc.iter_mut().zip(mac) {
-            *a ^= b;
-        }
+    /// Replaces one version of a record by another.
+    pub fn replace(&mut self, old: u128, new: u128) {
+        self.acc ^= old ^ new;
     }
 
-    /// The summary of a list of record keys (used at load, in parallel by the caller).
-    pub fn of<'a>(keys: &DataKeys, storage_keys: impl Iterator<Item = &'a [u8]>) -> RecordSet {
+    /// The summary of a list of seal tokens.
+    pub fn of(tokens: impl IntoIterator<Item = u128>) -> RecordSet {
         let mut set = RecordSet::default();
-        for k in storage_keys {
-            set.insert(keys, k);
+        for t in tokens {
+            set.insert(t);
         }
         set
     }
 
-    /// Combines summaries of disjoint key sets.
+    /// Combines summaries of disjoint sets of records.
     pub fn merge(mut self, other: RecordSet) -> RecordSet {
-        self.xor(&other.acc);
+        self.acc ^= other.acc;
         self.count += other.count;
         self
     }
 
     pub fn seal(&self, keys: &DataKeys, storage_name: &str) -> Vec<u8> {
-        let mut plain = Vec::with_capacity(41);
+        let mut plain = Vec::with_capacity(SEALED_LEN);
         plain.push(VERSION);
         plain.extend_from_slice(&self.count.to_le_bytes());
-        plain.extend_from_slice(&self.acc);
+        plain.extend_from_slice(&self.acc.to_le_bytes());
         keys.records.seal(&aad(storage_name, RECORD_SET_KEY), &plain)
     }
 
@@ -68,10 +71,17 @@ impl RecordSet {
             .records
             .open(&aad(storage_name, RECORD_SET_KEY), blob)
             .map_err(|_| Error::Integrity(format!("the record summary of index '{index_name}'")))?;
-        if plain.len() != 41 || plain[0] != VERSION {
-            return Err(Error::Corrupt(format!("the record summary of index '{index_name}' is malformed")));
+        match plain.first() {
+            Some(&VERSION) if plain.len() == SEALED_LEN => Ok(RecordSet {
+                count: u64::from_le_bytes(plain[1..9].try_into().unwrap()),
+                acc: u128::from_le_bytes(plain[9..].try_into().unwrap()),
+            }),
+            Some(&v) if v != VERSION => Err(Error::UnsupportedFormat(format!(
+                "index '{index_name}' has record summary version {v}; this ciphervec reads version {VERSION} \
+                 (version 1 was a pre-release format): re-create the index"
+            ))),
+            _ => Err(Error::Corrupt(format!("the record summary of index '{index_name}' is malformed"))),
         }
-        Ok(RecordSet { count: u64::from_le_bytes(plain[1..9].try_into().unwrap()), acc: plain[9..41].try_into().unwrap() })
     }
 }
 
@@ -81,20 +91,36 @@ mod tests {
     use crate::crypto::random_key;
 
     #[test]
-    fn order_independent_and_detects_any_missing_or_extra_key() {
+    fn order_independent_and_detects_missing_extra_and_replayed_records() {
         let keys = DataKeys::derive(&random_key());
-        let ks: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
-        let all = RecordSet::of(&keys, ks.iter().map(Vec::as_slice));
-        let reversed = RecordSet::of(&keys, ks.iter().rev().map(Vec::as_slice));
-        assert_eq!(all, reversed);
-        let halves = RecordSet::of(&keys, ks[..40].iter().map(Vec::as_slice)).merge(RecordSet::of(&keys, ks[40..].iter().map(Vec::as_slice)));
-        assert_eq!(all, halves);
+        let blobs: Vec<Vec<u8>> = (0..100u32).map(|i| keys.records.seal(b"", &i.to_le_bytes())).collect();
+        let tokens: Vec<u128> = blobs.iter().map(|b| keys.seal_token(b)).collect();
+        let all = RecordSet::of(tokens.iter().copied());
+        assert_eq!(all, RecordSet::of(tokens.iter().rev().copied()));
+        assert_eq!(all, RecordSet::of(tokens[..40].iter().copied()).merge(RecordSet::of(tokens[40..].iter().copied())));
         let mut minus_one = all;
-        minus_one.remove(&keys, &ks[17]);
+        minus_one.remove(tokens[17]);
         assert_ne!(minus_one.acc, all.acc);
-        assert_eq!(minus_one, RecordSet::of(&keys, ks.iter().enumerate().filter(|(i, _)| *i != 17).map(|(_, k)| k.as_slice())));
+        assert_eq!(minus_one, RecordSet::of(tokens.iter().enumerate().filter(|(i, _)| *i != 17).map(|(_, t)| *t)));
+        // Re-sealing record 5 gives a new token: the summary of the old version no longer matches.
+        let resealed = keys.seal_token(&keys.records.seal(b"", &5u32.to_le_bytes()));
+        let mut updated = all;
+        updated.replace(tokens[5], resealed);
+        assert_eq!(updated.count, all.count);
+        assert_ne!(updated, all, "an older version of a record is detected");
         let blob = all.seal(&keys, "s1");
         assert_eq!(RecordSet::open(&blob, &keys, "s1", "x").unwrap(), all);
         assert_eq!(RecordSet::open(&blob, &keys, "s2", "x").unwrap_err().code(), "ERR_INTEGRITY");
+    }
+
+    #[test]
+    fn an_older_summary_format_is_unsupported_not_corrupt() {
+        let keys = DataKeys::derive(&random_key());
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&[0u8; 40]);
+        let blob = keys.records.seal(&aad("s1", RECORD_SET_KEY), &v1);
+        assert_eq!(RecordSet::open(&blob, &keys, "s1", "x").unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
+        let short = keys.records.seal(&aad("s1", RECORD_SET_KEY), &[VERSION, 1, 2]);
+        assert_eq!(RecordSet::open(&short, &keys, "s1", "x").unwrap_err().code(), "ERR_CORRUPT");
     }
 }

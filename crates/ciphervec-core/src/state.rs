@@ -29,11 +29,12 @@ impl State {
         State { items, ivf: None }
     }
 
-    /// Inserts or replaces an item. Under IVF, `rec.list` must name a valid list (callers
-    /// compute it before sealing, so the list id is inside the ciphertext).
-    pub fn upsert(&mut self, rec: Record) {
+    /// Inserts or replaces an item whose stored version has seal token `token`. Under IVF,
+    /// `rec.list` must name a valid list (callers compute it before sealing, so the list id is
+    /// inside the ciphertext).
+    pub fn upsert(&mut self, rec: Record, token: u128) {
         let list = rec.list;
-        let slot = self.items.upsert(rec);
+        let slot = self.items.upsert(rec, token);
         if let Some(ivf) = &mut self.ivf {
             debug_assert!((list as usize) < ivf.n_lists());
             ivf.remove(slot);

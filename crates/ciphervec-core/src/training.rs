@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::ivf::Ivf;
 use crate::kmeans::{self, KMeansError, KMeansParams, Progress, SplitMix64};
+use crate::record_set::{RecordSet, RECORD_SET_KEY};
 use crate::state::placement;
+use crate::storage::Change;
 
 /// Largest accepted `nLists`.
 pub const MAX_N_LISTS: usize = 1 << 16;
@@ -194,19 +196,30 @@ impl Index {
         }
         // The writer lock keeps the working set fixed from here to the swap, so lists built
         // under this read guard still match it when installed.
-        let mut changes = vec![(crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids)))];
-        self.pool().install(|| {
-            changes.par_extend((0..n).into_par_iter().map(|s| {
-                let mut rec = state.items.record(s as u32);
-                rec.list = lists[s];
-                self.sealed_record(&rec)
-            }))
+        // Every record is re-sealed (its list id changed), so every seal token changes and the
+        // record summary is rebuilt from the new ones, in the same batch.
+        let (mut changes, tokens): (Vec<Change>, Vec<u128>) = self.pool().install(|| { (0..n)
+                .into_par_iter()
+                .map(|s| {
+                    let mut rec = state.items.record(s as u32);
+                    rec.list = lists[s];
+                    self.sealed_record(&rec)
+                })
+                .unzip()
         });
+        let set = RecordSet::of(tokens.iter().copied());
+        changes.push((crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
+        changes.push((RECORD_SET_KEY.to_vec(), Some(self.seal_record_set(&set))));
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists);
         drop(state);
         self.store_write(changes)?;
-        self.write_state().swap_ivf(ivf, &lists);
+        self.replace_record_set(set);
+        let mut state = self.write_state();
+        state.swap_ivf(ivf, &lists);
+        for (slot, token) in tokens.into_iter().enumerate() {
+            state.items.set_token(slot as u32, token);
+        }
         Ok(())
     }
 }

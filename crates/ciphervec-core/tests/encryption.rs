@@ -154,3 +154,59 @@ fn a_record_removed_from_the_store_is_detected_at_load() {
     assert_eq!(err.code(), "ERR_INTEGRITY");
     assert!(err.to_string().contains("50 records but 51"), "{err}");
 }
+
+/// The store (or whoever controls it) keeps an old sealed version of one record and puts it
+/// back later: every blob still authenticates, so only the record summary can tell.
+#[test]
+fn an_older_version_of_a_record_put_back_is_detected_at_load() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    let before = store.dump();
+    let index = client.load_index("medical-records", &key).unwrap();
+    index.upsert(vec![common::item(SECRET_ID, vec![9.0; 16])]).unwrap();
+    drop((index, client));
+    let after = store.dump();
+    let (space, k, old) = before.iter().find(|(s, k, v)| after.iter().any(|(s2, k2, v2)| s == s2 && k == k2 && v != v2) && k[0] == b'r').unwrap();
+    store.replace_raw(space, k, old.clone());
+    let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
+    assert!(err.to_string().contains("record versions"), "{err}");
+}
+
+#[test]
+fn a_deleted_record_put_back_is_detected_at_load() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    let before = store.dump();
+    let index = client.load_index("medical-records", &key).unwrap();
+    assert_eq!(index.delete(&[SECRET_ID.to_string()]).unwrap(), 1);
+    drop((index, client));
+    let after = store.dump();
+    let (space, k, old) = before.iter().find(|(s, k, _)| k[0] == b'r' && !after.iter().any(|(s2, k2, _)| s == s2 && k == k2)).unwrap();
+    use ciphervec_core::storage::Storage;
+    store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
+    let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
+}
+
+/// Training re-seals every record with its list; the summary follows, so a reload is clean
+/// and the pre-training versions are now the "old" ones.
+#[test]
+fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    let before = store.dump();
+    let index = client.load_index("medical-records", &key).unwrap();
+    let params = ciphervec_core::TrainParams { n_lists: Some(4), ..Default::default() };
+    index.train(&params, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap();
+    index.upsert(vec![common::item("after-training", vec![0.5; 16])]).unwrap();
+    assert_eq!(index.delete(&[format!("{SECRET_ID}-3")]).unwrap(), 1);
+    drop((index, client));
+    let reloaded = Client::new(store.clone(), 2).unwrap();
+    assert_eq!(reloaded.load_index("medical-records", &key).unwrap().count().unwrap(), 51);
+    drop(reloaded);
+    let (space, k, old) = before.iter().find(|(_, k, _)| k[0] == b'r' && k.len() > 1).unwrap();
+    store.replace_raw(space, k, old.clone());
+    let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
+}

@@ -43,7 +43,7 @@ fn exhaustive_search_is_exact_for_every_metric() {
             let mut expected: Vec<(f64, usize)> = data.iter().enumerate().map(|(i, v)| (reference(v), i)).collect();
             expected.sort_by(|a, b| a.0.total_cmp(&b.0));
             let got = index.query(&q, &top(10, None)).unwrap();
-            let batch = index.query_batch(&[q.clone()], &top(10, None)).unwrap().remove(0);
+            let batch = index.query_batch(std::slice::from_ref(&q), &top(10, None)).unwrap().remove(0);
             assert_eq!(got, batch);
             for (g, e) in got.iter().zip(&expected) {
                 assert_eq!(g.id, e.1.to_string(), "{metric:?}");

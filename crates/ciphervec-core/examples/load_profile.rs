@@ -1,0 +1,89 @@
+//! Reopen throughput of a disk index, for profiling `Index::load` without Node in the way.
+//! Usage: cargo run --release -p ciphervec-core --example load_profile -- DIR [FBIN|-] [THREADS] [NLISTS]
+//! Builds DIR once (glove-style .fbin, or 390k generated 50-d vectors; trained with NLISTS
+//! lists if given), then loads it ROUNDS times (default 5), then measures the baseline: one
+//! thread AES-256-GCM-opening blobs of the same sizes (the decryption floor of a load).
+
+// The same allocator as the Node addon, so the numbers match what `loadIndex` does there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ciphervec_core::disk_storage::DiskStorage;
+use ciphervec_core::{Client, Metric, NewItem};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::PathBuf::from(&args[1]);
+    let threads: usize = args.get(3).map_or(1, |t| t.parse().unwrap());
+    let key = [7u8; 32];
+    let fresh = !dir.join("ciphervec.redb").exists();
+    if fresh {
+        let (n, dim, data) = match args.get(2) {
+            Some(p) if p != "-" => {
+                let b = std::fs::read(p).unwrap();
+                let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
+                let dim = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
+                let v: Vec<f32> = b[8..8 + n * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+                (n, dim, v)
+            }
+            _ => (390_000, 50, (0..390_000 * 50).map(|i| (i as f32).sin()).collect()),
+        };
+        let t = Instant::now();
+        let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
+        let index = client.create_index("load", &key, Some(dim), Metric::Euclidean).unwrap();
+        let langs = ["en", "de", "fr"];
+        for s in (0..n).step_by(50_000) {
+            let batch = (s..n.min(s + 50_000))
+                .map(|i| NewItem {
+                    id: format!("doc-{i}"),
+                    vector: data[i * dim..(i + 1) * dim].to_vec(),
+                    metadata: Some(serde_json::json!({"lang": langs[i % 3], "year": 1990 + (i % 30)})),
+                    contents: None,
+                })
+                .collect();
+            index.upsert(batch).unwrap();
+        }
+        println!("ingest: {:.2} s ({:.0} items/s, durable batches of 50k)", t.elapsed().as_secs_f64(), n as f64 / t.elapsed().as_secs_f64());
+        if let Some(n_lists) = args.get(4) {
+            let params = ciphervec_core::TrainParams { n_lists: Some(n_lists.parse().unwrap()), max_iters: 10, ..Default::default() };
+            index.train(&params, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap();
+        }
+        client.close();
+    }
+    let rounds: usize = std::env::var("ROUNDS").map_or(5, |r| r.parse().unwrap());
+    for round in 0..rounds {
+        let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
+        let t = Instant::now();
+        let index = client.load_index("load", &key).unwrap();
+        let s = t.elapsed().as_secs_f64();
+        println!("round {round}: load {:.3} s, {} items, {:.0} items/s", s, index.count().unwrap(), index.count().unwrap() as f64 / s);
+        client.close();
+    }
+    if std::env::var_os("NO_BASELINE").is_some() {
+        return;
+    }
+    let (s, bytes) = aes_baseline(&dir);
+    println!("baseline: AES-256-GCM open of the same {:.1} MB of records on 1 thread: {:.3} s ({:.2} GB/s)", bytes as f64 / 1e6, s, bytes as f64 / 1e9 / s);
+}
+
+/// Seconds one thread needs to AES-GCM-open blobs of exactly the stored records' sizes, and
+/// their total bytes: the decryption floor of `load`, measured in the same run.
+fn aes_baseline(dir: &std::path::Path) -> (f64, usize) {
+    use ciphervec_core::crypto::{random_key, Sealer, SEAL_OVERHEAD};
+    use ciphervec_core::storage::Storage;
+    let store = DiskStorage::open(dir).unwrap();
+    let space = store.spaces().unwrap().pop().unwrap();
+    let sizes: Vec<usize> = store.scan_prefix(&space, b"r").unwrap().iter().map(|(_, v)| v.len()).collect();
+    store.close();
+    let sealer = Sealer::new(&random_key());
+    let aad = [0u8; 50];
+    let mut blobs: Vec<Vec<u8>> = sizes.iter().map(|&n| sealer.seal(&aad, &vec![0u8; n - SEAL_OVERHEAD])).collect();
+    let t = Instant::now();
+    for b in &mut blobs {
+        sealer.open_in_place(&aad, b).unwrap();
+    }
+    (t.elapsed().as_secs_f64(), sizes.iter().sum())
+}
