@@ -20,6 +20,12 @@ pub const FILE_NAME: &str = "ciphervec.redb";
 /// Version of the layout below; a store written by another layout is `ERR_UNSUPPORTED_FORMAT`.
 const FORMAT_VERSION: u32 = 1;
 
+/// redb's page cache (read cache plus write buffer). Its default, 1 GiB, kept the whole file
+/// in memory after `loadIndex` read it, next to the decrypted working set that already holds
+/// every record; reads after a load are rare, so the cache mostly serves B-tree branch pages
+/// during writes. 64 MiB covers those for millions of records.
+const CACHE_BYTES: usize = 64 << 20;
+
 /// `space ‖ 0 ‖ key` → sealed value.
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 /// Space names (index storage names).
@@ -60,7 +66,7 @@ impl DiskStorage {
     }
 
     fn open_file(path: &Path) -> Result<Database> {
-        Database::create(path).map_err(|e| match e {
+        Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
                 "{} is open in another process (or client): close that client first",
                 path.display()
