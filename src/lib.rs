@@ -1,6 +1,12 @@
 //! Node.js bindings for ciphervec. Only argument conversion, async plumbing and error
 //! mapping live here; every operation is implemented in `ciphervec-core`.
 
+/// Rust-side allocations (working set, metadata, load buffers) use mimalloc: `loadIndex`
+/// ran about 2× faster than with glibc's malloc (BENCHMARKS.md). Node's own malloc is not
+/// replaced; memory crosses to JS only as values napi copies or frees through Rust.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod convert;
 mod errors;
