@@ -34,7 +34,7 @@ pub(crate) struct Loaded {
     pub found: RecordSet,
 }
 
-/// Names the index in error messages.
+/// The index being loaded: its keys, its names (storage and, for messages, user) and dimension.
 pub(crate) struct Source<'a> {
     pub keys: &'a DataKeys,
     pub storage_name: &'a str,
