@@ -35,9 +35,13 @@ impl Client {
         let work = move || {
             let store: Arc<dyn Storage> = match storage {
                 None | Some(StorageOptions { kind: StorageKind::Memory, .. }) => Arc::new(MemoryStorage::new()),
-                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => Arc::new(DiskStorage::open(path)?),
+                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => {
+                    Arc::new(DiskStorage::open(path)?)
+                }
                 Some(StorageOptions { kind: StorageKind::Disk, path: None }) => {
-                    return Err(ciphervec_core::Error::InvalidArgument("storage kind 'disk' needs a `path` (a directory)".into()))
+                    return Err(ciphervec_core::Error::InvalidArgument(
+                        "storage kind 'disk' needs a `path` (a directory)".into(),
+                    ))
                 }
             };
             ciphervec_core::Client::new(store, threads)
@@ -54,7 +58,11 @@ impl Client {
     /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if the name is taken and
     /// `ERR_INVALID_KEY` if the key is not 32 bytes.
     #[napi]
-    pub fn create_index<'env>(&self, env: &'env Env, options: CreateIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+    pub fn create_index<'env>(
+        &self,
+        env: &'env Env,
+        options: CreateIndexOptions,
+    ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
         let dimension = match options.dimension {
             None => None,
             Some(d) => match crate::convert::whole(Some(d), "dimension", 0, 1, ciphervec_core::index::MAX_DIMENSION) {
@@ -76,7 +84,11 @@ impl Client {
     /// Opens an existing index. Rejects with `ERR_INDEX_NOT_FOUND`, or `ERR_WRONG_KEY` before
     /// any record is decrypted.
     #[napi]
-    pub fn load_index<'env>(&self, env: &'env Env, options: LoadIndexOptions) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+    pub fn load_index<'env>(
+        &self,
+        env: &'env Env,
+        options: LoadIndexOptions,
+    ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
         let key = options.index_key.to_vec();
         open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
             client.load_index(&options.index_name, &key)
@@ -106,7 +118,6 @@ impl Client {
         )
     }
 }
-
 
 /// Runs `open` (create or load) off the JS thread, then applies the `autoTrain` option.
 fn open_with<'env>(

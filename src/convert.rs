@@ -130,7 +130,9 @@ pub fn upsert_batch(env: &Env, o: UpsertOptions) -> napi::Result<Result<RawBatch
         }
         (None, Some(ids)) => {
             let Some(vectors) = vectors else {
-                return Ok(Err(Error::InvalidArgument("upsert with `ids` also needs `vectors` of the same length".into())));
+                return Ok(Err(Error::InvalidArgument(
+                    "upsert with `ids` also needs `vectors` of the same length".into(),
+                )));
             };
             let ids = stringify(env, ids)?.unwrap_or_default();
             let metadata = match metadata {
@@ -141,7 +143,9 @@ pub fn upsert_batch(env: &Env, o: UpsertOptions) -> napi::Result<Result<RawBatch
                 ids: RawIds::Json(ids),
                 vectors: match vectors {
                     Either::A(flat) => RawVectors::Flat(flat),
-                    Either::B(rows) => RawVectors::Rows(rows.iter().map(|r| r.iter().map(|&x| x as f32).collect()).collect()),
+                    Either::B(rows) => {
+                        RawVectors::Rows(rows.iter().map(|r| r.iter().map(|&x| x as f32).collect()).collect())
+                    }
                 },
                 metadata,
                 contents: contents.map(|c| c.iter().map(|x| x.as_ref().map(self::contents)).collect()),
@@ -288,6 +292,7 @@ pub fn filter_json(env: &Env, filter: Option<Unknown>) -> napi::Result<Option<St
 /// path of the bad node.
 pub fn parse_filter(json: Option<&str>) -> Result<Option<ciphervec_core::filter::Filter>> {
     let Some(json) = json else { return Ok(None) };
-    let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidFilter(format!("filters are not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| Error::InvalidFilter(format!("filters are not valid JSON: {e}")))?;
     ciphervec_core::filter::Filter::parse(&value).map(Some).map_err(|e| Error::InvalidFilter(e.to_string()))
 }

@@ -13,8 +13,8 @@ use crate::convert;
 use crate::task;
 use crate::types::{
     DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch, QueryBatchOptions,
-    QueryMetadataOptions, QueryOptions,
-    QueryResultItem, TrainOptions, TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
+    QueryMetadataOptions, QueryOptions, QueryResultItem, TrainOptions, TrainResult, TrainingProgress, TrainingState,
+    UpsertOptions, UpsertResult,
 };
 
 const DEFAULT_TOP_K: usize = 100;
@@ -65,7 +65,11 @@ impl EncryptedIndex {
     /// `ERR_DIMENSION_MISMATCH` or `ERR_INVALID_ARGUMENT`, leaving the index unchanged.
     /// A flat `vectors` Float32Array is read in place: do not modify it until the promise settles.
     #[napi]
-    pub fn upsert<'env>(&self, env: &'env Env, options: UpsertOptions<'env>) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
+    pub fn upsert<'env>(
+        &self,
+        env: &'env Env,
+        options: UpsertOptions<'env>,
+    ) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
         let raw = match convert::upsert_batch(env, options)? {
             Ok(raw) => raw,
             Err(e) => return task::reject(env, e),
@@ -82,7 +86,11 @@ impl EncryptedIndex {
 
     /// The `topK` nearest items to `vector`, closest first.
     #[napi]
-    pub fn query<'env>(&self, env: &'env Env, options: QueryOptions<'env>) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
+    pub fn query<'env>(
+        &self,
+        env: &'env Env,
+        options: QueryOptions<'env>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
         let top_k = match Self::top_k(options.top_k) {
             Ok(k) => k,
             Err(e) => return task::reject(env, e),
@@ -100,9 +108,7 @@ impl EncryptedIndex {
             let filter = convert::parse_filter(filter.as_deref())?;
             index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })
         };
-        task::spawn(env, work, |_, views| {
-            Ok(views.into_iter().map(convert::query_item).collect())
-        })
+        task::spawn(env, work, |_, views| Ok(views.into_iter().map(convert::query_item).collect()))
     }
 
     /// One result list per query vector, computed in parallel. A flat `Float32Array` is read
@@ -113,10 +119,11 @@ impl EncryptedIndex {
         env: &'env Env,
         options: QueryBatchOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
-        let (top_k, n_probes) = match Self::top_k(options.top_k).and_then(|k| Ok((k, convert::n_probes(options.n_probes)?))) {
-            Ok(p) => p,
-            Err(e) => return task::reject(env, e),
-        };
+        let (top_k, n_probes) =
+            match Self::top_k(options.top_k).and_then(|k| Ok((k, convert::n_probes(options.n_probes)?))) {
+                Ok(p) => p,
+                Err(e) => return task::reject(env, e),
+            };
         warn_if_untrained(env, &self.inner)?;
         let filter = convert::filter_json(env, options.filters)?;
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
@@ -161,9 +168,11 @@ impl EncryptedIndex {
     pub fn get<'env>(&self, env: &'env Env, options: GetOptions) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
         let include = convert::include(options.include.as_deref(), GET_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(env, move || index.get(&options.ids, include), |_, views| {
-            Ok(views.into_iter().map(convert::get_item).collect())
-        })
+        task::spawn(
+            env,
+            move || index.get(&options.ids, include),
+            |_, views| Ok(views.into_iter().map(convert::get_item).collect()),
+        )
     }
 
     /// Deletes items, all or none; ids not in the index are ignored.
@@ -193,7 +202,11 @@ impl EncryptedIndex {
     /// `ERR_INSUFFICIENT_VECTORS` (fewer than 2 × nLists vectors), `ERR_TRAINING_IN_PROGRESS`,
     /// `ERR_ABORTED` or `ERR_INVALID_ARGUMENT`.
     #[napi]
-    pub fn train<'env>(&self, env: &'env Env, options: Option<TrainOptions<'env>>) -> napi::Result<PromiseRaw<'env, TrainResult>> {
+    pub fn train<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<TrainOptions<'env>>,
+    ) -> napi::Result<PromiseRaw<'env, TrainResult>> {
         let options = options.unwrap_or(TrainOptions {
             n_lists: None,
             batch_size: None,
@@ -213,7 +226,9 @@ impl EncryptedIndex {
             abort_on_signal(env, signal, cancel.clone())?;
         }
         let progress = match &options.on_progress {
-            Some(f) => Some(f.build_threadsafe_function::<TrainingProgress>().callee_handled::<false>().weak::<true>().build()?),
+            Some(f) => Some(
+                f.build_threadsafe_function::<TrainingProgress>().callee_handled::<false>().weak::<true>().build()?,
+            ),
             None => None,
         };
         if let Err(e) = self.inner.reserve_training() {
@@ -223,7 +238,11 @@ impl EncryptedIndex {
         let work = move || {
             let report = |p: &ciphervec_core::kmeans::Progress| {
                 if let Some(tsfn) = &progress {
-                    let p = TrainingProgress { iteration: p.iteration as u32, max_iters: p.max_iters as u32, inertia: p.inertia };
+                    let p = TrainingProgress {
+                        iteration: p.iteration as u32,
+                        max_iters: p.max_iters as u32,
+                        inertia: p.inertia,
+                    };
                     tsfn.call(p, ThreadsafeFunctionCallMode::NonBlocking);
                 }
             };

@@ -26,7 +26,8 @@ fn main() {
                 let b = std::fs::read(p).unwrap();
                 let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
                 let dim = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-                let v: Vec<f32> = b[8..8 + n * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+                let v: Vec<f32> =
+                    b[8..8 + n * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
                 (n, dim, v)
             }
             _ => (390_000, 50, (0..390_000 * 50).map(|i| (i as f32).sin()).collect()),
@@ -46,9 +47,17 @@ fn main() {
                 .collect();
             index.upsert(batch).unwrap();
         }
-        println!("ingest: {:.2} s ({:.0} items/s, durable batches of 50k)", t.elapsed().as_secs_f64(), n as f64 / t.elapsed().as_secs_f64());
+        println!(
+            "ingest: {:.2} s ({:.0} items/s, durable batches of 50k)",
+            t.elapsed().as_secs_f64(),
+            n as f64 / t.elapsed().as_secs_f64()
+        );
         if let Some(n_lists) = args.get(4) {
-            let params = ciphervec_core::TrainParams { n_lists: Some(n_lists.parse().unwrap()), max_iters: 10, ..Default::default() };
+            let params = ciphervec_core::TrainParams {
+                n_lists: Some(n_lists.parse().unwrap()),
+                max_iters: 10,
+                ..Default::default()
+            };
             index.train(&params, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap();
         }
         client.close();
@@ -59,14 +68,24 @@ fn main() {
         let t = Instant::now();
         let index = client.load_index("load", &key).unwrap();
         let s = t.elapsed().as_secs_f64();
-        println!("round {round}: load {:.3} s, {} items, {:.0} items/s", s, index.count().unwrap(), index.count().unwrap() as f64 / s);
+        println!(
+            "round {round}: load {:.3} s, {} items, {:.0} items/s",
+            s,
+            index.count().unwrap(),
+            index.count().unwrap() as f64 / s
+        );
         client.close();
     }
     if std::env::var_os("NO_BASELINE").is_some() {
         return;
     }
     let (s, bytes) = aes_baseline(&dir);
-    println!("baseline: AES-256-GCM open of the same {:.1} MB of records on 1 thread: {:.3} s ({:.2} GB/s)", bytes as f64 / 1e6, s, bytes as f64 / 1e9 / s);
+    println!(
+        "baseline: AES-256-GCM open of the same {:.1} MB of records on 1 thread: {:.3} s ({:.2} GB/s)",
+        bytes as f64 / 1e6,
+        s,
+        bytes as f64 / 1e9 / s
+    );
 }
 
 /// Seconds one thread needs to AES-GCM-open blobs of exactly the stored records' sizes, and

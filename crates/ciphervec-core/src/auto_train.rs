@@ -66,7 +66,12 @@ mod tests {
 
     fn items(from: usize, n: usize) -> Vec<NewItem> {
         (from..from + n)
-            .map(|i| NewItem { id: i.to_string(), vector: vec![(i % 97) as f32, (i % 13) as f32], metadata: None, contents: None })
+            .map(|i| NewItem {
+                id: i.to_string(),
+                vector: vec![(i % 97) as f32, (i % 13) as f32],
+                metadata: None,
+                contents: None,
+            })
             .collect()
     }
 

@@ -62,13 +62,7 @@ impl Client {
     }
 
     /// Creates an index; `ERR_INDEX_EXISTS` if the name is taken.
-    pub fn create_index(
-        &self,
-        name: &str,
-        key: &[u8],
-        dimension: Option<usize>,
-        metric: Metric,
-    ) -> Result<Arc<Index>> {
+    pub fn create_index(&self, name: &str, key: &[u8], dimension: Option<usize>, metric: Metric) -> Result<Arc<Index>> {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;

@@ -71,11 +71,14 @@ impl DiskStorage {
                 "{} is open in another process (or client): close that client first",
                 path.display()
             )),
-            DatabaseError::UpgradeRequired(v) => {
-                Error::UnsupportedFormat(format!("{} uses storage format {v}, which this ciphervec cannot read", path.display()))
-            }
+            DatabaseError::UpgradeRequired(v) => Error::UnsupportedFormat(format!(
+                "{} uses storage format {v}, which this ciphervec cannot read",
+                path.display()
+            )),
             DatabaseError::Storage(redb::StorageError::Io(e)) => io(path, e),
-            DatabaseError::Storage(redb::StorageError::Corrupted(m)) => Error::Corrupt(format!("{}: {m}", path.display())),
+            DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
+                Error::Corrupt(format!("{}: {m}", path.display()))
+            }
             other => io(path, other),
         })
     }
@@ -143,7 +146,10 @@ impl DiskStorage {
         let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
         let Some(db) = guard.as_ref() else { return Err(Error::Closed("the storage".into())) };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(db))).unwrap_or_else(|_| {
-            Err(Error::Corrupt(format!("{} is damaged: the storage engine failed while reading it", self.path.display())))
+            Err(Error::Corrupt(format!(
+                "{} is damaged: the storage engine failed while reading it",
+                self.path.display()
+            )))
         })
     }
 
@@ -314,7 +320,8 @@ mod tests {
     fn batched_scan_yields_the_plain_scan_in_order() {
         let d = dir("batches");
         let s = DiskStorage::open(&d).unwrap();
-        let entries: Vec<Change> = (0..500u32).map(|i| (format!("r{i:05}").into_bytes(), Some(vec![i as u8; (i % 37) as usize]))).collect();
+        let entries: Vec<Change> =
+            (0..500u32).map(|i| (format!("r{i:05}").into_bytes(), Some(vec![i as u8; (i % 37) as usize]))).collect();
         s.write("a", entries).unwrap();
         s.write("a", vec![(b"s".to_vec(), Some(b"other prefix".to_vec()))]).unwrap();
         s.write("b", vec![(b"r0".to_vec(), Some(b"other space".to_vec()))]).unwrap();

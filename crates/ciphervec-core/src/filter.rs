@@ -82,9 +82,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn parse(filter: &Value) -> Result<Filter, FilterError> {
-        Ok(Filter {
-            root: parse_filter(filter, "", 1)?,
-        })
+        Ok(Filter { root: parse_filter(filter, "", 1)? })
     }
 
     /// `None` means the item has no metadata: every field is missing.
@@ -163,8 +161,7 @@ impl Op {
             Op::In(set) => set.matches_field(value),
             Op::Nin(set) => !set.matches_field(value),
             Op::Exists(wanted) => value.is_some() == *wanted,
-            Op::Regex(re) => value
-                .is_some_and(|v| any_value(v, |x| matches!(x, Value::String(s) if re.is_match(s)))),
+            Op::Regex(re) => value.is_some_and(|v| any_value(v, |x| matches!(x, Value::String(s) if re.is_match(s)))),
             Op::Contains(lit) => match value {
                 Some(Value::Array(items)) => items.iter().any(|e| lit.equals(e)),
                 Some(Value::String(s)) => matches!(lit, Lit::Str(sub) if s.contains(&**sub)),
@@ -230,13 +227,9 @@ fn int_float_cmp(i: i128, f: f64) -> Ordering {
 fn deep_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => num_cmp(Num::of(x), Num::of(y)).is_eq(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| deep_eq(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| deep_eq(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
         }
         _ => a == b,
     }
@@ -330,10 +323,7 @@ impl ValueSet {
                 let n = Num::of(n);
                 self.nums.binary_search_by(|x| num_cmp(*x, n)).is_ok()
             }
-            Value::String(s) => self
-                .strs
-                .binary_search_by(|x| (**x).cmp(s.as_str()))
-                .is_ok(),
+            Value::String(s) => self.strs.binary_search_by(|x| (**x).cmp(s.as_str())).is_ok(),
             Value::Array(_) | Value::Object(_) => self.composites.iter().any(|c| deep_eq(c, v)),
         }
     }
@@ -382,10 +372,7 @@ impl Bound {
 // filter object itself is 1); error paths are built only while parsing.
 
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T, FilterError> {
-    Err(FilterError {
-        path: path.to_string(),
-        message: message.into(),
-    })
+    Err(FilterError { path: path.to_string(), message: message.into() })
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -409,10 +396,7 @@ fn json_depth(v: &Value, limit: usize) -> usize {
     fn deepest<'a>(children: impl Iterator<Item = &'a Value>, limit: usize) -> usize {
         match limit {
             0 => 0,
-            _ => children
-                .map(|c| json_depth(c, limit - 1))
-                .max()
-                .unwrap_or(0),
+            _ => children.map(|c| json_depth(c, limit - 1)).max().unwrap_or(0),
         }
     }
     match v {
@@ -436,10 +420,7 @@ fn parse_filter(v: &Value, path: &str, depth: usize) -> Result<Node, FilterError
             "$nor" => Node::Nor(parse_clauses(value, &child_path, depth + 1)?),
             "$not" => Node::Not(Box::new(parse_filter(value, &child_path, depth + 1)?)),
             op if op.starts_with('$') => return unknown_operator(op, &child_path),
-            field => Node::Field(
-                parse_path(field, &child_path)?,
-                parse_condition(value, &child_path, depth + 1)?,
-            ),
+            field => Node::Field(parse_path(field, &child_path)?, parse_condition(value, &child_path, depth + 1)?),
         };
         children.push(node);
     }
@@ -450,11 +431,7 @@ fn parse_filter(v: &Value, path: &str, depth: usize) -> Result<Node, FilterError
 }
 
 fn unknown_operator<T>(op: &str, path: &str) -> Result<T, FilterError> {
-    let hint = if op == "$date" {
-        " (dates are compared as stored: ISO-8601 strings or epoch-ms numbers)"
-    } else {
-        ""
-    };
+    let hint = if op == "$date" { " (dates are compared as stored: ISO-8601 strings or epoch-ms numbers)" } else { "" };
     err(path, format!("unknown operator {op}{hint}"))
 }
 
@@ -463,11 +440,7 @@ fn parse_clauses(v: &Value, path: &str, depth: usize) -> Result<Box<[Node]>, Fil
     let Value::Array(items) = v else {
         return err(path, "expected an array of filter objects");
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| parse_filter(item, &format!("{path}[{i}]"), depth + 1))
-        .collect()
+    items.iter().enumerate().map(|(i, item)| parse_filter(item, &format!("{path}[{i}]"), depth + 1)).collect()
 }
 
 fn parse_path(field: &str, path: &str) -> Result<Box<[Segment]>, FilterError> {
@@ -477,15 +450,8 @@ fn parse_path(field: &str, path: &str) -> Result<Box<[Segment]>, FilterError> {
             if key.is_empty() {
                 return err(path, "empty segment in field path");
             }
-            let index = if key.bytes().all(|b| b.is_ascii_digit()) {
-                key.parse().ok()
-            } else {
-                None
-            };
-            Ok(Segment {
-                key: key.into(),
-                index,
-            })
+            let index = if key.bytes().all(|b| b.is_ascii_digit()) { key.parse().ok() } else { None };
+            Ok(Segment { key: key.into(), index })
         })
         .collect()
 }
@@ -528,12 +494,7 @@ fn parse_ops(map: &Map<String, Value>, path: &str, depth: usize) -> Result<Box<[
                 Value::Bool(b) => Op::Exists(*b),
                 _ => return err(&p, "expected true or false"),
             },
-            "$regex" => Op::Regex(parse_regex(
-                v,
-                map.get("$options"),
-                &p,
-                &join(path, "$options"),
-            )?),
+            "$regex" => Op::Regex(parse_regex(v, map.get("$options"), &p, &join(path, "$options"))?),
             "$options" if map.contains_key("$regex") => continue,
             "$options" => return err(&p, "$options requires a sibling $regex"),
             "$contains" => Op::Contains(parse_literal(v, &p, d)?),
@@ -542,10 +503,7 @@ fn parse_ops(map: &Map<String, Value>, path: &str, depth: usize) -> Result<Box<[
                     Op::Not(parse_ops(inner, &p, d)?)
                 }
                 _ => {
-                    return err(
-                        &p,
-                        "expected a non-empty operator object such as {\"$gt\": 5}",
-                    );
+                    return err(&p, "expected a non-empty operator object such as {\"$gt\": 5}");
                 }
             },
             op => return unknown_operator(op, &p),
@@ -564,10 +522,7 @@ fn parse_literal(v: &Value, path: &str, depth: usize) -> Result<Lit, FilterError
 fn check_value(v: &Value, path: &str, depth: usize) -> Result<(), FilterError> {
     if let Value::Object(map) = v {
         if let Some(key) = map.keys().find(|k| k.starts_with('$')) {
-            return err(
-                path,
-                format!("operator {key} is not allowed inside a value"),
-            );
+            return err(path, format!("operator {key} is not allowed inside a value"));
         }
     }
     check_depth(depth - 1 + json_depth(v, MAX_DEPTH), path)
@@ -594,19 +549,12 @@ fn parse_set(v: &Value, path: &str, depth: usize) -> Result<ValueSet, FilterErro
     Ok(ValueSet::new(items))
 }
 
-fn parse_regex(
-    v: &Value,
-    options: Option<&Value>,
-    path: &str,
-    options_path: &str,
-) -> Result<Regex, FilterError> {
+fn parse_regex(v: &Value, options: Option<&Value>, path: &str, options_path: &str) -> Result<Regex, FilterError> {
     let Value::String(pattern) = v else {
         return err(path, "expected a regex string");
     };
     let mut builder = RegexBuilder::new(pattern);
-    builder
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT);
+    builder.size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT);
     match options {
         None => {}
         Some(Value::String(flags)) => {
@@ -617,17 +565,12 @@ fn parse_regex(
                     's' => builder.dot_matches_new_line(true),
                     'x' => builder.ignore_whitespace(true),
                     _ => {
-                        return err(
-                            options_path,
-                            format!("unknown regex option '{flag}' (allowed: imsx)"),
-                        );
+                        return err(options_path, format!("unknown regex option '{flag}' (allowed: imsx)"));
                     }
                 };
             }
         }
         Some(_) => return err(options_path, "expected a string of regex options"),
     }
-    builder
-        .build()
-        .or_else(|e| err(path, format!("invalid regex: {e}")))
+    builder.build().or_else(|e| err(path, format!("invalid regex: {e}")))
 }

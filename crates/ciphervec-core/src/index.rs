@@ -17,8 +17,8 @@ use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::items::Items;
-use crate::load::{self, Loaded};
 use crate::ivf::Ivf;
+use crate::load::{self, Loaded};
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
@@ -26,8 +26,8 @@ use crate::record_set::{RecordSet, RECORD_SET_KEY};
 use crate::search::{self, Query};
 use crate::state::{placement, State};
 use crate::storage::Change;
-use crate::training::auto_n_probes;
 use crate::topk::Hit;
+use crate::training::auto_n_probes;
 
 /// Largest accepted `topK`.
 pub const MAX_TOP_K: usize = 10_000;
@@ -138,7 +138,14 @@ impl Index {
                 (RECORD_SET_KEY.to_vec(), Some(RecordSet::default().seal(&keys, &storage_name))),
             ],
         )?;
-        Ok(Index::assemble(shared, config, storage_name, keys, State::new(Items::new(dimension.unwrap_or(0))), RecordSet::default()))
+        Ok(Index::assemble(
+            shared,
+            config,
+            storage_name,
+            keys,
+            State::new(Items::new(dimension.unwrap_or(0))),
+            RecordSet::default(),
+        ))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
@@ -490,7 +497,13 @@ impl Index {
 
     /// Ids of items matching `filter`, at most `k`: ordered by the metadata field `order_by`
     /// (numbers before strings, items without it last) or else by id.
-    pub fn query_metadata(&self, filter: &Filter, k: usize, order_by: Option<&str>, ascending: bool) -> Result<Vec<String>> {
+    pub fn query_metadata(
+        &self,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+    ) -> Result<Vec<String>> {
         validate_top_k(k)?;
         let state = self.read_state()?;
         let items = &state.items;
@@ -648,7 +661,9 @@ fn check_vector(v: &[f32], metric: Metric, what: &str) -> Result<()> {
         return Err(Error::InvalidVector(format!("{what} has a non-finite value ({}) at position {pos}", v[pos])));
     }
     if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-        return Err(Error::InvalidVector(format!("{what} is all zeros, which has no direction under the cosine metric")));
+        return Err(Error::InvalidVector(format!(
+            "{what} is all zeros, which has no direction under the cosine metric"
+        )));
     }
     Ok(())
 }

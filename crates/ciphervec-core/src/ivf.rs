@@ -131,10 +131,19 @@ impl Ivf {
     /// With a filter (`accept`), scanning goes on past `n_probes` lists, nearest first, until
     /// `k` items are accepted or every list was scanned, so a selective filter still returns
     /// `k` results whenever that many match.
-    pub fn search(&self, metric: Metric, q: &Query, probe_vec: &[f32], n_probes: usize, k: usize, accept: Accept) -> Vec<Hit> {
+    pub fn search(
+        &self,
+        metric: Metric,
+        q: &Query,
+        probe_vec: &[f32],
+        n_probes: usize,
+        k: usize,
+        accept: Accept,
+    ) -> Vec<Hit> {
         let mut top = TopK::new(k);
         let mut scratch = Vec::new();
-        let order = self.probe_order(probe_vec, if accept.is_some() { self.lists.len() } else { n_probes }, &mut scratch);
+        let order =
+            self.probe_order(probe_vec, if accept.is_some() { self.lists.len() } else { n_probes }, &mut scratch);
         for (scanned, l) in order.into_iter().enumerate() {
             if scanned >= n_probes && top.len() >= k {
                 break;

@@ -76,11 +76,7 @@ pub fn dot_batch(q: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
 fn check_batch(q: &[f32], rows: &[f32], dim: usize, out: &[f32]) {
     assert!(dim > 0, "dim must be >= 1");
     assert_eq!(q.len(), dim, "query length != dim");
-    assert_eq!(
-        rows.len(),
-        dim * out.len(),
-        "rows length != dim * out.len()"
-    );
+    assert_eq!(rows.len(), dim * out.len(), "rows length != dim * out.len()");
 }
 
 /// Centroids regrouped into panels of 16, dimension-major inside a panel, so the assignment
@@ -107,12 +103,7 @@ impl CentroidPanels {
             }
             norms[c] = norm_sqr(row);
         }
-        Self {
-            dim,
-            k,
-            data,
-            norms,
-        }
+        Self { dim, k, data, norms }
     }
 
     pub fn dim(&self) -> usize {
@@ -136,11 +127,7 @@ impl CentroidPanels {
 /// Ranks by ‖c‖² − 2·x·c like FAISS's GEMM path, so on near-ties the winner may differ from
 /// exact L2 by float rounding; callers wanting the distance recompute it with [`l2_sqr`].
 pub fn nearest_centroids(points: &[f32], centroids: &CentroidPanels, out: &mut [u32]) {
-    assert_eq!(
-        points.len(),
-        out.len() * centroids.dim,
-        "points length != dim * out.len()"
-    );
+    assert_eq!(points.len(), out.len() * centroids.dim, "points length != dim * out.len()");
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports avx2 and fma; shapes checked above.
@@ -155,7 +142,7 @@ fn chunk_panels(c: &CentroidPanels) -> usize {
 }
 
 mod portable {
-    use super::{CentroidPanels, NR, chunk_panels};
+    use super::{chunk_panels, CentroidPanels, NR};
 
     #[inline(always)]
     fn term<const L2: bool>(a: f32, b: f32) -> f32 {
@@ -177,8 +164,7 @@ mod portable {
                 acc[l] += term::<L2>(x[l], y[l]);
             }
         }
-        let mut s =
-            ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         for (&x, &y) in ta.iter().zip(tb) {
             s += term::<L2>(x, y);
         }
@@ -198,11 +184,7 @@ mod portable {
         out.fill(0);
         for p0 in (0..c.panels()).step_by(chunk) {
             let p1 = (p0 + chunk).min(c.panels());
-            for ((x, o), b) in points
-                .chunks_exact(dim)
-                .zip(out.iter_mut())
-                .zip(best.iter_mut())
-            {
+            for ((x, o), b) in points.chunks_exact(dim).zip(out.iter_mut()).zip(best.iter_mut()) {
                 for p in p0..p1 {
                     let panel = &c.data[p * dim * NR..(p + 1) * dim * NR];
                     let mut acc = [0.0f32; NR];
@@ -226,7 +208,7 @@ mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{CentroidPanels, MR, NR, chunk_panels};
+    use super::{chunk_panels, CentroidPanels, MR, NR};
     use std::arch::x86_64::*;
 
     const PREFETCH_ROWS: usize = 32;
@@ -267,10 +249,7 @@ mod avx2 {
     fn hsum8(a: [__m256; 8]) -> __m256 {
         let u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
         let u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-        _mm256_add_ps(
-            _mm256_permute2f128_ps::<0x20>(u0, u1),
-            _mm256_permute2f128_ps::<0x31>(u0, u1),
-        )
+        _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(u0, u1), _mm256_permute2f128_ps::<0x31>(u0, u1))
     }
 
     /// Four accumulators hide FMA latency on long vectors; the tail uses a masked load.
@@ -285,35 +264,21 @@ mod avx2 {
         unsafe {
             while i + 32 <= n {
                 for (j, acc) in acc.iter_mut().enumerate() {
-                    let (x, y) = (
-                        _mm256_loadu_ps(pa.add(i + 8 * j)),
-                        _mm256_loadu_ps(pb.add(i + 8 * j)),
-                    );
+                    let (x, y) = (_mm256_loadu_ps(pa.add(i + 8 * j)), _mm256_loadu_ps(pb.add(i + 8 * j)));
                     *acc = step::<L2>(*acc, x, y);
                 }
                 i += 32;
             }
             while i + 8 <= n {
-                acc[0] = step::<L2>(
-                    acc[0],
-                    _mm256_loadu_ps(pa.add(i)),
-                    _mm256_loadu_ps(pb.add(i)),
-                );
+                acc[0] = step::<L2>(acc[0], _mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
                 i += 8;
             }
             if i < n {
                 let m = tail_mask(n - i);
-                acc[1] = step::<L2>(
-                    acc[1],
-                    _mm256_maskload_ps(pa.add(i), m),
-                    _mm256_maskload_ps(pb.add(i), m),
-                );
+                acc[1] = step::<L2>(acc[1], _mm256_maskload_ps(pa.add(i), m), _mm256_maskload_ps(pb.add(i), m));
             }
         }
-        hsum(_mm256_add_ps(
-            _mm256_add_ps(acc[0], acc[1]),
-            _mm256_add_ps(acc[2], acc[3]),
-        ))
+        hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])))
     }
 
     /// Eight rows at a time share each query load and one combined horizontal reduction,
@@ -324,11 +289,7 @@ mod avx2 {
         let n = out.len();
         assert_eq!(rows.len(), n * dim);
         let (full, rem) = (dim / 8, dim % 8);
-        let mask = if rem > 0 {
-            tail_mask(rem)
-        } else {
-            _mm256_setzero_si256()
-        };
+        let mask = if rem > 0 { tail_mask(rem) } else { _mm256_setzero_si256() };
         let pq = q.as_ptr();
         let mut r = 0;
         while r + 8 <= n {
@@ -350,11 +311,7 @@ mod avx2 {
                 if rem > 0 {
                     let qv = _mm256_maskload_ps(pq.add(8 * full), mask);
                     for (j, acc) in acc.iter_mut().enumerate() {
-                        *acc = step::<L2>(
-                            *acc,
-                            qv,
-                            _mm256_maskload_ps(base.add(j * dim + 8 * full), mask),
-                        );
+                        *acc = step::<L2>(*acc, qv, _mm256_maskload_ps(base.add(j * dim + 8 * full), mask));
                     }
                 }
                 _mm256_storeu_ps(out.as_mut_ptr().add(r), hsum8(acc));
@@ -488,19 +445,14 @@ mod tests {
     fn rng_vec(seed: &mut u64, n: usize) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                *seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
     }
 
     fn ref_l2(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum()
+        a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum()
     }
 
     fn ref_dot(a: &[f32], b: &[f32]) -> f64 {
@@ -520,17 +472,11 @@ mod tests {
     type Pair = fn(&[f32], &[f32]) -> f32;
     type Batch = fn(&[f32], &[f32], &mut [f32]);
     fn pair_impls() -> Vec<(Pair, Pair)> {
-        vec![
-            (l2_sqr, dot),
-            (portable::pair::<true>, portable::pair::<false>),
-        ]
+        vec![(l2_sqr, dot), (portable::pair::<true>, portable::pair::<false>)]
     }
     fn batch_impls() -> Vec<(Batch, Batch)> {
         vec![
-            (
-                |q, r, o| l2_sqr_batch(q, r, q.len(), o),
-                |q, r, o| dot_batch(q, r, q.len(), o),
-            ),
+            (|q, r, o| l2_sqr_batch(q, r, q.len(), o), |q, r, o| dot_batch(q, r, q.len(), o)),
             (portable::batch::<true>, portable::batch::<false>),
         ]
     }
@@ -580,15 +526,9 @@ mod tests {
     /// The chosen centroid must be exactly nearest up to float-rounding near-ties.
     fn check_nearest(points: &[f32], cents: &[f32], dim: usize, ids: &[u32]) {
         for (x, &id) in points.chunks_exact(dim).zip(ids) {
-            let best = cents
-                .chunks_exact(dim)
-                .map(|c| ref_l2(x, c))
-                .fold(f64::INFINITY, f64::min);
+            let best = cents.chunks_exact(dim).map(|c| ref_l2(x, c)).fold(f64::INFINITY, f64::min);
             let got = ref_l2(x, &cents[id as usize * dim..][..dim]);
-            assert!(
-                got <= best + 1e-4 * (1.0 + best),
-                "dim {dim}: got {got}, best {best}"
-            );
+            assert!(got <= best + 1e-4 * (1.0 + best), "dim {dim}: got {got}, best {best}");
         }
     }
 
@@ -596,14 +536,7 @@ mod tests {
     fn nearest_centroids_matches_brute_force() {
         let mut s = 3;
         // k values cover partial panels, several cache chunks (dim 768) and all tile heights.
-        for (dim, k, n) in [
-            (1, 1, 5),
-            (3, 17, 13),
-            (50, 1024, 37),
-            (50, 33, 6),
-            (130, 40, 11),
-            (768, 70, 9),
-        ] {
+        for (dim, k, n) in [(1, 1, 5), (3, 17, 13), (50, 1024, 37), (50, 33, 6), (130, 40, 11), (768, 70, 9)] {
             let points = rng_vec(&mut s, n * dim);
             let cents = rng_vec(&mut s, k * dim);
             let panels = CentroidPanels::new(&cents, dim);

@@ -101,18 +101,12 @@ pub fn train(
     let k = params.n_lists;
     let n = data.len() / dim;
     if n < 2 * k {
-        return Err(KMeansError::InsufficientPoints {
-            needed: 2 * k,
-            have: n,
-        });
+        return Err(KMeansError::InsufficientPoints { needed: 2 * k, have: n });
     }
     let m = sample_size(n, dim, params)?;
     let mut rng = SplitMix64(params.seed);
-    let sample: Cow<[f32]> = if m == n {
-        Cow::Borrowed(data)
-    } else {
-        Cow::Owned(gather(data, dim, &pick_distinct(n, m, &mut rng)))
-    };
+    let sample: Cow<[f32]> =
+        if m == n { Cow::Borrowed(data) } else { Cow::Owned(gather(data, dim, &pick_distinct(n, m, &mut rng))) };
     let x = &*sample;
 
     let mut centroids = seed_kmeanspp(x, dim, k, &mut rng, cancel)?;
@@ -122,46 +116,23 @@ pub fn train(
     for it in 0..params.max_iters {
         let prev = inertia;
         let panels = CentroidPanels::new(&centroids, dim);
-        assign_into(
-            x,
-            &panels,
-            &centroids,
-            params.batch_size,
-            Some(cancel),
-            &mut ids,
-            &mut dists,
-        )?;
+        assign_into(x, &panels, &centroids, params.batch_size, Some(cancel), &mut ids, &mut dists)?;
         inertia = dists.iter().map(|&d| d as f64).sum();
         iterations = it + 1;
-        on_progress(&Progress {
-            iteration: iterations,
-            max_iters: params.max_iters,
-            inertia,
-        });
+        on_progress(&Progress { iteration: iterations, max_iters: params.max_iters, inertia });
         let mut counts = update_centroids(x, dim, &ids, &mut centroids);
         split_empty_clusters(&mut centroids, dim, &mut counts);
         if prev == 0.0 || (prev - inertia).abs() < params.tolerance * prev {
             break;
         }
     }
-    Ok(KMeansResult {
-        centroids,
-        iterations,
-        inertia,
-        trained_on: m,
-    })
+    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m })
 }
 
 /// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
 pub fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32, f32)> {
-    assert!(
-        dim > 0 && data.len().is_multiple_of(dim),
-        "data length must be a multiple of dim"
-    );
-    assert!(
-        !centroids.is_empty() && centroids.len().is_multiple_of(dim),
-        "centroids must be k*dim, k >= 1"
-    );
+    assert!(dim > 0 && data.len().is_multiple_of(dim), "data length must be a multiple of dim");
+    assert!(!centroids.is_empty() && centroids.len().is_multiple_of(dim), "centroids must be k*dim, k >= 1");
     let n = data.len() / dim;
     let panels = CentroidPanels::new(centroids, dim);
     let (mut ids, mut dists) = (vec![0u32; n], vec![0f32; n]);
@@ -205,7 +176,7 @@ pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usiz
         return Ok(capped);
     }
     let f = 4; // bytes per f32 / u32
-    // Per sample point: id, distance, bucket order, plus its copied row when sampling.
+               // Per sample point: id, distance, bucket order, plus its copied row when sampling.
     let per_point = 3 * f;
     let row = dim * f;
     // Centroids, panels and per-centroid sums; seeding subsample with its distances; block buffers.
@@ -269,9 +240,7 @@ pub(crate) fn pick_distinct(n: usize, m: usize, rng: &mut SplitMix64) -> Vec<usi
 
 fn gather(data: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
     let mut out = vec![0f32; idx.len() * dim];
-    out.par_chunks_mut(dim)
-        .zip(idx)
-        .for_each(|(o, &i)| o.copy_from_slice(&data[i * dim..(i + 1) * dim]));
+    out.par_chunks_mut(dim).zip(idx).for_each(|(o, &i)| o.copy_from_slice(&data[i * dim..(i + 1) * dim]));
     out
 }
 
@@ -319,15 +288,13 @@ fn seed_kmeanspp(
         }
         let c = row(pick);
         centroids.extend_from_slice(c);
-        sub.par_chunks(ROWS * dim)
-            .zip(mind.par_chunks_mut(ROWS))
-            .for_each(|(xs, ds)| {
-                let mut tmp = vec![0f32; ds.len()];
-                kernels::l2_sqr_batch(c, xs, dim, &mut tmp);
-                for (d, t) in ds.iter_mut().zip(tmp) {
-                    *d = d.min(t);
-                }
-            });
+        sub.par_chunks(ROWS * dim).zip(mind.par_chunks_mut(ROWS)).for_each(|(xs, ds)| {
+            let mut tmp = vec![0f32; ds.len()];
+            kernels::l2_sqr_batch(c, xs, dim, &mut tmp);
+            for (d, t) in ds.iter_mut().zip(tmp) {
+                *d = d.min(t);
+            }
+        });
     }
     Ok(centroids)
 }
@@ -344,14 +311,9 @@ fn assign_into(
 ) -> Result<(), KMeansError> {
     let dim = panels.dim();
     let poll_rows = (POLL_FLOPS / (panels.len() * dim)).clamp(8, block);
-    x.par_chunks(block * dim)
-        .zip(ids.par_chunks_mut(block))
-        .zip(dists.par_chunks_mut(block))
-        .try_for_each(|((xb, ib), db)| {
-            for ((xs, is), ds) in xb
-                .chunks(poll_rows * dim)
-                .zip(ib.chunks_mut(poll_rows))
-                .zip(db.chunks_mut(poll_rows))
+    x.par_chunks(block * dim).zip(ids.par_chunks_mut(block)).zip(dists.par_chunks_mut(block)).try_for_each(
+        |((xb, ib), db)| {
+            for ((xs, is), ds) in xb.chunks(poll_rows * dim).zip(ib.chunks_mut(poll_rows)).zip(db.chunks_mut(poll_rows))
             {
                 if let Some(c) = cancel {
                     check(c)?;
@@ -362,7 +324,8 @@ fn assign_into(
                 }
             }
             Ok(())
-        })
+        },
+    )
 }
 
 /// Recompute each non-empty centroid as the mean of its points; returns cluster sizes.
@@ -413,10 +376,7 @@ fn split_empty_clusters(centroids: &mut [f32], dim: usize, counts: &mut [usize])
         if counts[empty] > 0 {
             continue;
         }
-        let big = (0..counts.len())
-            .rev()
-            .max_by_key(|&c| counts[c])
-            .expect("k >= 1");
+        let big = (0..counts.len()).rev().max_by_key(|&c| counts[c]).expect("k >= 1");
         centroids.copy_within(big * dim..(big + 1) * dim, empty * dim);
         for j in 0..dim {
             let s = if j % 2 == 0 { EPS } else { -EPS };
@@ -439,15 +399,7 @@ mod tests {
         split_empty_clusters(&mut c, 2, &mut counts);
         assert_eq!(counts, [2, 3, 3]);
         let e = 1.0 / 1024.0;
-        assert_eq!(
-            c[..4],
-            [
-                1.0 * (1.0 + e),
-                2.0 * (1.0 - e),
-                1.0 * (1.0 - e),
-                2.0 * (1.0 + e)
-            ]
-        );
+        assert_eq!(c[..4], [1.0 * (1.0 + e), 2.0 * (1.0 - e), 1.0 * (1.0 - e), 2.0 * (1.0 + e)]);
     }
 
     #[test]
@@ -467,9 +419,6 @@ mod tests {
         let m = sample_size(100_000, 8, &p).unwrap();
         assert!((20..2560).contains(&m), "{m}");
         p.max_memory_bytes = 1000;
-        assert!(matches!(
-            sample_size(100_000, 8, &p),
-            Err(KMeansError::InvalidArgument(_))
-        ));
+        assert!(matches!(sample_size(100_000, 8, &p), Err(KMeansError::InvalidArgument(_))));
     }
 }

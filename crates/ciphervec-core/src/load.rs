@@ -71,9 +71,9 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     let mut found = RecordSet::default();
     for (cols, set) in batches {
         found = found.merge(set);
-        items.append(cols).map_err(|id| {
-            Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name))
-        })?;
+        items
+            .append(cols)
+            .map_err(|id| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name)))?;
     }
     Ok(Loaded { items, found })
 }

@@ -137,7 +137,13 @@ pub fn seal_centroids(keys: &DataKeys, storage_name: &str, dim: usize, centroids
 }
 
 /// Opens sealed centroids, checking they match the index dimension.
-pub fn open_centroids(blob: &[u8], keys: &DataKeys, storage_name: &str, index_name: &str, dim: usize) -> Result<Vec<f32>> {
+pub fn open_centroids(
+    blob: &[u8],
+    keys: &DataKeys,
+    storage_name: &str,
+    index_name: &str,
+    dim: usize,
+) -> Result<Vec<f32>> {
     let plain = keys
         .records
         .open(&aad(storage_name, CENTROIDS_KEY), blob)
@@ -147,7 +153,10 @@ pub fn open_centroids(blob: &[u8], keys: &DataKeys, storage_name: &str, index_na
         return Err(corrupt());
     }
     if plain[0] != CENTROIDS_VERSION {
-        return Err(Error::UnsupportedFormat(format!("centroid format version {} is not supported: upgrade ciphervec", plain[0])));
+        return Err(Error::UnsupportedFormat(format!(
+            "centroid format version {} is not supported: upgrade ciphervec",
+            plain[0]
+        )));
     }
     let n = u32::from_le_bytes(plain[1..5].try_into().unwrap()) as usize;
     let d = u32::from_le_bytes(plain[5..9].try_into().unwrap()) as usize;

@@ -24,10 +24,7 @@ impl MemoryStorage {
     /// Every (space, key, value) held, for tests that inspect what the store sees.
     pub fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let spaces = self.spaces.read().unwrap();
-        spaces
-            .iter()
-            .flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.clone())))
-            .collect()
+        spaces.iter().flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.clone()))).collect()
     }
 
     /// Overwrites one stored value in place, for tests that simulate tampering.

@@ -46,7 +46,11 @@ impl SortKey {
             (SortKey::Missing, SortKey::Missing) => Ordering::Equal,
             _ => return rank(self).cmp(&rank(other)),
         };
-        if ascending { ord } else { ord.reverse() }
+        if ascending {
+            ord
+        } else {
+            ord.reverse()
+        }
     }
 }
 

@@ -36,7 +36,8 @@ pub struct Record {
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let meta = self.metadata.as_ref().map(|m| serde_json::to_vec(m.as_ref()).expect("JSON values serialise"));
-        let mut out = Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4 + meta.as_ref().map_or(0, Vec::len));
+        let mut out =
+            Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4 + meta.as_ref().map_or(0, Vec::len));
         out.push(RECORD_VERSION);
         put_bytes(&mut out, self.id.as_bytes());
         out.extend_from_slice(&(self.vector.len() as u32).to_le_bytes());
@@ -125,9 +126,7 @@ impl<'a> RecordView<'a> {
     }
 
     pub fn metadata(&self) -> Result<Option<Value>> {
-        self.metadata
-            .map(|b| serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON")))
-            .transpose()
+        self.metadata.map(|b| serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON"))).transpose()
     }
 
     pub fn contents(&self) -> Result<Option<Contents>> {
@@ -194,7 +193,8 @@ mod tests {
             list: 42,
         };
         assert_eq!(Record::decode(&r.encode()).unwrap(), r);
-        let bare = Record { metadata: None, contents: Some(Arc::new(Contents::Text("t".into()))), list: UNASSIGNED, ..r };
+        let bare =
+            Record { metadata: None, contents: Some(Arc::new(Contents::Text("t".into()))), list: UNASSIGNED, ..r };
         assert_eq!(Record::decode(&bare.encode()).unwrap(), bare);
     }
 

@@ -36,7 +36,11 @@ impl TopK {
     /// The score a new hit must beat once the heap is full.
     #[inline]
     pub fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k { f32::INFINITY } else { self.heap.peek().map_or(f32::INFINITY, |h| h.score) }
+        if self.heap.len() < self.k {
+            f32::INFINITY
+        } else {
+            self.heap.peek().map_or(f32::INFINITY, |h| h.score)
+        }
     }
 
     #[inline]

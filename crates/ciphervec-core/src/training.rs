@@ -127,14 +127,13 @@ impl Index {
             max_memory_bytes: params.max_memory_mb << 20,
             seed: params.seed,
         };
-        let result = self
-            .pool()
-            .install(|| kmeans::train(&sample, dim, &kparams, cancel, on_progress))
-            .map_err(|e| match e {
+        let result = self.pool().install(|| kmeans::train(&sample, dim, &kparams, cancel, on_progress)).map_err(
+            |e| match e {
                 KMeansError::Aborted => Error::Aborted(self.name().to_string()),
                 KMeansError::InsufficientPoints { needed, have } => insufficient(needed, have),
                 KMeansError::InvalidArgument(m) => Error::InvalidArgument(m),
-            })?;
+            },
+        )?;
         drop(sample);
         if cancel.load(Ordering::Acquire) {
             return Err(Error::Aborted(self.name().to_string()));
@@ -189,7 +188,8 @@ impl Index {
         } else {
             state.items.vectors().to_vec()
         };
-        let lists: Vec<u32> = self.pool().install(|| kmeans::assign(&placed, dim, &centroids)).into_iter().map(|(l, _)| l).collect();
+        let lists: Vec<u32> =
+            self.pool().install(|| kmeans::assign(&placed, dim, &centroids)).into_iter().map(|(l, _)| l).collect();
         drop(placed);
         if cancel.load(Ordering::Acquire) {
             return Err(Error::Aborted(self.name().to_string()));
@@ -198,7 +198,8 @@ impl Index {
         // under this read guard still match it when installed.
         // Every record is re-sealed (its list id changed), so every seal token changes and the
         // record summary is rebuilt from the new ones, in the same batch.
-        let (mut changes, tokens): (Vec<Change>, Vec<u128>) = self.pool().install(|| { (0..n)
+        let (mut changes, tokens): (Vec<Change>, Vec<u128>) = self.pool().install(|| {
+            (0..n)
                 .into_par_iter()
                 .map(|s| {
                     let mut rec = state.items.record(s as u32);

@@ -166,7 +166,10 @@ fn an_older_version_of_a_record_put_back_is_detected_at_load() {
     index.upsert(vec![common::item(SECRET_ID, vec![9.0; 16])]).unwrap();
     drop((index, client));
     let after = store.dump();
-    let (space, k, old) = before.iter().find(|(s, k, v)| after.iter().any(|(s2, k2, v2)| s == s2 && k == k2 && v != v2) && k[0] == b'r').unwrap();
+    let (space, k, old) = before
+        .iter()
+        .find(|(s, k, v)| after.iter().any(|(s2, k2, v2)| s == s2 && k == k2 && v != v2) && k[0] == b'r')
+        .unwrap();
     store.replace_raw(space, k, old.clone());
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
@@ -182,7 +185,8 @@ fn a_deleted_record_put_back_is_detected_at_load() {
     assert_eq!(index.delete(&[SECRET_ID.to_string()]).unwrap(), 1);
     drop((index, client));
     let after = store.dump();
-    let (space, k, old) = before.iter().find(|(s, k, _)| k[0] == b'r' && !after.iter().any(|(s2, k2, _)| s == s2 && k == k2)).unwrap();
+    let (space, k, old) =
+        before.iter().find(|(s, k, _)| k[0] == b'r' && !after.iter().any(|(s2, k2, _)| s == s2 && k == k2)).unwrap();
     use ciphervec_core::storage::Storage;
     store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();

@@ -2,14 +2,12 @@
 
 mod filter_reference;
 
-use filter_reference::ref_matches;
 use ciphervec_core::filter::Filter;
+use filter_reference::ref_matches;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const FIELDS: &[&str] = &[
-    "a", "b", "s", "tags", "o", "o.x", "tags.0", "tags.1", "n", "missing",
-];
+const FIELDS: &[&str] = &["a", "b", "s", "tags", "o", "o.x", "tags.0", "tags.1", "n", "missing"];
 const STRINGS: &[&str] = &["", "x", "X", "xy", "y", "ab", "2024-05-01T00:00:00Z"];
 const PATTERNS: &[&str] = &["^x", "y$", "X", ".", "^$", "a|b"];
 
@@ -58,17 +56,13 @@ fn operator() -> impl Strategy<Value = Vec<(String, Value)>> {
         any::<bool>().prop_map(|b| vec![("$exists".into(), Value::Bool(b))]),
         value().prop_map(one("$contains")),
         prop::sample::select(STRINGS).prop_map(|s| vec![("$contains".into(), json!(s))]),
-        (
-            prop::sample::select(PATTERNS),
-            prop::sample::select(vec!["", "i", "im", "x"])
-        )
-            .prop_map(|(p, o)| {
-                let mut ops = vec![("$regex".to_string(), json!(p))];
-                if !o.is_empty() {
-                    ops.push(("$options".into(), json!(o)));
-                }
-                ops
-            }),
+        (prop::sample::select(PATTERNS), prop::sample::select(vec!["", "i", "im", "x"])).prop_map(|(p, o)| {
+            let mut ops = vec![("$regex".to_string(), json!(p))];
+            if !o.is_empty() {
+                ops.push(("$options".into(), json!(o)));
+            }
+            ops
+        }),
     ]
 }
 
@@ -87,14 +81,12 @@ fn condition() -> impl Strategy<Value = Value> {
 }
 
 fn is_operator_like(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|o| o.keys().any(|k| k.starts_with('$')))
+    v.as_object().is_some_and(|o| o.keys().any(|k| k.starts_with('$')))
 }
 
 fn filter() -> impl Strategy<Value = Value> {
-    let leaf = prop::collection::vec((prop::sample::select(FIELDS), condition()), 0..3).prop_map(
-        |pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-    );
+    let leaf = prop::collection::vec((prop::sample::select(FIELDS), condition()), 0..3)
+        .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
     leaf.prop_recursive(3, 24, 3, |inner| {
         let clauses = prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array);
         prop_oneof![
@@ -118,24 +110,12 @@ fn doc() -> impl Strategy<Value = Option<Value>> {
     let object = (
         field("a", value().boxed()),
         field("b", value().boxed()),
-        field(
-            "tags",
-            prop::collection::vec(value(), 0..4)
-                .prop_map(Value::Array)
-                .boxed(),
-        ),
+        field("tags", prop::collection::vec(value(), 0..4).prop_map(Value::Array).boxed()),
         field("o", value().boxed()),
         field("n", bound().boxed()),
-        field(
-            "s",
-            prop::sample::select(STRINGS).prop_map(Value::from).boxed(),
-        ),
+        field("s", prop::sample::select(STRINGS).prop_map(Value::from).boxed()),
     )
-        .prop_map(|(a, b, t, o, n, s)| {
-            Some(Value::Object(
-                [a, b, t, o, n, s].into_iter().flatten().collect(),
-            ))
-        });
+        .prop_map(|(a, b, t, o, n, s)| Some(Value::Object([a, b, t, o, n, s].into_iter().flatten().collect())));
     prop_oneof![1 => Just(None), 9 => object]
 }
 

@@ -3,8 +3,8 @@
 
 mod filter_reference;
 
-use filter_reference::ref_matches;
 use ciphervec_core::filter::{Filter, FilterError};
+use filter_reference::ref_matches;
 use serde_json::{json, Value};
 
 /// Index 7 is an item without metadata (`None`).
@@ -27,27 +27,18 @@ const DOCS: &[Option<&str>] = &[
         r#"{"tenant":"t1","price":9007199254740993,"tags":[null,"a"],"loc":{"city":"Berlin"},"big":9007199254740993}"#,
     ),
     Some(r#"{"tenant":"t4","price":-3,"tags":[["x","y"]],"obj":{"k":1,"j":[1,2]},"rating":3}"#),
-    Some(
-        r#"{"tenant":"T1","price":100,"tags":["c"],"obj":{"j":[1.0,2],"k":1.0},"big":9007199254740992.0}"#,
-    ),
-    Some(
-        r#"{"tenant":"t5","price":[5,15],"tags":["a","b","c","d"],"loc":{"city":"Köln"},"rating":5}"#,
-    ),
+    Some(r#"{"tenant":"T1","price":100,"tags":["c"],"obj":{"j":[1.0,2],"k":1.0},"big":9007199254740992.0}"#),
+    Some(r#"{"tenant":"t5","price":[5,15],"tags":["a","b","c","d"],"loc":{"city":"Köln"},"rating":5}"#),
 ];
 
 const ALL: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 fn docs() -> Vec<Option<Value>> {
-    DOCS.iter()
-        .map(|d| d.map(|s| serde_json::from_str(s).unwrap()))
-        .collect()
+    DOCS.iter().map(|d| d.map(|s| serde_json::from_str(s).unwrap())).collect()
 }
 
 fn rows() -> Vec<(Value, Vec<usize>)> {
-    let many_tenants: Vec<Value> = (0..200)
-        .map(|i| json!(format!("t{}", i + 100)))
-        .chain([json!("t4")])
-        .collect();
+    let many_tenants: Vec<Value> = (0..200).map(|i| json!(format!("t{}", i + 100))).chain([json!("t4")]).collect();
     let many_prices: Vec<Value> = (0..300).map(|i| json!(i)).collect();
     let rows: Vec<(Value, &[usize])> = vec![
         // implicit equality, numbers, strings, objects
@@ -78,20 +69,14 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
         (json!({"tags.0": "a"}), &[0, 3, 11]),
         (json!({"m.0": "zero"}), &[4]),
         (json!({"tags.1": {"$exists": true}}), &[0, 1, 3, 8, 11]),
-        (
-            json!({"$and": [{"tags.0": {"$exists": false}}, {"tags": {"$exists": true}}]}),
-            &[2, 4],
-        ),
+        (json!({"$and": [{"tags.0": {"$exists": false}}, {"tags": {"$exists": true}}]}), &[2, 4]),
         // null and $exists
         (json!({"rating": null}), &[1, 2, 3, 4, 5, 6, 7, 8, 10]),
         (json!({"tags": null}), &[6, 7, 8]),
         (json!({"tags": {"$eq": null}}), &[6, 7, 8]),
         (json!({"active": null}), &[3, 4, 5, 6, 7, 8, 9, 10, 11]),
         (json!({"rating": {"$exists": true}}), &[0, 1, 9, 11]),
-        (
-            json!({"rating": {"$exists": false}}),
-            &[2, 3, 4, 5, 6, 7, 8, 10],
-        ),
+        (json!({"rating": {"$exists": false}}), &[2, 3, 4, 5, 6, 7, 8, 10]),
         (json!({"loc": {"$exists": true}}), &[0, 1, 2, 4, 8, 11]),
         // booleans
         (json!({"active": true}), &[0, 2]),
@@ -102,10 +87,7 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
         (json!({"tags": {"$ne": "a"}}), &[1, 2, 5, 9, 10]),
         (json!({"rating": {"$ne": null}}), &[0, 9, 11]),
         (json!({"active": {"$ne": true}}), &[1, 3]),
-        (
-            json!({"tenant": {"$not": {"$eq": "t1"}}}),
-            &[2, 3, 4, 5, 6, 7, 9, 10, 11],
-        ),
+        (json!({"tenant": {"$not": {"$eq": "t1"}}}), &[2, 3, 4, 5, 6, 7, 9, 10, 11]),
         // comparisons
         (json!({"price": {"$gt": 10}}), &[1, 2, 8, 10, 11]),
         (json!({"price": {"$gte": 10}}), &[0, 1, 2, 8, 10, 11]),
@@ -113,10 +95,7 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
         (json!({"price": {"$lte": 5.5}}), &[3, 9, 11]),
         (json!({"price": {"$gt": 5, "$lt": 15}}), &[0, 3, 11]),
         (json!({"price": {"$gt": "10"}}), &[5]),
-        (
-            json!({"price": {"$gte": 20, "$in": [20, 100]}}),
-            &[1, 2, 10],
-        ),
+        (json!({"price": {"$gte": 20, "$in": [20, 100]}}), &[1, 2, 10]),
         (json!({"rating": {"$gte": 4}}), &[0, 11]),
         (json!({"tags": {"$gt": "b"}}), &[1, 10, 11]),
         (json!({"title": {"$gte": "hello"}}), &[1, 5]),
@@ -130,56 +109,32 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
         (json!({"big": {"$gte": 9007199254740992.0}}), &[0, 8, 10]),
         (json!({"price": 9007199254740993u64}), &[8]),
         // dates: ISO strings compare as strings, epoch-ms as numbers, never across
-        (
-            json!({"published": {"$gte": "2024-05-01T00:00:00Z"}}),
-            &[0, 1],
-        ),
+        (json!({"published": {"$gte": "2024-05-01T00:00:00Z"}}), &[0, 1]),
         (json!({"published": {"$lt": "2024-01-01T00:00:00Z"}}), &[2]),
         (json!({"ts": {"$gte": 1714521600000u64}}), &[0, 1]),
         (json!({"published": {"$gte": 1714521600000u64}}), &[5]),
         (json!({"ts": {"$gte": "2024-05-01T00:00:00Z"}}), &[]),
         // $in / $nin
         (json!({"tenant": {"$in": ["t1", "t2"]}}), &[0, 1, 2, 3, 8]),
-        (
-            json!({"tenant": {"$nin": ["t1", "t2"]}}),
-            &[4, 5, 6, 7, 9, 10, 11],
-        ),
+        (json!({"tenant": {"$nin": ["t1", "t2"]}}), &[4, 5, 6, 7, 9, 10, 11]),
         (json!({"tags": {"$in": ["c", "d"]}}), &[1, 10, 11]),
         (json!({"tags": {"$in": []}}), &[]),
         (json!({"tags": {"$nin": []}}), ALL),
-        (
-            json!({"rating": {"$in": [null, 5]}}),
-            &[1, 2, 3, 4, 5, 6, 7, 8, 10, 11],
-        ),
+        (json!({"rating": {"$in": [null, 5]}}), &[1, 2, 3, 4, 5, 6, 7, 8, 10, 11]),
         (json!({"rating": {"$nin": [null]}}), &[0, 9, 11]),
         (json!({"price": {"$in": [20, 100.0, -3]}}), &[1, 2, 9, 10]),
         (json!({"tags": {"$in": [["x", "y"], "zzz"]}}), &[3, 9]),
-        (
-            json!({"active": {"$in": [false, null]}}),
-            &[1, 3, 4, 5, 6, 7, 8, 9, 10, 11],
-        ),
+        (json!({"active": {"$in": [false, null]}}), &[1, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
         (json!({"loc": {"$in": [{"city": "Berlin"}]}}), &[8]),
         (json!({"tenant": {"$in": many_tenants}}), &[9]),
         (json!({"price": {"$in": many_prices}}), &[0, 1, 2, 10, 11]),
         // $regex
         (json!({"title": {"$regex": "^hello"}}), &[1]),
-        (
-            json!({"title": {"$regex": "^hello", "$options": "i"}}),
-            &[0, 1, 3],
-        ),
-        (
-            json!({"title": {"$regex": "^line2$", "$options": "m"}}),
-            &[5],
-        ),
-        (
-            json!({"title": {"$regex": "line1.line2", "$options": "s"}}),
-            &[5],
-        ),
+        (json!({"title": {"$regex": "^hello", "$options": "i"}}), &[0, 1, 3]),
+        (json!({"title": {"$regex": "^line2$", "$options": "m"}}), &[5]),
+        (json!({"title": {"$regex": "line1.line2", "$options": "s"}}), &[5]),
         (json!({"title": {"$regex": "line1.line2"}}), &[]),
-        (
-            json!({"title": {"$regex": "h e l l o", "$options": "xi"}}),
-            &[0, 1, 3],
-        ),
+        (json!({"title": {"$regex": "h e l l o", "$options": "xi"}}), &[0, 1, 3]),
         (json!({"tags": {"$regex": "^[A-Z]$"}}), &[5]),
         (json!({"price": {"$regex": "2"}}), &[5]),
         // $contains
@@ -190,54 +145,24 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
         (json!({"price": {"$contains": 5}}), &[11]),
         (json!({"title": {"$contains": 5}}), &[]),
         // logical operators
-        (
-            json!({"$and": [{"tenant": "t1"}, {"price": {"$gte": 20}}]}),
-            &[1, 8],
-        ),
-        (
-            json!({"$or": [{"tenant": "t3"}, {"tags": "c"}]}),
-            &[1, 4, 10, 11],
-        ),
-        (
-            json!({"$nor": [{"tenant": "t1"}, {"price": {"$gt": 10}}]}),
-            &[3, 4, 5, 6, 7, 9],
-        ),
-        (
-            json!({"$nor": [{"rating": {"$gt": 4}}]}),
-            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        ),
+        (json!({"$and": [{"tenant": "t1"}, {"price": {"$gte": 20}}]}), &[1, 8]),
+        (json!({"$or": [{"tenant": "t3"}, {"tags": "c"}]}), &[1, 4, 10, 11]),
+        (json!({"$nor": [{"tenant": "t1"}, {"price": {"$gt": 10}}]}), &[3, 4, 5, 6, 7, 9]),
+        (json!({"$nor": [{"rating": {"$gt": 4}}]}), &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
         (json!({"$and": []}), ALL),
         (json!({"$or": []}), &[]),
         (json!({"$nor": []}), ALL),
-        (
-            json!({"tenant": "t1", "$or": [{"price": 10}, {"price": 9007199254740993u64}]}),
-            &[0, 8],
-        ),
+        (json!({"tenant": "t1", "$or": [{"price": 10}, {"price": 9007199254740993u64}]}), &[0, 8]),
         (
             json!({"$or": [{"$and": [{"tenant": "t2"}, {"price": 20}]}, {"$nor": [{"tags": {"$exists": true}}]}]}),
             &[2, 6, 7],
         ),
         // $not: field-level negates the operator expression (matches missing); top-level negates a sub-filter
-        (
-            json!({"price": {"$not": {"$gt": 10}}}),
-            &[0, 3, 4, 5, 6, 7, 9],
-        ),
-        (
-            json!({"price": {"$not": {"$gt": 5, "$lt": 15}}}),
-            &[1, 2, 4, 5, 6, 7, 8, 9, 10],
-        ),
-        (
-            json!({"title": {"$not": {"$regex": "^h", "$options": "i"}}}),
-            &[2, 4, 5, 6, 7, 8, 9, 10, 11],
-        ),
-        (
-            json!({"tags": {"$not": {"$in": ["a"]}}}),
-            &[1, 2, 5, 6, 7, 9, 10],
-        ),
-        (
-            json!({"$not": {"tenant": "t1"}}),
-            &[2, 3, 4, 5, 6, 7, 9, 10, 11],
-        ),
+        (json!({"price": {"$not": {"$gt": 10}}}), &[0, 3, 4, 5, 6, 7, 9]),
+        (json!({"price": {"$not": {"$gt": 5, "$lt": 15}}}), &[1, 2, 4, 5, 6, 7, 8, 9, 10]),
+        (json!({"title": {"$not": {"$regex": "^h", "$options": "i"}}}), &[2, 4, 5, 6, 7, 8, 9, 10, 11]),
+        (json!({"tags": {"$not": {"$in": ["a"]}}}), &[1, 2, 5, 6, 7, 9, 10]),
+        (json!({"$not": {"tenant": "t1"}}), &[2, 3, 4, 5, 6, 7, 9, 10, 11]),
         (json!({"$not": {"$not": {"tenant": "t1"}}}), &[0, 1, 8]),
         (json!({"$not": {}}), &[]),
     ];
@@ -251,25 +176,13 @@ fn table_matches_spec_and_reference() {
     let mut failures = Vec::new();
     for (filter, expected) in &rows {
         let compiled = Filter::parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let got: Vec<usize> = (0..docs.len())
-            .filter(|&i| compiled.matches(docs[i].as_ref()))
-            .collect();
-        let reference: Vec<usize> = (0..docs.len())
-            .filter(|&i| ref_matches(filter, docs[i].as_ref()))
-            .collect();
+        let got: Vec<usize> = (0..docs.len()).filter(|&i| compiled.matches(docs[i].as_ref())).collect();
+        let reference: Vec<usize> = (0..docs.len()).filter(|&i| ref_matches(filter, docs[i].as_ref())).collect();
         if &got != expected || &reference != expected {
-            failures.push(format!(
-                "{filter}\n  expected {expected:?}\n  filter   {got:?}\n  reference {reference:?}"
-            ));
+            failures.push(format!("{filter}\n  expected {expected:?}\n  filter   {got:?}\n  reference {reference:?}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), rows.len(), failures.join("\n"));
     eprintln!("{} table rows checked", rows.len());
 }
 
@@ -319,28 +232,12 @@ fn errors_have_paths() {
         (json!(null), "", "filter object"),
         (json!({"$foo": 1}), "$foo", "unknown operator $foo"),
         (json!({"a": {"$foo": 1}}), "a.$foo", "unknown operator $foo"),
-        (
-            json!({"a": {"$date": "2024-05-01T00:00:00Z"}}),
-            "a.$date",
-            "unknown operator $date",
-        ),
-        (
-            json!({"a": {"$eq": {"$date": "2024-05-01T00:00:00Z"}}}),
-            "a.$eq",
-            "$date",
-        ),
+        (json!({"a": {"$date": "2024-05-01T00:00:00Z"}}), "a.$date", "unknown operator $date"),
+        (json!({"a": {"$eq": {"$date": "2024-05-01T00:00:00Z"}}}), "a.$eq", "$date"),
         (json!({"a": {"$in": [1, {"$x": 1}]}}), "a.$in[1]", "$x"),
-        (
-            json!({"$and": [{"a": 1}, {"price": {"$gt": true}}]}),
-            "$and[1].price.$gt",
-            "number or a string",
-        ),
+        (json!({"$and": [{"a": 1}, {"price": {"$gt": true}}]}), "$and[1].price.$gt", "number or a string"),
         (json!({"a": {"$gte": null}}), "a.$gte", "number or a string"),
-        (
-            json!({"a": {"$lt": {"x": 1}}}),
-            "a.$lt",
-            "number or a string",
-        ),
+        (json!({"a": {"$lt": {"x": 1}}}), "a.$lt", "number or a string"),
         (json!({"a": {"$lte": [1]}}), "a.$lte", "number or a string"),
         (json!({"a": {"$exists": 1}}), "a.$exists", "true or false"),
         (json!({"a": {"$in": "x"}}), "a.$in", "array"),
@@ -348,67 +245,31 @@ fn errors_have_paths() {
         (json!({"$and": {}}), "$and", "array"),
         (json!({"$or": [1]}), "$or[0]", "filter object"),
         (json!({"$nor": "x"}), "$nor", "array"),
-        (
-            json!({"$or": [{"a": 1}, {"b": {"$in": 3}}]}),
-            "$or[1].b.$in",
-            "array",
-        ),
+        (json!({"$or": [{"a": 1}, {"b": {"$in": 3}}]}), "$or[1].b.$in", "array"),
         (json!({"a": {"$gt": 1, "b": 2}}), "a", "mix"),
         (json!({"a": {"$regex": "("}}), "a.$regex", "invalid regex"),
         (json!({"a": {"$regex": 5}}), "a.$regex", "regex string"),
-        (
-            json!({"a": {"$regex": "(?:\\w{100}){100}"}}),
-            "a.$regex",
-            "size limit",
-        ),
-        (
-            json!({"a": {"$regex": "x", "$options": "q"}}),
-            "a.$options",
-            "unknown regex option",
-        ),
-        (
-            json!({"a": {"$regex": "x", "$options": 1}}),
-            "a.$options",
-            "string",
-        ),
+        (json!({"a": {"$regex": "(?:\\w{100}){100}"}}), "a.$regex", "size limit"),
+        (json!({"a": {"$regex": "x", "$options": "q"}}), "a.$options", "unknown regex option"),
+        (json!({"a": {"$regex": "x", "$options": 1}}), "a.$options", "string"),
         (json!({"a": {"$options": "i"}}), "a.$options", "$regex"),
         (json!({"a": {"$not": 5}}), "a.$not", "operator object"),
         (json!({"a": {"$not": {}}}), "a.$not", "operator object"),
-        (
-            json!({"a": {"$not": {"b": 1}}}),
-            "a.$not",
-            "operator object",
-        ),
+        (json!({"a": {"$not": {"b": 1}}}), "a.$not", "operator object"),
         (json!({"a": {"$not": {"$gt": 1, "b": 1}}}), "a.$not", "mix"),
-        (
-            json!({"a": {"$not": {"$bad": 1}}}),
-            "a.$not.$bad",
-            "unknown operator",
-        ),
+        (json!({"a": {"$not": {"$bad": 1}}}), "a.$not.$bad", "unknown operator"),
         (json!({"$not": []}), "$not", "filter object"),
-        (
-            json!({"$not": {"x": {"$gt": false}}}),
-            "$not.x.$gt",
-            "number or a string",
-        ),
+        (json!({"$not": {"x": {"$gt": false}}}), "$not.x.$gt", "number or a string"),
         (json!({"a.": 1}), "a.", "empty segment"),
         (json!({"a..b": 1}), "a..b", "empty segment"),
         (nested_and(16), &nested_path, "32 levels"),
         (json!({"a": nested_array(32)}), "a", "32 levels"),
-        (
-            json!({"a": {"$in": [nested_array(31)]}}),
-            "a.$in[0]",
-            "32 levels",
-        ),
+        (json!({"a": {"$in": [nested_array(31)]}}), "a.$in[0]", "32 levels"),
     ];
     for (filter, path, needle) in cases {
         let e = parse_err(filter.clone());
         assert_eq!(e.path, path, "{filter}: {e}");
-        assert!(
-            e.message.contains(needle),
-            "{filter}: message {:?} lacks {needle:?}",
-            e.message
-        );
+        assert!(e.message.contains(needle), "{filter}: message {:?} lacks {needle:?}", e.message);
     }
 }
 
@@ -433,12 +294,6 @@ fn hostile_deep_value_rejected_without_recursion() {
 #[test]
 fn error_display() {
     let e = parse_err(json!({"$and": [{}, {"price": {"$gt": true}}]}));
-    assert_eq!(
-        e.to_string(),
-        "invalid filter at $and[1].price.$gt: expected a number or a string"
-    );
-    assert_eq!(
-        parse_err(json!(1)).to_string(),
-        "invalid filter: expected a filter object"
-    );
+    assert_eq!(e.to_string(), "invalid filter at $and[1].price.$gt: expected a number or a string");
+    assert_eq!(parse_err(json!(1)).to_string(), "invalid filter: expected a filter object");
 }

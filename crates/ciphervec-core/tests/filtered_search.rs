@@ -26,10 +26,16 @@ fn filtered_recall_stays_high_at_every_selectivity() {
     let items: Vec<NewItem> = data
         .iter()
         .enumerate()
-        .map(|(i, v)| NewItem { id: i.to_string(), vector: v.clone(), metadata: Some(json!({ "bucket": (i * 7919) % 2000 })), contents: None })
+        .map(|(i, v)| NewItem {
+            id: i.to_string(),
+            vector: v.clone(),
+            metadata: Some(json!({ "bucket": (i * 7919) % 2000 })),
+            contents: None,
+        })
         .collect();
     index.upsert(items).unwrap();
-    let queries: Vec<Vec<f32>> = (0..50).map(|_| centres[rng.below(100)].iter().map(|x| x + 0.2 * rng.f32()).collect()).collect();
+    let queries: Vec<Vec<f32>> =
+        (0..50).map(|_| centres[rng.below(100)].iter().map(|x| x + 0.2 * rng.f32()).collect()).collect();
 
     for trained in [false, true] {
         if trained {
@@ -40,14 +46,24 @@ fn filtered_recall_stays_high_at_every_selectivity() {
             let matching: Vec<usize> = (0..n).filter(|i| (i * 7919) % 2000 < below).collect();
             let mut found = 0;
             for q in &queries {
-                let mut exact: Vec<(f32, usize)> =
-                    matching.iter().map(|&i| (data[i].iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), i)).collect();
+                let mut exact: Vec<(f32, usize)> = matching
+                    .iter()
+                    .map(|&i| (data[i].iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), i))
+                    .collect();
                 exact.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let truth: HashSet<String> = exact.iter().take(10).map(|(_, i)| i.to_string()).collect();
                 let search = Search { k: 10, n_probes: None, filter: Some(&filter), include: IDS };
                 let got = index.query(q, &search).unwrap();
-                assert_eq!(got.len(), 10, "{selectivity}: fewer than 10 results although {} items match", matching.len());
-                assert!(got.iter().all(|h| h.id.parse::<usize>().unwrap() * 7919 % 2000 < below), "a result fails the filter");
+                assert_eq!(
+                    got.len(),
+                    10,
+                    "{selectivity}: fewer than 10 results although {} items match",
+                    matching.len()
+                );
+                assert!(
+                    got.iter().all(|h| h.id.parse::<usize>().unwrap() * 7919 % 2000 < below),
+                    "a result fails the filter"
+                );
                 found += got.iter().filter(|h| truth.contains(&h.id)).count();
             }
             let recall = found as f64 / (10 * queries.len()) as f64;
@@ -72,7 +88,9 @@ fn a_filter_matching_fewer_than_k_returns_all_matches_and_metadata_queries_sort(
         })
         .collect();
     index.upsert(items).unwrap();
-    index.train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &AtomicBool::new(false), &|_| {}).unwrap();
+    index
+        .train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &AtomicBool::new(false), &|_| {})
+        .unwrap();
     let rare = Filter::parse(&json!({ "n": 7, "tag": "odd" })).unwrap();
     let search = Search { k: 100, n_probes: Some(1), filter: Some(&rare), include: IDS };
     let got = index.query(&[0.0, 0.0], &search).unwrap();
@@ -86,6 +104,8 @@ fn a_filter_matching_fewer_than_k_returns_all_matches_and_metadata_queries_sort(
     assert_eq!(by_n.len(), 5);
     let n_of = |id: &str| id[3..].parse::<usize>().unwrap() % 50;
     assert!(by_n.iter().all(|id| n_of(id) == 48), "descending by n: {by_n:?}");
-    let none = index.query_metadata(&Filter::parse(&json!({ "n": { "$exists": false } })).unwrap(), 10_000, None, true).unwrap();
+    let none = index
+        .query_metadata(&Filter::parse(&json!({ "n": { "$exists": false } })).unwrap(), 10_000, None, true)
+        .unwrap();
     assert_eq!(none.len(), 1000, "items without metadata have no field n");
 }

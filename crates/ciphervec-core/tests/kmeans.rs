@@ -1,15 +1,12 @@
-use ciphervec_core::kmeans::{KMeansError, KMeansParams, KMeansResult, Progress, assign, train};
-use std::sync::Mutex;
+use ciphervec_core::kmeans::{assign, train, KMeansError, KMeansParams, KMeansResult, Progress};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 struct Lcg(u64);
 impl Lcg {
     fn unit(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 40) as f32 / (1u64 << 24) as f32
     }
     /// Roughly standard normal (sum of uniforms), enough for blob tests.
@@ -47,11 +44,7 @@ fn recovers_gaussian_blobs() {
     assert!(r.iterations < p.max_iters, "tolerance should stop early");
     // Optimal inertia is about n * dim * sigma^2.
     let optimal = (k * per * dim) as f64 * (sigma as f64).powi(2);
-    assert!(
-        r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal,
-        "{} vs {optimal}",
-        r.inertia
-    );
+    assert!(r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal, "{} vs {optimal}", r.inertia);
     // Every true center has a centroid within a few sigma / sqrt(per).
     for c in centers.chunks_exact(dim) {
         let (_, d) = assign(c, dim, &r.centroids)[0];
@@ -65,10 +58,7 @@ fn deterministic_for_seed_and_thread_count() {
     let mut p = KMeansParams::new(25);
     p.max_points_per_centroid = 20; // forces sampling
     let in_pool = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| run(&data, 8, &p).unwrap())
     };
     let a = in_pool(2);
@@ -89,22 +79,14 @@ fn progress_reports_each_iteration() {
     p.tolerance = 0.0;
     let seen = Mutex::new(Vec::new());
     let r = train(&data, 4, &p, &AtomicBool::new(false), &|pr: &Progress| {
-        seen.lock()
-            .unwrap()
-            .push((pr.iteration, pr.max_iters, pr.inertia))
+        seen.lock().unwrap().push((pr.iteration, pr.max_iters, pr.inertia))
     })
     .unwrap();
     let seen = seen.into_inner().unwrap();
     assert_eq!(r.iterations, 7);
-    assert_eq!(
-        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
-        (1..=7).collect::<Vec<_>>()
-    );
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=7).collect::<Vec<_>>());
     assert!(seen.iter().all(|s| s.1 == 7));
-    assert!(
-        seen.windows(2).all(|w| w[1].2 <= w[0].2 * (1.0 + 1e-6)),
-        "Lloyd inertia must not rise"
-    );
+    assert!(seen.windows(2).all(|w| w[1].2 <= w[0].2 * (1.0 + 1e-6)), "Lloyd inertia must not rise");
     assert_eq!(seen[6].2, r.inertia);
 }
 
@@ -121,9 +103,7 @@ fn cancel_from_another_thread_aborts_quickly() {
     let iterations = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         let h = s.spawn(|| {
-            train(&data, dim, &p, &cancel, &|pr: &Progress| {
-                iterations.store(pr.iteration, Ordering::Relaxed)
-            })
+            train(&data, dim, &p, &cancel, &|pr: &Progress| iterations.store(pr.iteration, Ordering::Relaxed))
         });
         while iterations.load(Ordering::Relaxed) < 1 {
             std::thread::sleep(Duration::from_millis(5));
@@ -133,23 +113,14 @@ fn cancel_from_another_thread_aborts_quickly() {
         let res = h.join().unwrap();
         let latency = t.elapsed();
         assert_eq!(res.unwrap_err(), KMeansError::Aborted);
-        assert!(
-            latency < Duration::from_millis(100),
-            "abort took {latency:?}"
-        );
+        assert!(latency < Duration::from_millis(100), "abort took {latency:?}");
     });
 }
 
 #[test]
 fn cancel_before_start_aborts() {
     let (data, _) = blobs(4, 50, 4, 1.0, 5);
-    let res = train(
-        &data,
-        4,
-        &KMeansParams::new(4),
-        &AtomicBool::new(true),
-        &quiet,
-    );
+    let res = train(&data, 4, &KMeansParams::new(4), &AtomicBool::new(true), &quiet);
     assert_eq!(res.unwrap_err(), KMeansError::Aborted);
 }
 
@@ -157,13 +128,7 @@ fn cancel_before_start_aborts() {
 fn insufficient_points() {
     let data = vec![0.5f32; 15 * 3];
     let res = run(&data, 3, &KMeansParams::new(8));
-    assert_eq!(
-        res.unwrap_err(),
-        KMeansError::InsufficientPoints {
-            needed: 16,
-            have: 15
-        }
-    );
+    assert_eq!(res.unwrap_err(), KMeansError::InsufficientPoints { needed: 16, have: 15 });
 }
 
 #[test]
@@ -180,10 +145,7 @@ fn invalid_arguments() {
     ] {
         let mut p = KMeansParams::new(2);
         f(&mut p);
-        assert!(
-            matches!(run(&data, dim, &p), Err(KMeansError::InvalidArgument(_))),
-            "dim {dim} {p:?}"
-        );
+        assert!(matches!(run(&data, dim, &p), Err(KMeansError::InvalidArgument(_))), "dim {dim} {p:?}");
     }
 }
 
@@ -192,9 +154,7 @@ fn duplicate_points_leave_no_nan_and_near_zero_inertia() {
     // 5 distinct points, 20 lists: most clusters start or become empty and get re-split.
     let dim = 6;
     let distinct: Vec<f32> = (0..5 * dim).map(|i| (i % 7) as f32 - 3.0).collect();
-    let data: Vec<f32> = (0..400)
-        .flat_map(|i| distinct[(i % 5) * dim..][..dim].to_vec())
-        .collect();
+    let data: Vec<f32> = (0..400).flat_map(|i| distinct[(i % 5) * dim..][..dim].to_vec()).collect();
     let mut p = KMeansParams::new(20);
     p.tolerance = 0.0;
     p.max_iters = 10;
@@ -230,11 +190,7 @@ fn memory_limit_caps_training_sample() {
     let mut p = KMeansParams::new(10);
     p.max_memory_bytes = 150_000;
     let r = run(&data, 8, &p).unwrap();
-    assert!(
-        r.trained_on < 10_000 && r.trained_on >= 20,
-        "{}",
-        r.trained_on
-    );
+    assert!(r.trained_on < 10_000 && r.trained_on >= 20, "{}", r.trained_on);
 }
 
 #[test]
@@ -243,20 +199,9 @@ fn assign_matches_brute_force() {
     let dim = 50;
     let data: Vec<f32> = (0..3000 * dim).map(|_| g.unit()).collect();
     let cents: Vec<f32> = (0..100 * dim).map(|_| g.unit()).collect();
-    for ((id, d), x) in assign(&data, dim, &cents)
-        .into_iter()
-        .zip(data.chunks_exact(dim))
-    {
-        let exact = |c: &[f32]| {
-            x.iter()
-                .zip(c)
-                .map(|(a, b)| ((a - b) as f64).powi(2))
-                .sum::<f64>()
-        };
-        let best = cents
-            .chunks_exact(dim)
-            .map(exact)
-            .fold(f64::INFINITY, f64::min);
+    for ((id, d), x) in assign(&data, dim, &cents).into_iter().zip(data.chunks_exact(dim)) {
+        let exact = |c: &[f32]| x.iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+        let best = cents.chunks_exact(dim).map(exact).fold(f64::INFINITY, f64::min);
         let got = exact(&cents[id as usize * dim..][..dim]);
         assert!(got <= best + 1e-4, "{got} > {best}");
         assert!((d as f64 - got).abs() < 1e-4);

@@ -29,7 +29,10 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> 
         .collect()
 }
 
-fn filled(metric: Metric, data: &[Vec<f32>]) -> (Arc<ciphervec_core::memory_storage::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
+fn filled(
+    metric: Metric,
+    data: &[Vec<f32>],
+) -> (Arc<ciphervec_core::memory_storage::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
     let (store, client, key) = client();
     let index = client.create_index("t", &key, None, metric).unwrap();
     index.upsert(data.iter().enumerate().map(|(i, v)| item(&i.to_string(), v.clone())).collect()).unwrap();
@@ -52,9 +55,12 @@ fn trained_search_has_high_recall_and_is_exact_with_all_probes() {
     for metric in [Metric::Euclidean, Metric::Cosine] {
         let data = clustered(20_000, 32, 64, 1);
         let (_, _, _, index) = filled(metric, &data);
-        let queries: Vec<Vec<f32>> = clustered(100, 32, 64, 1).into_iter().map(|v| v.iter().map(|x| x + 0.01).collect()).collect();
-        let exact: Vec<Vec<String>> =
-            queries.iter().map(|q| index.query(q, &top(10, None)).unwrap().into_iter().map(|h| h.id).collect()).collect();
+        let queries: Vec<Vec<f32>> =
+            clustered(100, 32, 64, 1).into_iter().map(|v| v.iter().map(|x| x + 0.01).collect()).collect();
+        let exact: Vec<Vec<String>> = queries
+            .iter()
+            .map(|q| index.query(q, &top(10, None)).unwrap().into_iter().map(|h| h.id).collect())
+            .collect();
         assert!(!index.is_trained());
         let report = index.train(&TrainParams::default(), &AtomicBool::new(false), &no_progress).unwrap();
         assert!(index.is_trained());
@@ -63,7 +69,11 @@ fn trained_search_has_high_recall_and_is_exact_with_all_probes() {
         assert!(report.iterations >= 1 && report.inertia > 0.0 && report.trained_on <= 20_000);
         let recall = recall_at_10(&index, &queries, &exact, None);
         assert!(recall >= 0.95, "{metric:?}: recall@10 {recall} at auto nProbes");
-        assert_eq!(recall_at_10(&index, &queries, &exact, Some(512)), 1.0, "{metric:?}: nProbes = nLists must be exact");
+        assert_eq!(
+            recall_at_10(&index, &queries, &exact, Some(512)),
+            1.0,
+            "{metric:?}: nProbes = nLists must be exact"
+        );
         assert!(recall_at_10(&index, &queries, &exact, Some(1)) < recall, "one probe should lose some recall");
     }
 }
@@ -91,7 +101,8 @@ fn bad_training_parameters_are_typed_errors() {
     let data = clustered(100, 4, 3, 3);
     let (_, _, _, index) = filled(Metric::Euclidean, &data);
     let stop = AtomicBool::new(false);
-    let err = index.train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &stop, &no_progress).unwrap_err();
+    let err =
+        index.train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &stop, &no_progress).unwrap_err();
     assert_eq!(err.code(), "ERR_INSUFFICIENT_VECTORS");
     assert!(err.to_string().contains("128") && err.to_string().contains("100"), "{err}");
     for bad in [
@@ -140,7 +151,8 @@ fn a_second_training_run_is_refused_while_one_runs() {
     let runner = {
         let (index, stop) = (index.clone(), stop.clone());
         thread::spawn(move || {
-            let params = TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
+            let params =
+                TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
             index.train(&params, &stop, &no_progress)
         })
     };

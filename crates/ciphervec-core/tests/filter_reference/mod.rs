@@ -8,17 +8,13 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 pub fn ref_matches(filter: &Value, doc: Option<&Value>) -> bool {
-    filter
-        .as_object()
-        .unwrap()
-        .iter()
-        .all(|(key, arg)| match key.as_str() {
-            "$and" => arg.as_array().unwrap().iter().all(|f| ref_matches(f, doc)),
-            "$or" => arg.as_array().unwrap().iter().any(|f| ref_matches(f, doc)),
-            "$nor" => !arg.as_array().unwrap().iter().any(|f| ref_matches(f, doc)),
-            "$not" => !ref_matches(arg, doc),
-            field => cond_matches(lookup(doc, field), arg),
-        })
+    filter.as_object().unwrap().iter().all(|(key, arg)| match key.as_str() {
+        "$and" => arg.as_array().unwrap().iter().all(|f| ref_matches(f, doc)),
+        "$or" => arg.as_array().unwrap().iter().any(|f| ref_matches(f, doc)),
+        "$nor" => !arg.as_array().unwrap().iter().any(|f| ref_matches(f, doc)),
+        "$not" => !ref_matches(arg, doc),
+        field => cond_matches(lookup(doc, field), arg),
+    })
 }
 
 fn lookup<'a>(doc: Option<&'a Value>, field: &str) -> Option<&'a Value> {
@@ -36,8 +32,7 @@ fn lookup<'a>(doc: Option<&'a Value>, field: &str) -> Option<&'a Value> {
 }
 
 fn is_ops(v: &Value) -> Option<&Map<String, Value>> {
-    v.as_object()
-        .filter(|o| !o.is_empty() && o.keys().all(|k| k.starts_with('$')))
+    v.as_object().filter(|o| !o.is_empty() && o.keys().all(|k| k.starts_with('$')))
 }
 
 fn cond_matches(val: Option<&Value>, cond: &Value) -> bool {
@@ -65,11 +60,7 @@ fn eq_field(val: Option<&Value>, want: &Value) -> bool {
 
 fn op_matches(val: Option<&Value>, op: &str, arg: &Value, siblings: &Map<String, Value>) -> bool {
     let cmp_any = |want: &[Ordering]| {
-        val.is_some_and(|v| {
-            candidates(v)
-                .into_iter()
-                .any(|c| ordered_cmp(c, arg).is_some_and(|o| want.contains(&o)))
-        })
+        val.is_some_and(|v| candidates(v).into_iter().any(|c| ordered_cmp(c, arg).is_some_and(|o| want.contains(&o))))
     };
     match op {
         "$eq" => eq_field(val, arg),
@@ -83,16 +74,9 @@ fn op_matches(val: Option<&Value>, op: &str, arg: &Value, siblings: &Map<String,
         "$exists" => val.is_some() == arg.as_bool().unwrap(),
         "$options" => true,
         "$regex" => {
-            let flags = siblings
-                .get("$options")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let flags = siblings.get("$options").and_then(Value::as_str).unwrap_or("");
             let re = regex(arg.as_str().unwrap(), flags);
-            val.is_some_and(|v| {
-                candidates(v)
-                    .into_iter()
-                    .any(|c| c.as_str().is_some_and(|s| re.is_match(s)))
-            })
+            val.is_some_and(|v| candidates(v).into_iter().any(|c| c.as_str().is_some_and(|s| re.is_match(s))))
         }
         "$contains" => match (val, arg) {
             (Some(Value::Array(a)), _) => a.iter().any(|e| json_eq(e, arg)),
@@ -142,11 +126,7 @@ fn num_cmp(a: &Value, b: &Value) -> Ordering {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(x), None) => mixed(x, b.as_f64().unwrap()),
         (None, Some(y)) => mixed(y, a.as_f64().unwrap()).reverse(),
-        (None, None) => a
-            .as_f64()
-            .unwrap()
-            .partial_cmp(&b.as_f64().unwrap())
-            .unwrap(),
+        (None, None) => a.as_f64().unwrap().partial_cmp(&b.as_f64().unwrap()).unwrap(),
     }
 }
 
@@ -162,13 +142,9 @@ fn mixed(i: i128, f: f64) -> Ordering {
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(_), Value::Number(_)) => num_cmp(a, b) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
