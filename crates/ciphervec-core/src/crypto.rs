@@ -121,18 +121,9 @@ impl Sealer {
         out
     }
 
+    /// Authenticates and decrypts a copy of `blob`; for the few small per-index entries.
     pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, AuthError> {
-        if blob.len() < SEAL_OVERHEAD || blob[0] != BLOB_VERSION {
-            return Err(AuthError);
-        }
-        let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN].try_into().unwrap();
-        let (body, tag) = blob[1 + NONCE_LEN..].split_at(blob.len() - SEAL_OVERHEAD);
-        let tag: [u8; TAG_LEN] = tag.try_into().unwrap();
-        let mut plain = body.to_vec();
-        self.cipher
-            .decrypt_inout_detached(&Nonce::from(nonce), aad, plain.as_mut_slice().into(), &Tag::from(tag))
-            .map_err(|_| AuthError)?;
-        Ok(plain)
+        Ok(self.open_in_place(aad, &mut blob.to_vec())?.to_vec())
     }
 
     /// Authenticates and decrypts `blob` where it lies (no allocation); returns the plaintext,
@@ -141,7 +132,7 @@ impl Sealer {
         if blob.len() < SEAL_OVERHEAD || blob[0] != BLOB_VERSION {
             return Err(AuthError);
         }
-        let nonce: [u8; NONCE_LEN] = blob[1..1 + NONCE_LEN].try_into().unwrap();
+        let nonce = blob_nonce(blob);
         let body_len = blob.len() - SEAL_OVERHEAD;
         let (body, tag) = blob[1 + NONCE_LEN..].split_at_mut(body_len);
         let tag: [u8; TAG_LEN] = (&*tag).try_into().unwrap();

@@ -112,12 +112,12 @@ impl Items {
         self.slot_of.reserve(n);
         let first = self.ids.len();
         for (i, id) in cols.ids.iter().enumerate() {
-            if self.slot_of.insert(id.clone(), (first + i) as u32).is_some() {
-                for id in &cols.ids[..=i] {
+            if let Some(old) = self.slot_of.insert(id.clone(), (first + i) as u32) {
+                // Put back what the duplicate displaced, then drop the ids added before it
+                // (unique so far; if the duplicate was among them, that drops it too).
+                self.slot_of.insert(id.clone(), old);
+                for id in &cols.ids[..i] {
                     self.slot_of.remove(id);
-                }
-                for (slot, id) in self.ids.iter().enumerate() {
-                    self.slot_of.insert(id.clone(), slot as u32);
                 }
                 return Err(id.clone());
             }

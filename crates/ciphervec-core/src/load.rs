@@ -18,7 +18,7 @@ use crate::crypto::{DataKeys, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::items::{Columns, Items};
 use crate::kernels;
-use crate::manifest::RECORD_PREFIX;
+use crate::manifest::{aad_into, RECORD_PREFIX};
 use crate::record::RecordView;
 use crate::record_set::RecordSet;
 use crate::storage::EntryBatch;
@@ -91,14 +91,9 @@ fn decode_batch(mut batch: EntryBatch, src: &Source<'_>) -> Result<(Columns, Rec
         tokens: Vec::with_capacity(n),
     };
     let mut set = RecordSet::default();
-    // Associated data = storage name ‖ 0 ‖ storage key (as `manifest::aad`), built in place.
-    let mut aad = Vec::with_capacity(src.storage_name.len() + 64);
-    aad.extend_from_slice(src.storage_name.as_bytes());
-    aad.push(0);
-    let aad_base = aad.len();
+    let mut aad = Vec::new();
     for (key, blob) in batch.iter_mut() {
-        aad.truncate(aad_base);
-        aad.extend_from_slice(key);
+        aad_into(&mut aad, src.storage_name, key);
         if blob.len() < SEAL_OVERHEAD {
             return Err(integrity(src));
         }

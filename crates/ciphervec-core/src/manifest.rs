@@ -38,10 +38,16 @@ pub struct Config {
 /// to another key or index fails authentication.
 pub fn aad(storage_name: &str, key: &[u8]) -> Vec<u8> {
     let mut a = Vec::with_capacity(storage_name.len() + 1 + key.len());
-    a.extend_from_slice(storage_name.as_bytes());
-    a.push(0);
-    a.extend_from_slice(key);
+    aad_into(&mut a, storage_name, key);
     a
+}
+
+/// [`aad`] written into a reused buffer (cleared first), for loops over many records.
+pub fn aad_into(out: &mut Vec<u8>, storage_name: &str, key: &[u8]) {
+    out.clear();
+    out.extend_from_slice(storage_name.as_bytes());
+    out.push(0);
+    out.extend_from_slice(key);
 }
 
 impl Header {

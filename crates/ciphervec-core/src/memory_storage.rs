@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use crate::error::Result;
-use crate::storage::{Change, Storage};
+use crate::storage::{Change, EntryBatch, Storage};
 
 type Space = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -53,13 +53,26 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan_prefix_batches(
+        &self,
+        space: &str,
+        prefix: &[u8],
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
+    ) -> Result<()> {
         let spaces = self.spaces.read().unwrap();
-        let Some(m) = spaces.get(space) else { return Ok(Vec::new()) };
-        Ok(m.range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let Some(m) = spaces.get(space) else { return Ok(()) };
+        let mut batch = EntryBatch::default();
+        for (k, v) in m.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+            batch.push(k, v);
+            if batch.bytes() >= batch_bytes {
+                sink(std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            sink(batch)?;
+        }
+        Ok(())
     }
 
     fn spaces(&self) -> Result<Vec<String>> {

@@ -15,30 +15,24 @@ pub trait Storage: Send + Sync {
     fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Applies all changes or none (creating the space if needed).
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()>;
-    /// Every entry of `space` whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
-    /// The same entries as [`Storage::scan_prefix`], in the same order, handed to `sink` in
-    /// batches of roughly `batch_bytes` as they are read, so the caller can process one batch
-    /// while the next is read. Backends that can should override the default, which reads
-    /// everything first.
+    /// Every entry of `space` whose key starts with `prefix`, in key order, handed to `sink`
+    /// in batches of roughly `batch_bytes` as they are read, so the caller can process one
+    /// batch while the next is read.
     fn scan_prefix_batches(
         &self,
         space: &str,
         prefix: &[u8],
         batch_bytes: usize,
         sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
-    ) -> Result<()> {
-        let mut batch = EntryBatch::default();
-        for (k, v) in self.scan_prefix(space, prefix)? {
-            batch.push(&k, &v);
-            if batch.bytes() >= batch_bytes {
-                sink(std::mem::take(&mut batch))?;
-            }
-        }
-        if !batch.is_empty() {
-            sink(batch)?;
-        }
-        Ok(())
+    ) -> Result<()>;
+    /// The same entries, all at once.
+    fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.scan_prefix_batches(space, prefix, 1 << 20, &mut |b| {
+            out.extend(b.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+            Ok(())
+        })?;
+        Ok(out)
     }
     /// The names of all spaces.
     fn spaces(&self) -> Result<Vec<String>>;
