@@ -3,6 +3,7 @@
 //! Builds DIR once (glove-style .fbin, or 390k generated 50-d vectors; trained with NLISTS
 //! lists if given), then loads it ROUNDS times (default 5), then measures the baseline: one
 //! thread AES-256-GCM-opening blobs of the same sizes (the decryption floor of a load).
+//! COMPACT=1 packs the index into segments (`Index::compact`) before the rounds.
 
 // The same allocator as the Node addon, so the numbers match what `loadIndex` does there.
 #[global_allocator]
@@ -62,6 +63,13 @@ fn main() {
         }
         client.close();
     }
+    if std::env::var_os("COMPACT").is_some() {
+        let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
+        let t = Instant::now();
+        client.load_index("load", &key).unwrap().compact().unwrap();
+        println!("compact: {:.2} s", t.elapsed().as_secs_f64());
+        client.close();
+    }
     let rounds: usize = std::env::var("ROUNDS").map_or(5, |r| r.parse().unwrap());
     for round in 0..rounds {
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
@@ -81,21 +89,26 @@ fn main() {
     }
     let (s, bytes) = aes_baseline(&dir);
     println!(
-        "baseline: AES-256-GCM open of the same {:.1} MB of records on 1 thread: {:.3} s ({:.2} GB/s)",
+        "baseline: AES-256-GCM open of the same {:.1} MB of stored entries on 1 thread: {:.3} s ({:.2} GB/s)",
         bytes as f64 / 1e6,
         s,
         bytes as f64 / 1e9 / s
     );
 }
 
-/// Seconds one thread needs to AES-GCM-open blobs of exactly the stored records' sizes, and
-/// their total bytes: the decryption floor of `load`, measured in the same run.
+/// Seconds one thread needs to AES-GCM-open blobs of exactly the stored entries' sizes
+/// (records, segments, tombstones), and their total bytes: the decryption floor of `load`,
+/// measured in the same run.
 fn aes_baseline(dir: &std::path::Path) -> (f64, usize) {
     use ciphervec_core::crypto::{random_key, Sealer, SEAL_OVERHEAD};
     use ciphervec_core::storage::Storage;
     let store = DiskStorage::open(dir).unwrap();
     let space = store.spaces().unwrap().pop().unwrap();
-    let sizes: Vec<usize> = store.scan_prefix(&space, b"r").unwrap().iter().map(|(_, v)| v.len()).collect();
+    let sizes: Vec<usize> = [b"r", b"p", b"d"]
+        .iter()
+        .flat_map(|prefix| store.scan_prefix(&space, *prefix).unwrap())
+        .map(|(_, v)| v.len())
+        .collect();
     store.close();
     let sealer = Sealer::new(&random_key());
     let aad = [0u8; 50];

@@ -16,14 +16,16 @@ use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::items::Items;
+use crate::items::{Items, Stored};
 use crate::ivf::Ivf;
+use crate::ledger::Ledger;
 use crate::load::{self, Loaded};
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
 use crate::record_set::{RecordSet, RECORD_SET_KEY};
 use crate::search::{self, Query};
+use crate::segment::{self, TOMBSTONE_PREFIX};
 use crate::state::{placement, State};
 use crate::storage::Change;
 use crate::topk::Hit;
@@ -96,8 +98,12 @@ pub struct Index {
     auto_train: AtomicUsize,
     /// Whether the "query on a large untrained index" warning was already given.
     warned_untrained: AtomicBool,
-    /// The authenticated summary of stored record keys; changed only under `writer`.
-    record_set: Mutex<RecordSet>,
+    /// The record summary, tombstones and segment count; changed only under `writer`.
+    ledger: Mutex<Ledger>,
+    /// Loose entries (records and tombstones) in the store, from the ledger, lock-free.
+    loose_entries: AtomicUsize,
+    /// Whether a background compaction runs.
+    compacting: AtomicBool,
 }
 
 #[derive(Default)]
@@ -144,13 +150,13 @@ impl Index {
             storage_name,
             keys,
             State::new(Items::new(dimension.unwrap_or(0))),
-            RecordSet::default(),
+            Ledger::default(),
         ))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
-    /// record in parallel (see `load`). Any altered, missing, extra or rolled-back record fails
-    /// the whole load with `ERR_INTEGRITY`.
+    /// segment, record and tombstone in parallel (see `load`). Any altered, missing, extra or
+    /// rolled-back entry fails the whole load with `ERR_INTEGRITY`.
     pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
         let store = &shared.store;
         let header_blob = store.get(&storage_name, HEADER_KEY)?.ok_or_else(|| Error::IndexNotFound(name.into()))?;
@@ -168,10 +174,11 @@ impl Index {
         let summary = RecordSet::open(&summary_blob, &keys, &storage_name, name)?;
         let dim = config.dimension.unwrap_or(0);
         let source = load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim };
-        let Loaded { items, found } = load::load_records(&shared, &source)?;
+        let Loaded { items, found, tombstones, segments } = load::load_records(&shared, &source)?;
         if found != summary {
             return Err(Error::Integrity(format!(
-                "index '{name}': the store holds {} records but {} were written, or other records or record versions than those written",
+                "index '{name}': the store holds {} entries (records, segments, tombstones) but {} were written, \
+                 or other entries or entry versions than those written",
                 found.count, summary.count
             )));
         }
@@ -180,7 +187,7 @@ impl Index {
             let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
             state.rebuild_ivf(config.metric, Ivf::new(dim, centroids));
         }
-        Ok(Index::assemble(shared, config, storage_name, keys, state, summary))
+        Ok(Index::assemble(shared, config, storage_name, keys, state, Ledger { summary, tombstones, segments }))
     }
 
     fn assemble(
@@ -189,7 +196,7 @@ impl Index {
         storage_name: String,
         keys: DataKeys,
         state: State,
-        record_set: RecordSet,
+        ledger: Ledger,
     ) -> Index {
         let stats = Stats::default();
         stats.refresh(&state);
@@ -206,7 +213,9 @@ impl Index {
             stats,
             auto_train: AtomicUsize::new(0),
             warned_untrained: AtomicBool::new(false),
-            record_set: Mutex::new(record_set),
+            loose_entries: AtomicUsize::new(ledger.loose_entries()),
+            ledger: Mutex::new(ledger),
+            compacting: AtomicBool::new(false),
         }
     }
 
@@ -296,12 +305,23 @@ impl Index {
         set.seal(&self.keys, &self.storage_name)
     }
 
-    /// Installs the summary written by a re-seal of every record (training; callers hold
-    /// `writer`), which changes every token but never the count.
-    pub(crate) fn replace_record_set(&self, set: RecordSet) {
-        let mut current = self.record_set.lock().unwrap();
-        debug_assert_eq!(current.count, set.count, "training re-seals records, it does not add or remove any");
-        *current = set;
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap()
+    }
+
+    /// Installs the ledger a compaction wrote (callers hold `writer`).
+    pub(crate) fn replace_ledger(&self, ledger: Ledger) {
+        self.loose_entries.store(ledger.loose_entries(), Ordering::Release);
+        *self.ledger() = ledger;
+    }
+
+    /// Loose records and tombstones in the store (lock-free; as of the last write).
+    pub fn loose_entries(&self) -> usize {
+        self.loose_entries.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn compacting_flag(&self) -> &AtomicBool {
+        &self.compacting
     }
 
     pub(crate) fn seal_centroids(&self, dim: usize, centroids: &[f32]) -> Vec<u8> {
@@ -311,8 +331,12 @@ impl Index {
     /// The storage change that writes `rec` sealed under its storage key, and the seal token
     /// of that version (for the record summary).
     pub(crate) fn sealed_record(&self, rec: &Record) -> (Change, u128) {
-        let key = self.record_key(&rec.id);
-        let blob = self.keys.records.seal(&aad(&self.storage_name, &key), &rec.encode());
+        self.sealed_entry(self.record_key(&rec.id), &rec.encode())
+    }
+
+    /// `plain` sealed under `key`, as a storage change, and its seal token.
+    pub(crate) fn sealed_entry(&self, key: Vec<u8>, plain: &[u8]) -> (Change, u128) {
+        let blob = self.keys.records.seal(&aad(&self.storage_name, &key), plain);
         let token = self.keys.seal_token(&blob);
         ((key, Some(blob)), token)
     }
@@ -357,27 +381,41 @@ impl Index {
         });
         let sealed: Vec<(Change, u128)> =
             self.shared.pool.install(|| records.par_iter().map(|rec| self.sealed_record(rec)).collect());
-        let mut set = *self.record_set.lock().unwrap();
-        let mut tokens = Vec::with_capacity(sealed.len());
+        let mut ledger = self.ledger.lock().unwrap();
+        let mut set = ledger.summary;
+        let mut stored = Vec::with_capacity(sealed.len());
         for (rec, (change, token)) in records.iter().zip(sealed) {
-            match state.items.slot(&rec.id) {
-                Some(slot) => set.replace(state.items.token(slot), token),
-                None => set.insert(token),
-            }
+            // A loose record wins over a packed copy of its id, which stays until a compaction.
+            let over_packed = match state.items.slot(&rec.id).map(|slot| state.items.stored(slot)) {
+                Some(Stored::Loose { token: old, over_packed }) => {
+                    set.replace(old, token);
+                    over_packed
+                }
+                Some(Stored::Packed) => {
+                    set.insert(token);
+                    true
+                }
+                None => {
+                    set.insert(token);
+                    ledger.tombstones.contains_key(&rec.id)
+                }
+            };
             changes.push(change);
-            tokens.push(token);
+            stored.push(Stored::Loose { token, over_packed });
         }
         changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         drop(state);
         self.store_write(changes)?;
-        *self.record_set.lock().unwrap() = set;
+        ledger.summary = set;
+        self.loose_entries.store(ledger.loose_entries(), Ordering::Release);
+        drop(ledger);
         let n = records.len();
         let mut state = self.write_state();
         if current == 0 {
             state.items.set_dim(dim);
         }
-        for (rec, token) in records.into_iter().zip(tokens) {
-            state.upsert(rec, token);
+        for (rec, stored) in records.into_iter().zip(stored) {
+            state.upsert(rec, stored);
         }
         Ok(n)
     }
@@ -388,28 +426,40 @@ impl Index {
         validate_ids(ids.iter().map(String::as_str))?;
         let _w = self.writer.lock().unwrap();
         self.check_open()?;
-        let present: Vec<(&String, u128)> = {
+        let present: Vec<(&String, Stored)> = {
             let state = self.state.read().unwrap();
             let mut seen = std::collections::HashSet::new();
             ids.iter()
-                .filter_map(|id| Some((id, state.items.token(state.items.slot(id)?))))
+                .filter_map(|id| Some((id, state.items.stored(state.items.slot(id)?))))
                 .filter(|(id, _)| seen.insert(id.as_str()))
                 .collect()
         };
         if present.is_empty() {
             return Ok(0);
         }
-        let mut set = *self.record_set.lock().unwrap();
-        let mut changes: Vec<Change> = present
-            .iter()
-            .map(|&(id, token)| {
+        let mut ledger = self.ledger.lock().unwrap();
+        let mut set = ledger.summary;
+        let mut changes: Vec<Change> = Vec::with_capacity(present.len() + 1);
+        let mut new_tombstones = Vec::new();
+        for &(id, stored) in &present {
+            if let Stored::Loose { token, .. } = stored {
                 set.remove(token);
-                (self.record_key(id), None)
-            })
-            .collect();
+                changes.push((self.record_key(id), None));
+            }
+            // A packed copy stays until the next compaction; a tombstone marks it deleted.
+            if stored.has_packed_copy() && !ledger.tombstones.contains_key(id.as_str()) {
+                let (change, token) = self.sealed_entry(self.tombstone_key(id), &segment::encode_tombstone(id));
+                set.insert(token);
+                changes.push(change);
+                new_tombstones.push((id.clone(), token));
+            }
+        }
         changes.push((RECORD_SET_KEY.to_vec(), Some(set.seal(&self.keys, &self.storage_name))));
         self.store_write(changes)?;
-        *self.record_set.lock().unwrap() = set;
+        ledger.summary = set;
+        ledger.tombstones.extend(new_tombstones);
+        self.loose_entries.store(ledger.loose_entries(), Ordering::Release);
+        drop(ledger);
         let mut state = self.write_state();
         for (id, _) in &present {
             state.remove(id);
@@ -562,10 +612,12 @@ impl Index {
         self.closed.store(true, Ordering::Release);
     }
 
-    fn record_key(&self, id: &str) -> Vec<u8> {
-        let mut k = RECORD_PREFIX.to_vec();
-        k.extend_from_slice(&self.keys.id_tag(id));
-        k
+    pub(crate) fn record_key(&self, id: &str) -> Vec<u8> {
+        [RECORD_PREFIX, &self.keys.id_tag(id)].concat()
+    }
+
+    pub(crate) fn tombstone_key(&self, id: &str) -> Vec<u8> {
+        [TOMBSTONE_PREFIX, &self.keys.id_tag(id)].concat()
     }
 
     fn check_query_vector(&self, items: &Items, v: &[f32], what: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The decrypted working set of an index: dense slots holding ids, vectors (contiguous, for
-//! fast scans), norms, metadata and contents, plus the seal token of each item's stored
-//! version (for the record summary). Plaintext lives here and nowhere else.
+//! fast scans), norms, metadata and contents, plus where each item's stored version lives
+//! (for the record summary and for deletes). Plaintext lives here and nowhere else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +9,23 @@ use serde_json::Value;
 
 use crate::kernels;
 use crate::record::{Contents, Record};
+
+/// Where the stored version of an item lives (see `segment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// In a packed segment.
+    Packed,
+    /// In its own record entry, whose seal token is `token`. `over_packed`: a dead packed copy
+    /// of the id exists too, so deleting the item needs a tombstone (unless one exists).
+    Loose { token: u128, over_packed: bool },
+}
+
+impl Stored {
+    /// Whether a packed copy of the id exists, live or dead.
+    pub fn has_packed_copy(self) -> bool {
+        matches!(self, Stored::Packed | Stored::Loose { over_packed: true, .. })
+    }
+}
 
 /// Items in dense slots `0..len`. Deleting swaps the last slot into the hole so scans stay
 /// contiguous; slot numbers are therefore not stable across deletes.
@@ -22,7 +39,7 @@ pub struct Items {
     metadata: Vec<Option<Arc<Value>>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
-    tokens: Vec<u128>,
+    stored: Vec<Stored>,
 }
 
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
@@ -34,7 +51,7 @@ pub struct Columns {
     pub metadata: Vec<Option<Arc<Value>>>,
     pub contents: Vec<Option<Arc<Contents>>>,
     pub lists: Vec<u32>,
-    pub tokens: Vec<u128>,
+    pub stored: Vec<Stored>,
 }
 
 impl Items {
@@ -99,9 +116,9 @@ impl Items {
         self.lists[slot as usize]
     }
 
-    /// The seal token of the stored version of a slot's item.
-    pub fn token(&self, slot: u32) -> u128 {
-        self.tokens[slot as usize]
+    /// Where the stored version of a slot's item lives.
+    pub fn stored(&self, slot: u32) -> Stored {
+        self.stored[slot as usize]
     }
 
     /// Appends decoded items. Fails, changing nothing, with the first id that is already
@@ -128,7 +145,7 @@ impl Items {
         self.metadata.extend(cols.metadata);
         self.contents.extend(cols.contents);
         self.lists.extend(cols.lists);
-        self.tokens.extend(cols.tokens);
+        self.stored.extend(cols.stored);
         Ok(())
     }
 
@@ -141,12 +158,12 @@ impl Items {
         self.metadata.reserve(n);
         self.contents.reserve(n);
         self.lists.reserve(n);
-        self.tokens.reserve(n);
+        self.stored.reserve(n);
     }
 
-    /// Inserts a record whose stored version has seal token `token`, replacing every field of
-    /// an existing item with the same id. Returns its slot.
-    pub fn upsert(&mut self, rec: Record, token: u128) -> u32 {
+    /// Inserts a record stored as `stored`, replacing every field of an existing item with the
+    /// same id. Returns its slot.
+    pub fn upsert(&mut self, rec: Record, stored: Stored) -> u32 {
         debug_assert_eq!(rec.vector.len(), self.dim);
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
         match self.slot_of.get(rec.id.as_str()).copied() {
@@ -157,7 +174,7 @@ impl Items {
                 self.metadata[s] = rec.metadata;
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
-                self.tokens[s] = token;
+                self.stored[s] = stored;
                 slot
             }
             None => {
@@ -170,7 +187,7 @@ impl Items {
                 self.metadata.push(rec.metadata);
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
-                self.tokens.push(token);
+                self.stored.push(stored);
                 slot
             }
         }
@@ -180,9 +197,9 @@ impl Items {
         self.lists[slot as usize] = list;
     }
 
-    /// Records the seal token of a slot's re-sealed version.
-    pub fn set_token(&mut self, slot: u32, token: u128) {
-        self.tokens[slot as usize] = token;
+    /// Records where a slot's item is stored after a rewrite (a compaction).
+    pub fn set_stored(&mut self, slot: u32, stored: Stored) {
+        self.stored[slot as usize] = stored;
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
@@ -202,7 +219,7 @@ impl Items {
         self.metadata.swap_remove(s);
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
-        self.tokens.swap_remove(s);
+        self.stored.swap_remove(s);
         Some((slot, (s != last).then_some(last as u32)))
     }
 
@@ -223,6 +240,10 @@ mod tests {
     use super::*;
     use crate::record::UNASSIGNED;
 
+    fn loose(token: u128) -> Stored {
+        Stored::Loose { token, over_packed: false }
+    }
+
     fn rec(id: &str, v: f32) -> Record {
         Record { id: id.into(), vector: vec![v, v + 1.0], metadata: None, contents: None, list: UNASSIGNED }
     }
@@ -231,10 +252,10 @@ mod tests {
     fn upsert_overwrites_and_remove_keeps_slots_dense() {
         let mut items = Items::new(2);
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
-            items.upsert(rec(id, i as f32), i as u128);
+            items.upsert(rec(id, i as f32), loose(i as u128));
         }
-        items.upsert(rec("a", 10.0), 7);
-        assert_eq!(items.token(items.slot("a").unwrap()), 7);
+        items.upsert(rec("a", 10.0), Stored::Packed);
+        assert_eq!(items.stored(items.slot("a").unwrap()), Stored::Packed);
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("a").unwrap()), &[10.0, 11.0]);
         assert_eq!(items.remove("a"), Some((0, Some(2))));
@@ -252,7 +273,7 @@ mod tests {
     #[test]
     fn append_adds_columns_and_refuses_duplicate_ids_unchanged() {
         let mut items = Items::new(2);
-        items.upsert(rec("a", 0.0), 1);
+        items.upsert(rec("a", 0.0), loose(1));
         let cols = |ids: &[&str]| Columns {
             ids: ids.iter().map(|&i| Arc::from(i)).collect(),
             vectors: ids.iter().flat_map(|_| [3.0, 4.0]).collect(),
@@ -260,12 +281,12 @@ mod tests {
             metadata: vec![None; ids.len()],
             contents: vec![None; ids.len()],
             lists: vec![UNASSIGNED; ids.len()],
-            tokens: vec![9; ids.len()],
+            stored: vec![loose(9); ids.len()],
         };
         items.append(cols(&["b", "c"])).unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("c").unwrap()), &[3.0, 4.0]);
-        assert_eq!(items.token(2), 9);
+        assert_eq!(items.stored(2), loose(9));
         assert_eq!(&*items.append(cols(&["d", "a"])).unwrap_err(), "a");
         assert_eq!(&*items.append(cols(&["e", "e"])).unwrap_err(), "e");
         assert_eq!(items.len(), 3);

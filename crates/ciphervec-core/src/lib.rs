@@ -6,6 +6,7 @@
 
 pub mod auto_train;
 pub mod client;
+pub mod compaction;
 pub mod crypto;
 pub mod disk_storage;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod items;
 pub mod ivf;
 pub mod kernels;
 pub mod kmeans;
+mod ledger;
 mod load;
 pub mod manifest;
 pub mod memory_storage;
@@ -23,6 +25,7 @@ pub mod metric;
 pub mod record;
 pub mod record_set;
 pub mod search;
+pub mod segment;
 pub mod state;
 pub mod storage;
 pub mod topk;

@@ -23,6 +23,20 @@ pub enum Contents {
     Bytes(Vec<u8>),
 }
 
+impl Contents {
+    /// Bytes of text or data.
+    pub fn len(&self) -> usize {
+        match self {
+            Contents::Text(s) => s.len(),
+            Contents::Bytes(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One item, decrypted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -35,45 +49,42 @@ pub struct Record {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`Record::encode`], appended to `out` (segments pack many records in one buffer).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let meta = self.metadata.as_ref().map(|m| serde_json::to_vec(m.as_ref()).expect("JSON values serialise"));
-        let mut out =
-            Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4 + meta.as_ref().map_or(0, Vec::len));
         out.push(RECORD_VERSION);
-        put_bytes(&mut out, self.id.as_bytes());
+        put_bytes(out, self.id.as_bytes());
         out.extend_from_slice(&(self.vector.len() as u32).to_le_bytes());
         for x in &self.vector {
             out.extend_from_slice(&x.to_le_bytes());
         }
         match &meta {
-            Some(m) => put_bytes(&mut out, m),
+            Some(m) => put_bytes(out, m),
             None => out.extend_from_slice(&NONE_LEN.to_le_bytes()),
         }
         match self.contents.as_deref() {
             None => out.push(0),
             Some(Contents::Text(s)) => {
                 out.push(1);
-                put_bytes(&mut out, s.as_bytes());
+                put_bytes(out, s.as_bytes());
             }
             Some(Contents::Bytes(b)) => {
                 out.push(2);
-                put_bytes(&mut out, b);
+                put_bytes(out, b);
             }
         }
         out.extend_from_slice(&self.list.to_le_bytes());
-        out
     }
 
     /// Decodes a record that already passed authentication; a malformed one is `ERR_CORRUPT`
     /// (it can only come from a writer bug or a future format).
     pub fn decode(buf: &[u8]) -> Result<Record> {
-        let v = RecordView::decode(buf)?;
-        Ok(Record {
-            id: v.id.to_string(),
-            vector: v.vector().collect(),
-            metadata: v.metadata()?.map(Arc::new),
-            contents: v.contents()?.map(Arc::new),
-            list: v.list,
-        })
+        RecordView::decode(buf)?.to_record()
     }
 }
 
@@ -115,6 +126,17 @@ impl<'a> RecordView<'a> {
             return Err(corrupt("trailing bytes"));
         }
         Ok(RecordView { id, vector_bytes, metadata, contents_kind, contents, list })
+    }
+
+    /// An owned copy (checks metadata and contents).
+    pub fn to_record(&self) -> Result<Record> {
+        Ok(Record {
+            id: self.id.to_string(),
+            vector: self.vector().collect(),
+            metadata: self.metadata()?.map(Arc::new),
+            contents: self.contents()?.map(Arc::new),
+            list: self.list,
+        })
     }
 
     pub fn dim(&self) -> usize {

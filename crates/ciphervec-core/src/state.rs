@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::items::Items;
+use crate::items::{Items, Stored};
 use crate::ivf::Ivf;
 use crate::kernels;
 use crate::metric::Metric;
@@ -29,12 +29,12 @@ impl State {
         State { items, ivf: None }
     }
 
-    /// Inserts or replaces an item whose stored version has seal token `token`. Under IVF,
+    /// Inserts or replaces an item stored as `stored`. Under IVF,
     /// `rec.list` must name a valid list (callers compute it before sealing, so the list id is
     /// inside the ciphertext).
-    pub fn upsert(&mut self, rec: Record, token: u128) {
+    pub fn upsert(&mut self, rec: Record, stored: Stored) {
         let list = rec.list;
-        let slot = self.items.upsert(rec, token);
+        let slot = self.items.upsert(rec, stored);
         if let Some(ivf) = &mut self.ivf {
             debug_assert!((list as usize) < ivf.n_lists());
             ivf.remove(slot);

@@ -4,7 +4,8 @@
 //! 2. Run k-means on the pool with no lock held: queries, upserts and deletes go on, served
 //!    by the previous lists (or exhaustively).
 //! 3. Under the writer lock (writes wait, reads go on): assign every current item, re-seal
-//!    each record with its new list id, and write centroids + records in one atomic batch.
+//!    each record with its new list id into packed segments, and write centroids + segments
+//!    in one atomic batch.
 //!    Then swap the new lists in under a short write lock. Items written during step 2 are
 //!    assigned in step 3, so nothing is left out.
 
@@ -17,9 +18,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::ivf::Ivf;
 use crate::kmeans::{self, KMeansError, KMeansParams, Progress, SplitMix64};
-use crate::record_set::{RecordSet, RECORD_SET_KEY};
 use crate::state::placement;
-use crate::storage::Change;
 
 /// Largest accepted `nLists`.
 pub const MAX_N_LISTS: usize = 1 << 16;
@@ -195,32 +194,17 @@ impl Index {
             return Err(Error::Aborted(self.name().to_string()));
         }
         // The writer lock keeps the working set fixed from here to the swap, so lists built
-        // under this read guard still match it when installed.
-        // Every record is re-sealed (its list id changed), so every seal token changes and the
-        // record summary is rebuilt from the new ones, in the same batch.
-        let (mut changes, tokens): (Vec<Change>, Vec<u128>) = self.pool().install(|| {
-            (0..n)
-                .into_par_iter()
-                .map(|s| {
-                    let mut rec = state.items.record(s as u32);
-                    rec.list = lists[s];
-                    self.sealed_record(&rec)
-                })
-                .unzip()
-        });
-        let set = RecordSet::of(tokens.iter().copied());
+        // under this read guard still match it when installed. Every record changes (its list
+        // id is sealed inside it), so training writes them all packed (see `compaction`).
+        let crate::compaction::Packed { mut changes, ledger } = self.pack(&state, &lists);
         changes.push((crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
-        changes.push((RECORD_SET_KEY.to_vec(), Some(self.seal_record_set(&set))));
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists);
         drop(state);
         self.store_write(changes)?;
-        self.replace_record_set(set);
         let mut state = self.write_state();
         state.swap_ivf(ivf, &lists);
-        for (slot, token) in tokens.into_iter().enumerate() {
-            state.items.set_token(slot as u32, token);
-        }
+        self.install_packed(ledger, &mut state);
         Ok(())
     }
 }

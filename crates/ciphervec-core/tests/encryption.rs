@@ -152,7 +152,7 @@ fn a_record_removed_from_the_store_is_detected_at_load() {
     store.write(&space, vec![(k, None)]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY");
-    assert!(err.to_string().contains("50 records but 51"), "{err}");
+    assert!(err.to_string().contains("holds 50 entries") && err.to_string().contains("but 51 were"), "{err}");
 }
 
 /// The store (or whoever controls it) keeps an old sealed version of one record and puts it
@@ -173,7 +173,7 @@ fn an_older_version_of_a_record_put_back_is_detected_at_load() {
     store.replace_raw(space, k, old.clone());
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
-    assert!(err.to_string().contains("record versions"), "{err}");
+    assert!(err.to_string().contains("entry versions"), "{err}");
 }
 
 #[test]
@@ -193,8 +193,9 @@ fn a_deleted_record_put_back_is_detected_at_load() {
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
 }
 
-/// Training re-seals every record with its list; the summary follows, so a reload is clean
-/// and the pre-training versions are now the "old" ones.
+/// Training re-seals every record with its list into packed segments and removes the loose
+/// records; the summary follows, so a reload is clean and a pre-training record put back is
+/// an entry that should not be there.
 #[test]
 fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
     let (store, client, key) = client();
@@ -209,8 +210,46 @@ fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
     let reloaded = Client::new(store.clone(), 2).unwrap();
     assert_eq!(reloaded.load_index("medical-records", &key).unwrap().count().unwrap(), 51);
     drop(reloaded);
+    let after = store.dump();
+    assert!(
+        after.iter().filter(|(_, k, _)| k[0] == b'r').count() == 1,
+        "only the record upserted after training is loose"
+    );
     let (space, k, old) = before.iter().find(|(_, k, _)| k[0] == b'r' && k.len() > 1).unwrap();
-    store.replace_raw(space, k, old.clone());
+    use ciphervec_core::storage::Storage;
+    store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
+}
+
+/// The summary covers segments and tombstones too: an old segment put back after a later
+/// compaction, or a tombstone removed (which would resurrect a deleted item), fails the load.
+#[test]
+fn old_segments_and_removed_tombstones_are_detected_at_load() {
+    use ciphervec_core::storage::Storage;
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    let index = client.load_index("medical-records", &key).unwrap();
+    index.compact().unwrap();
+    let packed = store.dump();
+    assert!(packed.iter().all(|(_, k, _)| k[0] != b'r'), "a compaction leaves no loose record");
+    index.upsert(vec![common::item(SECRET_ID, vec![9.0; 16])]).unwrap();
+    index.compact().unwrap();
+    assert_eq!(index.delete(&[format!("{SECRET_ID}-3")]).unwrap(), 1);
+    drop((index, client));
+    let current = store.dump();
+    let load = || Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key);
+    assert_eq!(load().unwrap().count().unwrap(), 50);
+
+    let (space, k, old) = packed.iter().find(|(_, k, _)| k[0] == b'p').unwrap();
+    store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
+    assert_eq!(load().unwrap_err().code(), "ERR_INTEGRITY");
+    let (_, _, now) = current.iter().find(|(_, k2, _)| k2 == k).unwrap();
+    store.write(space, vec![(k.clone(), Some(now.clone()))]).unwrap();
+    assert_eq!(load().unwrap().count().unwrap(), 50);
+
+    let (space, k, _) = current.iter().find(|(_, k, _)| k[0] == b'd').unwrap();
+    store.write(space, vec![(k.clone(), None)]).unwrap();
+    let err = load().unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
 }

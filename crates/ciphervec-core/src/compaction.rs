@@ -1,0 +1,144 @@
+//! `Index::compact`: rewrites every live item into packed segments (see `segment`) and
+//! removes every loose record, tombstone and old segment, in one atomic batch. Training
+//! writes the same batch (it re-seals every record anyway, with its new list), and writes
+//! start one in the background once enough loose entries piled up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::index::Index;
+use crate::items::Stored;
+use crate::ledger::Ledger;
+use crate::record_set::{RecordSet, RECORD_SET_KEY};
+use crate::segment::{self, SegmentWriter, SEGMENT_BYTES};
+use crate::state::State;
+use crate::storage::Change;
+
+/// Loose entries after which writes start a background compaction (see
+/// [`Index::compaction_due`]).
+pub const AUTO_COMPACT_MIN: usize = 65_536;
+
+/// A compaction's batch and what the index knows once it is written.
+pub(crate) struct Packed {
+    pub changes: Vec<Change>,
+    pub ledger: Ledger,
+}
+
+impl Index {
+    /// Packs the index's items into segments, so that the next `loadIndex` reads a few large
+    /// blobs instead of one per item, and drops dead copies and tombstones. Writes wait;
+    /// queries go on.
+    pub fn compact(&self) -> Result<()> {
+        let _w = self.lock_writer();
+        let state = self.read_state()?;
+        let lists: Vec<u32> = (0..state.items.len() as u32).map(|s| state.items.list(s)).collect();
+        let Packed { changes, ledger } = self.pack(&state, &lists);
+        drop(state);
+        self.store_write(changes)?;
+        self.install_packed(ledger, &mut self.write_state());
+        Ok(())
+    }
+
+    /// Whether enough loose entries piled up since the last compaction: at least
+    /// [`AUTO_COMPACT_MIN`] and at least half as many as there are items. Then a reload reads
+    /// mostly segments, and a growing index rewrites each item about twice per doubling.
+    pub fn compaction_due(&self) -> bool {
+        let loose = self.loose_entries();
+        loose >= AUTO_COMPACT_MIN && loose >= self.len_hint() / 2
+    }
+
+    /// Whether a background compaction runs.
+    pub fn is_compacting(&self) -> bool {
+        self.compacting_flag().load(Ordering::Acquire)
+    }
+
+    /// Starts a compaction on a background thread if one is due and neither a compaction nor
+    /// a training run (which compacts too) is running; returns whether it started. Writes
+    /// wait for it like for any write; queries go on. A failed run leaves the index as it was
+    /// (the next due write retries).
+    pub fn maybe_auto_compact(self: &Arc<Self>) -> bool {
+        if !self.compaction_due() || self.is_training() || self.compacting_flag().swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let index = Arc::clone(self);
+        let spawned = std::thread::Builder::new().name("ciphervec-compact".into()).spawn(move || {
+            if index.compaction_due() {
+                let _ = index.compact();
+            }
+            index.compacting_flag().store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            self.compacting_flag().store(false, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// The batch that stores every item of `state` (with list `lists[slot]`) in segments, in
+    /// slot order, and deletes everything else the ledger says is stored. Callers hold `writer`.
+    pub(crate) fn pack(&self, state: &State, lists: &[u32]) -> Packed {
+        let items = &state.items;
+        let n = items.len();
+        // Pool tasks encode coarse slot ranges, each cut into segments by their exact size;
+        // numbered in slot order, the segments are then sealed in parallel (the number is
+        // part of the associated data).
+        let per_task = (SEGMENT_BYTES * 32 / (4 * items.dim() + 64)).max(1);
+        let plains: Vec<Vec<u8>> = self.pool().install(|| {
+            (0..n.div_ceil(per_task))
+                .into_par_iter()
+                .flat_map_iter(|t| {
+                    let mut segments = Vec::new();
+                    let mut writer = SegmentWriter::default();
+                    let range = t * per_task..n.min((t + 1) * per_task);
+                    for (s, &list) in range.clone().zip(&lists[range]) {
+                        let mut rec = items.record(s as u32);
+                        rec.list = list;
+                        writer.push(&rec);
+                        if writer.len() >= SEGMENT_BYTES {
+                            segments.push(std::mem::take(&mut writer).finish());
+                        }
+                    }
+                    if !writer.is_empty() {
+                        segments.push(writer.finish());
+                    }
+                    segments
+                })
+                .collect()
+        });
+        let sealed: Vec<(Change, u128)> = self.pool().install(|| {
+            plains
+                .par_iter()
+                .enumerate()
+                .map(|(i, plain)| self.sealed_entry(segment::segment_key(i as u32), plain))
+                .collect()
+        });
+        drop(plains);
+        let old = self.ledger();
+        let segments = sealed.len() as u32;
+        let summary = RecordSet::of(sealed.iter().map(|(_, t)| *t));
+        let mut changes: Vec<Change> = sealed.into_iter().map(|(c, _)| c).collect();
+        changes.extend((segments..old.segments).map(|i| (segment::segment_key(i), None)));
+        let loose: Vec<Change> = self.pool().install(|| {
+            (0..n as u32)
+                .into_par_iter()
+                .filter(|&s| matches!(items.stored(s), Stored::Loose { .. }))
+                .map(|s| (self.record_key(items.id(s)), None))
+                .collect()
+        });
+        changes.extend(loose);
+        changes.extend(old.tombstones.keys().map(|id| (self.tombstone_key(id), None)));
+        changes.push((RECORD_SET_KEY.to_vec(), Some(self.seal_record_set(&summary))));
+        Packed { changes, ledger: Ledger { summary, tombstones: Default::default(), segments } }
+    }
+
+    /// After a written [`Index::pack`]: every item now lives in a segment.
+    pub(crate) fn install_packed(&self, ledger: Ledger, state: &mut State) {
+        self.replace_ledger(ledger);
+        for s in 0..state.items.len() as u32 {
+            state.items.set_stored(s, Stored::Packed);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Packed segments, loose records and tombstones together: whatever mix of upserts, deletes,
+//! compactions and training an index went through, a reload holds exactly the items a
+//! plain model holds, and the store holds no entry the index does not account for.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ciphervec_core::disk_storage::DiskStorage;
+use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::storage::Storage;
+use ciphervec_core::{Client, Include, Metric, NewItem, TrainParams};
+use common::Rng;
+use serde_json::{json, Value};
+
+const ALL: Include = Include { distance: false, metadata: true, contents: false, vector: true };
+const DIM: usize = 4;
+
+/// Runs `ops` random operations over a small id space, reloading from `store` now and then,
+/// and checks the reloaded index against the model each time.
+fn run(seed: u64, ops: usize, store: Arc<dyn Storage>, reopen: &dyn Fn() -> Arc<dyn Storage>) {
+    let key = [seed as u8; 32];
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut model: BTreeMap<String, (Vec<f32>, Value)> = BTreeMap::new();
+    let mut store = store;
+    let mut client = Client::new(store.clone(), 2).unwrap();
+    let mut index = client.create_index("p", &key, Some(DIM), Metric::Euclidean).unwrap();
+    for step in 0..ops {
+        match rng.below(10) {
+            0..=3 => {
+                let batch: Vec<NewItem> = (0..1 + rng.below(6))
+                    .map(|_| {
+                        let id = format!("id-{}", rng.below(30));
+                        NewItem {
+                            id,
+                            vector: rng.vector(DIM),
+                            metadata: Some(json!({ "step": step, "r": rng.below(1000) })),
+                            contents: None,
+                        }
+                    })
+                    .collect();
+                for it in &batch {
+                    model.insert(it.id.clone(), (it.vector.clone(), it.metadata.clone().unwrap()));
+                }
+                index.upsert(batch).unwrap();
+            }
+            4..=5 => {
+                let ids: Vec<String> = (0..1 + rng.below(4)).map(|_| format!("id-{}", rng.below(30))).collect();
+                let existed = ids.iter().filter(|id| model.contains_key(*id)).collect::<std::collections::HashSet<_>>();
+                assert_eq!(index.delete(&ids).unwrap(), existed.len());
+                for id in &ids {
+                    model.remove(id);
+                }
+            }
+            6 => index.compact().unwrap(),
+            7 if model.len() >= 8 => {
+                let params = TrainParams { n_lists: Some(2), max_iters: 3, ..Default::default() };
+                index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+            }
+            _ => {
+                drop(index);
+                client.close();
+                store = reopen();
+                client = Client::new(store.clone(), 2).unwrap();
+                index = client.load_index("p", &key).unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+                check(&index, &model, seed, step);
+            }
+        }
+    }
+    drop(index);
+    client.close();
+    let client = Client::new(reopen(), 2).unwrap();
+    check(&client.load_index("p", &key).unwrap(), &model, seed, ops);
+}
+
+fn check(index: &ciphervec_core::Index, model: &BTreeMap<String, (Vec<f32>, Value)>, seed: u64, step: usize) {
+    let mut ids = index.list_ids().unwrap();
+    ids.sort();
+    assert_eq!(ids, model.keys().cloned().collect::<Vec<_>>(), "seed {seed} step {step}");
+    for view in index.get(&ids, ALL).unwrap() {
+        let (vector, metadata) = &model[&view.id];
+        assert_eq!(view.vector.as_ref(), Some(vector), "seed {seed} step {step} id {}", view.id);
+        assert_eq!(view.metadata.as_deref(), Some(metadata), "seed {seed} step {step} id {}", view.id);
+    }
+}
+
+#[test]
+fn random_writes_compactions_and_reloads_match_a_model_in_memory() {
+    for seed in 1..=40 {
+        let store = Arc::new(MemoryStorage::new());
+        let same = store.clone();
+        run(seed, 120, store, &move || same.clone());
+    }
+}
+
+#[test]
+fn random_writes_compactions_and_reloads_match_a_model_on_disk() {
+    for seed in 1..=4 {
+        let dir = std::env::temp_dir().join(format!("ciphervec-packing-{seed}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = {
+            let dir = dir.clone();
+            move || -> Arc<dyn Storage> { Arc::new(DiskStorage::open(&dir).unwrap()) }
+        };
+        run(seed, 80, open(), &open);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// After a compaction the store holds segments and the index's own entries, nothing loose;
+/// writes after it add loose records and tombstones, and the next compaction removes them.
+#[test]
+fn compaction_leaves_only_segments() {
+    let store = Arc::new(MemoryStorage::new());
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(5);
+    index.upsert((0..5000).map(|i| common::item(&format!("{i}"), rng.vector(DIM))).collect()).unwrap();
+    let kinds = || {
+        let mut k = BTreeMap::new();
+        for (_, key, _) in store.dump() {
+            *k.entry(key[0] as char).or_insert(0) += 1;
+        }
+        k
+    };
+    assert_eq!(kinds()[&'r'], 5000);
+    index.compact().unwrap();
+    let packed = kinds();
+    assert!(!packed.contains_key(&'r') && !packed.contains_key(&'d'), "{packed:?}");
+    assert!(packed[&'p'] >= 1);
+    index.upsert(vec![common::item("0", vec![1.0; DIM]), common::item("new", vec![2.0; DIM])]).unwrap();
+    index.delete(&["1".to_string(), "2".to_string(), "new".to_string()]).unwrap();
+    let mixed = kinds();
+    assert_eq!((mixed[&'r'], mixed[&'d']), (1, 2), "{mixed:?}");
+    index.compact().unwrap();
+    assert_eq!(kinds(), packed, "the same number of segments, nothing else");
+    assert_eq!(index.count().unwrap(), 4998);
+    let all = index.list_ids().unwrap();
+    index.delete(&all).unwrap();
+    index.compact().unwrap();
+    assert!(!kinds().contains_key(&'p'), "segments the index no longer needs are deleted");
+    drop(index);
+    client.close();
+    let reloaded = Client::new(store.clone(), 2).unwrap();
+    assert_eq!(reloaded.load_index("p", &[1; 32]).unwrap().count().unwrap(), 0);
+}
+
+#[test]
+fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
+    use ciphervec_core::compaction::AUTO_COMPACT_MIN;
+    let store = Arc::new(MemoryStorage::new());
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(9);
+    let batch = |from: usize, n: usize, rng: &mut Rng| -> Vec<NewItem> {
+        (from..from + n).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()
+    };
+    index.upsert(batch(0, AUTO_COMPACT_MIN - 1, &mut rng)).unwrap();
+    assert!(!index.maybe_auto_compact(), "not due below the minimum");
+    index.upsert(batch(AUTO_COMPACT_MIN - 1, 1, &mut rng)).unwrap();
+    assert_eq!(index.loose_entries(), AUTO_COMPACT_MIN);
+    assert!(index.maybe_auto_compact());
+    // Writes meanwhile wait for it and are kept.
+    index.upsert(batch(AUTO_COMPACT_MIN, 10, &mut rng)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while index.is_compacting() {
+        assert!(std::time::Instant::now() < deadline, "the compaction did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(index.loose_entries() <= 10, "{} loose entries left", index.loose_entries());
+    assert!(store.dump().iter().any(|(_, k, _)| k[0] == b'p'));
+    // Half the item count is needed too: a large packed index is not rewritten for a few writes.
+    index.upsert(batch(0, 10, &mut rng)).unwrap();
+    assert!(!index.compaction_due());
+    drop(index);
+    client.close();
+    let reloaded = Client::new(store, 2).unwrap().load_index("p", &[1; 32]).unwrap();
+    assert_eq!(reloaded.count().unwrap(), AUTO_COMPACT_MIN + 10);
+}
