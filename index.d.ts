@@ -94,6 +94,17 @@ export declare class EncryptedIndex {
   trainingState(): TrainingState
   /** Number of IVF lists: 1 until trained. */
   get nLists(): number
+  /**
+   * Rewrites the stored index into packed segments: a few hundred large sealed blobs
+   * instead of one per item, so the next `loadIndex` is several times faster, and
+   * overwritten or deleted versions are dropped. `train()` does the same as part of
+   * training, and writes start it in the background once 65,536 loose entries (and at
+   * least half the item count) have piled up, so calling it is rarely needed: e.g. after a
+   * bulk load, before a restart. Writes wait while it runs; queries go on.
+   */
+  compact(): Promise<undefined>
+  /** Whether a background compaction is running. */
+  isCompacting(): boolean
   /** Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards. */
   deleteIndex(): Promise<undefined>
 }

@@ -77,7 +77,11 @@ impl EncryptedIndex {
         let index = self.inner.clone();
         let work = move || {
             let n = index.upsert(raw.into_items(index.dimension().unwrap_or(0))?)?;
-            Ok((n, index.maybe_auto_train()))
+            let training = index.maybe_auto_train();
+            if !training {
+                index.maybe_auto_compact();
+            }
+            Ok((n, training))
         };
         task::spawn(env, work, |_, (n, triggered)| {
             Ok(UpsertResult { upserted_count: n as u32, training_triggered: triggered })
@@ -179,7 +183,12 @@ impl EncryptedIndex {
     #[napi]
     pub fn delete<'env>(&self, env: &'env Env, options: DeleteOptions) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
         let index = self.inner.clone();
-        task::spawn(env, move || index.delete(&options.ids), |_, n| Ok(DeleteResult { deleted_count: n as u32 }))
+        let work = move || {
+            let n = index.delete(&options.ids)?;
+            index.maybe_auto_compact();
+            Ok(n)
+        };
+        task::spawn(env, work, |_, n| Ok(DeleteResult { deleted_count: n as u32 }))
     }
 
     /// Every id in the index, in no particular order.
@@ -287,6 +296,24 @@ impl EncryptedIndex {
     #[napi(getter)]
     pub fn n_lists(&self) -> u32 {
         self.inner.n_lists() as u32
+    }
+
+    /// Rewrites the stored index into packed segments: a few hundred large sealed blobs
+    /// instead of one per item, so the next `loadIndex` is several times faster, and
+    /// overwritten or deleted versions are dropped. `train()` does the same as part of
+    /// training, and writes start it in the background once 65,536 loose entries (and at
+    /// least half the item count) have piled up, so calling it is rarely needed: e.g. after a
+    /// bulk load, before a restart. Writes wait while it runs; queries go on.
+    #[napi]
+    pub fn compact<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let index = self.inner.clone();
+        task::spawn(env, move || index.compact(), |_, ()| Ok(()))
+    }
+
+    /// Whether a background compaction is running.
+    #[napi]
+    pub fn is_compacting(&self) -> bool {
+        self.inner.is_compacting()
     }
 
     /// Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards.
