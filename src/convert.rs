@@ -3,10 +3,11 @@
 //! moves to the worker with a reference that keeps it alive, so callers must not modify it
 //! until the promise settles (the contract Node's `fs.write` has for its buffer).
 
+use ciphervec_core::metadata::Meta;
 use ciphervec_core::{Contents, Error, Include, ItemView, NewItem, Result};
 use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, JsObjectValue, Object, Uint8Array, Unknown};
 use napi::Env;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::types::{AutoTrainOptions, GetResultItem, IncludeField, QueryResultItem, TrainOptions, UpsertOptions};
 
@@ -184,7 +185,7 @@ impl RawBatch {
             }
         };
         check_len("vectors", vectors.len(), n)?;
-        let metadata: Vec<Option<Value>> = match self.metadata {
+        let metadata: Vec<Option<Meta>> = match self.metadata {
             RawMetadata::None => vec![None; n],
             RawMetadata::Column(j) => parse(&j, "metadata must be an array of objects or nulls")?,
             RawMetadata::PerItem(m) => {
@@ -222,16 +223,24 @@ pub fn query_item(v: ItemView) -> QueryResultItem {
     QueryResultItem {
         id: v.id,
         distance: v.distance.map(f64::from),
-        metadata: v.metadata.and_then(|m| m.as_object().cloned()),
+        metadata: v.metadata.as_deref().and_then(js_metadata),
         contents: v.contents.as_deref().map(js_contents),
         vector: v.vector.map(Float32Array::new),
+    }
+}
+
+/// Metadata as napi converts it to a JS object (only objects are ever stored).
+fn js_metadata(m: &Meta) -> Option<Map<String, Value>> {
+    match m.to_json() {
+        Value::Object(map) => Some(map),
+        _ => None,
     }
 }
 
 pub fn get_item(v: ItemView) -> GetResultItem {
     GetResultItem {
         id: v.id,
-        metadata: v.metadata.and_then(|m| m.as_object().cloned()),
+        metadata: v.metadata.as_deref().and_then(js_metadata),
         contents: v.contents.as_deref().map(js_contents),
         vector: v.vector.map(Float32Array::new),
     }

@@ -42,7 +42,7 @@ fn main() {
                 .map(|i| NewItem {
                     id: format!("doc-{i}"),
                     vector: data[i * dim..(i + 1) * dim].to_vec(),
-                    metadata: Some(serde_json::json!({"lang": langs[i % 3], "year": 1990 + (i % 30)})),
+                    metadata: Some(serde_json::json!({"lang": langs[i % 3], "year": 1990 + (i % 30)}).into()),
                     contents: None,
                 })
                 .collect();

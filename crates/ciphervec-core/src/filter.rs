@@ -52,6 +52,8 @@ use std::fmt;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Number, Value};
 
+use crate::metadata::Meta;
+
 const MAX_DEPTH: usize = 32;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -86,7 +88,7 @@ impl Filter {
     }
 
     /// `None` means the item has no metadata: every field is missing.
-    pub fn matches(&self, metadata: Option<&Value>) -> bool {
+    pub fn matches(&self, metadata: Option<&Meta>) -> bool {
         self.root.eval(metadata)
     }
 
@@ -106,7 +108,7 @@ enum Node {
 }
 
 impl Node {
-    fn eval(&self, doc: Option<&Value>) -> bool {
+    fn eval(&self, doc: Option<&Meta>) -> bool {
         match self {
             Node::And(children) => children.iter().all(|c| c.eval(doc)),
             Node::Or(children) => children.iter().any(|c| c.eval(doc)),
@@ -127,12 +129,12 @@ struct Segment {
     index: Option<usize>,
 }
 
-fn resolve<'a>(doc: Option<&'a Value>, path: &[Segment]) -> Option<&'a Value> {
+fn resolve<'a>(doc: Option<&'a Meta>, path: &[Segment]) -> Option<&'a Meta> {
     let mut cur = doc?;
     for seg in path {
         cur = match cur {
-            Value::Object(map) => map.get(&*seg.key)?,
-            Value::Array(items) => items.get(seg.index?)?,
+            Meta::Object(_) => cur.get(&seg.key)?,
+            Meta::Array(items) => items.get(seg.index?)?,
             _ => return None,
         };
     }
@@ -153,7 +155,7 @@ enum Op {
 }
 
 impl Op {
-    fn eval(&self, value: Option<&Value>) -> bool {
+    fn eval(&self, value: Option<&Meta>) -> bool {
         match self {
             Op::Eq(lit) => lit.matches_field(value),
             Op::Ne(lit) => value.is_some() && !lit.matches_field(value),
@@ -161,10 +163,10 @@ impl Op {
             Op::In(set) => set.matches_field(value),
             Op::Nin(set) => !set.matches_field(value),
             Op::Exists(wanted) => value.is_some() == *wanted,
-            Op::Regex(re) => value.is_some_and(|v| any_value(v, |x| matches!(x, Value::String(s) if re.is_match(s)))),
+            Op::Regex(re) => value.is_some_and(|v| any_value(v, |x| matches!(x, Meta::Str(s) if re.is_match(s)))),
             Op::Contains(lit) => match value {
-                Some(Value::Array(items)) => items.iter().any(|e| lit.equals(e)),
-                Some(Value::String(s)) => matches!(lit, Lit::Str(sub) if s.contains(&**sub)),
+                Some(Meta::Array(items)) => items.iter().any(|e| lit.equals(e)),
+                Some(Meta::Str(s)) => matches!(lit, Lit::Str(sub) if s.contains(&**sub)),
                 _ => false,
             },
             Op::Not(ops) => !ops.iter().all(|op| op.eval(value)),
@@ -173,8 +175,8 @@ impl Op {
 }
 
 /// Tests `pred` on the value itself and, for arrays, on each element (Mongo's implicit "contains").
-fn any_value(v: &Value, pred: impl Fn(&Value) -> bool) -> bool {
-    pred(v) || matches!(v, Value::Array(items) if items.iter().any(&pred))
+fn any_value(v: &Meta, pred: impl Fn(&Meta) -> bool) -> bool {
+    pred(v) || matches!(v, Meta::Array(items) if items.iter().any(&pred))
 }
 
 /// A number kept exact: integers as i128 (covers i64 and u64), others as f64.
@@ -192,6 +194,16 @@ impl Num {
             Num::Int(i as i128)
         } else {
             Num::Float(n.as_f64().unwrap_or(0.0))
+        }
+    }
+
+    /// The number a metadata value holds, if it is one.
+    fn of_meta(v: &Meta) -> Option<Num> {
+        match *v {
+            Meta::U64(u) => Some(Num::Int(u as i128)),
+            Meta::I64(i) => Some(Num::Int(i as i128)),
+            Meta::F64(f) => Some(Num::Float(f)),
+            _ => None,
         }
     }
 }
@@ -222,14 +234,16 @@ fn int_float_cmp(i: i128, f: f64) -> Ordering {
     }
 }
 
-/// Deep equality with numbers by value and object key order ignored. Recursion is
-/// bounded by the depth of the filter operand, which parsing limits.
-fn deep_eq(a: &Value, b: &Value) -> bool {
+/// Deep equality with numbers by value (object keys are sorted in both, so key order is
+/// ignored). Recursion is bounded by the depth of the filter operand, which parsing limits.
+fn deep_eq(a: &Meta, b: &Meta) -> bool {
+    if let (Some(x), Some(y)) = (Num::of_meta(a), Num::of_meta(b)) {
+        return num_cmp(x, y).is_eq();
+    }
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => num_cmp(Num::of(x), Num::of(y)).is_eq(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| deep_eq(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+        (Meta::Array(x), Meta::Array(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_eq(p, q)),
+        (Meta::Object(x), Meta::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|((k, v), (l, w))| k == l && deep_eq(v, w))
         }
         _ => a == b,
     }
@@ -242,7 +256,7 @@ enum Lit {
     Bool(bool),
     Num(Num),
     Str(Box<str>),
-    Composite(Value),
+    Composite(Meta),
 }
 
 impl Lit {
@@ -252,22 +266,22 @@ impl Lit {
             Value::Bool(b) => Lit::Bool(*b),
             Value::Number(n) => Lit::Num(Num::of(n)),
             Value::String(s) => Lit::Str(s.as_str().into()),
-            Value::Array(_) | Value::Object(_) => Lit::Composite(v.clone()),
+            Value::Array(_) | Value::Object(_) => Lit::Composite(Meta::from(v)),
         }
     }
 
-    fn equals(&self, v: &Value) -> bool {
+    fn equals(&self, v: &Meta) -> bool {
         match (self, v) {
-            (Lit::Null, Value::Null) => true,
-            (Lit::Bool(a), Value::Bool(b)) => a == b,
-            (Lit::Num(a), Value::Number(b)) => num_cmp(*a, Num::of(b)).is_eq(),
-            (Lit::Str(a), Value::String(b)) => **a == **b,
+            (Lit::Null, Meta::Null) => true,
+            (Lit::Bool(a), Meta::Bool(b)) => a == b,
+            (Lit::Num(a), b) => Num::of_meta(b).is_some_and(|b| num_cmp(*a, b).is_eq()),
+            (Lit::Str(a), Meta::Str(b)) => **a == **b,
             (Lit::Composite(a), b) => deep_eq(a, b),
             _ => false,
         }
     }
 
-    fn matches_field(&self, value: Option<&Value>) -> bool {
+    fn matches_field(&self, value: Option<&Meta>) -> bool {
         match value {
             None => matches!(self, Lit::Null),
             Some(v) => any_value(v, |x| self.equals(x)),
@@ -284,7 +298,7 @@ struct ValueSet {
     false_: bool,
     nums: Box<[Num]>,
     strs: Box<[Box<str>]>,
-    composites: Box<[Value]>,
+    composites: Box<[Meta]>,
 }
 
 impl ValueSet {
@@ -298,7 +312,7 @@ impl ValueSet {
                 Value::Bool(false) => set.false_ = true,
                 Value::Number(n) => nums.push(Num::of(n)),
                 Value::String(s) => strs.push(Box::<str>::from(s.as_str())),
-                Value::Array(_) | Value::Object(_) => composites.push(item.clone()),
+                Value::Array(_) | Value::Object(_) => composites.push(Meta::from(item)),
             }
         }
         nums.sort_by(|a, b| num_cmp(*a, *b));
@@ -309,26 +323,26 @@ impl ValueSet {
         set
     }
 
-    fn contains(&self, v: &Value) -> bool {
+    fn contains(&self, v: &Meta) -> bool {
         match v {
-            Value::Null => self.null,
-            Value::Bool(b) => {
+            Meta::Null => self.null,
+            Meta::Bool(b) => {
                 if *b {
                     self.true_
                 } else {
                     self.false_
                 }
             }
-            Value::Number(n) => {
-                let n = Num::of(n);
+            Meta::U64(_) | Meta::I64(_) | Meta::F64(_) => {
+                let n = Num::of_meta(v).expect("a number");
                 self.nums.binary_search_by(|x| num_cmp(*x, n)).is_ok()
             }
-            Value::String(s) => self.strs.binary_search_by(|x| (**x).cmp(s.as_str())).is_ok(),
-            Value::Array(_) | Value::Object(_) => self.composites.iter().any(|c| deep_eq(c, v)),
+            Meta::Str(s) => self.strs.binary_search_by(|x| (**x).cmp(s)).is_ok(),
+            Meta::Array(_) | Meta::Object(_) => self.composites.iter().any(|c| deep_eq(c, v)),
         }
     }
 
-    fn matches_field(&self, value: Option<&Value>) -> bool {
+    fn matches_field(&self, value: Option<&Meta>) -> bool {
         match value {
             None => self.null,
             Some(v) => any_value(v, |x| self.contains(x)),
@@ -352,10 +366,13 @@ enum Bound {
 }
 
 impl Bound {
-    fn test(&self, op: CmpOp, v: &Value) -> bool {
+    fn test(&self, op: CmpOp, v: &Meta) -> bool {
         let ord = match (self, v) {
-            (Bound::Num(b), Value::Number(n)) => num_cmp(Num::of(n), *b),
-            (Bound::Str(b), Value::String(s)) => s.as_str().cmp(&**b),
+            (Bound::Num(b), v) => match Num::of_meta(v) {
+                Some(n) => num_cmp(n, *b),
+                None => return false,
+            },
+            (Bound::Str(b), Meta::Str(s)) => (**s).cmp(&**b),
             _ => return false,
         };
         match op {

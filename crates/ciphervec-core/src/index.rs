@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::prelude::*;
-use serde_json::Value;
 
 use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
@@ -21,6 +20,7 @@ use crate::ivf::Ivf;
 use crate::ledger::Ledger;
 use crate::load::{self, Loaded};
 use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
+use crate::metadata::Meta;
 use crate::metric::Metric;
 use crate::record::{Contents, Record, UNASSIGNED};
 use crate::record_set::{RecordSet, RECORD_SET_KEY};
@@ -43,7 +43,7 @@ pub const MAX_DIMENSION: usize = 65_536;
 pub struct NewItem {
     pub id: String,
     pub vector: Vec<f32>,
-    pub metadata: Option<Value>,
+    pub metadata: Option<Meta>,
     pub contents: Option<Contents>,
 }
 
@@ -75,7 +75,7 @@ const SELECTIVITY_SAMPLE: usize = 1024;
 pub struct ItemView {
     pub id: String,
     pub distance: Option<f32>,
-    pub metadata: Option<Arc<Value>>,
+    pub metadata: Option<Arc<Meta>>,
     pub contents: Option<Arc<Contents>>,
     pub vector: Option<Vec<f32>>,
 }

@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::kernels;
+use crate::metadata::Meta;
 use crate::record::{Contents, Record};
 
 /// Where the stored version of an item lives (see `segment`).
@@ -36,7 +35,7 @@ pub struct Items {
     slot_of: HashMap<Arc<str>, u32>,
     vectors: Vec<f32>,
     norms: Vec<f32>,
-    metadata: Vec<Option<Arc<Value>>>,
+    metadata: Vec<Option<Arc<Meta>>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
     stored: Vec<Stored>,
@@ -48,7 +47,7 @@ pub struct Columns {
     pub ids: Vec<Arc<str>>,
     pub vectors: Vec<f32>,
     pub norms: Vec<f32>,
-    pub metadata: Vec<Option<Arc<Value>>>,
+    pub metadata: Vec<Option<Arc<Meta>>>,
     pub contents: Vec<Option<Arc<Contents>>>,
     pub lists: Vec<u32>,
     pub stored: Vec<Stored>,
@@ -104,7 +103,7 @@ impl Items {
         &self.norms
     }
 
-    pub fn metadata(&self, slot: u32) -> Option<&Arc<Value>> {
+    pub fn metadata(&self, slot: u32) -> Option<&Arc<Meta>> {
         self.metadata[slot as usize].as_ref()
     }
 

@@ -20,6 +20,7 @@ mod ledger;
 mod load;
 pub mod manifest;
 pub mod memory_storage;
+pub mod metadata;
 pub mod metadata_order;
 pub mod metric;
 pub mod record;

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::Value;
+use crate::metadata::Meta;
 
 /// The value of one field, reduced to what sorting needs: numbers before strings, and items
 /// without the field (or with another type there) last, whichever the direction.
@@ -15,7 +15,7 @@ pub enum SortKey {
 
 impl SortKey {
     /// The key of the field at dot `path` of `metadata`.
-    pub fn of(metadata: Option<&Value>, path: &str) -> SortKey {
+    pub fn of(metadata: Option<&Meta>, path: &str) -> SortKey {
         let mut v = match metadata {
             Some(v) => v,
             None => return SortKey::Missing,
@@ -27,8 +27,10 @@ impl SortKey {
             }
         }
         match v {
-            Value::Number(n) => n.as_f64().map_or(SortKey::Missing, SortKey::Number),
-            Value::String(s) => SortKey::Text(s.clone()),
+            Meta::U64(n) => SortKey::Number(*n as f64),
+            Meta::I64(n) => SortKey::Number(*n as f64),
+            Meta::F64(x) => SortKey::Number(*x),
+            Meta::Str(s) => SortKey::Text(s.to_string()),
             _ => SortKey::Missing,
         }
     }
@@ -62,7 +64,7 @@ mod tests {
     #[test]
     fn numbers_then_strings_then_missing_in_both_directions() {
         let docs = [json!({"a": {"y": 3}}), json!({"a": {"y": "b"}}), json!({}), json!({"a": {"y": 1.5}})];
-        let mut keys: Vec<SortKey> = docs.iter().map(|d| SortKey::of(Some(d), "a.y")).collect();
+        let mut keys: Vec<SortKey> = docs.iter().map(|d| SortKey::of(Some(&d.into()), "a.y")).collect();
         keys.push(SortKey::of(None, "a.y"));
         let mut asc = keys.clone();
         asc.sort_by(|a, b| a.cmp(b, true));

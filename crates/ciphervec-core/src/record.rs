@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use crate::metadata::Meta;
 
 use crate::error::{Error, Result};
 
@@ -42,7 +42,7 @@ impl Contents {
 pub struct Record {
     pub id: String,
     pub vector: Vec<f32>,
-    pub metadata: Option<Arc<Value>>,
+    pub metadata: Option<Arc<Meta>>,
     pub contents: Option<Arc<Contents>>,
     pub list: u32,
 }
@@ -147,7 +147,7 @@ impl<'a> RecordView<'a> {
         self.vector_bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))
     }
 
-    pub fn metadata(&self) -> Result<Option<Value>> {
+    pub fn metadata(&self) -> Result<Option<Meta>> {
         self.metadata.map(|b| serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON"))).transpose()
     }
 
@@ -210,7 +210,7 @@ mod tests {
         let r = Record {
             id: "döc-1".into(),
             vector: vec![1.5, -0.0, f32::MIN_POSITIVE],
-            metadata: Some(Arc::new(serde_json::json!({"lang": "en", "n": [1, 2.5]}))),
+            metadata: Some(Arc::new(serde_json::json!({"lang": "en", "n": [1, 2.5]}).into())),
             contents: Some(Arc::new(Contents::Bytes(vec![0, 255, 7]))),
             list: 42,
         };

@@ -144,7 +144,7 @@ mod tests {
         Record {
             id: format!("id-{i}"),
             vector: vec![i as f32; 3],
-            metadata: i.is_multiple_of(2).then(|| std::sync::Arc::new(serde_json::json!({ "i": i }))),
+            metadata: i.is_multiple_of(2).then(|| std::sync::Arc::new(serde_json::json!({ "i": i }).into())),
             contents: None,
             list: if i.is_multiple_of(3) { UNASSIGNED } else { i },
         }

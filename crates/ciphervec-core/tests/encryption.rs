@@ -22,14 +22,14 @@ fn ingest(client: &Client, key: &[u8; 32]) -> Vec<f32> {
         .map(|i| NewItem {
             id: format!("{SECRET_ID}-{i}"),
             vector: rng.vector(16),
-            metadata: Some(json!({ "ward": SECRET_META, "n": i })),
+            metadata: Some(json!({ "ward": SECRET_META, "n": i }).into()),
             contents: Some(Contents::Text(format!("{SECRET_TEXT} {i}"))),
         })
         .collect();
     batch.push(NewItem {
         id: SECRET_ID.into(),
         vector: vector.clone(),
-        metadata: Some(json!({ "ward": SECRET_META })),
+        metadata: Some(json!({ "ward": SECRET_META }).into()),
         contents: Some(Contents::Bytes(SECRET_TEXT.as_bytes().to_vec())),
     });
     index.upsert(batch).unwrap();
@@ -121,7 +121,7 @@ fn wrong_key_fails_fast_and_right_key_reads_everything_back() {
     let all = Include { distance: true, metadata: true, contents: true, vector: true };
     let got = index.get(&[SECRET_ID.to_string()], all).unwrap();
     assert_eq!(got[0].vector.as_deref(), Some(&vector[..]));
-    assert_eq!(got[0].metadata.as_deref(), Some(&json!({ "ward": SECRET_META })));
+    assert_eq!(got[0].metadata.as_ref().map(|m| m.to_json()), Some(json!({ "ward": SECRET_META })));
     assert_eq!(got[0].contents.as_deref(), Some(&Contents::Bytes(SECRET_TEXT.as_bytes().to_vec())));
     // The already-open handle also checks keys.
     assert_eq!(fresh.load_index("medical-records", &random_key()).unwrap_err().code(), "ERR_WRONG_KEY");

@@ -3,6 +3,7 @@
 mod filter_reference;
 
 use ciphervec_core::filter::Filter;
+use ciphervec_core::metadata::Meta;
 use filter_reference::ref_matches;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -129,8 +130,10 @@ proptest! {
     ) {
         let compiled = Filter::parse(&filter).map_err(|e| TestCaseError::fail(format!("{filter}: {e}")))?;
         for doc in &docs {
+            // Documents reach the filter as the working set holds them: parsed from JSON text.
+            let meta: Option<Meta> = doc.as_ref().map(|d| serde_json::from_str(&d.to_string()).unwrap());
             prop_assert_eq!(
-                compiled.matches(doc.as_ref()),
+                compiled.matches(meta.as_ref()),
                 ref_matches(&filter, doc.as_ref()),
                 "filter {} doc {:?}", filter, doc
             );

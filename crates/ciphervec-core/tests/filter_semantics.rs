@@ -4,6 +4,7 @@
 mod filter_reference;
 
 use ciphervec_core::filter::{Filter, FilterError};
+use ciphervec_core::metadata::Meta;
 use filter_reference::ref_matches;
 use serde_json::{json, Value};
 
@@ -172,11 +173,12 @@ fn rows() -> Vec<(Value, Vec<usize>)> {
 #[test]
 fn table_matches_spec_and_reference() {
     let docs = docs();
+    let metas: Vec<Option<Meta>> = docs.iter().map(|d| d.as_ref().map(Meta::from)).collect();
     let rows = rows();
     let mut failures = Vec::new();
     for (filter, expected) in &rows {
         let compiled = Filter::parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
-        let got: Vec<usize> = (0..docs.len()).filter(|&i| compiled.matches(docs[i].as_ref())).collect();
+        let got: Vec<usize> = (0..docs.len()).filter(|&i| compiled.matches(metas[i].as_ref())).collect();
         let reference: Vec<usize> = (0..docs.len()).filter(|&i| ref_matches(filter, docs[i].as_ref())).collect();
         if &got != expected || &reference != expected {
             failures.push(format!("{filter}\n  expected {expected:?}\n  filter   {got:?}\n  reference {reference:?}"));
@@ -197,8 +199,8 @@ fn match_all_detection() {
 #[test]
 fn non_object_metadata_has_no_fields() {
     let f = Filter::parse(&json!({"a": {"$exists": false}})).unwrap();
-    assert!(f.matches(Some(&json!(5))));
-    assert!(f.matches(Some(&json!([{"a": 1}]))));
+    assert!(f.matches(Some(&json!(5).into())));
+    assert!(f.matches(Some(&json!([{"a": 1}]).into())));
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn filtered_recall_stays_high_at_every_selectivity() {
         .map(|(i, v)| NewItem {
             id: i.to_string(),
             vector: v.clone(),
-            metadata: Some(json!({ "bucket": (i * 7919) % 2000 })),
+            metadata: Some(json!({ "bucket": (i * 7919) % 2000 }).into()),
             contents: None,
         })
         .collect();
@@ -83,7 +83,8 @@ fn a_filter_matching_fewer_than_k_returns_all_matches_and_metadata_queries_sort(
         .map(|i| NewItem {
             id: format!("id-{i:04}"),
             vector: vec![i as f32, (i % 17) as f32],
-            metadata: (i % 3 != 0).then(|| json!({ "n": i % 50, "tag": if i % 2 == 0 { "even" } else { "odd" } })),
+            metadata: (i % 3 != 0)
+                .then(|| json!({ "n": i % 50, "tag": if i % 2 == 0 { "even" } else { "odd" } }).into()),
             contents: None,
         })
         .collect();

@@ -63,7 +63,7 @@ fn a_rejected_batch_writes_nothing() {
         vec![item("a", vec![1.0, 2.0]), item("b", vec![f32::NAN, 0.0])],
         vec![item("a", vec![1.0, 2.0, 3.0])],
         vec![item("a", vec![1.0, 2.0]), item("", vec![1.0, 2.0])],
-        vec![NewItem { metadata: Some(serde_json::json!([1, 2])), ..item("a", vec![1.0, 2.0]) }],
+        vec![NewItem { metadata: Some(serde_json::json!([1, 2]).into()), ..item("a", vec![1.0, 2.0]) }],
     ];
     for batch in bad_batches {
         assert!(index.upsert(batch).is_err());

@@ -36,13 +36,13 @@ fn run(seed: u64, ops: usize, store: Arc<dyn Storage>, reopen: &dyn Fn() -> Arc<
                         NewItem {
                             id,
                             vector: rng.vector(DIM),
-                            metadata: Some(json!({ "step": step, "r": rng.below(1000) })),
+                            metadata: Some(json!({ "step": step, "r": rng.below(1000) }).into()),
                             contents: None,
                         }
                     })
                     .collect();
                 for it in &batch {
-                    model.insert(it.id.clone(), (it.vector.clone(), it.metadata.clone().unwrap()));
+                    model.insert(it.id.clone(), (it.vector.clone(), it.metadata.as_ref().unwrap().to_json()));
                 }
                 index.upsert(batch).unwrap();
             }
@@ -82,7 +82,12 @@ fn check(index: &ciphervec_core::Index, model: &BTreeMap<String, (Vec<f32>, Valu
     for view in index.get(&ids, ALL).unwrap() {
         let (vector, metadata) = &model[&view.id];
         assert_eq!(view.vector.as_ref(), Some(vector), "seed {seed} step {step} id {}", view.id);
-        assert_eq!(view.metadata.as_deref(), Some(metadata), "seed {seed} step {step} id {}", view.id);
+        assert_eq!(
+            view.metadata.map(|m| m.to_json()).as_ref(),
+            Some(metadata),
+            "seed {seed} step {step} id {}",
+            view.id
+        );
     }
 }
 

@@ -2,11 +2,12 @@
 #![no_main]
 
 use ciphervec_core::filter::Filter;
+use ciphervec_core::metadata::Meta;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-static DOCS: LazyLock<Vec<Value>> = LazyLock::new(|| {
+static DOCS: LazyLock<Vec<Meta>> = LazyLock::new(|| {
     [
         r#"{"a":1,"b":"x","tags":["a","b",null,[1,2]],"o":{"x":2.5,"0":"z"},"n":9007199254740993}"#,
         r#"{"a":[1,2.0,"1"],"b":null,"tags":"a","o":[{"x":1}],"s":"line1\nLine2"}"#,
@@ -27,5 +28,5 @@ fuzz_target!(|data: &[u8]| {
         filter.matches(Some(doc));
     }
     // The filter as a document exercises deep equality against arbitrary shapes.
-    filter.matches(Some(&json));
+    filter.matches(Some(&Meta::from(&json)));
 });
