@@ -120,8 +120,9 @@ impl Items {
         self.stored[slot as usize]
     }
 
-    /// Appends decoded items. Fails, changing nothing, with the first id that is already
-    /// present (or repeated within `cols`).
+    /// Appends decoded items (moving the columns into an empty working set, so a load writes
+    /// each vector once). Fails, changing nothing, with the first id that is already present
+    /// (or repeated within `cols`).
     pub fn append(&mut self, cols: Columns) -> Result<(), Arc<str>> {
         let n = cols.ids.len();
         debug_assert_eq!(cols.vectors.len(), n * self.dim);
@@ -137,6 +138,12 @@ impl Items {
                 }
                 return Err(id.clone());
             }
+        }
+        if first == 0 {
+            let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
+            (self.ids, self.vectors, self.norms, self.metadata) = (ids, vectors, norms, metadata);
+            (self.contents, self.lists, self.stored) = (contents, lists, stored);
+            return Ok(());
         }
         self.ids.extend(cols.ids);
         self.vectors.extend_from_slice(&cols.vectors);

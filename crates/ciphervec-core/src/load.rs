@@ -48,30 +48,26 @@ pub(crate) struct Source<'a> {
     pub dim: usize,
 }
 
-/// Decoded columns of one scanned batch and the summary of its entries.
+/// Decoded columns of one scanned batch of loose records and the summary of their entries.
 struct Part {
-    /// The segment number, for segments; loose batches keep their scan order.
-    segment: u32,
     cols: Columns,
     set: RecordSet,
 }
 
 pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> {
-    let mut packed = scan_pipelined(shared, src, SEGMENT_PREFIX, decode_segments)?;
-    packed.sort_unstable_by_key(|p| p.segment);
+    let opened = scan_pipelined(shared, src, SEGMENT_PREFIX, open_segments)?;
+    let segments = opened.len() as u32;
+    let (packed, packed_set) = decode_segments(shared, src, opened)?;
     let loose = scan_lanes(shared, src, RECORD_PREFIX, decode_records)?;
     let (tombstones, tombstone_set) = read_tombstones(shared, src)?;
 
-    let mut items = Items::new(src.dim);
-    items.reserve(packed.iter().chain(&loose).map(|p| p.cols.ids.len()).sum());
-    let mut found = tombstone_set;
     let duplicate =
         |id: Arc<str>| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
-    let segments = packed.len() as u32;
-    for part in packed {
-        found = found.merge(part.set);
-        items.append(part.cols).map_err(duplicate)?;
-    }
+    let mut items = Items::new(src.dim);
+    // Into an empty working set the packed columns move, not copy.
+    items.append(packed).map_err(duplicate)?;
+    items.reserve(loose.iter().map(|p| p.cols.ids.len()).sum());
+    let mut found = packed_set.merge(tombstone_set);
     // Tombstones delete packed copies; a loose record replaces its id's packed copy.
     let any_packed = !items.is_empty();
     for id in tombstones.keys() {
@@ -125,36 +121,36 @@ fn scan_lanes(
     Ok(parts)
 }
 
-/// One scan of everything under `prefix`, each batch decoded by a pool task while the scan
-/// reads on. For few large entries (segments): splitting them into 256 key ranges would read
-/// a segment-sized page per range only to find where the range ends. The parts come back in
+/// One scan of everything under `prefix`, each batch handed to `open` in a pool task while the
+/// scan reads on. For few large entries (segments): splitting them into 256 key ranges would
+/// read a segment-sized page per range only to find where the range ends. Results come back in
 /// no particular order.
-fn scan_pipelined(
+fn scan_pipelined<T: Send>(
     shared: &Shared,
     src: &Source<'_>,
     prefix: &[u8],
-    decode: fn(EntryBatch, &Source<'_>) -> Result<Vec<Part>>,
-) -> Result<Vec<Part>> {
-    let decoded = Mutex::new(Vec::new());
+    open: fn(EntryBatch, &Source<'_>) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let opened = Mutex::new(Vec::new());
     let scanned = shared.pool.install(|| {
         rayon::scope(|scope| {
             // The sink only spawns: it must not wait on pool work while the scan is open.
             shared.store.scan_prefix_batches(src.storage_name, prefix, SEGMENT_BYTES, &mut |batch| {
-                let decoded = &decoded;
+                let opened = &opened;
                 scope.spawn(move |_| {
-                    let part = decode(batch, src);
-                    decoded.lock().unwrap().push(part);
+                    let result = open(batch, src);
+                    opened.lock().unwrap().push(result);
                 });
                 Ok(())
             })
         })
     });
     scanned?;
-    let mut parts = Vec::new();
-    for part in decoded.into_inner().unwrap() {
-        parts.extend(part?);
+    let mut out = Vec::new();
+    for result in opened.into_inner().unwrap() {
+        out.extend(result?);
     }
-    Ok(parts)
+    Ok(out)
 }
 
 fn columns(n: usize, dim: usize) -> Columns {
@@ -205,25 +201,112 @@ fn decode_records(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<Part>> 
         push(&mut cols, RecordView::decode(plain)?, Stored::Loose { token, over_packed: false }, src)?;
         set.insert(token);
     }
-    Ok(vec![Part { segment: 0, cols, set }])
+    Ok(vec![Part { cols, set }])
 }
 
-/// A batch of segments: one part per segment.
-fn decode_segments(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<Part>> {
-    let mut parts = Vec::with_capacity(batch.len());
+/// A segment authenticated and decrypted in place, with its record count, not yet decoded.
+struct OpenSegment {
+    number: u32,
+    token: u128,
+    /// The scanned batch holding the plaintext (shared if it held several segments).
+    batch: Arc<EntryBatch>,
+    entry: usize,
+    /// Where the plaintext lies within the entry's value.
+    plain: std::ops::Range<usize>,
+    count: usize,
+}
+
+impl OpenSegment {
+    fn plaintext(&self) -> &[u8] {
+        &self.batch.value(self.entry)[self.plain.clone()]
+    }
+}
+
+/// Phase one of loading segments, in the scan's pool tasks: authenticate and decrypt.
+fn open_segments(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<OpenSegment>> {
+    let mut opened = Vec::with_capacity(batch.len());
     let mut aad = Vec::new();
-    for (key, blob) in batch.iter_mut() {
+    for (entry, (key, blob)) in batch.iter_mut().enumerate() {
         let number = segment::segment_number(key)
             .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
+        let base = blob.as_ptr() as usize;
         let (plain, token) = open(src, &mut aad, key, blob)?;
-        let records = segment::decode(plain)?;
-        let mut cols = columns(records.len(), src.dim);
-        for rec in records {
-            push(&mut cols, rec, Stored::Packed, src)?;
-        }
-        parts.push(Part { segment: number, cols, set: RecordSet::of([token]) });
+        let start = plain.as_ptr() as usize - base;
+        let count = segment::record_count(plain)?;
+        opened.push((number, token, entry, start..start + plain.len(), count));
     }
-    Ok(parts)
+    let batch = Arc::new(batch);
+    Ok(opened
+        .into_iter()
+        .map(|(number, token, entry, plain, count)| OpenSegment {
+            number,
+            token,
+            batch: batch.clone(),
+            entry,
+            plain,
+            count,
+        })
+        .collect())
+}
+
+/// Phase two: with every segment's record count known, decode all segments in parallel
+/// straight into the working set's vector and norm columns (each written once, in segment
+/// order), and return the columns of the packed items with the summary of their segments.
+fn decode_segments(shared: &Shared, src: &Source<'_>, mut segs: Vec<OpenSegment>) -> Result<(Columns, RecordSet)> {
+    segs.sort_unstable_by_key(|s| s.number);
+    let dim = src.dim;
+    let total: usize = segs.iter().map(|s| s.count).sum();
+    let set = RecordSet::of(segs.iter().map(|s| s.token));
+    let mut vectors = vec![0f32; total * dim];
+    let mut norms = vec![0f32; total];
+    let mut outputs = Vec::with_capacity(segs.len());
+    let (mut vectors_left, mut norms_left) = (&mut vectors[..], &mut norms[..]);
+    for seg in &segs {
+        let (v, rest) = std::mem::take(&mut vectors_left).split_at_mut(seg.count * dim);
+        vectors_left = rest;
+        let (n, rest) = std::mem::take(&mut norms_left).split_at_mut(seg.count);
+        norms_left = rest;
+        outputs.push((v, n));
+    }
+    let parts: Vec<Result<Columns>> = shared
+        .pool
+        .install(|| segs.into_par_iter().zip(outputs).map(|(seg, (v, n))| decode_segment(&seg, v, n, src)).collect());
+    let mut cols = columns(total, 0);
+    for part in parts {
+        let part = part?;
+        cols.ids.extend(part.ids);
+        cols.metadata.extend(part.metadata);
+        cols.contents.extend(part.contents);
+        cols.lists.extend(part.lists);
+    }
+    cols.vectors = vectors;
+    cols.norms = norms;
+    cols.stored = vec![Stored::Packed; total];
+    Ok((cols, set))
+}
+
+/// Decodes one segment: vectors and norms into `vectors` / `norms`, the other fields into
+/// the returned columns.
+fn decode_segment(seg: &OpenSegment, vectors: &mut [f32], norms: &mut [f32], src: &Source<'_>) -> Result<Columns> {
+    let records = segment::decode(seg.plaintext())?;
+    if records.len() != seg.count {
+        return Err(Error::Corrupt(format!("a segment of index '{}' is malformed", src.index_name)));
+    }
+    let dim = src.dim;
+    let mut cols = columns(records.len(), 0);
+    for (i, rec) in records.iter().enumerate() {
+        if rec.dim() != dim {
+            return Err(Error::Corrupt(format!("a record of index '{}' has the wrong dimension", src.index_name)));
+        }
+        let out = &mut vectors[i * dim..(i + 1) * dim];
+        out.iter_mut().zip(rec.vector()).for_each(|(o, x)| *o = x);
+        norms[i] = kernels::norm_sqr(out).sqrt();
+        cols.ids.push(Arc::from(rec.id));
+        cols.metadata.push(rec.metadata()?.map(Arc::new));
+        cols.contents.push(rec.contents()?.map(Arc::new));
+        cols.lists.push(rec.list);
+    }
+    Ok(cols)
 }
 
 fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String, u128>, RecordSet)> {

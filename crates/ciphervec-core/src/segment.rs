@@ -86,22 +86,26 @@ pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
     w.finish()
 }
 
+/// The record count an authenticated segment plaintext declares (checked by [`decode`]).
+pub fn record_count(plain: &[u8]) -> Result<usize> {
+    match plain.first() {
+        Some(&SEGMENT_VERSION) => {}
+        Some(&v) => return Err(Error::UnsupportedFormat(format!(
+            "segment format version {v} is not supported (this ciphervec reads {SEGMENT_VERSION}): upgrade ciphervec"
+        ))),
+        None => return Err(Error::Corrupt("malformed segment: empty".into())),
+    }
+    let count = plain.get(1..5).ok_or_else(|| Error::Corrupt("malformed segment: truncated".into()))?;
+    Ok(u32::from_le_bytes(count.try_into().unwrap()) as usize)
+}
+
 /// The records of an authenticated segment plaintext, borrowed from it.
 pub fn decode(plain: &[u8]) -> Result<Vec<RecordView<'_>>> {
     let corrupt = |what: &str| Error::Corrupt(format!("malformed segment: {what}"));
-    match plain.first() {
-        Some(&SEGMENT_VERSION) => {}
-        Some(&v) => {
-            return Err(Error::UnsupportedFormat(format!(
-            "segment format version {v} is not supported (this ciphervec reads {SEGMENT_VERSION}): upgrade ciphervec"
-        )))
-        }
-        None => return Err(corrupt("empty")),
-    }
-    let count = u32::from_le_bytes(plain.get(1..5).ok_or_else(|| corrupt("truncated"))?.try_into().unwrap());
+    let count = record_count(plain)?;
     let mut rest = &plain[5..];
     // Each record takes at least 4 bytes of length, so a count beyond that is a lie.
-    let mut out = Vec::with_capacity((count as usize).min(rest.len() / 4));
+    let mut out = Vec::with_capacity(count.min(rest.len() / 4));
     for _ in 0..count {
         let len = u32::from_le_bytes(rest.get(..4).ok_or_else(|| corrupt("truncated"))?.try_into().unwrap());
         let body = rest.get(4..4 + len as usize).ok_or_else(|| corrupt("truncated"))?;
@@ -156,6 +160,7 @@ mod tests {
         let plain = encode(&recs);
         let back: Vec<Record> = decode(&plain).unwrap().iter().map(|v| v.to_record().unwrap()).collect();
         assert_eq!(back, recs);
+        assert_eq!(record_count(&plain).unwrap(), 5);
         assert!(decode(&encode(&[])).unwrap().is_empty());
         for cut in 0..plain.len() {
             assert!(decode(&plain[..cut]).is_err(), "cut at {cut}");

@@ -77,6 +77,14 @@ impl EntryBatch {
         self.buf.len()
     }
 
+    /// The value of entry `i`.
+    pub fn value(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
+        let (key_end, end) = self.ends[i];
+        debug_assert!(start <= key_end);
+        &self.buf[key_end..end]
+    }
+
     /// `(key, value)` pairs in scan order, values mutable (for in-place decryption).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut [u8])> {
         let mut rest: &mut [u8] = &mut self.buf;
@@ -121,5 +129,6 @@ mod tests {
         let bumped: Vec<Vec<u8>> = b.iter().map(|(_, v)| v.to_vec()).collect();
         assert_eq!(bumped, vec![b"wbmvf!pof".to_vec(), b"y".to_vec(), vec![], b"z{".to_vec()]);
         assert!(b.iter().map(|(k, _)| k).eq(pairs.iter().map(|(k, _)| *k)));
+        assert!((0..b.len()).map(|i| b.value(i)).eq(b.iter().map(|(_, v)| v)));
     }
 }
