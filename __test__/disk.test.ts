@@ -240,7 +240,10 @@ describe('disk storage', () => {
       writeFileSync(file, bad)
       const out = child(path, key, check)
       const code = out.startsWith('ERROR ') ? out.split(' ')[1] : out
-      assert.ok(['OK', 'ERR_INTEGRITY', 'ERR_CORRUPT'].includes(code), `flip at byte ${offset}: ${out}`)
+      // redb's file header (first page) holds its format version without a checksum, so a flip
+      // there can read as another storage format, which is reported as such.
+      const allowed = ['OK', 'ERR_INTEGRITY', 'ERR_CORRUPT', ...(offset < 4096 ? ['ERR_UNSUPPORTED_FORMAT'] : [])]
+      assert.ok(allowed.includes(code), `flip at byte ${offset}: ${out}`)
       outcomes[code] = (outcomes[code] ?? 0) + 1
     }
     assert.ok((outcomes.ERR_INTEGRITY ?? 0) + (outcomes.ERR_CORRUPT ?? 0) > 0, `no flip was detected: ${JSON.stringify(outcomes)}`)

@@ -223,7 +223,7 @@ pub fn query_item(v: ItemView) -> QueryResultItem {
     QueryResultItem {
         id: v.id,
         distance: v.distance.map(f64::from),
-        metadata: v.metadata.as_deref().and_then(js_metadata),
+        metadata: v.metadata.as_ref().and_then(js_metadata),
         contents: v.contents.as_deref().map(js_contents),
         vector: v.vector.map(Float32Array::new),
     }
@@ -240,7 +240,7 @@ fn js_metadata(m: &Meta) -> Option<Map<String, Value>> {
 pub fn get_item(v: ItemView) -> GetResultItem {
     GetResultItem {
         id: v.id,
-        metadata: v.metadata.as_deref().and_then(js_metadata),
+        metadata: v.metadata.as_ref().and_then(js_metadata),
         contents: v.contents.as_deref().map(js_contents),
         vector: v.vector.map(Float32Array::new),
     }

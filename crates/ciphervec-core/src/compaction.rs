@@ -94,9 +94,7 @@ impl Index {
                     let mut writer = SegmentWriter::default();
                     let range = t * per_task..n.min((t + 1) * per_task);
                     for (s, &list) in range.clone().zip(&lists[range]) {
-                        let mut rec = items.record(s as u32);
-                        rec.list = list;
-                        writer.push(&rec);
+                        writer.push_encoded(|out| items.encode_into(s as u32, list, out));
                         if writer.len() >= SEGMENT_BYTES {
                             segments.push(std::mem::take(&mut writer).finish());
                         }

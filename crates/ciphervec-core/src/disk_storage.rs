@@ -31,6 +31,10 @@ const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 /// Space names (index storage names).
 const SPACES: TableDefinition<&str, ()> = TableDefinition::new("spaces");
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+/// `META` keys: the format version, and its bitwise complement (so one damaged byte in the
+/// version reads as damage, not as a newer format).
+const FORMAT_KEY: &str = "format";
+const FORMAT_CHECK_KEY: &str = "format-check";
 
 /// A redb-backed store; [`DiskStorage::close`] releases the file lock.
 pub struct DiskStorage {
@@ -39,10 +43,22 @@ pub struct DiskStorage {
     /// Set after an I/O error: redb then refuses every operation ("previous I/O error")
     /// until reopened, so the next operation reopens it (at its last good commit).
     needs_reopen: AtomicBool,
+    /// Set when a read found the file damaged (truncated structure), until the next reopen.
+    damaged: AtomicBool,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io(format!("{}: {e}", path.display()))
+}
+
+/// A read past the end of the file: the store's structure points outside it, which only
+/// damage (or truncation) does.
+fn is_truncation(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::UnexpectedEof
+}
+
+fn truncated(path: &Path) -> Error {
+    Error::Corrupt(format!("{} is damaged: its structure points past the end of the file", path.display()))
 }
 
 fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
@@ -59,10 +75,21 @@ impl DiskStorage {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(FILE_NAME);
-        let db = Self::open_file(&path)?;
-        let store = DiskStorage { path, db: RwLock::new(Some(db)), needs_reopen: AtomicBool::new(false) };
-        store.check_format()?;
-        Ok(store)
+        // redb can panic on pages damaged in ways its checks miss, also while opening.
+        std::panic::catch_unwind(|| {
+            let db = Self::open_file(&path)?;
+            let store = DiskStorage {
+                path: path.clone(),
+                db: RwLock::new(Some(db)),
+                needs_reopen: AtomicBool::new(false),
+                damaged: AtomicBool::new(false),
+            };
+            store.check_format()?;
+            Ok(store)
+        })
+        .unwrap_or_else(|_| {
+            Err(Error::Corrupt(format!("{} is damaged: the storage engine failed while opening it", path.display())))
+        })
     }
 
     fn open_file(path: &Path) -> Result<Database> {
@@ -75,6 +102,7 @@ impl DiskStorage {
                 "{} uses storage format {v}, which this ciphervec cannot read",
                 path.display()
             )),
+            DatabaseError::Storage(redb::StorageError::Io(e)) if is_truncation(&e) => truncated(path),
             DatabaseError::Storage(redb::StorageError::Io(e)) => io(path, e),
             DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
                 Error::Corrupt(format!("{}: {m}", path.display()))
@@ -95,44 +123,81 @@ impl DiskStorage {
         guard.take();
         *guard = Some(Self::open_file(&self.path)?);
         self.needs_reopen.store(false, Ordering::Release);
+        self.damaged.store(false, Ordering::Release);
         Ok(())
     }
 
     /// Records the format version in a new store; refuses a store written in another one.
+    /// An existing store is only read here: redb can panic on damaged pages, and a panic inside
+    /// a write transaction can panic again while unwinding, which aborts the process.
     fn check_format(&self) -> Result<()> {
         let guard = self.db.read().unwrap();
         let db = guard.as_ref().expect("just opened");
-        let txn = db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            let found = meta.get("format").map_err(|e| self.err(e))?.map(|v| v.value());
-            match found {
-                Some(FORMAT_VERSION) => {}
-                Some(v) => {
-                    return Err(Error::UnsupportedFormat(format!(
-                        "{} has ciphervec storage format {v}; this version reads {FORMAT_VERSION}: upgrade ciphervec",
-                        self.path.display()
-                    )))
+        let found = {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            match txn.open_table(META) {
+                Ok(meta) => {
+                    let get = |k: &str| meta.get(k).map(|v| v.map(|v| v.value())).map_err(|e| self.err(e));
+                    Some((get(FORMAT_KEY)?, get(FORMAT_CHECK_KEY)?))
                 }
-                None => {
-                    meta.insert("format", FORMAT_VERSION).map_err(|e| self.err(e))?;
-                }
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(self.err(e)),
             }
-            txn.open_table(KV).map_err(|e| self.err(e))?;
-            txn.open_table(SPACES).map_err(|e| self.err(e))?;
+        };
+        match found {
+            Some((Some(FORMAT_VERSION), _)) => Ok(()),
+            // Written by another version of ciphervec, which writes the check too; without a
+            // matching check the version number itself is damaged.
+            Some((Some(v), Some(check))) if check == !v => Err(Error::UnsupportedFormat(format!(
+                "{} has ciphervec storage format {v}; this version reads {FORMAT_VERSION}: upgrade ciphervec",
+                self.path.display()
+            ))),
+            Some((Some(_), _)) => {
+                Err(Error::Corrupt(format!("{} is damaged: its format marker is unreadable", self.path.display())))
+            }
+            Some((None, _)) | None => {
+                let txn = db.begin_write().map_err(|e| self.err(e))?;
+                {
+                    let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+                    meta.insert(FORMAT_KEY, FORMAT_VERSION).map_err(|e| self.err(e))?;
+                    meta.insert(FORMAT_CHECK_KEY, !FORMAT_VERSION).map_err(|e| self.err(e))?;
+                    txn.open_table(KV).map_err(|e| self.err(e))?;
+                    txn.open_table(SPACES).map_err(|e| self.err(e))?;
+                }
+                txn.commit().map_err(|e| self.err(e))
+            }
         }
-        txn.commit().map_err(|e| self.err(e))
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> Error {
         match e.into() {
             redb::Error::Corrupted(m) => Error::Corrupt(format!("{}: {m}", self.path.display())),
+            redb::Error::Io(e) if is_truncation(&e) => {
+                // redb now refuses every operation until reopened; those refusals are this damage.
+                self.damaged.store(true, Ordering::Release);
+                self.needs_reopen.store(true, Ordering::Release);
+                truncated(&self.path)
+            }
+            // Tables and their types are fixed when the store is created: a missing or
+            // mistyped one is damage to the table directory.
+            redb::Error::TableDoesNotExist(t) => {
+                Error::Corrupt(format!("{} is damaged: its table '{t}' is missing", self.path.display()))
+            }
+            e @ (redb::Error::TableTypeMismatch { .. }
+            | redb::Error::TableIsMultimap(_)
+            | redb::Error::TableIsNotMultimap(_)
+            | redb::Error::TypeDefinitionChanged { .. }) => {
+                Error::Corrupt(format!("{} is damaged: {e}", self.path.display()))
+            }
             redb::Error::Io(e) => {
                 self.needs_reopen.store(true, Ordering::Release);
                 io(&self.path, e)
             }
             redb::Error::PreviousIo => {
                 self.needs_reopen.store(true, Ordering::Release);
+                if self.damaged.load(Ordering::Acquire) {
+                    return truncated(&self.path);
+                }
                 io(&self.path, "an earlier I/O error left the database needing a reopen; retry")
             }
             other => io(&self.path, other),
@@ -337,16 +402,26 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_format_is_refused_and_garbage_is_a_typed_error() {
+    fn a_newer_format_is_refused_a_damaged_marker_is_corrupt_and_garbage_is_a_typed_error() {
         let d = dir("format");
         {
             let s = DiskStorage::open(&d).unwrap();
             let guard = s.db.read().unwrap();
             let txn = guard.as_ref().unwrap().begin_write().unwrap();
-            txn.open_table(META).unwrap().insert("format", 99).unwrap();
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(FORMAT_KEY, 99).unwrap();
+            meta.insert(FORMAT_CHECK_KEY, !99).unwrap();
+            drop(meta);
             txn.commit().unwrap();
         }
         assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_UNSUPPORTED_FORMAT");
+        {
+            let db = Database::create(d.join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().insert(FORMAT_KEY, 1 | 1 << 15).unwrap();
+            txn.commit().unwrap();
+        }
+        assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_CORRUPT", "a flipped bit in the version");
         std::fs::write(d.join(FILE_NAME), b"not a database at all").unwrap();
         let code = DiskStorage::open(&d).err().unwrap().code();
         assert!(["ERR_CORRUPT", "ERR_IO", "ERR_UNSUPPORTED_FORMAT"].contains(&code), "{code}");

@@ -75,7 +75,7 @@ const SELECTIVITY_SAMPLE: usize = 1024;
 pub struct ItemView {
     pub id: String,
     pub distance: Option<f32>,
-    pub metadata: Option<Arc<Meta>>,
+    pub metadata: Option<Meta>,
     pub contents: Option<Arc<Contents>>,
     pub vector: Option<Vec<f32>>,
 }
@@ -159,7 +159,13 @@ impl Index {
     /// rolled-back entry fails the whole load with `ERR_INTEGRITY`.
     pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
         let store = &shared.store;
-        let header_blob = store.get(&storage_name, HEADER_KEY)?.ok_or_else(|| Error::IndexNotFound(name.into()))?;
+        let Some(header_blob) = store.get(&storage_name, HEADER_KEY)? else {
+            // Other entries without a header: the header was lost (damage), not never written.
+            if store.get(&storage_name, CONFIG_KEY)?.is_some() || store.spaces()?.contains(&storage_name) {
+                return Err(Error::Corrupt(format!("index '{name}' is damaged: its header entry is missing")));
+            }
+            return Err(Error::IndexNotFound(name.into()));
+        };
         let keys = Header::decode(&header_blob)?.open(kek, &storage_name, name)?;
         let config_blob = store
             .get(&storage_name, CONFIG_KEY)?
@@ -374,7 +380,7 @@ impl Index {
                     list: ivf.map_or(UNASSIGNED, |ivf| ivf.nearest_list(&placement(metric, &it.vector))),
                     id: it.id,
                     vector: it.vector,
-                    metadata: it.metadata.map(Arc::new),
+                    metadata: it.metadata,
                     contents: it.contents.map(Arc::new),
                 })
                 .collect()
@@ -482,7 +488,7 @@ impl Index {
         }
         let q = Query::new(vector);
         let filter = search.filter.filter(|f| !f.is_match_all());
-        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot).map(|m| &**m)));
+        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: search::Accept = filter.map(|_| &accept_fn as &(dyn Fn(u32) -> bool + Sync));
         let hits = match &state.ivf {
             None => self.shared.pool.install(|| search::exhaustive_parallel(&state.items, self.metric, &q, accept, k)),
@@ -504,7 +510,7 @@ impl Index {
             return Ok(vec![Vec::new(); vectors.len()]);
         }
         let filter = search.filter.filter(|f| !f.is_match_all());
-        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot).map(|m| &**m)));
+        let accept_fn = |slot: u32| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: search::Accept = filter.map(|_| &accept_fn as &(dyn Fn(u32) -> bool + Sync));
         Ok(self.shared.pool.install(|| {
             vectors
@@ -558,16 +564,13 @@ impl Index {
         let state = self.read_state()?;
         let items = &state.items;
         let mut slots: Vec<u32> = self.shared.pool.install(|| {
-            (0..items.len() as u32)
-                .into_par_iter()
-                .filter(|&s| filter.matches(items.metadata(s).map(|m| &**m)))
-                .collect()
+            (0..items.len() as u32).into_par_iter().filter(|&s| filter.matches(items.metadata(s))).collect()
         });
         let by_id = |a: &u32, b: &u32| items.id(*a).cmp(items.id(*b));
         match order_by {
             None => slots.sort_unstable_by(by_id),
             Some(path) => {
-                let key = |s: u32| crate::metadata_order::SortKey::of(items.metadata(s).map(|m| &**m), path);
+                let key = |s: u32| crate::metadata_order::SortKey::of(items.metadata(s), path);
                 let mut keyed: Vec<_> = slots.iter().map(|&s| (key(s), s)).collect();
                 keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb, ascending).then_with(|| by_id(a, b)));
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
@@ -665,10 +668,7 @@ fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
     }
     let sample = n.min(SELECTIVITY_SAMPLE);
     let mut rng = crate::kmeans::SplitMix64(0x5e1e_c7ed);
-    let matches = (0..sample)
-        .map(|_| rng.below(n) as u32)
-        .filter(|&s| filter.matches(state.items.metadata(s).map(|m| &**m)))
-        .count();
+    let matches = (0..sample).map(|_| rng.below(n) as u32).filter(|&s| filter.matches(state.items.metadata(s))).count();
     (matches as f64).max(0.5) / sample as f64
 }
 

@@ -35,7 +35,7 @@ pub struct Items {
     slot_of: HashMap<Arc<str>, u32>,
     vectors: Vec<f32>,
     norms: Vec<f32>,
-    metadata: Vec<Option<Arc<Meta>>>,
+    metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
     stored: Vec<Stored>,
@@ -47,7 +47,7 @@ pub struct Columns {
     pub ids: Vec<Arc<str>>,
     pub vectors: Vec<f32>,
     pub norms: Vec<f32>,
-    pub metadata: Vec<Option<Arc<Meta>>>,
+    pub metadata: Vec<Option<Meta>>,
     pub contents: Vec<Option<Arc<Contents>>>,
     pub lists: Vec<u32>,
     pub stored: Vec<Stored>,
@@ -103,7 +103,7 @@ impl Items {
         &self.norms
     }
 
-    pub fn metadata(&self, slot: u32) -> Option<&Arc<Meta>> {
+    pub fn metadata(&self, slot: u32) -> Option<&Meta> {
         self.metadata[slot as usize].as_ref()
     }
 
@@ -229,7 +229,20 @@ impl Items {
         Some((slot, (s != last).then_some(last as u32)))
     }
 
-    /// Rebuilds the record of a slot (for re-sealing after a change of its list).
+    /// Appends the record encoding of a slot's item with IVF list `list` (see `record`), so a
+    /// compaction re-seals items without copying them into [`Record`]s first.
+    pub fn encode_into(&self, slot: u32, list: u32, out: &mut Vec<u8>) {
+        crate::record::encode_fields(
+            out,
+            self.id(slot),
+            self.vector(slot),
+            self.metadata(slot),
+            self.contents(slot).map(|c| &**c),
+            list,
+        );
+    }
+
+    /// Rebuilds the record of a slot.
     pub fn record(&self, slot: u32) -> Record {
         Record {
             id: self.id(slot).to_string(),

@@ -184,7 +184,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
     cols.vectors.extend(rec.vector());
     cols.norms.push(kernels::norm_sqr(&cols.vectors[start..]).sqrt());
     cols.ids.push(Arc::from(rec.id));
-    cols.metadata.push(rec.metadata()?.map(Arc::new));
+    cols.metadata.push(rec.metadata()?);
     cols.contents.push(rec.contents()?.map(Arc::new));
     cols.lists.push(rec.list);
     cols.stored.push(stored);
@@ -302,7 +302,7 @@ fn decode_segment(seg: &OpenSegment, vectors: &mut [f32], norms: &mut [f32], src
         out.iter_mut().zip(rec.vector()).for_each(|(o, x)| *o = x);
         norms[i] = kernels::norm_sqr(out).sqrt();
         cols.ids.push(Arc::from(rec.id));
-        cols.metadata.push(rec.metadata()?.map(Arc::new));
+        cols.metadata.push(rec.metadata()?);
         cols.contents.push(rec.contents()?.map(Arc::new));
         cols.lists.push(rec.list);
     }

@@ -42,7 +42,7 @@ impl Contents {
 pub struct Record {
     pub id: String,
     pub vector: Vec<f32>,
-    pub metadata: Option<Arc<Meta>>,
+    pub metadata: Option<Meta>,
     pub contents: Option<Arc<Contents>>,
     pub list: u32,
 }
@@ -56,29 +56,7 @@ impl Record {
 
     /// [`Record::encode`], appended to `out` (segments pack many records in one buffer).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let meta = self.metadata.as_ref().map(|m| serde_json::to_vec(m.as_ref()).expect("JSON values serialise"));
-        out.push(RECORD_VERSION);
-        put_bytes(out, self.id.as_bytes());
-        out.extend_from_slice(&(self.vector.len() as u32).to_le_bytes());
-        for x in &self.vector {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-        match &meta {
-            Some(m) => put_bytes(out, m),
-            None => out.extend_from_slice(&NONE_LEN.to_le_bytes()),
-        }
-        match self.contents.as_deref() {
-            None => out.push(0),
-            Some(Contents::Text(s)) => {
-                out.push(1);
-                put_bytes(out, s.as_bytes());
-            }
-            Some(Contents::Bytes(b)) => {
-                out.push(2);
-                put_bytes(out, b);
-            }
-        }
-        out.extend_from_slice(&self.list.to_le_bytes());
+        encode_fields(out, &self.id, &self.vector, self.metadata.as_ref(), self.contents.as_deref(), self.list);
     }
 
     /// Decodes a record that already passed authentication; a malformed one is `ERR_CORRUPT`
@@ -133,7 +111,7 @@ impl<'a> RecordView<'a> {
         Ok(Record {
             id: self.id.to_string(),
             vector: self.vector().collect(),
-            metadata: self.metadata()?.map(Arc::new),
+            metadata: self.metadata()?,
             contents: self.contents()?.map(Arc::new),
             list: self.list,
         })
@@ -160,6 +138,46 @@ impl<'a> RecordView<'a> {
             _ => None,
         })
     }
+}
+
+/// Appends the encoding of a record made of these fields to `out`.
+pub fn encode_fields(
+    out: &mut Vec<u8>,
+    id: &str,
+    vector: &[f32],
+    metadata: Option<&Meta>,
+    contents: Option<&Contents>,
+    list: u32,
+) {
+    out.push(RECORD_VERSION);
+    put_bytes(out, id.as_bytes());
+    out.extend_from_slice(&(vector.len() as u32).to_le_bytes());
+    for x in vector {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    match metadata {
+        Some(m) => {
+            // Written in place after a length placeholder, so no temporary buffer.
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            serde_json::to_writer(&mut *out, m).expect("metadata serialises");
+            let len = (out.len() - at - 4) as u32;
+            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+        None => out.extend_from_slice(&NONE_LEN.to_le_bytes()),
+    }
+    match contents {
+        None => out.push(0),
+        Some(Contents::Text(s)) => {
+            out.push(1);
+            put_bytes(out, s.as_bytes());
+        }
+        Some(Contents::Bytes(b)) => {
+            out.push(2);
+            put_bytes(out, b);
+        }
+    }
+    out.extend_from_slice(&list.to_le_bytes());
 }
 
 fn corrupt(what: &str) -> Error {
@@ -210,7 +228,7 @@ mod tests {
         let r = Record {
             id: "döc-1".into(),
             vector: vec![1.5, -0.0, f32::MIN_POSITIVE],
-            metadata: Some(Arc::new(serde_json::json!({"lang": "en", "n": [1, 2.5]}).into())),
+            metadata: Some(serde_json::json!({"lang": "en", "n": [1, 2.5]}).into()),
             contents: Some(Arc::new(Contents::Bytes(vec![0, 255, 7]))),
             list: 42,
         };

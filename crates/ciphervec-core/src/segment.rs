@@ -56,9 +56,14 @@ impl Default for SegmentWriter {
 
 impl SegmentWriter {
     pub fn push(&mut self, rec: &Record) {
+        self.push_encoded(|out| rec.encode_into(out));
+    }
+
+    /// Adds one record that `encode` appends in the record encoding.
+    pub fn push_encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
-        rec.encode_into(&mut self.buf);
+        encode(&mut self.buf);
         let len = (self.buf.len() - at - 4) as u32;
         self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
         self.count += 1;
@@ -90,9 +95,11 @@ pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
 pub fn record_count(plain: &[u8]) -> Result<usize> {
     match plain.first() {
         Some(&SEGMENT_VERSION) => {}
-        Some(&v) => return Err(Error::UnsupportedFormat(format!(
+        Some(&v) => {
+            return Err(Error::UnsupportedFormat(format!(
             "segment format version {v} is not supported (this ciphervec reads {SEGMENT_VERSION}): upgrade ciphervec"
-        ))),
+        )))
+        }
         None => return Err(Error::Corrupt("malformed segment: empty".into())),
     }
     let count = plain.get(1..5).ok_or_else(|| Error::Corrupt("malformed segment: truncated".into()))?;
@@ -148,7 +155,7 @@ mod tests {
         Record {
             id: format!("id-{i}"),
             vector: vec![i as f32; 3],
-            metadata: i.is_multiple_of(2).then(|| std::sync::Arc::new(serde_json::json!({ "i": i }).into())),
+            metadata: i.is_multiple_of(2).then(|| serde_json::json!({ "i": i }).into()),
             contents: None,
             list: if i.is_multiple_of(3) { UNASSIGNED } else { i },
         }

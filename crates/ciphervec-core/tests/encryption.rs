@@ -253,3 +253,19 @@ fn old_segments_and_removed_tombstones_are_detected_at_load() {
     let err = load().unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
 }
+
+/// A lost header (a damaged B-tree can drop an entry) is damage, not a missing index.
+#[test]
+fn a_missing_header_is_corrupt_but_a_deleted_index_is_not_found() {
+    use ciphervec_core::storage::Storage;
+    let (store, client, key) = client();
+    ingest(&client, &key);
+    client.create_index("other", &key, None, Metric::Euclidean).unwrap().destroy().unwrap();
+    drop(client);
+    let (space, k, _) = store.dump().into_iter().find(|(_, k, _)| k.as_slice() == b"h").unwrap();
+    store.write(&space, vec![(k, None)]).unwrap();
+    let client = Client::new(store.clone(), 2).unwrap();
+    assert_eq!(client.load_index("medical-records", &key).unwrap_err().code(), "ERR_CORRUPT");
+    assert_eq!(client.load_index("other", &key).unwrap_err().code(), "ERR_INDEX_NOT_FOUND");
+    assert_eq!(client.load_index("never-created", &key).unwrap_err().code(), "ERR_INDEX_NOT_FOUND");
+}
