@@ -1,8 +1,13 @@
 //! Reading an index's stored entries back into memory: packed segments, loose records and
-//! tombstones (see `segment`). Pool threads scan disjoint key ranges of the store in batches
-//! and authenticate, decrypt (in place, in the scanned buffer) and decode each batch straight
-//! into working-set columns; the caller then assembles them in key order (segments by
-//! number), so a reload is deterministic.
+//! tombstones (see `segment`).
+//!
+//! - Segments: one scan; pool tasks authenticate and decrypt each in place as it is read and
+//!   note its record count; then all are decoded in parallel straight into working-set columns
+//!   allocated once, in segment order.
+//! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte and decode
+//!   each batch into columns, appended in key order.
+//!
+//! So a reload is deterministic.
 //!
 //! Per entry this costs one AES-GCM open, one AES block (the seal token for the record
 //! summary) and the decode; no per-record allocation except the id, metadata and contents
