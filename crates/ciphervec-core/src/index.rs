@@ -593,7 +593,7 @@ impl Index {
 
     /// Every id, in no particular order.
     pub fn list_ids(&self) -> Result<Vec<String>> {
-        Ok(self.read_state()?.items.ids().iter().map(|id| id.to_string()).collect())
+        Ok(self.read_state()?.items.ids().map(str::to_string).collect())
     }
 
     pub fn count(&self) -> Result<usize> {

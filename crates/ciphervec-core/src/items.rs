@@ -2,9 +2,9 @@
 //! fast scans), norms, metadata and contents, plus where each item's stored version lives
 //! (for the record summary and for deletes). Plaintext lives here and nowhere else.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::ids::{IdList, Ids};
 use crate::kernels;
 use crate::metadata::Meta;
 use crate::record::{Contents, Record};
@@ -31,8 +31,7 @@ impl Stored {
 #[derive(Default)]
 pub struct Items {
     dim: usize,
-    ids: Vec<Arc<str>>,
-    slot_of: HashMap<Arc<str>, u32>,
+    ids: Ids,
     vectors: Vec<f32>,
     norms: Vec<f32>,
     metadata: Vec<Option<Meta>>,
@@ -44,7 +43,7 @@ pub struct Items {
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
 #[derive(Default)]
 pub struct Columns {
-    pub ids: Vec<Arc<str>>,
+    pub ids: IdList,
     pub vectors: Vec<f32>,
     pub norms: Vec<f32>,
     pub metadata: Vec<Option<Meta>>,
@@ -77,15 +76,16 @@ impl Items {
     }
 
     pub fn slot(&self, id: &str) -> Option<u32> {
-        self.slot_of.get(id).copied()
+        self.ids.slot(id)
     }
 
-    pub fn id(&self, slot: u32) -> &Arc<str> {
-        &self.ids[slot as usize]
+    pub fn id(&self, slot: u32) -> &str {
+        self.ids.get(slot)
     }
 
-    pub fn ids(&self) -> &[Arc<str>] {
-        &self.ids
+    /// Ids in slot order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.ids.iter()
     }
 
     pub fn vector(&self, slot: u32) -> &[f32] {
@@ -123,42 +123,29 @@ impl Items {
     /// Appends decoded items (moving the columns into an empty working set, so a load writes
     /// each vector once). Fails, changing nothing, with the first id that is already present
     /// (or repeated within `cols`).
-    pub fn append(&mut self, cols: Columns) -> Result<(), Arc<str>> {
+    pub fn append(&mut self, cols: Columns) -> Result<(), String> {
         let n = cols.ids.len();
         debug_assert_eq!(cols.vectors.len(), n * self.dim);
-        self.slot_of.reserve(n);
-        let first = self.ids.len();
-        for (i, id) in cols.ids.iter().enumerate() {
-            if let Some(old) = self.slot_of.insert(id.clone(), (first + i) as u32) {
-                // Put back what the duplicate displaced, then drop the ids added before it
-                // (unique so far; if the duplicate was among them, that drops it too).
-                self.slot_of.insert(id.clone(), old);
-                for id in &cols.ids[..i] {
-                    self.slot_of.remove(id);
-                }
-                return Err(id.clone());
-            }
-        }
-        if first == 0 {
-            let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
-            (self.ids, self.vectors, self.norms, self.metadata) = (ids, vectors, norms, metadata);
+        let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
+        let first = self.ids.is_empty();
+        self.ids.append(ids)?;
+        if first {
+            (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
             (self.contents, self.lists, self.stored) = (contents, lists, stored);
             return Ok(());
         }
-        self.ids.extend(cols.ids);
-        self.vectors.extend_from_slice(&cols.vectors);
-        self.norms.extend(cols.norms);
-        self.metadata.extend(cols.metadata);
-        self.contents.extend(cols.contents);
-        self.lists.extend(cols.lists);
-        self.stored.extend(cols.stored);
+        self.vectors.extend_from_slice(&vectors);
+        self.norms.extend(norms);
+        self.metadata.extend(metadata);
+        self.contents.extend(contents);
+        self.lists.extend(lists);
+        self.stored.extend(stored);
         Ok(())
     }
 
     /// Reserves room for `n` more items.
     pub fn reserve(&mut self, n: usize) {
         self.ids.reserve(n);
-        self.slot_of.reserve(n);
         self.vectors.reserve(n * self.dim);
         self.norms.reserve(n);
         self.metadata.reserve(n);
@@ -172,7 +159,7 @@ impl Items {
     pub fn upsert(&mut self, rec: Record, stored: Stored) -> u32 {
         debug_assert_eq!(rec.vector.len(), self.dim);
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
-        match self.slot_of.get(rec.id.as_str()).copied() {
+        match self.ids.slot(&rec.id) {
             Some(slot) => {
                 let s = slot as usize;
                 self.vectors[s * self.dim..(s + 1) * self.dim].copy_from_slice(&rec.vector);
@@ -184,10 +171,7 @@ impl Items {
                 slot
             }
             None => {
-                let id: Arc<str> = Arc::from(rec.id);
-                let slot = self.ids.len() as u32;
-                self.slot_of.insert(id.clone(), slot);
-                self.ids.push(id);
+                let slot = self.ids.push_new(&rec.id);
                 self.vectors.extend_from_slice(&rec.vector);
                 self.norms.push(norm);
                 self.metadata.push(rec.metadata);
@@ -211,22 +195,19 @@ impl Items {
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
     /// slots dense, the slot it moved from.
     pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
-        let slot = self.slot_of.remove(id)?;
+        let (slot, moved_from) = self.ids.remove(id)?;
         let s = slot as usize;
-        let last = self.ids.len() - 1;
+        let last = self.norms.len() - 1;
         if s != last {
-            let moved = self.ids[last].clone();
-            self.slot_of.insert(moved, slot);
             self.vectors.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
         }
-        self.ids.swap_remove(s);
         self.vectors.truncate(last * self.dim);
         self.norms.swap_remove(s);
         self.metadata.swap_remove(s);
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
         self.stored.swap_remove(s);
-        Some((slot, (s != last).then_some(last as u32)))
+        Some((slot, moved_from))
     }
 
     /// Appends the record encoding of a slot's item with IVF list `list` (see `record`), so a
@@ -282,7 +263,7 @@ mod tests {
         assert_eq!(items.len(), 2);
         for id in ["b", "c"] {
             let s = items.slot(id).unwrap();
-            assert_eq!(&**items.id(s), id);
+            assert_eq!(items.id(s), id);
             assert_eq!(items.record(s).id, id);
         }
         assert_eq!(items.vector(items.slot("c").unwrap()), &[2.0, 3.0]);
@@ -294,7 +275,7 @@ mod tests {
         let mut items = Items::new(2);
         items.upsert(rec("a", 0.0), loose(1));
         let cols = |ids: &[&str]| Columns {
-            ids: ids.iter().map(|&i| Arc::from(i)).collect(),
+            ids: ids.iter().copied().collect(),
             vectors: ids.iter().flat_map(|_| [3.0, 4.0]).collect(),
             norms: vec![5.0; ids.len()],
             metadata: vec![None; ids.len()],
@@ -306,8 +287,8 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("c").unwrap()), &[3.0, 4.0]);
         assert_eq!(items.stored(2), loose(9));
-        assert_eq!(&*items.append(cols(&["d", "a"])).unwrap_err(), "a");
-        assert_eq!(&*items.append(cols(&["e", "e"])).unwrap_err(), "e");
+        assert_eq!(items.append(cols(&["d", "a"])).unwrap_err(), "a");
+        assert_eq!(items.append(cols(&["e", "e"])).unwrap_err(), "e");
         assert_eq!(items.len(), 3);
         assert_eq!(items.slot("d"), None);
         assert_eq!(items.slot("e"), None);

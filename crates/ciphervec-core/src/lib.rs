@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod disk_storage;
 pub mod error;
 pub mod filter;
+pub mod ids;
 pub mod index;
 pub mod items;
 pub mod ivf;

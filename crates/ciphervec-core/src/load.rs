@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use crate::client::Shared;
 use crate::crypto::{DataKeys, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
+use crate::ids::IdList;
 use crate::items::{Columns, Items, Stored};
 use crate::kernels;
 use crate::manifest::{aad_into, RECORD_PREFIX};
@@ -67,7 +68,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     let (tombstones, tombstone_set) = read_tombstones(shared, src)?;
 
     let duplicate =
-        |id: Arc<str>| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
+        |id: String| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
     let mut items = Items::new(src.dim);
     // Into an empty working set the packed columns move, not copy.
     items.append(packed).map_err(duplicate)?;
@@ -82,7 +83,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
         found = found.merge(part.set);
         if any_packed || !tombstones.is_empty() {
             for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
-                if items.remove(id).is_some() || tombstones.contains_key(&**id) {
+                if items.remove(id).is_some() || tombstones.contains_key(id) {
                     *stored = match *stored {
                         Stored::Loose { token, .. } => Stored::Loose { token, over_packed: true },
                         packed => packed,
@@ -160,7 +161,7 @@ fn scan_pipelined<T: Send>(
 
 fn columns(n: usize, dim: usize) -> Columns {
     Columns {
-        ids: Vec::with_capacity(n),
+        ids: IdList::with_capacity(n, n * 16),
         vectors: Vec::with_capacity(n * dim),
         norms: Vec::with_capacity(n),
         metadata: Vec::with_capacity(n),
@@ -188,7 +189,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
     let start = cols.vectors.len();
     cols.vectors.extend(rec.vector());
     cols.norms.push(kernels::norm_sqr(&cols.vectors[start..]).sqrt());
-    cols.ids.push(Arc::from(rec.id));
+    cols.ids.push(rec.id);
     cols.metadata.push(rec.metadata()?);
     cols.contents.push(rec.contents()?.map(Arc::new));
     cols.lists.push(rec.list);
@@ -306,7 +307,7 @@ fn decode_segment(seg: &OpenSegment, vectors: &mut [f32], norms: &mut [f32], src
         let out = &mut vectors[i * dim..(i + 1) * dim];
         out.iter_mut().zip(rec.vector()).for_each(|(o, x)| *o = x);
         norms[i] = kernels::norm_sqr(out).sqrt();
-        cols.ids.push(Arc::from(rec.id));
+        cols.ids.push(rec.id);
         cols.metadata.push(rec.metadata()?);
         cols.contents.push(rec.contents()?.map(Arc::new));
         cols.lists.push(rec.list);
