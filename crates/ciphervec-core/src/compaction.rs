@@ -13,7 +13,7 @@ use crate::index::Index;
 use crate::items::Stored;
 use crate::ledger::Ledger;
 use crate::record_set::{RecordSet, RECORD_SET_KEY};
-use crate::segment::{self, SegmentWriter, SEGMENT_BYTES};
+use crate::segment::{self, SegmentWriter, DIRECTORY_KEY, SEGMENT_BYTES};
 use crate::state::State;
 use crate::storage::Change;
 
@@ -86,7 +86,7 @@ impl Index {
         // numbered in slot order, the segments are then sealed in parallel (the number is
         // part of the associated data).
         let per_task = (SEGMENT_BYTES * 32 / (4 * items.dim() + 64)).max(1);
-        let plains: Vec<Vec<u8>> = self.pool().install(|| {
+        let plains: Vec<(u32, Vec<u8>)> = self.pool().install(|| {
             (0..n.div_ceil(per_task))
                 .into_par_iter()
                 .flat_map_iter(|t| {
@@ -96,21 +96,23 @@ impl Index {
                     for (s, &list) in range.clone().zip(&lists[range]) {
                         writer.push_encoded(|out| items.encode_into(s as u32, list, out));
                         if writer.len() >= SEGMENT_BYTES {
-                            segments.push(std::mem::take(&mut writer).finish());
+                            let full = std::mem::take(&mut writer);
+                            segments.push((full.count(), full.finish()));
                         }
                     }
                     if !writer.is_empty() {
-                        segments.push(writer.finish());
+                        segments.push((writer.count(), writer.finish()));
                     }
                     segments
                 })
                 .collect()
         });
+        let counts: Vec<u32> = plains.iter().map(|(count, _)| *count).collect();
         let sealed: Vec<(Change, u128)> = self.pool().install(|| {
             plains
                 .par_iter()
                 .enumerate()
-                .map(|(i, plain)| self.sealed_entry(segment::segment_key(i as u32), plain))
+                .map(|(i, (_, plain))| self.sealed_entry(segment::segment_key(i as u32), plain))
                 .collect()
         });
         drop(plains);
@@ -128,6 +130,9 @@ impl Index {
         });
         changes.extend(loose);
         changes.extend(old.tombstones.keys().map(|id| (self.tombstone_key(id), None)));
+        // The directory is a layout checked against the segments, not part of the summary.
+        let (directory, _) = self.sealed_entry(DIRECTORY_KEY.to_vec(), &segment::encode_directory(&counts));
+        changes.push(directory);
         changes.push((RECORD_SET_KEY.to_vec(), Some(self.seal_record_set(&summary))));
         Packed { changes, ledger: Ledger { summary, tombstones: Default::default(), segments } }
     }

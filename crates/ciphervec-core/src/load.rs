@@ -1,9 +1,10 @@
 //! Reading an index's stored entries back into memory: packed segments, loose records and
 //! tombstones (see `segment`).
 //!
-//! - Segments: one scan; pool tasks authenticate and decrypt each in place as it is read and
-//!   note its record count; then all are decoded in parallel straight into working-set columns
-//!   allocated once, in segment order.
+//! - Segments: the sealed directory gives each segment's record count, so the working-set
+//!   columns are allocated once and every segment's place in them is known. One scan reads
+//!   the segments; pool tasks authenticate, decrypt and decode each into its place as it
+//!   arrives, so a segment's buffer is freed while the scan reads on.
 //! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte and decode
 //!   each batch into columns, appended in key order.
 //!
@@ -26,10 +27,12 @@ use crate::error::{Error, Result};
 use crate::ids::IdList;
 use crate::items::{Columns, Items, Stored};
 use crate::kernels;
-use crate::manifest::{aad_into, RECORD_PREFIX};
+use crate::manifest::{aad, aad_into, RECORD_PREFIX};
+use crate::metadata::Meta;
+use crate::record::Contents;
 use crate::record::RecordView;
 use crate::record_set::RecordSet;
-use crate::segment::{self, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
+use crate::segment::{self, DIRECTORY_KEY, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
 use crate::storage::EntryBatch;
 
 /// Bytes of ciphertext per batch: small enough to stay in a core's cache between being read
@@ -61,9 +64,7 @@ struct Part {
 }
 
 pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> {
-    let opened = scan_pipelined(shared, src, SEGMENT_PREFIX, open_segments)?;
-    let segments = opened.len() as u32;
-    let (packed, packed_set) = decode_segments(shared, src, opened)?;
+    let (packed, packed_set, segments) = load_segments(shared, src)?;
     let loose = scan_lanes(shared, src, RECORD_PREFIX, decode_records)?;
     let (tombstones, tombstone_set) = read_tombstones(shared, src)?;
 
@@ -135,7 +136,7 @@ fn scan_pipelined<T: Send>(
     shared: &Shared,
     src: &Source<'_>,
     prefix: &[u8],
-    open: fn(EntryBatch, &Source<'_>) -> Result<Vec<T>>,
+    open: &(dyn Fn(EntryBatch) -> Result<Vec<T>> + Sync),
 ) -> Result<Vec<T>> {
     let opened = Mutex::new(Vec::new());
     let scanned = shared.pool.install(|| {
@@ -144,7 +145,7 @@ fn scan_pipelined<T: Send>(
             shared.store.scan_prefix_batches(src.storage_name, prefix, SEGMENT_BYTES, &mut |batch| {
                 let opened = &opened;
                 scope.spawn(move |_| {
-                    let result = open(batch, src);
+                    let result = open(batch);
                     opened.lock().unwrap().push(result);
                 });
                 Ok(())
@@ -210,109 +211,138 @@ fn decode_records(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<Part>> 
     Ok(vec![Part { cols, set }])
 }
 
-/// A segment authenticated and decrypted in place, with its record count, not yet decoded.
-struct OpenSegment {
+/// The slices of the working-set columns that one segment's records fill.
+struct Dest<'a> {
+    vectors: &'a mut [f32],
+    norms: &'a mut [f32],
+    metadata: &'a mut [Option<Meta>],
+    contents: &'a mut [Option<Arc<Contents>>],
+    lists: &'a mut [u32],
+}
+
+/// What decoding a segment into its [`Dest`] leaves to merge: its ids and its seal token.
+struct Decoded {
     number: u32,
     token: u128,
-    /// The scanned batch holding the plaintext (shared if it held several segments).
-    batch: Arc<EntryBatch>,
-    entry: usize,
-    /// Where the plaintext lies within the entry's value.
-    plain: std::ops::Range<usize>,
-    count: usize,
+    ids: IdList,
 }
 
-impl OpenSegment {
-    fn plaintext(&self) -> &[u8] {
-        &self.batch.value(self.entry)[self.plain.clone()]
-    }
-}
-
-/// Phase one of loading segments, in the scan's pool tasks: authenticate and decrypt.
-fn open_segments(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<OpenSegment>> {
-    let mut opened = Vec::with_capacity(batch.len());
-    let mut aad = Vec::new();
-    for (entry, (key, blob)) in batch.iter_mut().enumerate() {
-        let number = segment::segment_number(key)
-            .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
-        let base = blob.as_ptr() as usize;
-        let (plain, token) = open(src, &mut aad, key, blob)?;
-        let start = plain.as_ptr() as usize - base;
-        let count = segment::record_count(plain)?;
-        opened.push((number, token, entry, start..start + plain.len(), count));
-    }
-    let batch = Arc::new(batch);
-    Ok(opened
-        .into_iter()
-        .map(|(number, token, entry, plain, count)| OpenSegment {
-            number,
-            token,
-            batch: batch.clone(),
-            entry,
-            plain,
-            count,
-        })
-        .collect())
-}
-
-/// Phase two: with every segment's record count known, decode all segments in parallel
-/// straight into the working set's vector and norm columns (each written once, in segment
-/// order), and return the columns of the packed items with the summary of their segments.
-fn decode_segments(shared: &Shared, src: &Source<'_>, mut segs: Vec<OpenSegment>) -> Result<(Columns, RecordSet)> {
-    segs.sort_unstable_by_key(|s| s.number);
+/// Loads every segment: the packed items' columns, the summary of the segments, and how many
+/// there are. Each segment is authenticated, decrypted and decoded into its place in the
+/// columns by the pool task its scanned batch went to, so each batch is dropped (and its
+/// memory reused for the next) as soon as it is decoded, and each column is written once.
+fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSet, u32)> {
+    let counts = match read_directory(shared, src)? {
+        Some(counts) => counts,
+        None => count_segments(shared, src)?,
+    };
+    let total: usize = counts.iter().map(|&c| c as usize).sum();
     let dim = src.dim;
-    let total: usize = segs.iter().map(|s| s.count).sum();
-    let set = RecordSet::of(segs.iter().map(|s| s.token));
-    let mut vectors = vec![0f32; total * dim];
-    let mut norms = vec![0f32; total];
-    let mut outputs = Vec::with_capacity(segs.len());
-    let (mut vectors_left, mut norms_left) = (&mut vectors[..], &mut norms[..]);
-    for seg in &segs {
-        let (v, rest) = std::mem::take(&mut vectors_left).split_at_mut(seg.count * dim);
-        vectors_left = rest;
-        let (n, rest) = std::mem::take(&mut norms_left).split_at_mut(seg.count);
-        norms_left = rest;
-        outputs.push((v, n));
+    let mut cols = Columns {
+        ids: IdList::default(),
+        vectors: vec![0.0; total * dim],
+        norms: vec![0.0; total],
+        metadata: vec![None; total],
+        contents: vec![None; total],
+        lists: vec![0; total],
+        stored: vec![Stored::Packed; total],
+    };
+    let mut dests = Vec::with_capacity(counts.len());
+    let (mut v, mut n, mut m) = (&mut cols.vectors[..], &mut cols.norms[..], &mut cols.metadata[..]);
+    let (mut c, mut l) = (&mut cols.contents[..], &mut cols.lists[..]);
+    for &count in &counts {
+        let k = count as usize;
+        let (vectors, norms, metadata, contents, lists);
+        (vectors, v) = std::mem::take(&mut v).split_at_mut(k * dim);
+        (norms, n) = std::mem::take(&mut n).split_at_mut(k);
+        (metadata, m) = std::mem::take(&mut m).split_at_mut(k);
+        (contents, c) = std::mem::take(&mut c).split_at_mut(k);
+        (lists, l) = std::mem::take(&mut l).split_at_mut(k);
+        dests.push(Some(Dest { vectors, norms, metadata, contents, lists }));
     }
-    let parts: Vec<Result<Columns>> = shared
-        .pool
-        .install(|| segs.into_par_iter().zip(outputs).map(|(seg, (v, n))| decode_segment(&seg, v, n, src)).collect());
-    let mut cols = columns(total, 0);
-    for part in parts {
-        let part = part?;
-        cols.ids.extend(part.ids);
-        cols.metadata.extend(part.metadata);
-        cols.contents.extend(part.contents);
-        cols.lists.extend(part.lists);
+    let dests = Mutex::new(dests);
+    let mut decoded = scan_pipelined(shared, src, SEGMENT_PREFIX, &|mut batch: EntryBatch| {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut aad = Vec::new();
+        for (key, blob) in batch.iter_mut() {
+            let number = segment::segment_number(key)
+                .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
+            let (plain, token) = open(src, &mut aad, key, blob)?;
+            // Each listed segment's place is taken once; an unlisted or repeated one is not the
+            // set of segments the directory was sealed with.
+            let dest = dests.lock().unwrap().get_mut(number as usize).and_then(Option::take);
+            let dest = dest.ok_or_else(|| mismatch(src))?;
+            out.push(Decoded { number, token, ids: decode_segment(plain, dest, src)? });
+        }
+        Ok(out)
+    })?;
+    if decoded.len() != counts.len() {
+        return Err(mismatch(src));
     }
-    cols.vectors = vectors;
-    cols.norms = norms;
-    cols.stored = vec![Stored::Packed; total];
-    Ok((cols, set))
+    decoded.sort_unstable_by_key(|d| d.number);
+    let set = RecordSet::of(decoded.iter().map(|d| d.token));
+    let mut ids = IdList::with_capacity(total, 0);
+    decoded.into_iter().for_each(|d| ids.extend(d.ids));
+    cols.ids = ids;
+    Ok((cols, set, counts.len() as u32))
 }
 
-/// Decodes one segment: vectors and norms into `vectors` / `norms`, the other fields into
-/// the returned columns.
-fn decode_segment(seg: &OpenSegment, vectors: &mut [f32], norms: &mut [f32], src: &Source<'_>) -> Result<Columns> {
-    let records = segment::decode(seg.plaintext())?;
-    if records.len() != seg.count {
-        return Err(Error::Corrupt(format!("a segment of index '{}' is malformed", src.index_name)));
+/// The record count of each segment, from the sealed directory a compaction wrote.
+fn read_directory(shared: &Shared, src: &Source<'_>) -> Result<Option<Vec<u32>>> {
+    let Some(blob) = shared.store.get(src.storage_name, DIRECTORY_KEY)? else { return Ok(None) };
+    let plain = src.keys.records.open(&aad(src.storage_name, DIRECTORY_KEY), &blob).map_err(|_| integrity(src))?;
+    segment::decode_directory(&plain).map(Some)
+}
+
+/// The record count of each segment of a store packed before segment directories existed:
+/// one pass that authenticates and decrypts every segment only to read its count.
+fn count_segments(shared: &Shared, src: &Source<'_>) -> Result<Vec<u32>> {
+    let mut numbered = scan_pipelined(shared, src, SEGMENT_PREFIX, &|mut batch: EntryBatch| {
+        let mut aad = Vec::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for (key, blob) in batch.iter_mut() {
+            let number = segment::segment_number(key)
+                .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
+            let (plain, _) = open(src, &mut aad, key, blob)?;
+            out.push((number, segment::record_count(plain)? as u32));
+        }
+        Ok(out)
+    })?;
+    numbered.sort_unstable();
+    if numbered.iter().enumerate().any(|(i, &(number, _))| number as usize != i) {
+        return Err(mismatch(src));
+    }
+    Ok(numbered.into_iter().map(|(_, count)| count).collect())
+}
+
+/// Decodes one segment's records into `dest` (which has exactly room for the count the
+/// directory gives); returns their ids.
+fn decode_segment(plain: &[u8], dest: Dest<'_>, src: &Source<'_>) -> Result<IdList> {
+    let records = segment::decode(plain)?;
+    if records.len() != dest.lists.len() {
+        return Err(mismatch(src));
     }
     let dim = src.dim;
-    let mut cols = columns(records.len(), 0);
+    let mut ids = IdList::with_capacity(records.len(), records.iter().map(|r| r.id.len()).sum());
     for (i, rec) in records.iter().enumerate() {
         if rec.dim() != dim {
             return Err(Error::Corrupt(format!("a record of index '{}' has the wrong dimension", src.index_name)));
         }
-        let out = &mut vectors[i * dim..(i + 1) * dim];
+        let out = &mut dest.vectors[i * dim..(i + 1) * dim];
         out.iter_mut().zip(rec.vector()).for_each(|(o, x)| *o = x);
-        norms[i] = kernels::norm_sqr(out).sqrt();
-        cols.ids.push(rec.id);
-        cols.metadata.push(rec.metadata()?);
-        cols.contents.push(rec.contents()?.map(Arc::new));
-        cols.lists.push(rec.list);
+        dest.norms[i] = kernels::norm_sqr(out).sqrt();
+        ids.push(rec.id);
+        dest.metadata[i] = rec.metadata()?;
+        dest.contents[i] = rec.contents()?.map(Arc::new);
+        dest.lists[i] = rec.list;
     }
-    Ok(cols)
+    Ok(ids)
+}
+
+/// Segments that are not the ones their directory lists: entries of different compactions
+/// put together, which only tampering (or a partial restore) produces.
+fn mismatch(src: &Source<'_>) -> Error {
+    Error::Integrity(format!("the segments of index '{}' do not match their directory", src.index_name))
 }
 
 fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String, u128>, RecordSet)> {

@@ -11,7 +11,14 @@
 //! deleted. So the store always has at most one packed copy per id, and the next compaction
 //! removes dead copies and tombstones together.
 //!
+//! A compaction also writes the sealed *segment directory*: each segment's record count, so
+//! a load knows where every segment's items go before reading any, and decodes each segment
+//! into place as soon as it is decrypted. The directory is only a layout: segments are
+//! checked against it, and a store without one (packed before directories existed) is loaded
+//! by counting its segments first.
+//!
 //! Segment plaintext: version u8 ‖ count u32 ‖ count × (u32 len ‖ record, see `record`).
+//! Directory plaintext: version u8 ‖ segments u32 ‖ segments × record count u32.
 //! Tombstone plaintext: version u8 ‖ id (utf-8).
 
 use crate::error::{Error, Result};
@@ -21,6 +28,8 @@ use crate::record::{Record, RecordView};
 pub const SEGMENT_PREFIX: &[u8] = b"p";
 /// Storage keys of tombstones start with this byte, followed by HMAC(id).
 pub const TOMBSTONE_PREFIX: &[u8] = b"d";
+/// Storage key of the sealed segment directory.
+pub const DIRECTORY_KEY: &[u8] = b"g";
 /// Plaintext bytes a segment is filled to (one record may overshoot it). redb stores a value
 /// in a page of the next power-of-two size, so a segment just under 256 KiB sealed wastes
 /// little; at 1 MiB plus overhead each took a 2 MiB page, and a load read 3.4× the data.
@@ -28,6 +37,7 @@ pub const SEGMENT_BYTES: usize = 240 << 10;
 
 const SEGMENT_VERSION: u8 = 1;
 const TOMBSTONE_VERSION: u8 = 1;
+const DIRECTORY_VERSION: u8 = 1;
 
 /// The storage key of segment `n`.
 pub fn segment_key(n: u32) -> Vec<u8> {
@@ -78,6 +88,11 @@ impl SegmentWriter {
         self.count == 0
     }
 
+    /// Records so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
     pub fn finish(mut self) -> Vec<u8> {
         self.buf[1..5].copy_from_slice(&self.count.to_le_bytes());
         self.buf
@@ -123,6 +138,36 @@ pub fn decode(plain: &[u8]) -> Result<Vec<RecordView<'_>>> {
         return Err(corrupt("trailing bytes"));
     }
     Ok(out)
+}
+
+/// Directory plaintext for segments `0..counts.len()` holding `counts[n]` records each.
+pub fn encode_directory(counts: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + 4 * counts.len());
+    out.push(DIRECTORY_VERSION);
+    out.extend_from_slice(&(counts.len() as u32).to_le_bytes());
+    counts.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
+    out
+}
+
+/// The record count of each segment, from an authenticated directory plaintext.
+pub fn decode_directory(plain: &[u8]) -> Result<Vec<u32>> {
+    let corrupt = || Error::Corrupt("malformed segment directory".into());
+    match plain.first() {
+        Some(&DIRECTORY_VERSION) => {}
+        Some(&v) => {
+            return Err(Error::UnsupportedFormat(format!(
+                "segment directory version {v} is not supported (this ciphervec reads {DIRECTORY_VERSION}): \
+                 upgrade ciphervec"
+            )))
+        }
+        None => return Err(corrupt()),
+    }
+    let n = u32::from_le_bytes(plain.get(1..5).ok_or_else(corrupt)?.try_into().unwrap()) as usize;
+    let counts = &plain[5..];
+    if counts.len() != n.checked_mul(4).ok_or_else(corrupt)? {
+        return Err(corrupt());
+    }
+    Ok(counts.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
 /// Tombstone plaintext for `id`.
@@ -188,6 +233,23 @@ mod tests {
         assert!(segment_key(255) < segment_key(256));
         assert_eq!(segment_number(b"p\x01\x00"), None);
         assert_eq!(segment_number(b"r\x00\x00\x00\x00"), None);
+    }
+
+    #[test]
+    fn directories_round_trip_and_reject_damage() {
+        for counts in [vec![], vec![7], vec![1, 0, u32::MAX]] {
+            assert_eq!(decode_directory(&encode_directory(&counts)).unwrap(), counts);
+        }
+        let plain = encode_directory(&[3, 4]);
+        for cut in 0..plain.len() {
+            assert_eq!(decode_directory(&plain[..cut]).unwrap_err().code(), "ERR_CORRUPT", "cut at {cut}");
+        }
+        let mut longer = plain.clone();
+        longer.push(0);
+        assert_eq!(decode_directory(&longer).unwrap_err().code(), "ERR_CORRUPT");
+        let mut v2 = plain;
+        v2[0] = 2;
+        assert_eq!(decode_directory(&v2).unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
     }
 
     #[test]

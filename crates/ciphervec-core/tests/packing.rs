@@ -152,6 +152,62 @@ fn compaction_leaves_only_segments() {
     assert_eq!(reloaded.load_index("p", &[1; 32]).unwrap().count().unwrap(), 0);
 }
 
+/// The segment directory only lays out a load: without it (a store packed before directories
+/// existed) the same items load in the same slots; one that does not fit the segments, or
+/// a damaged one, fails the load with `ERR_INTEGRITY`.
+#[test]
+fn the_segment_directory_is_a_checked_layout() {
+    use ciphervec_core::segment::DIRECTORY_KEY;
+    const DIM: usize = 64;
+    let store = Arc::new(MemoryStorage::new());
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(9);
+    let item = |i: usize, rng: &mut Rng| NewItem {
+        id: format!("doc-{i}"),
+        vector: rng.vector(DIM),
+        metadata: Some(json!({ "i": i }).into()),
+        contents: None,
+    };
+    index.upsert((0..4000).map(|i| item(i, &mut rng)).collect()).unwrap();
+    index.compact().unwrap();
+    let first = store.dump();
+    index.upsert((4000..5000).map(|i| item(i, &mut rng)).collect()).unwrap();
+    index.delete(&(0..600).map(|i| format!("doc-{i}")).collect::<Vec<_>>()).unwrap();
+    index.compact().unwrap();
+    drop(index);
+    client.close();
+    let segments = store.dump().iter().filter(|(_, k, _)| k[0] == b'p').count();
+    assert!(segments >= 4, "several segments ({segments})");
+    let load = || Client::new(store.clone(), 2).unwrap().load_index("p", &[1; 32]);
+    let snapshot = |index: &ciphervec_core::Index| -> Vec<_> {
+        let ids = index.list_ids().unwrap();
+        let items = index.get(&ids, ALL).unwrap();
+        ids.into_iter().zip(items.into_iter().map(|v| (v.vector, v.metadata))).collect()
+    };
+    let expected = snapshot(&load().unwrap());
+    assert_eq!(expected.len(), 4400);
+
+    let (space, _, directory) = store.dump().into_iter().find(|(_, k, _)| k == DIRECTORY_KEY).unwrap();
+    store.write(&space, vec![(DIRECTORY_KEY.to_vec(), None)]).unwrap();
+    assert_eq!(snapshot(&load().unwrap()), expected, "loads by counting segments, same slots");
+
+    let (_, _, older) = first.iter().find(|(_, k, _)| k == DIRECTORY_KEY).unwrap();
+    store.write(&space, vec![(DIRECTORY_KEY.to_vec(), Some(older.clone()))]).unwrap();
+    let err = load().unwrap_err();
+    assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
+    assert!(err.to_string().contains("directory"), "{err}");
+
+    let mut flipped = directory.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    store.write(&space, vec![(DIRECTORY_KEY.to_vec(), Some(flipped))]).unwrap();
+    assert_eq!(load().unwrap_err().code(), "ERR_INTEGRITY");
+
+    store.write(&space, vec![(DIRECTORY_KEY.to_vec(), Some(directory))]).unwrap();
+    assert_eq!(snapshot(&load().unwrap()), expected);
+}
+
 #[test]
 fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
     use ciphervec_core::compaction::AUTO_COMPACT_MIN;
