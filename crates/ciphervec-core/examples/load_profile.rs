@@ -73,6 +73,9 @@ fn main() {
     let rounds: usize = std::env::var("ROUNDS").map_or(5, |r| r.parse().unwrap());
     for round in 0..rounds {
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
+        if std::env::var_os("RSS").is_some() {
+            println!("  before load: {}", rss());
+        }
         let t = Instant::now();
         let index = client.load_index("load", &key).unwrap();
         let s = t.elapsed().as_secs_f64();
@@ -82,6 +85,9 @@ fn main() {
             index.count().unwrap(),
             index.count().unwrap() as f64 / s
         );
+        if std::env::var_os("RSS").is_some() {
+            println!("  {}", rss());
+        }
         client.close();
     }
     if std::env::var_os("NO_BASELINE").is_some() {
@@ -118,4 +124,11 @@ fn aes_baseline(dir: &std::path::Path) -> (f64, usize) {
         sealer.open_in_place(&aad, b).unwrap();
     }
     (t.elapsed().as_secs_f64(), sizes.iter().sum())
+}
+
+/// Resident and peak resident memory of this process (Linux), for `RSS=1`.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map_or("?", |l| l[name.len()..].trim());
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }

@@ -22,9 +22,11 @@ const FORMAT_VERSION: u32 = 1;
 
 /// redb's page cache (read cache plus write buffer). Its default, 1 GiB, kept the whole file
 /// in memory after `loadIndex` read it, next to the decrypted working set that already holds
-/// every record; reads after a load are rare, so the cache mostly serves B-tree branch pages
-/// during writes. 64 MiB covers those for millions of records.
-const CACHE_BYTES: usize = 64 << 20;
+/// every record. Reads after a load are rare, so the cache mostly serves B-tree branch pages
+/// during writes: about 8 MiB per million loose records. Every page a load reads passes through
+/// it, so a bigger cache is only fresh memory a load must fault in: at 64 MiB a 390k-item
+/// load ended ~90 MB larger than at 4 MiB, with ingest speed within noise of both.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// `space ‖ 0 ‖ key` → sealed value.
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");

@@ -17,6 +17,7 @@
 //! have sealed that pairing, and a duplicated id still fails the load.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -139,14 +140,25 @@ fn scan_pipelined<T: Send>(
     open: &(dyn Fn(EntryBatch) -> Result<Vec<T>> + Sync),
 ) -> Result<Vec<T>> {
     let opened = Mutex::new(Vec::new());
+    let pending = AtomicUsize::new(0);
+    let backlog = 2 * shared.pool.current_num_threads();
     let scanned = shared.pool.install(|| {
         rayon::scope(|scope| {
-            // The sink only spawns: it must not wait on pool work while the scan is open.
+            // The sink must not wait on pool work while the scan is open: it spawns, or, once
+            // the pool is `backlog` batches behind (always, on a one-thread pool, whose only
+            // thread is this one), opens the batch itself, so batches waiting in memory stay few.
             shared.store.scan_prefix_batches(src.storage_name, prefix, SEGMENT_BYTES, &mut |batch| {
-                let opened = &opened;
+                let (opened, pending) = (&opened, &pending);
+                if pending.load(Ordering::Acquire) >= backlog {
+                    let result = open(batch);
+                    opened.lock().unwrap().push(result);
+                    return Ok(());
+                }
+                pending.fetch_add(1, Ordering::AcqRel);
                 scope.spawn(move |_| {
                     let result = open(batch);
                     opened.lock().unwrap().push(result);
+                    pending.fetch_sub(1, Ordering::AcqRel);
                 });
                 Ok(())
             })
