@@ -179,7 +179,8 @@ impl Index {
             .ok_or_else(|| Error::Integrity(format!("index '{name}' (its record summary is missing)")))?;
         let summary = RecordSet::open(&summary_blob, &keys, &storage_name, name)?;
         let dim = config.dimension.unwrap_or(0);
-        let source = load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim };
+        let source =
+            load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim, entries: summary.count };
         let Loaded { items, found, tombstones, segments } = load::load_records(&shared, &source)?;
         if found != summary {
             return Err(Error::Integrity(format!(

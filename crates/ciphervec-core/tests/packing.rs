@@ -222,6 +222,14 @@ fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
     assert!(!index.maybe_auto_compact(), "not due below the minimum");
     index.upsert(batch(AUTO_COMPACT_MIN - 1, 1, &mut rng)).unwrap();
     assert_eq!(index.loose_entries(), AUTO_COMPACT_MIN);
+    // This many loose records are scanned in 256 key ranges.
+    let loose = Client::new(store.clone(), 2).unwrap().load_index("p", &[1; 32]).unwrap();
+    assert_eq!(loose.count().unwrap(), AUTO_COMPACT_MIN);
+    assert_eq!(
+        loose.get(&["77".to_string()], ALL).unwrap()[0].vector,
+        index.get(&["77".to_string()], ALL).unwrap()[0].vector
+    );
+    drop(loose);
     assert!(index.maybe_auto_compact());
     // Writes meanwhile wait for it and are kept.
     index.upsert(batch(AUTO_COMPACT_MIN, 10, &mut rng)).unwrap();
