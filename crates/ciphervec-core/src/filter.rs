@@ -52,7 +52,7 @@ use std::fmt;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Number, Value};
 
-use crate::metadata::Meta;
+use crate::metadata::{Meta, MetaRef};
 
 const MAX_DEPTH: usize = 32;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -89,7 +89,7 @@ impl Filter {
 
     /// `None` means the item has no metadata: every field is missing.
     pub fn matches(&self, metadata: Option<&Meta>) -> bool {
-        self.root.eval(metadata)
+        self.root.eval(metadata.map(Meta::as_ref))
     }
 
     /// True for filters that trivially match everything (`{}`), so callers can skip evaluation.
@@ -108,7 +108,7 @@ enum Node {
 }
 
 impl Node {
-    fn eval(&self, doc: Option<&Meta>) -> bool {
+    fn eval(&self, doc: Option<MetaRef<'_>>) -> bool {
         match self {
             Node::And(children) => children.iter().all(|c| c.eval(doc)),
             Node::Or(children) => children.iter().any(|c| c.eval(doc)),
@@ -129,12 +129,12 @@ struct Segment {
     index: Option<usize>,
 }
 
-fn resolve<'a>(doc: Option<&'a Meta>, path: &[Segment]) -> Option<&'a Meta> {
+fn resolve<'a>(doc: Option<MetaRef<'a>>, path: &[Segment]) -> Option<MetaRef<'a>> {
     let mut cur = doc?;
     for seg in path {
         cur = match cur {
-            Meta::Object(_) => cur.get(&seg.key)?,
-            Meta::Array(items) => items.get(seg.index?)?,
+            MetaRef::Object(o) => o.get(&seg.key)?,
+            MetaRef::Array(items) => items.get(seg.index?)?,
             _ => return None,
         };
     }
@@ -155,7 +155,7 @@ enum Op {
 }
 
 impl Op {
-    fn eval(&self, value: Option<&Meta>) -> bool {
+    fn eval(&self, value: Option<MetaRef<'_>>) -> bool {
         match self {
             Op::Eq(lit) => lit.matches_field(value),
             Op::Ne(lit) => value.is_some() && !lit.matches_field(value),
@@ -163,10 +163,10 @@ impl Op {
             Op::In(set) => set.matches_field(value),
             Op::Nin(set) => !set.matches_field(value),
             Op::Exists(wanted) => value.is_some() == *wanted,
-            Op::Regex(re) => value.is_some_and(|v| any_value(v, |x| matches!(x, Meta::Str(s) if re.is_match(s)))),
+            Op::Regex(re) => value.is_some_and(|v| any_value(v, |x| matches!(x, MetaRef::Str(s) if re.is_match(s)))),
             Op::Contains(lit) => match value {
-                Some(Meta::Array(items)) => items.iter().any(|e| lit.equals(e)),
-                Some(Meta::Str(s)) => matches!(lit, Lit::Str(sub) if s.contains(&**sub)),
+                Some(MetaRef::Array(items)) => items.iter().any(|e| lit.equals(e)),
+                Some(MetaRef::Str(s)) => matches!(lit, Lit::Str(sub) if s.contains(&**sub)),
                 _ => false,
             },
             Op::Not(ops) => !ops.iter().all(|op| op.eval(value)),
@@ -175,8 +175,8 @@ impl Op {
 }
 
 /// Tests `pred` on the value itself and, for arrays, on each element (Mongo's implicit "contains").
-fn any_value(v: &Meta, pred: impl Fn(&Meta) -> bool) -> bool {
-    pred(v) || matches!(v, Meta::Array(items) if items.iter().any(&pred))
+fn any_value(v: MetaRef<'_>, pred: impl Fn(MetaRef<'_>) -> bool) -> bool {
+    pred(v) || matches!(v, MetaRef::Array(items) if items.iter().any(&pred))
 }
 
 /// A number kept exact: integers as i128 (covers i64 and u64), others as f64.
@@ -198,11 +198,11 @@ impl Num {
     }
 
     /// The number a metadata value holds, if it is one.
-    fn of_meta(v: &Meta) -> Option<Num> {
-        match *v {
-            Meta::U64(u) => Some(Num::Int(u as i128)),
-            Meta::I64(i) => Some(Num::Int(i as i128)),
-            Meta::F64(f) => Some(Num::Float(f)),
+    fn of_meta(v: MetaRef<'_>) -> Option<Num> {
+        match v {
+            MetaRef::U64(u) => Some(Num::Int(u as i128)),
+            MetaRef::I64(i) => Some(Num::Int(i as i128)),
+            MetaRef::F64(f) => Some(Num::Float(f)),
             _ => None,
         }
     }
@@ -236,13 +236,15 @@ fn int_float_cmp(i: i128, f: f64) -> Ordering {
 
 /// Deep equality with numbers by value (object keys are sorted in both, so key order is
 /// ignored). Recursion is bounded by the depth of the filter operand, which parsing limits.
-fn deep_eq(a: &Meta, b: &Meta) -> bool {
+fn deep_eq(a: MetaRef<'_>, b: MetaRef<'_>) -> bool {
     if let (Some(x), Some(y)) = (Num::of_meta(a), Num::of_meta(b)) {
         return num_cmp(x, y).is_eq();
     }
     match (a, b) {
-        (Meta::Array(x), Meta::Array(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_eq(p, q)),
-        (Meta::Object(x), Meta::Object(y)) => {
+        (MetaRef::Array(x), MetaRef::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_eq(p, q))
+        }
+        (MetaRef::Object(x), MetaRef::Object(y)) => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|((k, v), (l, w))| k == l && deep_eq(v, w))
         }
         _ => a == b,
@@ -270,18 +272,18 @@ impl Lit {
         }
     }
 
-    fn equals(&self, v: &Meta) -> bool {
+    fn equals(&self, v: MetaRef<'_>) -> bool {
         match (self, v) {
-            (Lit::Null, Meta::Null) => true,
-            (Lit::Bool(a), Meta::Bool(b)) => a == b,
+            (Lit::Null, MetaRef::Null) => true,
+            (Lit::Bool(a), MetaRef::Bool(b)) => *a == b,
             (Lit::Num(a), b) => Num::of_meta(b).is_some_and(|b| num_cmp(*a, b).is_eq()),
-            (Lit::Str(a), Meta::Str(b)) => **a == **b,
-            (Lit::Composite(a), b) => deep_eq(a, b),
+            (Lit::Str(a), MetaRef::Str(b)) => **a == *b,
+            (Lit::Composite(a), b) => deep_eq(a.as_ref(), b),
             _ => false,
         }
     }
 
-    fn matches_field(&self, value: Option<&Meta>) -> bool {
+    fn matches_field(&self, value: Option<MetaRef<'_>>) -> bool {
         match value {
             None => matches!(self, Lit::Null),
             Some(v) => any_value(v, |x| self.equals(x)),
@@ -323,26 +325,26 @@ impl ValueSet {
         set
     }
 
-    fn contains(&self, v: &Meta) -> bool {
+    fn contains(&self, v: MetaRef<'_>) -> bool {
         match v {
-            Meta::Null => self.null,
-            Meta::Bool(b) => {
-                if *b {
+            MetaRef::Null => self.null,
+            MetaRef::Bool(b) => {
+                if b {
                     self.true_
                 } else {
                     self.false_
                 }
             }
-            Meta::U64(_) | Meta::I64(_) | Meta::F64(_) => {
+            MetaRef::U64(_) | MetaRef::I64(_) | MetaRef::F64(_) => {
                 let n = Num::of_meta(v).expect("a number");
                 self.nums.binary_search_by(|x| num_cmp(*x, n)).is_ok()
             }
-            Meta::Str(s) => self.strs.binary_search_by(|x| (**x).cmp(s)).is_ok(),
-            Meta::Array(_) | Meta::Object(_) => self.composites.iter().any(|c| deep_eq(c, v)),
+            MetaRef::Str(s) => self.strs.binary_search_by(|x| (**x).cmp(s)).is_ok(),
+            MetaRef::Array(_) | MetaRef::Object(_) => self.composites.iter().any(|c| deep_eq(c.as_ref(), v)),
         }
     }
 
-    fn matches_field(&self, value: Option<&Meta>) -> bool {
+    fn matches_field(&self, value: Option<MetaRef<'_>>) -> bool {
         match value {
             None => self.null,
             Some(v) => any_value(v, |x| self.contains(x)),
@@ -366,13 +368,13 @@ enum Bound {
 }
 
 impl Bound {
-    fn test(&self, op: CmpOp, v: &Meta) -> bool {
+    fn test(&self, op: CmpOp, v: MetaRef<'_>) -> bool {
         let ord = match (self, v) {
             (Bound::Num(b), v) => match Num::of_meta(v) {
                 Some(n) => num_cmp(n, *b),
                 None => return false,
             },
-            (Bound::Str(b), Meta::Str(s)) => (**s).cmp(&**b),
+            (Bound::Str(b), MetaRef::Str(s)) => s.cmp(&**b),
             _ => return false,
         };
         match op {

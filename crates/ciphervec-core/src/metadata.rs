@@ -1,11 +1,22 @@
-//! Item metadata as the working set holds it: a JSON value in a compact form.
+//! Item metadata as the working set holds it: a JSON value in a compact binary encoding,
+//! one boxed byte string per item, read through borrowed views ([`MetaRef`]).
 //!
-//! `serde_json::Value` keeps objects in a `BTreeMap`, whose first node is ~630 bytes however
-//! few keys it holds: a two-field object cost ~740 bytes, most of an index's memory, and
-//! building those trees was a large part of `loadIndex`. [`Meta`] keeps an object as one
-//! boxed slice of `(key, value)` pairs sorted by key (the order `Value` returned them in,
-//! so results are unchanged) and looks keys up by binary search: the same object takes
-//! ~130 bytes. Numbers keep serde_json's three kinds, so every value round-trips exactly.
+//! A tree of boxed values cost a two-field object four allocations and ~128 bytes, and
+//! building those trees (parsing JSON into them) was ~40% of `loadIndex`. The encoding is
+//! what records store too, so a load only checks it and copies it: the same object takes
+//! ~25 bytes in one allocation. Values are canonical: object keys unique and sorted (the
+//! order `serde_json::Value` returns them in, so results are unchanged), numbers in
+//! serde_json's three kinds, so every value round-trips exactly.
+//!
+//! Encoding (one value): tag u8, then
+//! - `NULL`, `FALSE`, `TRUE`: nothing;
+//! - `UINT`: varint; `NEG` (a negative integer n): varint of `!n`; `FLOAT`: f64 LE;
+//! - `STR`: varint length ‖ UTF-8;
+//! - `ARRAY`: varint count ‖ varint body length ‖ values;
+//! - `OBJECT`: varint count ‖ varint body length ‖ (varint key length ‖ key ‖ value) × count,
+//!   keys strictly increasing.
+//!
+//! Varints are LEB128. Body lengths let a lookup skip a whole array or object.
 
 use std::fmt;
 
@@ -13,9 +24,26 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
 
-/// A JSON value. Object keys are unique and sorted; equality ignores nothing else.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Meta {
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const UINT: u8 = 3;
+const NEG: u8 = 4;
+const FLOAT: u8 = 5;
+const STR: u8 = 6;
+const ARRAY: u8 = 7;
+const OBJECT: u8 = 8;
+
+/// Nesting accepted by [`Meta::from_encoded`] (JSON input is limited to 128 by serde_json).
+const MAX_DEPTH: usize = 256;
+
+/// A JSON value, encoded (see the module docs). Equality is by value.
+#[derive(Clone)]
+pub struct Meta(Box<[u8]>);
+
+/// A borrowed view of an encoded value.
+#[derive(Debug, Clone, Copy)]
+pub enum MetaRef<'a> {
     Null,
     Bool(bool),
     /// A non-negative integer.
@@ -24,67 +52,426 @@ pub enum Meta {
     I64(i64),
     /// Any other number (always finite: JSON has no NaN or infinity).
     F64(f64),
-    Str(Box<str>),
-    Array(Box<[Meta]>),
-    Object(Box<[(Box<str>, Meta)]>),
+    Str(&'a str),
+    Array(ArrayRef<'a>),
+    Object(ObjectRef<'a>),
+}
+
+/// The elements of an encoded array.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayRef<'a> {
+    len: usize,
+    body: &'a [u8],
+}
+
+/// The `(key, value)` pairs of an encoded object, sorted by key.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRef<'a> {
+    len: usize,
+    body: &'a [u8],
 }
 
 impl Meta {
-    /// An object from pairs in any order; of repeated keys the last wins (as in `Value`).
-    pub fn object(mut pairs: Vec<(Box<str>, Meta)>) -> Meta {
-        // A stable sort keeps repeated keys in input order, so the last is the one to keep.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Box<str>, Meta)> = Vec::with_capacity(pairs.len());
-        for (k, v) in pairs {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = v,
-                _ => out.push((k, v)),
-            }
-        }
-        Meta::Object(out.into_boxed_slice())
+    /// The value as a view.
+    pub fn as_ref(&self) -> MetaRef<'_> {
+        value_at(&self.0, 0).0
+    }
+
+    /// The encoding (what records store).
+    pub fn encoded(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A value from its encoding, if `bytes` are exactly one well-formed, canonical value.
+    pub fn from_encoded(bytes: &[u8]) -> Option<Meta> {
+        (check(bytes, 0, 0)? == bytes.len()).then(|| Meta(bytes.into()))
     }
 
     pub fn is_object(&self) -> bool {
-        matches!(self, Meta::Object(_))
+        self.0.first() == Some(&OBJECT)
     }
 
     /// The value of `key`, if this is an object that has it.
-    pub fn get(&self, key: &str) -> Option<&Meta> {
-        match self {
-            Meta::Object(pairs) => pairs.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &pairs[i].1),
-            _ => None,
-        }
+    pub fn get(&self, key: &str) -> Option<MetaRef<'_>> {
+        self.as_ref().get(key)
     }
 
     /// The same value as a `serde_json::Value` (for returning it to callers).
     pub fn to_json(&self) -> Value {
+        self.as_ref().to_json()
+    }
+}
+
+impl PartialEq for Meta {
+    fn eq(&self, other: &Meta) -> bool {
+        self.as_ref() == other.as_ref()
+    }
+}
+
+impl fmt::Debug for Meta {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "Meta({})", self.to_json())
+    }
+}
+
+impl<'a> MetaRef<'a> {
+    pub fn is_object(&self) -> bool {
+        matches!(self, MetaRef::Object(_))
+    }
+
+    /// The value of `key`, if this is an object that has it.
+    pub fn get(&self, key: &str) -> Option<MetaRef<'a>> {
         match self {
-            Meta::Null => Value::Null,
-            Meta::Bool(b) => Value::Bool(*b),
-            Meta::U64(n) => Value::from(*n),
-            Meta::I64(n) => Value::from(*n),
-            Meta::F64(x) => Number::from_f64(*x).map_or(Value::Null, Value::Number),
-            Meta::Str(s) => Value::String(s.to_string()),
-            Meta::Array(items) => Value::Array(items.iter().map(Meta::to_json).collect()),
-            Meta::Object(pairs) => Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
+            MetaRef::Object(o) => o.get(key),
+            _ => None,
         }
+    }
+
+    /// An owned copy.
+    pub fn to_meta(&self) -> Meta {
+        let mut out = Vec::new();
+        encode_ref(&mut out, *self);
+        Meta(out.into_boxed_slice())
+    }
+
+    pub fn to_json(&self) -> Value {
+        match *self {
+            MetaRef::Null => Value::Null,
+            MetaRef::Bool(b) => Value::Bool(b),
+            MetaRef::U64(n) => Value::from(n),
+            MetaRef::I64(n) => Value::from(n),
+            MetaRef::F64(x) => Number::from_f64(x).map_or(Value::Null, Value::Number),
+            MetaRef::Str(s) => Value::String(s.to_string()),
+            MetaRef::Array(a) => Value::Array(a.iter().map(|v| v.to_json()).collect()),
+            MetaRef::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
+        }
+    }
+}
+
+/// Equality by value; numbers equal only within their kind, floats by `==`.
+impl PartialEq for MetaRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (*self, *other) {
+            (MetaRef::Null, MetaRef::Null) => true,
+            (MetaRef::Bool(a), MetaRef::Bool(b)) => a == b,
+            (MetaRef::U64(a), MetaRef::U64(b)) => a == b,
+            (MetaRef::I64(a), MetaRef::I64(b)) => a == b,
+            (MetaRef::F64(a), MetaRef::F64(b)) => a == b,
+            (MetaRef::Str(a), MetaRef::Str(b)) => a == b,
+            (MetaRef::Array(a), MetaRef::Array(b)) => a.len == b.len && a.iter().zip(b.iter()).all(|(x, y)| x == y),
+            (MetaRef::Object(a), MetaRef::Object(b)) => {
+                a.len == b.len && a.iter().zip(b.iter()).all(|((k, x), (l, y))| k == l && x == y)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<'a> ArrayRef<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = MetaRef<'a>> + 'a {
+        let (body, mut pos) = (self.body, 0);
+        (0..self.len).map(move |_| {
+            let (v, end) = value_at(body, pos);
+            pos = end;
+            v
+        })
+    }
+
+    pub fn get(&self, i: usize) -> Option<MetaRef<'a>> {
+        self.iter().nth(i)
+    }
+}
+
+impl<'a> ObjectRef<'a> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, MetaRef<'a>)> + 'a {
+        let (body, mut pos) = (self.body, 0);
+        (0..self.len).map(move |_| {
+            let (key, at) = key_at(body, pos);
+            let (v, end) = value_at(body, at);
+            pos = end;
+            (key, v)
+        })
+    }
+
+    /// The value of `key`: a scan that skips other values whole and stops past `key`.
+    pub fn get(&self, key: &str) -> Option<MetaRef<'a>> {
+        let mut pos = 0;
+        for _ in 0..self.len {
+            // Keys compare as bytes (the order of `str`), so no UTF-8 check on the way.
+            let (len, at) = varint(self.body, pos);
+            let (k, at) = (&self.body[at..at + len as usize], at + len as usize);
+            match k.cmp(key.as_bytes()) {
+                std::cmp::Ordering::Less => pos = skip(self.body, at),
+                std::cmp::Ordering::Equal => return Some(value_at(self.body, at).0),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+}
+
+// ---- decoding (of checked encodings: out-of-range reads would be a bug, and panic) ----
+
+fn varint(b: &[u8], pos: usize) -> (u64, usize) {
+    let (mut n, mut shift, mut at) = (0u64, 0, pos);
+    loop {
+        let byte = b[at];
+        n |= u64::from(byte & 0x7f) << shift;
+        at += 1;
+        if byte & 0x80 == 0 {
+            return (n, at);
+        }
+        shift += 7;
+    }
+}
+
+fn key_at(b: &[u8], pos: usize) -> (&str, usize) {
+    let (len, at) = varint(b, pos);
+    let end = at + len as usize;
+    (std::str::from_utf8(&b[at..end]).expect("checked UTF-8"), end)
+}
+
+/// The value starting at `pos` and where it ends.
+fn value_at(b: &[u8], pos: usize) -> (MetaRef<'_>, usize) {
+    let at = pos + 1;
+    match b[pos] {
+        NULL => (MetaRef::Null, at),
+        FALSE => (MetaRef::Bool(false), at),
+        TRUE => (MetaRef::Bool(true), at),
+        UINT => {
+            let (n, end) = varint(b, at);
+            (MetaRef::U64(n), end)
+        }
+        NEG => {
+            let (n, end) = varint(b, at);
+            (MetaRef::I64(!n as i64), end)
+        }
+        FLOAT => (MetaRef::F64(f64::from_le_bytes(b[at..at + 8].try_into().unwrap())), at + 8),
+        STR => {
+            let (s, end) = key_at(b, at);
+            (MetaRef::Str(s), end)
+        }
+        tag => {
+            let (len, at) = varint(b, at);
+            let (body_len, at) = varint(b, at);
+            let end = at + body_len as usize;
+            let body = &b[at..end];
+            let len = len as usize;
+            let v = if tag == ARRAY {
+                MetaRef::Array(ArrayRef { len, body })
+            } else {
+                MetaRef::Object(ObjectRef { len, body })
+            };
+            (v, end)
+        }
+    }
+}
+
+/// Where the value starting at `pos` ends, without decoding it.
+fn skip(b: &[u8], pos: usize) -> usize {
+    match b[pos] {
+        NULL | FALSE | TRUE => pos + 1,
+        UINT | NEG => varint(b, pos + 1).1,
+        FLOAT => pos + 9,
+        STR => {
+            let (len, at) = varint(b, pos + 1);
+            at + len as usize
+        }
+        _ => {
+            let (_, at) = varint(b, pos + 1);
+            let (body_len, at) = varint(b, at);
+            at + body_len as usize
+        }
+    }
+}
+
+// ---- checking untrusted encodings ----
+
+fn check_varint(b: &[u8], pos: usize) -> Option<(u64, usize)> {
+    let (mut n, mut at) = (0u64, pos);
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(at)?;
+        let bits = u64::from(byte & 0x7f);
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        n |= bits << shift;
+        at += 1;
+        if byte & 0x80 == 0 {
+            return Some((n, at));
+        }
+    }
+    None
+}
+
+fn check_str(b: &[u8], pos: usize) -> Option<(&str, usize)> {
+    let (len, at) = check_varint(b, pos)?;
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    Some((std::str::from_utf8(b.get(at..end)?).ok()?, end))
+}
+
+/// Where the well-formed, canonical value at `pos` ends, or `None`.
+fn check(b: &[u8], pos: usize, depth: usize) -> Option<usize> {
+    let at = pos + 1;
+    match *b.get(pos)? {
+        NULL | FALSE | TRUE => Some(at),
+        UINT => Some(check_varint(b, at)?.1),
+        NEG => {
+            let (n, end) = check_varint(b, at)?;
+            (n <= i64::MAX as u64).then_some(end)
+        }
+        FLOAT => {
+            let x = f64::from_le_bytes(b.get(at..at + 8)?.try_into().unwrap());
+            x.is_finite().then_some(at + 8)
+        }
+        STR => Some(check_str(b, at)?.1),
+        tag @ (ARRAY | OBJECT) => {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            let (len, at) = check_varint(b, at)?;
+            let (body_len, at) = check_varint(b, at)?;
+            let end = at.checked_add(usize::try_from(body_len).ok()?)?;
+            let body = b.get(at..end)?;
+            let mut pos = 0;
+            let mut last: Option<&str> = None;
+            for _ in 0..len {
+                if tag == OBJECT {
+                    let (key, after) = check_str(body, pos)?;
+                    if last.is_some_and(|l| l >= key) {
+                        return None;
+                    }
+                    last = Some(key);
+                    pos = after;
+                }
+                pos = check(body, pos, depth + 1)?;
+            }
+            (pos == body.len()).then_some(end)
+        }
+        _ => None,
+    }
+}
+
+// ---- encoding ----
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_composite(out: &mut Vec<u8>, tag: u8, len: usize, body: &[u8]) {
+    out.push(tag);
+    put_varint(out, len as u64);
+    put_varint(out, body.len() as u64);
+    out.extend_from_slice(body);
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.push(UINT);
+    put_varint(out, n);
+}
+
+fn put_i64(out: &mut Vec<u8>, n: i64) {
+    if n >= 0 {
+        put_u64(out, n as u64);
+    } else {
+        out.push(NEG);
+        put_varint(out, !n as u64);
+    }
+}
+
+fn put_f64(out: &mut Vec<u8>, x: f64) {
+    out.push(FLOAT);
+    out.extend_from_slice(&x.to_le_bytes());
+}
+
+/// An object from encoded `(key, value)` pairs in any order; of repeated keys the last wins
+/// (as in `Value`).
+fn put_object(out: &mut Vec<u8>, mut pairs: Vec<(String, Meta)>) {
+    // A stable sort keeps repeated keys in input order, so the last is the one to keep.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<(String, Meta)> = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match kept.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => kept.push((k, v)),
+        }
+    }
+    let mut body = Vec::new();
+    for (k, v) in &kept {
+        put_str(&mut body, k);
+        body.extend_from_slice(&v.0);
+    }
+    put_composite(out, OBJECT, kept.len(), &body);
+}
+
+fn encode_ref(out: &mut Vec<u8>, v: MetaRef<'_>) {
+    match v {
+        MetaRef::Null => out.push(NULL),
+        MetaRef::Bool(b) => out.push(if b { TRUE } else { FALSE }),
+        MetaRef::U64(n) => put_u64(out, n),
+        MetaRef::I64(n) => put_i64(out, n),
+        MetaRef::F64(x) => put_f64(out, x),
+        MetaRef::Str(s) => {
+            out.push(STR);
+            put_str(out, s);
+        }
+        MetaRef::Array(a) => put_composite(out, ARRAY, a.len, a.body),
+        MetaRef::Object(o) => put_composite(out, OBJECT, o.len, o.body),
+    }
+}
+
+fn encode_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.push(NULL),
+        Value::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => put_u64(out, u),
+            (None, Some(i)) => put_i64(out, i),
+            _ => put_f64(out, n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => {
+            out.push(STR);
+            put_str(out, s);
+        }
+        Value::Array(items) => {
+            let mut body = Vec::new();
+            items.iter().for_each(|it| encode_value(&mut body, it));
+            put_composite(out, ARRAY, items.len(), &body);
+        }
+        Value::Object(map) => put_object(out, map.iter().map(|(k, v)| (k.clone(), Meta::from(v))).collect()),
     }
 }
 
 impl From<&Value> for Meta {
     fn from(v: &Value) -> Meta {
-        match v {
-            Value::Null => Meta::Null,
-            Value::Bool(b) => Meta::Bool(*b),
-            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => Meta::U64(u),
-                (None, Some(i)) => Meta::I64(i),
-                _ => Meta::F64(n.as_f64().unwrap_or(0.0)),
-            },
-            Value::String(s) => Meta::Str(s.as_str().into()),
-            Value::Array(items) => Meta::Array(items.iter().map(Meta::from).collect()),
-            Value::Object(map) => Meta::object(map.iter().map(|(k, v)| (k.as_str().into(), Meta::from(v))).collect()),
-        }
+        let mut out = Vec::new();
+        encode_value(&mut out, v);
+        Meta(out.into_boxed_slice())
     }
 }
 
@@ -96,24 +483,30 @@ impl From<Value> for Meta {
 
 impl Serialize for Meta {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Meta::Null => s.serialize_unit(),
-            Meta::Bool(b) => s.serialize_bool(*b),
-            Meta::U64(n) => s.serialize_u64(*n),
-            Meta::I64(n) => s.serialize_i64(*n),
-            Meta::F64(x) => s.serialize_f64(*x),
-            Meta::Str(v) => s.serialize_str(v),
-            Meta::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for it in items.iter() {
-                    seq.serialize_element(it)?;
+        self.as_ref().serialize(s)
+    }
+}
+
+impl Serialize for MetaRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            MetaRef::Null => s.serialize_unit(),
+            MetaRef::Bool(b) => s.serialize_bool(b),
+            MetaRef::U64(n) => s.serialize_u64(n),
+            MetaRef::I64(n) => s.serialize_i64(n),
+            MetaRef::F64(x) => s.serialize_f64(x),
+            MetaRef::Str(v) => s.serialize_str(v),
+            MetaRef::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len))?;
+                for it in a.iter() {
+                    seq.serialize_element(&it)?;
                 }
                 seq.end()
             }
-            Meta::Object(pairs) => {
-                let mut map = s.serialize_map(Some(pairs.len()))?;
-                for (k, v) in pairs.iter() {
-                    map.serialize_entry(&**k, v)?;
+            MetaRef::Object(o) => {
+                let mut map = s.serialize_map(Some(o.len))?;
+                for (k, v) in o.iter() {
+                    map.serialize_entry(k, &v)?;
                 }
                 map.end()
             }
@@ -129,6 +522,12 @@ impl<'de> Deserialize<'de> for Meta {
 
 struct MetaVisitor;
 
+fn scalar(encode: impl FnOnce(&mut Vec<u8>)) -> Meta {
+    let mut out = Vec::with_capacity(10);
+    encode(&mut out);
+    Meta(out.into_boxed_slice())
+}
+
 impl<'de> Visitor<'de> for MetaVisitor {
     type Value = Meta;
 
@@ -137,11 +536,11 @@ impl<'de> Visitor<'de> for MetaVisitor {
     }
 
     fn visit_unit<E>(self) -> Result<Meta, E> {
-        Ok(Meta::Null)
+        Ok(scalar(|o| o.push(NULL)))
     }
 
     fn visit_none<E>(self) -> Result<Meta, E> {
-        Ok(Meta::Null)
+        Ok(scalar(|o| o.push(NULL)))
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Meta, D::Error> {
@@ -149,49 +548,51 @@ impl<'de> Visitor<'de> for MetaVisitor {
     }
 
     fn visit_bool<E>(self, b: bool) -> Result<Meta, E> {
-        Ok(Meta::Bool(b))
+        Ok(scalar(|o| o.push(if b { TRUE } else { FALSE })))
     }
 
     fn visit_u64<E>(self, n: u64) -> Result<Meta, E> {
-        Ok(Meta::U64(n))
+        Ok(scalar(|o| put_u64(o, n)))
     }
 
     fn visit_i64<E>(self, n: i64) -> Result<Meta, E> {
-        Ok(if n >= 0 { Meta::U64(n as u64) } else { Meta::I64(n) })
+        Ok(scalar(|o| put_i64(o, n)))
     }
 
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<Meta, E> {
         if x.is_finite() {
-            Ok(Meta::F64(x))
+            Ok(scalar(|o| put_f64(o, x)))
         } else {
             Err(E::custom("numbers must be finite"))
         }
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Meta, E> {
-        Ok(Meta::Str(s.into()))
-    }
-
-    fn visit_string<E>(self, s: String) -> Result<Meta, E> {
-        Ok(Meta::Str(s.into_boxed_str()))
+        let mut out = Vec::with_capacity(2 + s.len());
+        out.push(STR);
+        put_str(&mut out, s);
+        Ok(Meta(out.into_boxed_slice()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Meta, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(it) = seq.next_element()? {
-            items.push(it);
+        let (mut body, mut len) = (Vec::new(), 0);
+        while let Some(it) = seq.next_element::<Meta>()? {
+            body.extend_from_slice(&it.0);
+            len += 1;
         }
-        Ok(Meta::Array(items.into_boxed_slice()))
+        let mut out = Vec::with_capacity(body.len() + 6);
+        put_composite(&mut out, ARRAY, len, &body);
+        Ok(Meta(out.into_boxed_slice()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
-        let mut pairs: Vec<(Box<str>, Meta)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-        while let Some(k) = map.next_key::<Box<str>>()? {
+        let mut pairs: Vec<(String, Meta)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some(k) = map.next_key::<String>()? {
             pairs.push((k, map.next_value()?));
         }
-        // JSON from JavaScript arrives with keys in insertion order; most objects are small and
-        // already sorted or nearly so, and `object` sorts stably.
-        Ok(Meta::object(pairs))
+        let mut out = Vec::new();
+        put_object(&mut out, pairs);
+        Ok(Meta(out.into_boxed_slice()))
     }
 }
 
@@ -200,49 +601,103 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn round_trips_json_exactly_with_keys_sorted_like_value() {
-        let cases = [
+    fn cases() -> Vec<Value> {
+        vec![
             json!(null),
             json!({"b": 1, "a": [true, null, -3, 2.5, "x"], "c": {"z": {}, "y": []}}),
-            json!({"max": u64::MAX, "min": i64::MIN, "f": 1e300, "tiny": 5e-324, "neg0": -0.0}),
-            json!({"ü": "ñ\u{1F600}", "": "", "esc": "a\"b\\c\n"}),
-            json!([[[]], {}, 0, 1.0]),
-        ];
-        for v in cases {
+            json!({"max": u64::MAX, "min": i64::MIN, "f": 1e300, "tiny": 5e-324, "neg0": -0.0, "m1": -1}),
+            json!({"ü": "ñ\u{1F600}", "": "", "esc": "a\"b\\c\n", "long": "x".repeat(300)}),
+            json!([[[]], {}, 0, 1.0, 127, 128, 16383, 16384]),
+        ]
+    }
+
+    #[test]
+    fn round_trips_json_exactly_with_keys_sorted_like_value() {
+        for v in cases() {
             let text = serde_json::to_string(&v).unwrap();
             let m: Meta = serde_json::from_str(&text).unwrap();
             assert_eq!(m, Meta::from(&v));
+            assert_eq!(m.encoded(), Meta::from(&v).encoded(), "one canonical encoding");
             assert_eq!(m.to_json(), v);
-            assert_eq!(serde_json::to_string(&m).unwrap(), text, "the stored bytes are what Value wrote");
+            assert_eq!(serde_json::to_string(&m).unwrap(), text, "serialises as Value does");
+            assert_eq!(Meta::from_encoded(m.encoded()), Some(m.clone()));
+            assert_eq!(m.as_ref().to_meta(), m);
         }
     }
 
     #[test]
     fn objects_look_up_by_key_ignore_order_and_keep_the_last_repeat() {
         let m: Meta = serde_json::from_str(r#"{"lang": "en", "year": 2001, "lang": "de", "a": 1}"#).unwrap();
-        assert_eq!(m.get("lang"), Some(&Meta::Str("de".into())));
-        assert_eq!(m.get("year"), Some(&Meta::U64(2001)));
+        assert_eq!(m.get("lang"), Some(MetaRef::Str("de")));
+        assert_eq!(m.get("year"), Some(MetaRef::U64(2001)));
+        assert_eq!(m.get("a"), Some(MetaRef::U64(1)));
         assert_eq!(m.get("missing"), None);
-        assert_eq!(Meta::Str("x".into()).get("x"), None);
+        assert_eq!(m.get("b"), None);
+        assert_eq!(m.get("zzz"), None);
+        assert_eq!(Meta::from(json!("x")).get("x"), None);
         let other: Meta = serde_json::from_str(r#"{"year": 2001, "a": 1, "lang": "de"}"#).unwrap();
         assert_eq!(m, other);
         assert_eq!(m.to_json(), json!({"a": 1, "lang": "de", "year": 2001}));
+        assert!(m.is_object() && !Meta::from(json!([1])).is_object());
     }
 
     #[test]
     fn integers_keep_their_kind() {
         let m: Meta = serde_json::from_str("[0, 7, -7, 7.0, 18446744073709551615, -9223372036854775808]").unwrap();
-        let Meta::Array(items) = m else { panic!() };
+        let MetaRef::Array(items) = m.as_ref() else { panic!() };
+        let got: Vec<MetaRef> = items.iter().collect();
         assert_eq!(
-            &*items,
-            &[Meta::U64(0), Meta::U64(7), Meta::I64(-7), Meta::F64(7.0), Meta::U64(u64::MAX), Meta::I64(i64::MIN)]
+            got,
+            [
+                MetaRef::U64(0),
+                MetaRef::U64(7),
+                MetaRef::I64(-7),
+                MetaRef::F64(7.0),
+                MetaRef::U64(u64::MAX),
+                MetaRef::I64(i64::MIN)
+            ]
         );
+        assert_eq!(items.get(2), Some(MetaRef::I64(-7)));
+        assert_eq!(items.get(6), None);
     }
 
     #[test]
     fn a_two_field_object_is_small() {
-        assert_eq!(std::mem::size_of::<Meta>(), 24);
-        assert_eq!(std::mem::size_of::<(Box<str>, Meta)>(), 40);
+        let m = Meta::from(json!({"lang": "en", "year": 2005}));
+        assert_eq!(m.encoded().len(), 20);
+        assert_eq!(std::mem::size_of::<Option<Meta>>(), 16);
+    }
+
+    #[test]
+    fn only_well_formed_canonical_encodings_are_accepted() {
+        for v in cases() {
+            let enc = Meta::from(&v).encoded().to_vec();
+            for cut in 0..enc.len() {
+                assert_eq!(Meta::from_encoded(&enc[..cut]), None, "{v} cut at {cut}");
+            }
+            let mut longer = enc.clone();
+            longer.push(NULL);
+            assert_eq!(Meta::from_encoded(&longer), None);
+        }
+        let unsorted = [OBJECT, 2, 6, 1, b'b', NULL, 1, b'a', NULL];
+        assert_eq!(Meta::from_encoded(&unsorted), None);
+        let repeated = [OBJECT, 2, 6, 1, b'a', NULL, 1, b'a', NULL];
+        assert_eq!(Meta::from_encoded(&repeated), None);
+        assert_eq!(Meta::from_encoded(&[STR, 1, 0xff]), None, "not UTF-8");
+        assert_eq!(Meta::from_encoded(&[9]), None, "unknown tag");
+        let nan = [&[FLOAT][..], &f64::NAN.to_le_bytes()].concat();
+        assert_eq!(Meta::from_encoded(&nan), None);
+        let nested = |depth: usize| {
+            let mut v = vec![NULL];
+            for _ in 0..depth {
+                let mut outer = Vec::new();
+                put_composite(&mut outer, ARRAY, 1, &v);
+                v = outer;
+            }
+            v
+        };
+        assert!(Meta::from_encoded(&nested(MAX_DEPTH)).is_some());
+        assert_eq!(Meta::from_encoded(&nested(MAX_DEPTH + 1)), None, "nested too deep");
+        assert!(Meta::from_encoded(&[UINT, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]).is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::metadata::Meta;
+use crate::metadata::{Meta, MetaRef};
 
 /// The value of one field, reduced to what sorting needs: numbers before strings, and items
 /// without the field (or with another type there) last, whichever the direction.
@@ -17,7 +17,7 @@ impl SortKey {
     /// The key of the field at dot `path` of `metadata`.
     pub fn of(metadata: Option<&Meta>, path: &str) -> SortKey {
         let mut v = match metadata {
-            Some(v) => v,
+            Some(v) => v.as_ref(),
             None => return SortKey::Missing,
         };
         for seg in path.split('.') {
@@ -27,10 +27,10 @@ impl SortKey {
             }
         }
         match v {
-            Meta::U64(n) => SortKey::Number(*n as f64),
-            Meta::I64(n) => SortKey::Number(*n as f64),
-            Meta::F64(x) => SortKey::Number(*x),
-            Meta::Str(s) => SortKey::Text(s.to_string()),
+            MetaRef::U64(n) => SortKey::Number(n as f64),
+            MetaRef::I64(n) => SortKey::Number(n as f64),
+            MetaRef::F64(x) => SortKey::Number(x),
+            MetaRef::Str(s) => SortKey::Text(s.to_string()),
             _ => SortKey::Missing,
         }
     }

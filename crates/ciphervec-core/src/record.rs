@@ -1,9 +1,13 @@
 //! The plaintext layout of one item, sealed as a single blob. Versioned from day one.
 //!
 //! Layout (little-endian): version u8 ‖ id (u32 len ‖ utf-8) ‖ vector (u32 dim ‖ f32 × dim)
-//! ‖ metadata (u32 len ‖ JSON, len u32::MAX = none) ‖ contents (u8 kind ‖ u32 len ‖ bytes)
+//! ‖ metadata (u32 len ‖ encoded, len u32::MAX = none) ‖ contents (u8 kind ‖ u32 len ‖ bytes)
 //! ‖ list u32 (IVF list, u32::MAX = unassigned). The list id lives inside the sealed record so
 //! the store never learns which list an item belongs to.
+//!
+//! Version 2 stores metadata in the working set's binary encoding (see `metadata`), so a load
+//! checks and copies it; version 1 stored JSON text, still read (and rewritten as version 2
+//! by the next compaction).
 
 use std::sync::Arc;
 
@@ -11,7 +15,9 @@ use crate::metadata::Meta;
 
 use crate::error::{Error, Result};
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
+/// The version whose metadata is JSON text.
+const JSON_METADATA_VERSION: u8 = 1;
 const NONE_LEN: u32 = u32::MAX;
 /// List id of an item that is not assigned to an IVF list.
 pub const UNASSIGNED: u32 = u32::MAX;
@@ -74,6 +80,7 @@ pub struct RecordView<'a> {
     /// The vector as little-endian `f32` bytes.
     pub vector_bytes: &'a [u8],
     metadata: Option<&'a [u8]>,
+    json_metadata: bool,
     contents_kind: u8,
     contents: &'a [u8],
     pub list: u32,
@@ -84,7 +91,7 @@ impl<'a> RecordView<'a> {
     pub fn decode(buf: &'a [u8]) -> Result<RecordView<'a>> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.u8()?;
-        if version != RECORD_VERSION {
+        if version != RECORD_VERSION && version != JSON_METADATA_VERSION {
             return Err(Error::UnsupportedFormat(format!(
                 "record format version {version} is not supported by this ciphervec (expects {RECORD_VERSION}): upgrade ciphervec"
             )));
@@ -103,7 +110,8 @@ impl<'a> RecordView<'a> {
         if r.pos != buf.len() {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(RecordView { id, vector_bytes, metadata, contents_kind, contents, list })
+        let json_metadata = version == JSON_METADATA_VERSION;
+        Ok(RecordView { id, vector_bytes, metadata, json_metadata, contents_kind, contents, list })
     }
 
     /// An owned copy (checks metadata and contents).
@@ -126,7 +134,11 @@ impl<'a> RecordView<'a> {
     }
 
     pub fn metadata(&self) -> Result<Option<Meta>> {
-        self.metadata.map(|b| serde_json::from_slice(b).map_err(|_| corrupt("metadata is not JSON"))).transpose()
+        let Some(bytes) = self.metadata else { return Ok(None) };
+        if self.json_metadata {
+            return serde_json::from_slice(bytes).map(Some).map_err(|_| corrupt("metadata is not JSON"));
+        }
+        Meta::from_encoded(bytes).map(Some).ok_or_else(|| corrupt("metadata is malformed"))
     }
 
     pub fn contents(&self) -> Result<Option<Contents>> {
@@ -156,14 +168,7 @@ pub fn encode_fields(
         out.extend_from_slice(&x.to_le_bytes());
     }
     match metadata {
-        Some(m) => {
-            // Written in place after a length placeholder, so no temporary buffer.
-            let at = out.len();
-            out.extend_from_slice(&[0; 4]);
-            serde_json::to_writer(&mut *out, m).expect("metadata serialises");
-            let len = (out.len() - at - 4) as u32;
-            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        }
+        Some(m) => put_bytes(out, m.encoded()),
         None => out.extend_from_slice(&NONE_LEN.to_le_bytes()),
     }
     match contents {
@@ -245,8 +250,40 @@ mod tests {
         for cut in 0..enc.len() {
             assert!(Record::decode(&enc[..cut]).is_err());
         }
-        let mut v2 = enc.clone();
-        v2[0] = 9;
-        assert_eq!(Record::decode(&v2).unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
+        let mut v9 = enc.clone();
+        v9[0] = 9;
+        assert_eq!(Record::decode(&v9).unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
+        let bad_meta = Record { metadata: Some(serde_json::json!({"a": 1}).into()), ..r }.encode();
+        // The metadata's first byte (its tag) sits before its 7 bytes' end, the contents kind
+        // and the list.
+        let at = bad_meta.len() - 5 - 7;
+        let mut broken = bad_meta.clone();
+        broken[at] = 9;
+        assert_eq!(Record::decode(&broken).unwrap_err().code(), "ERR_CORRUPT");
+    }
+
+    /// Records written before metadata was binary hold it as JSON text, and still read.
+    #[test]
+    fn version_1_records_with_json_metadata_still_read() {
+        let r = Record {
+            id: "old".into(),
+            vector: vec![0.5, 2.0],
+            metadata: Some(serde_json::json!({"year": 1999, "tags": ["a", "b"], "x": -1.5}).into()),
+            contents: Some(Arc::new(Contents::Text("t".into()))),
+            list: 3,
+        };
+        let mut v1 = vec![JSON_METADATA_VERSION];
+        put_bytes(&mut v1, r.id.as_bytes());
+        v1.extend_from_slice(&2u32.to_le_bytes());
+        r.vector.iter().for_each(|x| v1.extend_from_slice(&x.to_le_bytes()));
+        put_bytes(&mut v1, br#"{"year":1999,"x":-1.5,"tags":["a","b"]}"#);
+        v1.push(1);
+        put_bytes(&mut v1, b"t");
+        v1.extend_from_slice(&3u32.to_le_bytes());
+        assert_eq!(Record::decode(&v1).unwrap(), r);
+        let mut not_json = v1.clone();
+        let at = 1 + 4 + 3 + 4 + 8 + 4;
+        not_json[at] = b'!';
+        assert_eq!(Record::decode(&not_json).unwrap_err().code(), "ERR_CORRUPT");
     }
 }
