@@ -63,9 +63,15 @@ impl IdList {
         self.spans.iter().map(|s| &self.arena[s.start..s.start + s.len as usize])
     }
 
-    /// Appends all of `other`'s ids after this list's.
+    /// Bytes of all ids together.
+    pub fn bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Appends all of `other`'s ids after this list's (taking `other` whole if this list is
+    /// empty and has not reserved room for it).
     pub fn extend(&mut self, other: IdList) {
-        if self.spans.is_empty() {
+        if self.spans.is_empty() && self.spans.capacity() < other.len() {
             *self = other;
             return;
         }

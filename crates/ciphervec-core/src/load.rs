@@ -306,7 +306,8 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
     }
     decoded.sort_unstable_by_key(|d| d.number);
     let set = RecordSet::of(decoded.iter().map(|d| d.token));
-    let mut ids = IdList::with_capacity(total, 0);
+    // One copy into lists sized exactly: grown by doubling, this merge was ~10% of a load.
+    let mut ids = IdList::with_capacity(total, decoded.iter().map(|d| d.ids.bytes()).sum());
     decoded.into_iter().for_each(|d| ids.extend(d.ids));
     cols.ids = ids;
     Ok((cols, set, counts.len() as u32))
@@ -343,13 +344,15 @@ fn count_segments(shared: &Shared, src: &Source<'_>) -> Result<Vec<u32>> {
 /// Decodes one segment's records into `dest` (which has exactly room for the count the
 /// directory gives); returns their ids.
 fn decode_segment(plain: &[u8], dest: Dest<'_>, src: &Source<'_>) -> Result<IdList> {
-    let records = segment::decode(plain)?;
-    if records.len() != dest.lists.len() {
+    let records = segment::records(plain)?;
+    let n = records.len();
+    if n != dest.lists.len() {
         return Err(mismatch(src));
     }
     let dim = src.dim;
-    let mut ids = IdList::with_capacity(records.len(), records.iter().map(|r| r.id.len()).sum());
-    for (i, rec) in records.iter().enumerate() {
+    let mut ids = IdList::with_capacity(n, n * 16);
+    for (i, rec) in records.enumerate() {
+        let rec = rec?;
         if rec.dim() != dim {
             return Err(Error::Corrupt(format!("a record of index '{}' has the wrong dimension", src.index_name)));
         }

@@ -123,21 +123,61 @@ pub fn record_count(plain: &[u8]) -> Result<usize> {
 
 /// The records of an authenticated segment plaintext, borrowed from it.
 pub fn decode(plain: &[u8]) -> Result<Vec<RecordView<'_>>> {
-    let corrupt = |what: &str| Error::Corrupt(format!("malformed segment: {what}"));
+    records(plain)?.collect()
+}
+
+/// The records of an authenticated segment plaintext, decoded one at a time as borrowed
+/// views: as many as the segment declares, then an error if bytes are left over.
+pub fn records(plain: &[u8]) -> Result<Records<'_>> {
     let count = record_count(plain)?;
-    let mut rest = &plain[5..];
-    // Each record takes at least 4 bytes of length, so a count beyond that is a lie.
-    let mut out = Vec::with_capacity(count.min(rest.len() / 4));
-    for _ in 0..count {
-        let len = u32::from_le_bytes(rest.get(..4).ok_or_else(|| corrupt("truncated"))?.try_into().unwrap());
-        let body = rest.get(4..4 + len as usize).ok_or_else(|| corrupt("truncated"))?;
-        out.push(RecordView::decode(body)?);
-        rest = &rest[4 + len as usize..];
+    Ok(Records { rest: &plain[5..], left: count, done: false })
+}
+
+/// See [`records`].
+pub struct Records<'a> {
+    rest: &'a [u8],
+    left: usize,
+    done: bool,
+}
+
+impl Records<'_> {
+    /// Records the segment declares that are not yet read.
+    pub fn len(&self) -> usize {
+        self.left
     }
-    if !rest.is_empty() {
-        return Err(corrupt("trailing bytes"));
+
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
     }
-    Ok(out)
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordView<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let corrupt = |what: &str| Err(Error::Corrupt(format!("malformed segment: {what}")));
+        if self.done {
+            return None;
+        }
+        if self.left == 0 {
+            self.done = true;
+            return (!self.rest.is_empty()).then(|| corrupt("trailing bytes"));
+        }
+        let Some(len) = self.rest.get(..4) else {
+            self.done = true;
+            return Some(corrupt("truncated"));
+        };
+        let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+        let Some(body) = self.rest.get(4..4 + len) else {
+            self.done = true;
+            return Some(corrupt("truncated"));
+        };
+        self.rest = &self.rest[4 + len..];
+        self.left -= 1;
+        let rec = RecordView::decode(body);
+        self.done = rec.is_err();
+        Some(rec)
+    }
 }
 
 /// Directory plaintext for segments `0..counts.len()` holding `counts[n]` records each.
