@@ -26,6 +26,30 @@ impl Stored {
     }
 }
 
+/// A [`Stored`] as the working set's column holds it: 8 bytes, nothing for a packed item
+/// (every item, after a compaction) and a boxed token for a loose one. As the enum it took
+/// 32 bytes a slot, the largest column after the vectors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredCell(Option<Box<(u128, bool)>>);
+
+impl StoredCell {
+    pub fn get(&self) -> Stored {
+        match self.0.as_deref() {
+            None => Stored::Packed,
+            Some(&(token, over_packed)) => Stored::Loose { token, over_packed },
+        }
+    }
+}
+
+impl From<Stored> for StoredCell {
+    fn from(s: Stored) -> StoredCell {
+        match s {
+            Stored::Packed => StoredCell(None),
+            Stored::Loose { token, over_packed } => StoredCell(Some(Box::new((token, over_packed)))),
+        }
+    }
+}
+
 /// Items in dense slots `0..len`. Deleting swaps the last slot into the hole so scans stay
 /// contiguous; slot numbers are therefore not stable across deletes.
 #[derive(Default)]
@@ -37,7 +61,7 @@ pub struct Items {
     metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
-    stored: Vec<Stored>,
+    stored: Vec<StoredCell>,
 }
 
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
@@ -49,7 +73,7 @@ pub struct Columns {
     pub metadata: Vec<Option<Meta>>,
     pub contents: Vec<Option<Arc<Contents>>>,
     pub lists: Vec<u32>,
-    pub stored: Vec<Stored>,
+    pub stored: Vec<StoredCell>,
 }
 
 impl Items {
@@ -117,7 +141,7 @@ impl Items {
 
     /// Where the stored version of a slot's item lives.
     pub fn stored(&self, slot: u32) -> Stored {
-        self.stored[slot as usize]
+        self.stored[slot as usize].get()
     }
 
     /// Appends decoded items (moving the columns into an empty working set, so a load writes
@@ -167,7 +191,7 @@ impl Items {
                 self.metadata[s] = rec.metadata;
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
-                self.stored[s] = stored;
+                self.stored[s] = stored.into();
                 slot
             }
             None => {
@@ -177,7 +201,7 @@ impl Items {
                 self.metadata.push(rec.metadata);
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
-                self.stored.push(stored);
+                self.stored.push(stored.into());
                 slot
             }
         }
@@ -189,7 +213,7 @@ impl Items {
 
     /// Records where a slot's item is stored after a rewrite (a compaction).
     pub fn set_stored(&mut self, slot: u32, stored: Stored) {
-        self.stored[slot as usize] = stored;
+        self.stored[slot as usize] = stored.into();
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
@@ -281,7 +305,7 @@ mod tests {
             metadata: vec![None; ids.len()],
             contents: vec![None; ids.len()],
             lists: vec![UNASSIGNED; ids.len()],
-            stored: vec![loose(9); ids.len()],
+            stored: vec![loose(9).into(); ids.len()],
         };
         items.append(cols(&["b", "c"])).unwrap();
         assert_eq!(items.len(), 3);

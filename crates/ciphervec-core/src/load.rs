@@ -95,10 +95,9 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
         if any_packed || !tombstones.is_empty() {
             for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
                 if items.remove(id).is_some() || tombstones.contains_key(id) {
-                    *stored = match *stored {
-                        Stored::Loose { token, .. } => Stored::Loose { token, over_packed: true },
-                        packed => packed,
-                    };
+                    if let Stored::Loose { token, .. } = stored.get() {
+                        *stored = Stored::Loose { token, over_packed: true }.into();
+                    }
                 }
             }
         }
@@ -219,7 +218,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
     cols.metadata.push(rec.metadata()?);
     cols.contents.push(rec.contents()?.map(Arc::new));
     cols.lists.push(rec.list);
-    cols.stored.push(stored);
+    cols.stored.push(stored.into());
     Ok(())
 }
 
@@ -270,7 +269,7 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
         metadata: vec![None; total],
         contents: vec![None; total],
         lists: vec![0; total],
-        stored: vec![Stored::Packed; total],
+        stored: vec![Stored::Packed.into(); total],
     };
     let mut dests = Vec::with_capacity(counts.len());
     let (mut v, mut n, mut m) = (&mut cols.vectors[..], &mut cols.norms[..], &mut cols.metadata[..]);
