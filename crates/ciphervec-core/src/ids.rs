@@ -8,15 +8,14 @@
 //! bytes of table, and a loader builds its ids into an [`IdList`] that is appended with one
 //! copy of bytes.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::LazyLock;
 
 use hashbrown::hash_table::{Entry, HashTable};
-use hashbrown::DefaultHashBuilder;
 
-/// One hasher for the process, randomly keyed (as `std`'s is), so id lists built by loader
-/// threads hash the same way as the table they are appended to.
-static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
+/// One hasher for the process: `std`'s randomly keyed SipHash, because ids come from users of
+/// the service (a faster unkeyed-quality hash would let chosen ids collide on purpose).
+static HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::new);
 
 fn hash(id: &str) -> u64 {
     HASHER.hash_one(id)
@@ -150,7 +149,8 @@ impl Ids {
     /// is already present or repeated within `other`.
     pub fn append(&mut self, other: IdList) -> Result<(), String> {
         let first = self.list.len();
-        self.reserve(other.len());
+        let list = &self.list;
+        self.table.reserve(other.len(), |&s| hash(list.get(s as usize)));
         let (table, list) = (&mut self.table, &self.list);
         for (i, id) in other.iter().enumerate() {
             let taken = |s: u32| {
@@ -179,7 +179,12 @@ impl Ids {
                 return Err(id.to_string());
             }
         }
-        self.list.extend(other);
+        if first == 0 {
+            // Into an empty set (a load) the list moves, not copies.
+            (self.list, self.dead) = (other, 0);
+        } else {
+            self.list.extend(other);
+        }
         Ok(())
     }
 
@@ -259,6 +264,31 @@ mod tests {
         assert_eq!(x.remove("c"), Some((0, None)));
         assert!(x.is_empty());
         assert_eq!(x.push_new("a"), 0);
+    }
+
+    #[test]
+    fn a_list_moves_into_an_empty_set_and_a_failed_append_after_churn_changes_nothing() {
+        let list: IdList = ["a", "b", "c", "d"].into_iter().collect();
+        let arena = list.arena.as_ptr();
+        let mut x = Ids::default();
+        x.append(list).unwrap();
+        assert_eq!(x.list.arena.as_ptr(), arena, "moved, not copied");
+        for round in 0..3000 {
+            let id = format!("churn-{round}");
+            let slot = x.push_new(&id);
+            assert_eq!(x.remove(&id), Some((slot, None)));
+        }
+        assert!(x.dead < 4096 * 2, "reclaimed");
+        x.remove("b").unwrap();
+        assert_eq!(x.append(["e", "f", "c"].into_iter().collect()), Err("c".to_string()));
+        assert_eq!(all(&x), ["a", "d", "c"]);
+        for (slot, id) in ["a", "d", "c"].iter().enumerate() {
+            assert_eq!(x.slot(id), Some(slot as u32));
+        }
+        assert_eq!((x.slot("b"), x.slot("e"), x.slot("f")), (None, None, None));
+        x.append(["e", "b"].into_iter().collect()).unwrap();
+        assert_eq!(all(&x), ["a", "d", "c", "e", "b"]);
+        assert_eq!(x.slot("b"), Some(4));
     }
 
     #[test]
