@@ -314,7 +314,8 @@ fn check_varint(b: &[u8], pos: usize) -> Option<(u64, usize)> {
         n |= bits << shift;
         at += 1;
         if byte & 0x80 == 0 {
-            return Some((n, at));
+            // A zero last byte after others is a longer spelling of a shorter varint.
+            return (byte != 0 || at == pos + 1).then_some((n, at));
         }
     }
     None
@@ -699,5 +700,8 @@ mod tests {
         assert!(Meta::from_encoded(&nested(MAX_DEPTH)).is_some());
         assert_eq!(Meta::from_encoded(&nested(MAX_DEPTH + 1)), None, "nested too deep");
         assert!(Meta::from_encoded(&[UINT, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02]).is_none());
+        assert_eq!(Meta::from_encoded(&[UINT, 0x80, 0x00]), None, "not the shortest varint");
+        assert_eq!(Meta::from_encoded(&[UINT, 0x00]), Some(Meta::from(json!(0))));
+        assert_eq!(Meta::from_encoded(&[UINT, 0x80, 0x01]), Some(Meta::from(json!(128))));
     }
 }
