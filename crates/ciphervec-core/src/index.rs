@@ -180,15 +180,8 @@ impl Index {
         let summary = RecordSet::open(&summary_blob, &keys, &storage_name, name)?;
         let dim = config.dimension.unwrap_or(0);
         let source =
-            load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim, entries: summary.count };
-        let Loaded { items, found, tombstones, segments } = load::load_records(&shared, &source)?;
-        if found != summary {
-            return Err(Error::Integrity(format!(
-                "index '{name}': the store holds {} entries (records, segments, tombstones) but {} were written, \
-                 or other entries or entry versions than those written",
-                found.count, summary.count
-            )));
-        }
+            load::Source { keys: &keys, storage_name: &storage_name, index_name: name, dim, summary: &summary };
+        let Loaded { items, tombstones, segments } = load::load_records(&shared, &source)?;
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, CENTROIDS_KEY)? {
             let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;

@@ -2,7 +2,8 @@
 //! tombstones (see `segment`).
 //!
 //! - Segments: the sealed directory gives each segment's record count, so the working-set
-//!   columns are allocated once and every segment's place in them is known. One scan reads
+//!   columns are allocated once and every segment's place in them is known (a directory
+//!   that does not fit the segments is ignored, and they are counted first). One scan reads
 //!   the segments; pool tasks authenticate, decrypt and decode each into its place as it
 //!   arrives, so a segment's buffer is freed while the scan reads on.
 //! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte and decode
@@ -17,7 +18,7 @@
 //! have sealed that pairing, and a duplicated id still fails the load.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -43,8 +44,6 @@ const BATCH_BYTES: usize = 256 << 10;
 /// What one index's stored entries decode to.
 pub(crate) struct Loaded {
     pub items: Items,
-    /// The summary of the entries found, to compare with the sealed one.
-    pub found: RecordSet,
     pub tombstones: HashMap<String, u128>,
     /// Segments found (numbered `0..segments` if the store is intact).
     pub segments: u32,
@@ -56,8 +55,8 @@ pub(crate) struct Source<'a> {
     pub storage_name: &'a str,
     pub index_name: &'a str,
     pub dim: usize,
-    /// Entries the sealed record summary counts (segments, loose records, tombstones).
-    pub entries: u64,
+    /// The sealed record summary: the entries (segments, loose records, tombstones) written.
+    pub summary: &'a RecordSet,
 }
 
 /// Loose entries from which splitting their scan into 256 key ranges pays: each range scan
@@ -74,9 +73,19 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     let (packed, packed_set, segments) = load_segments(shared, src)?;
     // Whatever the summary's count says, every loose entry is scanned (an entry it does not
     // account for fails the load), but a few are scanned in one range.
-    let lanes = if src.entries.saturating_sub(segments as u64) >= LANES_FROM { 256 } else { 1 };
+    let lanes = if src.summary.count.saturating_sub(segments as u64) >= LANES_FROM { 256 } else { 1 };
     let loose = scan_lanes(shared, src, RECORD_PREFIX, lanes, decode_records)?;
     let (tombstones, tombstone_set) = read_tombstones(shared, src)?;
+    // Before anything is built from them: are these exactly the entries written? (Entries of
+    // other versions put together can hold one id twice, which is tampering, not damage.)
+    let found = loose.iter().fold(packed_set.merge(tombstone_set), |set, part| set.merge(part.set));
+    if found != *src.summary {
+        return Err(Error::Integrity(format!(
+            "index '{}': the store holds {} entries (records, segments, tombstones) but {} were written, \
+             or other entries or entry versions than those written",
+            src.index_name, found.count, src.summary.count
+        )));
+    }
 
     let duplicate =
         |id: String| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
@@ -84,14 +93,12 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     // Into an empty working set the packed columns move, not copy.
     items.append(packed).map_err(duplicate)?;
     items.reserve(loose.iter().map(|p| p.cols.ids.len()).sum());
-    let mut found = packed_set.merge(tombstone_set);
     // Tombstones delete packed copies; a loose record replaces its id's packed copy.
     let any_packed = !items.is_empty();
     for id in tombstones.keys() {
         items.remove(id);
     }
     for mut part in loose {
-        found = found.merge(part.set);
         if any_packed || !tombstones.is_empty() {
             for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
                 if items.remove(id).is_some() || tombstones.contains_key(id) {
@@ -103,7 +110,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
         }
         items.append(part.cols).map_err(duplicate)?;
     }
-    Ok(Loaded { items, found, tombstones, segments })
+    Ok(Loaded { items, tombstones, segments })
 }
 
 /// Scans the key ranges `prefix ‖ byte` (256 of them, or one range `prefix` if `lanes` is 1)
@@ -256,10 +263,21 @@ struct Decoded {
 /// columns by the pool task its scanned batch went to, so each batch is dropped (and its
 /// memory reused for the next) as soon as it is decoded, and each column is written once.
 fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSet, u32)> {
-    let counts = match read_directory(shared, src)? {
-        Some(counts) => counts,
-        None => count_segments(shared, src)?,
-    };
+    if let Some(counts) = read_directory(shared, src)? {
+        if let Some(loaded) = decode_segments(shared, src, &counts)? {
+            return Ok(loaded);
+        }
+        // The directory does not fit the segments: an older ciphervec compacted after it was
+        // written (or the store was tampered with, which the summary check reports). It is
+        // only a layout, so lay the segments out by counting them instead.
+    }
+    let counts = count_segments(shared, src)?;
+    decode_segments(shared, src, &counts)?.ok_or_else(|| mismatch(src))
+}
+
+/// [`load_segments`] with segment `n` holding `counts[n]` records; `None` if the segments
+/// are not laid out so.
+fn decode_segments(shared: &Shared, src: &Source<'_>, counts: &[u32]) -> Result<Option<(Columns, RecordSet, u32)>> {
     let total: usize = counts.iter().map(|&c| c as usize).sum();
     let dim = src.dim;
     let mut cols = Columns {
@@ -274,7 +292,7 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
     let mut dests = Vec::with_capacity(counts.len());
     let (mut v, mut n, mut m) = (&mut cols.vectors[..], &mut cols.norms[..], &mut cols.metadata[..]);
     let (mut c, mut l) = (&mut cols.contents[..], &mut cols.lists[..]);
-    for &count in &counts {
+    for &count in counts {
         let k = count as usize;
         let (vectors, norms, metadata, contents, lists);
         (vectors, v) = std::mem::take(&mut v).split_at_mut(k * dim);
@@ -285,6 +303,7 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
         dests.push(Some(Dest { vectors, norms, metadata, contents, lists }));
     }
     let dests = Mutex::new(dests);
+    let misfit = AtomicBool::new(false);
     let mut decoded = scan_pipelined(shared, src, SEGMENT_PREFIX, &|mut batch: EntryBatch| {
         let mut out = Vec::with_capacity(batch.len());
         let mut aad = Vec::new();
@@ -292,16 +311,18 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
             let number = segment::segment_number(key)
                 .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
             let (plain, token) = open(src, &mut aad, key, blob)?;
-            // Each listed segment's place is taken once; an unlisted or repeated one is not the
-            // set of segments the directory was sealed with.
+            // Each listed segment's place is taken once; an unlisted segment, or one holding
+            // another count, does not fit.
             let dest = dests.lock().unwrap().get_mut(number as usize).and_then(Option::take);
-            let dest = dest.ok_or_else(|| mismatch(src))?;
-            out.push(Decoded { number, token, ids: decode_segment(plain, dest, src)? });
+            match dest.map(|dest| decode_segment(plain, dest, src)).transpose()? {
+                Some(Some(ids)) => out.push(Decoded { number, token, ids }),
+                _ => misfit.store(true, Ordering::Relaxed),
+            }
         }
         Ok(out)
     })?;
-    if decoded.len() != counts.len() {
-        return Err(mismatch(src));
+    if misfit.into_inner() || decoded.len() != counts.len() {
+        return Ok(None);
     }
     decoded.sort_unstable_by_key(|d| d.number);
     let set = RecordSet::of(decoded.iter().map(|d| d.token));
@@ -309,7 +330,7 @@ fn load_segments(shared: &Shared, src: &Source<'_>) -> Result<(Columns, RecordSe
     let mut ids = IdList::with_capacity(total, decoded.iter().map(|d| d.ids.bytes()).sum());
     decoded.into_iter().for_each(|d| ids.extend(d.ids));
     cols.ids = ids;
-    Ok((cols, set, counts.len() as u32))
+    Ok(Some((cols, set, counts.len() as u32)))
 }
 
 /// The record count of each segment, from the sealed directory a compaction wrote.
@@ -340,13 +361,13 @@ fn count_segments(shared: &Shared, src: &Source<'_>) -> Result<Vec<u32>> {
     Ok(numbered.into_iter().map(|(_, count)| count).collect())
 }
 
-/// Decodes one segment's records into `dest` (which has exactly room for the count the
-/// directory gives); returns their ids.
-fn decode_segment(plain: &[u8], dest: Dest<'_>, src: &Source<'_>) -> Result<IdList> {
+/// Decodes one segment's records into `dest`; returns their ids, or `None` if the segment
+/// holds another number of records than `dest` has room for.
+fn decode_segment(plain: &[u8], dest: Dest<'_>, src: &Source<'_>) -> Result<Option<IdList>> {
     let records = segment::records(plain)?;
     let n = records.len();
     if n != dest.lists.len() {
-        return Err(mismatch(src));
+        return Ok(None);
     }
     let dim = src.dim;
     let mut ids = IdList::with_capacity(n, n * 16);
@@ -363,11 +384,11 @@ fn decode_segment(plain: &[u8], dest: Dest<'_>, src: &Source<'_>) -> Result<IdLi
         dest.contents[i] = rec.contents()?.map(Arc::new);
         dest.lists[i] = rec.list;
     }
-    Ok(ids)
+    Ok(Some(ids))
 }
 
-/// Segments that are not the ones their directory lists: entries of different compactions
-/// put together, which only tampering (or a partial restore) produces.
+/// Segments not numbered `0..n`, or not laid out as counted: entries of different
+/// compactions put together, which only tampering (or a partial restore) produces.
 fn mismatch(src: &Source<'_>) -> Error {
     Error::Integrity(format!("the segments of index '{}' do not match their directory", src.index_name))
 }

@@ -13,9 +13,10 @@
 //!
 //! A compaction also writes the sealed *segment directory*: each segment's record count, so
 //! a load knows where every segment's items go before reading any, and decodes each segment
-//! into place as soon as it is decrypted. The directory is only a layout: segments are
-//! checked against it, and a store without one (packed before directories existed) is loaded
-//! by counting its segments first.
+//! into place as soon as it is decrypted. The directory is only a layout, not part of the
+//! record summary: a store without one (packed before directories existed), or with one that
+//! does not fit its segments (an older ciphervec compacted after it), is loaded by counting
+//! its segments first.
 //!
 //! Segment plaintext: version u8 ‖ count u32 ‖ count × (u32 len ‖ record, see `record`).
 //! Directory plaintext: version u8 ‖ segments u32 ‖ segments × record count u32.
