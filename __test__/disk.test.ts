@@ -102,6 +102,45 @@ describe('disk storage', () => {
     }
   })
 
+  it('metadata of every JSON shape comes back exactly, loose and packed, and filters see it after a restart', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const shapes: Record<string, unknown>[] = [
+      { s: 'plain', n: 0, f: 0.5, neg: -7, big: 2 ** 53 - 1, tiny: 5e-324, t: true, z: null },
+      { 'ünï 😀': 'ñ', '': '', esc: 'a"b\\c\n\t', long: 'x'.repeat(5000) },
+      { nested: { a: [1, [2, [3, { deep: 'yes' }]]], b: {}, c: [] }, tags: ['red', 'green'] },
+      { zb: 1, za: 2, m: { y: 1, x: 2 } },
+      {},
+    ]
+    const sorted = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(sorted)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+          : v
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.createIndex({ indexName: 'm', indexKey: key, dimension: 8, autoTrain: false })
+    const ids = shapes.map((_, i) => `m${i}`)
+    await index.upsert({ items: ids.map((id, i) => ({ id, vector: vectorOf(id), metadata: shapes[i] })) })
+    await client.close()
+    for (const stage of ['loose', 'packed']) {
+      const again = await Client.open({ storage: { kind: 'disk', path } })
+      const reloaded = await again.loadIndex({ indexName: 'm', indexKey: key })
+      const got = await reloaded.get({ ids, include: ['metadata'] })
+      assert.deepEqual(got.map((g) => g.metadata), shapes.map(sorted), stage)
+      assert.deepEqual(Object.keys(got[3].metadata!), ['m', 'za', 'zb'], `${stage}: keys come back sorted`)
+      const match = async (filters: object) =>
+        (await reloaded.query({ vector: vectorOf('m0'), topK: 10, filters })).map((r) => r.id).sort()
+      assert.deepEqual(await match({ 'nested.a.1.1.0': 3 }), ['m2'], stage)
+      assert.deepEqual(await match({ tags: 'green' }), ['m2'], stage)
+      assert.deepEqual(await match({ big: { $gte: 2 ** 53 - 1 } }), ['m0'], stage)
+      assert.deepEqual(await match({ 'ünï 😀': { $in: ['ñ'] } }), ['m1'], stage)
+      assert.deepEqual(await match({ 'm.x': 2, neg: { $exists: false } }), ['m3'], stage)
+      if (stage === 'loose') await reloaded.compact()
+      await again.close()
+    }
+  })
+
   it('one process at a time: a second one gets ERR_LOCKED until the first closes', async () => {
     const path = tempDir()
     const key = Client.generateKey()
