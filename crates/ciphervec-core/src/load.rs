@@ -6,10 +6,12 @@
 //!   that does not fit the segments is ignored, and they are counted first). One scan reads
 //!   the segments; pool tasks authenticate, decrypt and decode each into its place as it
 //!   arrives, so a segment's buffer is freed while the scan reads on.
-//! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte and decode
-//!   each batch into columns, appended in key order.
+//! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte (one
+//!   range, if the summary says there are few) and decode each batch into columns, appended
+//!   in key order.
 //!
-//! So a reload is deterministic.
+//! So a reload is deterministic. The entries found are compared with the sealed record
+//! summary before any item is built from them.
 //!
 //! Per entry this costs one AES-GCM open, one AES block (the seal token for the record
 //! summary) and the decode; no per-record allocation except the id, metadata and contents
