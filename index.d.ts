@@ -103,7 +103,10 @@ export declare class EncryptedIndex {
    * bulk load, before a restart. Writes wait while it runs; queries go on.
    */
   compact(): Promise<undefined>
-  /** Whether a background compaction is running. */
+  /**
+   * Whether a background compaction is running. One that fails is reported by a process
+   * warning (`code: 'CIPHERVEC_BACKGROUND_FAILURE'`) on the next call that writes or queries.
+   */
   isCompacting(): boolean
   /** Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards. */
   deleteIndex(): Promise<undefined>

@@ -325,4 +325,69 @@ describe('disk storage', () => {
       execFileSync('umount', [mnt])
     }
   })
+
+  it('a background compaction that fails on a full disk is a warning on the next call, and the next due write retries it', async (t) => {
+    const mnt = tempDir()
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96M', 'tmpfs', mnt], { stdio: 'pipe' })
+    } catch {
+      t.skip('needs root (to mount a small tmpfs); CI runs as root')
+      return
+    }
+    const warnings: Array<Error & { code?: string }> = []
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      const path = join(mnt, 'db')
+      const key = Client.generateKey()
+      const client = await Client.open({ storage: { kind: 'disk', path } })
+      const index = await client.createIndex({ indexName: 'bg', indexKey: key, dimension: 32, autoTrain: false })
+      const dim = 32
+      const put = (from: number, n: number) =>
+        index.upsert({
+          ids: Array.from({ length: n }, (_, i) => `i${from + i}`),
+          vectors: new Float32Array(n * dim).map((_, j) => Math.sin(from * dim + j)),
+        })
+      const minimum = 65_536 // AUTO_COMPACT_MIN: loose entries that make a compaction due
+      for (let from = 0; from < minimum - 1; from += 5000) await put(from, Math.min(5000, minimum - 1 - from))
+      assert.equal(index.isCompacting(), false)
+      // Leave 1 MiB free: enough for one small write, not for rewriting 65k items.
+      const fs = require('node:fs')
+      const st = fs.statfsSync(mnt)
+      const used = (st.blocks - st.bfree) * st.bsize
+      execFileSync('mount', ['-o', `remount,size=${used + (1 << 20)}`, mnt])
+      await put(minimum - 1, 1)
+      const settle = async () => {
+        while (index.isCompacting()) await new Promise((r) => setTimeout(r, 20))
+        await new Promise((r) => setImmediate(r))
+      }
+      await settle()
+      const failures = () => warnings.filter((w) => w.code === 'CIPHERVEC_BACKGROUND_FAILURE')
+      assert.equal(failures().length, 0, 'nothing is reported before the next call')
+      await index.query({ vector: new Float32Array(dim).fill(0.1), topK: 1 })
+      await settle()
+      assert.equal(failures().length, 1)
+      assert.equal(failures()[0].name, 'CiphervecWarning')
+      assert.match(failures()[0].message, /background compaction of index 'bg' failed \(ERR_IO: .*No space left on device/)
+      await index.query({ vector: new Float32Array(dim).fill(0.1), topK: 1 })
+      await settle()
+      assert.equal(failures().length, 1, 'reported once')
+      assert.equal(await index.count(), minimum, 'the failed compaction changed nothing')
+
+      execFileSync('mount', ['-o', 'remount,size=96M', mnt])
+      await put(minimum, 1)
+      await settle()
+      await index.query({ vector: new Float32Array(dim).fill(0.1), topK: 1 })
+      await settle()
+      assert.equal(failures().length, 1, 'the retry succeeded')
+      await client.close()
+      const reopened = await Client.open({ storage: { kind: 'disk', path } })
+      const again = await reopened.loadIndex({ indexName: 'bg', indexKey: key, autoTrain: false })
+      assert.equal(await again.count(), minimum + 1)
+      await reopened.close()
+    } finally {
+      process.off('warning', onWarning)
+      execFileSync('umount', [mnt])
+    }
+  })
 })

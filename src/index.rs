@@ -70,6 +70,7 @@ impl EncryptedIndex {
         env: &'env Env,
         options: UpsertOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
+        warn_if_background_failed(env, &self.inner)?;
         let raw = match convert::upsert_batch(env, options)? {
             Ok(raw) => raw,
             Err(e) => return task::reject(env, e),
@@ -104,6 +105,7 @@ impl EncryptedIndex {
             Err(e) => return task::reject(env, e),
         };
         warn_if_untrained(env, &self.inner)?;
+        warn_if_background_failed(env, &self.inner)?;
         let filter = convert::filter_json(env, options.filters)?;
         let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
@@ -129,6 +131,7 @@ impl EncryptedIndex {
                 Err(e) => return task::reject(env, e),
             };
         warn_if_untrained(env, &self.inner)?;
+        warn_if_background_failed(env, &self.inner)?;
         let filter = convert::filter_json(env, options.filters)?;
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
@@ -182,6 +185,7 @@ impl EncryptedIndex {
     /// Deletes items, all or none; ids not in the index are ignored.
     #[napi]
     pub fn delete<'env>(&self, env: &'env Env, options: DeleteOptions) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
+        warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let work = move || {
             let n = index.delete(&options.ids)?;
@@ -306,11 +310,13 @@ impl EncryptedIndex {
     /// bulk load, before a restart. Writes wait while it runs; queries go on.
     #[napi]
     pub fn compact<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         task::spawn(env, move || index.compact(), |_, ()| Ok(()))
     }
 
-    /// Whether a background compaction is running.
+    /// Whether a background compaction is running. One that fails is reported by a process
+    /// warning (`code: 'CIPHERVEC_BACKGROUND_FAILURE'`) on the next call that writes or queries.
     #[napi]
     pub fn is_compacting(&self) -> bool {
         self.inner.is_compacting()
@@ -340,6 +346,21 @@ fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi:
     Ok(())
 }
 
+/// Emits a process warning when auto-training or a background compaction failed since the
+/// last call: that work runs after the write that started it resolved, so its error has no
+/// promise to reject.
+fn warn_if_background_failed(env: &Env, index: &Index) -> napi::Result<()> {
+    let Some(failure) = index.take_background_failure() else { return Ok(()) };
+    let message = format!(
+        "{} of index '{}' failed ({}: {}); the index is unchanged, and the next write that finds it due tries again",
+        failure.task,
+        index.name(),
+        failure.error.code(),
+        failure.error
+    );
+    emit_warning(env, message, "CIPHERVEC_BACKGROUND_FAILURE")
+}
+
 /// Emits a process warning (once per index) when queries scan a large untrained index.
 fn warn_if_untrained(env: &Env, index: &Index) -> napi::Result<()> {
     if !index.take_untrained_warning() {
@@ -350,11 +371,16 @@ fn warn_if_untrained(env: &Env, index: &Index) -> napi::Result<()> {
         index.name(),
         index.len_hint()
     );
+    emit_warning(env, message, "CIPHERVEC_UNTRAINED_INDEX")
+}
+
+/// `process.emitWarning(message, { type: 'CiphervecWarning', code })`.
+fn emit_warning(env: &Env, message: String, code: &str) -> napi::Result<()> {
     let process: Object = env.get_global()?.get_named_property("process")?;
     let emit: Function<FnArgs<(String, Object)>, ()> = process.get_named_property("emitWarning")?;
     let mut options = Object::new(env)?;
     options.set_named_property("type", "CiphervecWarning")?;
-    options.set_named_property("code", "CIPHERVEC_UNTRAINED_INDEX")?;
+    options.set_named_property("code", code)?;
     emit.apply(process, FnArgs::from((message, options)))?;
     Ok(())
 }

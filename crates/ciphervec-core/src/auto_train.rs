@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::background::BackgroundTask;
 use crate::index::Index;
 use crate::training::TrainParams;
 
@@ -37,7 +38,9 @@ impl Index {
         }
         let index = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("ciphervec-autotrain".into()).spawn(move || {
-            let _ = index.train_reserved(&TrainParams::default(), &AtomicBool::new(false), &|_| {});
+            if let Err(e) = index.train_reserved(&TrainParams::default(), &AtomicBool::new(false), &|_| {}) {
+                index.record_background_failure(BackgroundTask::Training, e);
+            }
         });
         if spawned.is_err() {
             self.training_flag().store(false, Ordering::Release);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::background::BackgroundTask;
 use crate::error::Result;
 use crate::index::Index;
 use crate::items::Stored;
@@ -58,7 +59,7 @@ impl Index {
     /// Starts a compaction on a background thread if one is due and neither a compaction nor
     /// a training run (which compacts too) is running; returns whether it started. Writes
     /// wait for it like for any write; queries go on. A failed run leaves the index as it was
-    /// (the next due write retries).
+    /// and is kept for [`Index::take_background_failure`]; the next due write retries.
     pub fn maybe_auto_compact(self: &Arc<Self>) -> bool {
         if !self.compaction_due() || self.is_training() || self.compacting_flag().swap(true, Ordering::AcqRel) {
             return false;
@@ -66,7 +67,9 @@ impl Index {
         let index = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("ciphervec-compact".into()).spawn(move || {
             if index.compaction_due() {
-                let _ = index.compact();
+                if let Err(e) = index.compact() {
+                    index.record_background_failure(BackgroundTask::Compaction, e);
+                }
             }
             index.compacting_flag().store(false, Ordering::Release);
         });

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use rayon::prelude::*;
 
+use crate::background::BackgroundFailure;
 use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
@@ -104,6 +105,8 @@ pub struct Index {
     loose_entries: AtomicUsize,
     /// Whether a background compaction runs.
     compacting: AtomicBool,
+    /// The latest failure of auto-training or a background compaction, not yet taken.
+    background_failure: Mutex<Option<BackgroundFailure>>,
 }
 
 #[derive(Default)]
@@ -216,6 +219,7 @@ impl Index {
             loose_entries: AtomicUsize::new(ledger.loose_entries()),
             ledger: Mutex::new(ledger),
             compacting: AtomicBool::new(false),
+            background_failure: Mutex::new(None),
         }
     }
 
@@ -322,6 +326,10 @@ impl Index {
 
     pub(crate) fn compacting_flag(&self) -> &AtomicBool {
         &self.compacting
+    }
+
+    pub(crate) fn background_failure_slot(&self) -> &Mutex<Option<BackgroundFailure>> {
+        &self.background_failure
     }
 
     pub(crate) fn seal_centroids(&self, dim: usize, centroids: &[f32]) -> Vec<u8> {

@@ -5,6 +5,7 @@
 //! [`client::Client`] and [`index::Index`].
 
 pub mod auto_train;
+pub mod background;
 pub mod client;
 pub mod compaction;
 pub mod crypto;

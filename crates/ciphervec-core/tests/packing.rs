@@ -265,3 +265,109 @@ fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
     let reloaded = Client::new(store, 2).unwrap().load_index("p", &[1; 32]).unwrap();
     assert_eq!(reloaded.count().unwrap(), AUTO_COMPACT_MIN + 10);
 }
+
+/// A store that refuses large batches while `full` is set, as a nearly full disk would: small
+/// writes succeed, a compaction's batch fails.
+struct NearlyFull {
+    inner: MemoryStorage,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl Storage for NearlyFull {
+    fn get(&self, space: &str, key: &[u8]) -> ciphervec_core::Result<Option<Vec<u8>>> {
+        self.inner.get(space, key)
+    }
+    fn write(&self, space: &str, changes: Vec<ciphervec_core::storage::Change>) -> ciphervec_core::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) && changes.len() > 100 {
+            return Err(ciphervec_core::Error::Io("No space left on device (os error 28)".into()));
+        }
+        self.inner.write(space, changes)
+    }
+    fn scan_prefix_batches(
+        &self,
+        space: &str,
+        prefix: &[u8],
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(ciphervec_core::storage::EntryBatch) -> ciphervec_core::Result<()>,
+    ) -> ciphervec_core::Result<()> {
+        self.inner.scan_prefix_batches(space, prefix, batch_bytes, sink)
+    }
+    fn spaces(&self) -> ciphervec_core::Result<Vec<String>> {
+        self.inner.spaces()
+    }
+    fn drop_space(&self, space: &str) -> ciphervec_core::Result<()> {
+        self.inner.drop_space(space)
+    }
+}
+
+/// A background compaction that fails is kept for the caller (once), changes nothing, and
+/// the next due write retries it.
+#[test]
+fn a_failed_background_compaction_is_reported_once_and_retried() {
+    use ciphervec_core::background::BackgroundTask;
+    use ciphervec_core::compaction::AUTO_COMPACT_MIN;
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into() });
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(3);
+    let batch = |from: usize, n: usize, rng: &mut Rng| -> Vec<NewItem> {
+        (from..from + n).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()
+    };
+    for from in (0..AUTO_COMPACT_MIN).step_by(64) {
+        index.upsert(batch(from, 64, &mut rng)).unwrap();
+    }
+    let wait = |index: &Arc<ciphervec_core::Index>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while index.is_compacting() {
+            assert!(std::time::Instant::now() < deadline, "the compaction did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    assert!(index.take_background_failure().is_none());
+    assert!(index.maybe_auto_compact());
+    wait(&index);
+    let failure = index.take_background_failure().expect("the failure is kept");
+    assert_eq!(failure.task, BackgroundTask::Compaction);
+    assert_eq!(failure.error.code(), "ERR_IO");
+    assert!(failure.error.to_string().contains("No space left"), "{}", failure.error);
+    assert!(index.take_background_failure().is_none(), "taken once");
+    assert_eq!(index.loose_entries(), AUTO_COMPACT_MIN, "nothing changed");
+    assert!(store.inner.dump().iter().all(|(_, k, _)| k[0] != b'p'));
+
+    store.full.store(false, SeqCst);
+    index.upsert(batch(AUTO_COMPACT_MIN, 1, &mut rng)).unwrap();
+    assert!(index.maybe_auto_compact(), "the next due write retries");
+    wait(&index);
+    assert!(index.take_background_failure().is_none());
+    assert_eq!(index.loose_entries(), 0);
+    drop(index);
+    client.close();
+    let reloaded = Client::new(store, 2).unwrap().load_index("p", &[1; 32]).unwrap();
+    assert_eq!(reloaded.count().unwrap(), AUTO_COMPACT_MIN + 1);
+}
+
+/// The same for auto-training: its failure (here its install batch) is kept, and the index
+/// stays untrained and intact.
+#[test]
+fn a_failed_auto_training_is_reported() {
+    use ciphervec_core::background::BackgroundTask;
+    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into() });
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
+    index.set_auto_train(Some(1000));
+    let mut rng = Rng(4);
+    for from in (0..1000).step_by(50) {
+        index.upsert((from..from + 50).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()).unwrap();
+    }
+    assert!(index.maybe_auto_train());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while index.is_training() {
+        assert!(std::time::Instant::now() < deadline, "training did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let failure = index.take_background_failure().expect("the failure is kept");
+    assert_eq!((failure.task, failure.error.code()), (BackgroundTask::Training, "ERR_IO"));
+    assert!(!index.is_trained());
+    assert_eq!(index.count().unwrap(), 1000);
+}
