@@ -32,6 +32,18 @@ function child(path: string, key: Uint8Array, body: string): string {
   return r.stdout.trim()
 }
 
+/** A fresh tmpfs of `size` (e.g. '3M'), or undefined with the test skipped when not root. */
+function mountTmpfs(t: { skip: (message: string) => void }, size: string): string | undefined {
+  const mnt = tempDir()
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { stdio: 'pipe' })
+    return mnt
+  } catch {
+    t.skip('needs root (to mount a small tmpfs); CI runs as root')
+    return undefined
+  }
+}
+
 /** A deterministic vector for an id, so any item can be checked for intactness. */
 function vectorOf(id: string, dim = 8): Float32Array {
   let h = 0
@@ -291,13 +303,8 @@ describe('disk storage', () => {
   })
 
   it('a full disk is ERR_IO with the OS reason; the index stays consistent and writes resume once space is freed', async (t) => {
-    const mnt = tempDir()
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3M', 'tmpfs', mnt], { stdio: 'pipe' })
-    } catch {
-      t.skip('needs root (to mount a small tmpfs); CI runs as root')
-      return
-    }
+    const mnt = mountTmpfs(t, '3M')
+    if (!mnt) return
     try {
       const path = join(mnt, 'db')
       const key = Client.generateKey()
@@ -327,13 +334,8 @@ describe('disk storage', () => {
   })
 
   it('a background compaction that fails on a full disk is a warning on the next call, and the next due write retries it', async (t) => {
-    const mnt = tempDir()
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96M', 'tmpfs', mnt], { stdio: 'pipe' })
-    } catch {
-      t.skip('needs root (to mount a small tmpfs); CI runs as root')
-      return
-    }
+    const mnt = mountTmpfs(t, '96M')
+    if (!mnt) return
     const warnings: Array<Error & { code?: string }> = []
     const onWarning = (w: Error & { code?: string }) => warnings.push(w)
     process.on('warning', onWarning)
