@@ -188,7 +188,7 @@ impl Index {
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, CENTROIDS_KEY)? {
             let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
-            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids));
+            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids), &shared.pool);
         }
         Ok(Index::assemble(shared, config, storage_name, keys, state, Ledger { summary, tombstones, segments }))
     }

@@ -5,6 +5,8 @@
 //! is a sequential scan, not a gather over random slots. `loc` maps a working-set slot to its
 //! place in a list, so removing or moving a slot is O(1).
 
+use rayon::prelude::*;
+
 use crate::kernels;
 use crate::metric::Metric;
 use crate::search::{Accept, Query};
@@ -59,6 +61,49 @@ impl Ivf {
             }
         }
         best.1
+    }
+
+    /// Fills empty lists with every slot `s` of a working set into list `lists[s]`, in slot
+    /// order within each list (the lists one [`Ivf::insert`] per slot would build), each list
+    /// allocated at its exact size and the lists copied in parallel on `pool`. Grown one
+    /// insert at a time, a load of a trained 390k index spent ~0.1 s here on one thread and
+    /// ended ~150 MB larger than the vectors it copied.
+    pub fn fill(&mut self, lists: &[u32], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
+        assert!(self.loc.is_empty(), "fill needs empty lists");
+        let dim = self.dim;
+        let mut sizes = vec![0u32; self.lists.len()];
+        self.loc = lists
+            .iter()
+            .map(|&l| {
+                let pos = sizes[l as usize];
+                sizes[l as usize] += 1;
+                (l, pos)
+            })
+            .collect();
+        // Slots grouped by list, in slot order within each (a counting sort).
+        let mut starts: Vec<usize> = Vec::with_capacity(sizes.len() + 1);
+        starts.push(0);
+        for &n in &sizes {
+            starts.push(starts.last().unwrap() + n as usize);
+        }
+        let mut order = vec![0u32; lists.len()];
+        for (slot, &(l, pos)) in self.loc.iter().enumerate() {
+            order[starts[l as usize] + pos as usize] = slot as u32;
+        }
+        pool.install(|| {
+            self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
+                let slots = &order[starts[l]..starts[l + 1]];
+                let mut vs = Vec::with_capacity(slots.len() * dim);
+                for &s in slots {
+                    vs.extend_from_slice(&vectors[s as usize * dim..(s as usize + 1) * dim]);
+                }
+                *list = List {
+                    slots: slots.to_vec(),
+                    vectors: vs,
+                    norms: slots.iter().map(|&s| norms[s as usize]).collect(),
+                };
+            })
+        });
     }
 
     /// Adds `slot` (whose vector is `v` with L2 norm `norm`) to `list`.
@@ -183,6 +228,35 @@ mod tests {
     fn ivf() -> Ivf {
         // Two centroids on a line: lists 0 (near 0) and 1 (near 10).
         Ivf::new(1, vec![0.0, 10.0])
+    }
+
+    #[test]
+    fn fill_builds_the_lists_one_insert_per_slot_builds() {
+        let dim = 3;
+        let centroids: Vec<f32> = (0..5 * dim).map(|i| i as f32).collect();
+        let n = 1000;
+        let vectors: Vec<f32> = (0..n * dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let norms: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        // Uneven lists, one left empty.
+        let lists: Vec<u32> = (0..n).map(|i| [0, 1, 1, 3, 4, 4, 4][i % 7]).collect();
+        let mut by_insert = Ivf::new(dim, centroids.clone());
+        for (s, &l) in lists.iter().enumerate() {
+            by_insert.insert(s as u32, l, &vectors[s * dim..(s + 1) * dim], norms[s]);
+        }
+        let mut filled = Ivf::new(dim, centroids);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        filled.fill(&lists, &vectors, &norms, &pool);
+        assert_eq!(filled.loc, by_insert.loc);
+        assert_eq!(filled.list_sizes(), vec![143, 286, 0, 143, 428]);
+        for (a, b) in filled.lists.iter().zip(&by_insert.lists) {
+            assert_eq!((&a.slots, &a.vectors, &a.norms), (&b.slots, &b.vectors, &b.norms));
+            assert_eq!(a.vectors.capacity(), a.vectors.len(), "sized exactly");
+        }
+        let q = Query::new(&vectors[..dim]);
+        assert_eq!(
+            filled.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, None),
+            by_insert.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, None)
+        );
     }
 
     #[test]

@@ -56,11 +56,8 @@ impl State {
 
     /// Fills `ivf` with every item, in the list given by `lists[slot]`. Read-only, so it can
     /// run under a read lock; [`State::swap_ivf`] then takes the write lock only briefly.
-    pub fn fill_ivf(&self, ivf: &mut Ivf, lists: &[u32]) {
-        for (slot, &list) in lists.iter().enumerate() {
-            let slot = slot as u32;
-            ivf.insert(slot, list, self.items.vector(slot), self.items.norms()[slot as usize]);
-        }
+    pub fn fill_ivf(&self, ivf: &mut Ivf, lists: &[u32], pool: &rayon::ThreadPool) {
+        ivf.fill(lists, self.items.vectors(), self.items.norms(), pool);
     }
 
     /// Installs lists built by [`State::fill_ivf`] from this same working set.
@@ -73,7 +70,7 @@ impl State {
 
     /// After a load: rebuilds lists from the list ids stored in the records, placing any
     /// record without a valid list by its nearest centroid.
-    pub fn rebuild_ivf(&mut self, metric: Metric, ivf: Ivf) {
+    pub fn rebuild_ivf(&mut self, metric: Metric, ivf: Ivf, pool: &rayon::ThreadPool) {
         let n_lists = ivf.n_lists() as u32;
         let lists: Vec<u32> = (0..self.items.len() as u32)
             .map(|slot| match self.items.list(slot) {
@@ -82,7 +79,7 @@ impl State {
             })
             .collect();
         let mut ivf = ivf;
-        self.fill_ivf(&mut ivf, &lists);
+        self.fill_ivf(&mut ivf, &lists, pool);
         self.swap_ivf(ivf, &lists);
     }
 }

@@ -199,7 +199,7 @@ impl Index {
         let crate::compaction::Packed { mut changes, ledger } = self.pack(&state, &lists);
         changes.push((crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
         let mut ivf = Ivf::new(dim, centroids);
-        state.fill_ivf(&mut ivf, &lists);
+        state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);
         self.store_write(changes)?;
         let mut state = self.write_state();
