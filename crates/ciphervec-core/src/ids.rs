@@ -1,5 +1,5 @@
-//! The ids of the working set: every id's bytes in one arena, a span per slot, and a hash
-//! table from id to slot that holds only slot numbers.
+//! The ids of the working set: every id's bytes in one arena, a span per slot, and hash
+//! tables from id to slot that hold only slot numbers.
 //!
 //! A load rebuilds hundreds of thousands of ids at once. As one `Arc<str>` each, shared with
 //! a `HashMap<Arc<str>, u32>`, every id cost an allocation, ~56 bytes and a SipHash; building
@@ -7,11 +7,16 @@
 //! allocations were a fifth of its time. Here an id costs its bytes, a 16-byte span and ~5
 //! bytes of table, and a loader builds its ids into an [`IdList`] that is appended with one
 //! copy of bytes.
+//!
+//! The table is split into [`SHARDS`] by hash, so a large append fills the shards in
+//! parallel: built serially, it was a fifth of a two-thread load, and on more cores it would
+//! be most of one.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::LazyLock;
 
 use hashbrown::hash_table::{Entry, HashTable};
+use rayon::prelude::*;
 
 /// One hasher for the process: `std`'s randomly keyed SipHash, because ids come from users of
 /// the service (a faster unkeyed-quality hash would let chosen ids collide on purpose).
@@ -20,6 +25,18 @@ static HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::new);
 fn hash(id: &str) -> u64 {
     HASHER.hash_one(id)
 }
+
+/// Tables the ids are split into by hash.
+const SHARDS: usize = 16;
+
+/// An id's shard: hash bits that neither a table's bucket index (the low bits) nor its
+/// control tag (the top 7) uses, so ids within a shard still spread over all of both.
+fn shard(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
+/// Appends of at least this many ids fill the shards on the rayon pool.
+const PARALLEL_FROM: usize = 32_768;
 
 /// Where a slot's id lies in the arena.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +117,8 @@ pub struct Ids {
     list: IdList,
     /// Arena bytes no slot points to any more (removed ids), reclaimed once they are half.
     dead: usize,
-    table: HashTable<u32>,
+    /// Slot numbers, in the table of their id's [`shard`].
+    tables: [HashTable<u32>; SHARDS],
 }
 
 impl Ids {
@@ -121,21 +139,24 @@ impl Ids {
     }
 
     pub fn slot(&self, id: &str) -> Option<u32> {
-        let list = &self.list;
-        self.table.find(hash(id), |&s| list.get(s as usize) == id).copied()
+        let (h, list) = (hash(id), &self.list);
+        self.tables[shard(h)].find(h, |&s| list.get(s as usize) == id).copied()
     }
 
     pub fn reserve(&mut self, ids: usize) {
         let list = &self.list;
-        self.table.reserve(ids, |&s| hash(list.get(s as usize)));
+        for table in &mut self.tables {
+            table.reserve(ids / SHARDS, |&s| hash(list.get(s as usize)));
+        }
         self.list.spans.reserve(ids);
     }
 
     /// Adds an id that is not present as slot `len`; returns the slot.
     pub fn push_new(&mut self, id: &str) -> u32 {
         let slot = self.list.len() as u32;
-        let list = &self.list;
-        match self.table.entry(hash(id), |&s| list.get(s as usize) == id, |&s| hash(list.get(s as usize))) {
+        let (h, list) = (hash(id), &self.list);
+        let entry = self.tables[shard(h)].entry(h, |&s| list.get(s as usize) == id, |&s| hash(list.get(s as usize)));
+        match entry {
             Entry::Occupied(_) => panic!("push_new of an id that is present"),
             Entry::Vacant(v) => {
                 v.insert(slot);
@@ -146,38 +167,60 @@ impl Ids {
     }
 
     /// Appends `other`'s ids as slots `len..`. Fails, changing nothing, with the first id that
-    /// is already present or repeated within `other`.
+    /// is already present or repeated within `other`. A large append hashes and fills the
+    /// shards on the current rayon pool.
     pub fn append(&mut self, other: IdList) -> Result<(), String> {
         let first = self.list.len();
-        let list = &self.list;
-        self.table.reserve(other.len(), |&s| hash(list.get(s as usize)));
-        let (table, list) = (&mut self.table, &self.list);
-        for (i, id) in other.iter().enumerate() {
-            let taken = |s: u32| {
-                let s = s as usize;
-                if s < first {
-                    list.get(s)
-                } else {
-                    other.get(s - first)
-                }
-            };
-            let added = match table.entry(hash(id), |&s| taken(s) == id, |&s| hash(taken(s))) {
-                Entry::Vacant(v) => {
-                    v.insert((first + i) as u32);
-                    true
-                }
-                Entry::Occupied(_) => false,
-            };
-            if !added {
-                // Drop what this call added (all unique so far), leaving the table as it was.
-                for (j, added) in other.iter().take(i).enumerate() {
-                    let slot = (first + j) as u32;
-                    if let Ok(e) = table.find_entry(hash(added), |&s| s == slot) {
-                        e.remove();
-                    }
-                }
-                return Err(id.to_string());
+        let n = other.len();
+        let parallel = n >= PARALLEL_FROM;
+        // The new ids' indexes and hashes grouped by shard, chunk by chunk, so each shard's
+        // come in order and its fill reads them (not the ids) sequentially.
+        let group = |c: usize| {
+            let mut groups: [Vec<(u32, u64)>; SHARDS] = Default::default();
+            for i in c * PARALLEL_FROM..n.min((c + 1) * PARALLEL_FROM) {
+                let h = hash(other.get(i));
+                groups[shard(h)].push((i as u32, h));
             }
+            groups
+        };
+        let chunks = n.div_ceil(PARALLEL_FROM);
+        let chunks: Vec<[Vec<(u32, u64)>; SHARDS]> =
+            if parallel { (0..chunks).into_par_iter().map(group).collect() } else { (0..chunks).map(group).collect() };
+        let (tables, list) = (&mut self.tables, &self.list);
+        let taken = |s: u32| {
+            let s = s as usize;
+            if s < first {
+                list.get(s)
+            } else {
+                other.get(s - first)
+            }
+        };
+        // Fills one shard; returns the index of its first id that is taken (by then, every
+        // earlier id of the shard went in, so the least over all shards is the first overall).
+        let fill = |(k, table): (usize, &mut HashTable<u32>)| {
+            table.reserve(chunks.iter().map(|c| c[k].len()).sum(), |&s| hash(taken(s)));
+            for &(i, h) in chunks.iter().flat_map(|c| &c[k]) {
+                // The id is read only to compare it with a slot whose hash tag matches.
+                match table.entry(h, |&s| taken(s) == other.get(i as usize), |&s| hash(taken(s))) {
+                    Entry::Vacant(v) => {
+                        v.insert((first + i as usize) as u32);
+                    }
+                    Entry::Occupied(_) => return Some(i),
+                }
+            }
+            None
+        };
+        let taken_at = if parallel {
+            tables.par_iter_mut().enumerate().filter_map(fill).min()
+        } else {
+            tables.iter_mut().enumerate().filter_map(fill).min()
+        };
+        if let Some(i) = taken_at {
+            // Drop what this call added, leaving the tables as they were.
+            for table in tables.iter_mut() {
+                table.retain(|&mut s| (s as usize) < first);
+            }
+            return Err(other.get(i as usize).to_string());
         }
         if first == 0 {
             // Into an empty set (a load) the list moves, not copies.
@@ -191,12 +234,12 @@ impl Ids {
     /// Removes an id. Returns its slot and, if the last slot's id moved into it to keep slots
     /// dense, the slot it moved from (as `Vec::swap_remove` does).
     pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
-        let list = &self.list;
-        let slot = self.table.find_entry(hash(id), |&s| list.get(s as usize) == id).ok()?.remove().0;
+        let (h, list) = (hash(id), &self.list);
+        let slot = self.tables[shard(h)].find_entry(h, |&s| list.get(s as usize) == id).ok()?.remove().0;
         let last = (self.list.len() - 1) as u32;
         if slot != last {
-            let moved = self.list.get(last as usize);
-            let entry = self.table.find_mut(hash(moved), |&s| s == last).expect("every slot is in the table");
+            let moved = hash(self.list.get(last as usize));
+            let entry = self.tables[shard(moved)].find_mut(moved, |&s| s == last).expect("every slot is in a table");
             *entry = slot;
         }
         self.dead += self.list.spans.swap_remove(slot as usize).len as usize;
@@ -251,6 +294,29 @@ mod tests {
         }
         assert_eq!(x.push_new("c"), 2);
         assert_eq!(x.slot("c"), Some(2));
+    }
+
+    #[test]
+    fn a_parallel_append_finds_every_id_and_reports_the_first_taken_one() {
+        let n = 3 * PARALLEL_FROM + 17;
+        let list = |range: std::ops::Range<usize>| range.map(|i| format!("id-{i}")).collect::<Vec<_>>();
+        let mut x = ids(&["id-5", "other"]);
+        x.remove("id-5").unwrap();
+        let fresh = list(0..n);
+        // Repeats: one within the list (late), one of a present id (later still).
+        let mut bad = fresh.clone();
+        bad[2 * PARALLEL_FROM + 3] = "id-40000".into();
+        bad[n - 1] = "other".into();
+        assert_eq!(x.append(bad.iter().map(String::as_str).collect()), Err("id-40000".to_string()));
+        assert_eq!(all(&x), ["other"]);
+        assert_eq!(x.slot("id-1"), None);
+        x.append(fresh.iter().map(String::as_str).collect()).unwrap();
+        assert_eq!(x.len(), n + 1);
+        for (i, id) in fresh.iter().enumerate() {
+            assert_eq!(x.slot(id), Some(i as u32 + 1), "{id}");
+        }
+        assert_eq!(x.slot("other"), Some(0));
+        assert!(x.tables.iter().all(|t| !t.is_empty()), "ids spread over every shard");
     }
 
     #[test]

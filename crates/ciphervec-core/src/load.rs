@@ -91,27 +91,31 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
 
     let duplicate =
         |id: String| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
-    let mut items = Items::new(src.dim);
-    // Into an empty working set the packed columns move, not copy.
-    items.append(packed).map_err(duplicate)?;
-    items.reserve(loose.iter().map(|p| p.cols.ids.len()).sum());
-    // Tombstones delete packed copies; a loose record replaces its id's packed copy.
-    let any_packed = !items.is_empty();
-    for id in tombstones.keys() {
-        items.remove(id);
-    }
-    for mut part in loose {
-        if any_packed || !tombstones.is_empty() {
-            for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
-                if items.remove(id).is_some() || tombstones.contains_key(id) {
-                    if let Stored::Loose { token, .. } = stored.get() {
-                        *stored = Stored::Loose { token, over_packed: true }.into();
+    // On the pool, which fills the id tables of a large append in parallel.
+    let items = shared.pool.install(|| -> Result<Items> {
+        let mut items = Items::new(src.dim);
+        // Into an empty working set the packed columns move, not copy.
+        items.append(packed).map_err(duplicate)?;
+        items.reserve(loose.iter().map(|p| p.cols.ids.len()).sum());
+        // Tombstones delete packed copies; a loose record replaces its id's packed copy.
+        let any_packed = !items.is_empty();
+        for id in tombstones.keys() {
+            items.remove(id);
+        }
+        for mut part in loose {
+            if any_packed || !tombstones.is_empty() {
+                for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
+                    if items.remove(id).is_some() || tombstones.contains_key(id) {
+                        if let Stored::Loose { token, .. } = stored.get() {
+                            *stored = Stored::Loose { token, over_packed: true }.into();
+                        }
                     }
                 }
             }
+            items.append(part.cols).map_err(duplicate)?;
         }
-        items.append(part.cols).map_err(duplicate)?;
-    }
+        Ok(items)
+    })?;
     Ok(Loaded { items, tombstones, segments })
 }
 
