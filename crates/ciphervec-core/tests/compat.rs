@@ -1,0 +1,109 @@
+//! Every stored format a released build wrote keeps being read: each fixture in
+//! `tests/fixtures/` was written by `examples/make_fixture.rs` with an earlier build, and
+//! must load with the same items, stay trained, answer queries, and move to the current
+//! format on its next compaction.
+//!
+//! - `loose-v1`: one record per item, JSON metadata (record format 1, before segments).
+//! - `packed-v1`: segments without a directory, JSON metadata, loose overwrites and
+//!   tombstones over them.
+//! - `packed-v2`: segments with a directory, binary metadata (record format 2).
+
+#[path = "common/fixture_items.rs"]
+mod fixture_items;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ciphervec_core::disk_storage::DiskStorage;
+use ciphervec_core::{Client, Include, Index, Search};
+use fixture_items::*;
+
+const FIXTURES: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
+
+/// A copy of fixture `name` in a fresh directory for test `test` (the fixture itself is
+/// never opened).
+fn copy_of(name: &str, test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ciphervec-compat-{test}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.redb"));
+    std::fs::copy(&fixture, dir.join("ciphervec.redb")).unwrap();
+    dir
+}
+
+fn open(dir: &Path) -> (Client, Arc<Index>) {
+    let client = Client::new(Arc::new(DiskStorage::open(dir).unwrap()), 2).unwrap();
+    let index = client.load_index(INDEX, &KEY).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    (client, index)
+}
+
+/// The index holds exactly the expected items, field for field, is trained, and finds each
+/// item's own vector first when every list is probed.
+fn assert_holds_expected(index: &Index, fixture: &str) {
+    let expected = expected();
+    assert_eq!(index.count().unwrap(), expected.len(), "{fixture}");
+    assert!(index.is_trained(), "{fixture}: the trained state survives");
+    let ids: Vec<String> = expected.iter().map(|it| it.id.clone()).collect();
+    let all = Include { distance: false, metadata: true, contents: true, vector: true };
+    let got = index.get(&ids, all).unwrap();
+    assert_eq!(got.len(), expected.len(), "{fixture}");
+    for (want, got) in expected.iter().zip(&got) {
+        assert_eq!(got.id, want.id, "{fixture}");
+        assert_eq!(got.vector.as_deref(), Some(&want.vector[..]), "{fixture}: vector of {}", want.id);
+        assert_eq!(got.metadata, want.metadata, "{fixture}: metadata of {}", want.id);
+        assert_eq!(got.contents.as_deref(), want.contents.as_ref(), "{fixture}: contents of {}", want.id);
+    }
+    let mut listed = index.list_ids().unwrap();
+    listed.sort();
+    let mut want_ids = ids.clone();
+    want_ids.sort();
+    assert_eq!(listed, want_ids, "{fixture}: deleted items stay deleted");
+    for want in expected.iter().step_by(7) {
+        let search = Search { k: 1, n_probes: Some(4), filter: None, include: Include::default() };
+        let hits = index.query(&want.vector, &search).unwrap();
+        assert_eq!(hits[0].id, want.id, "{fixture}: query by the vector of {}", want.id);
+    }
+}
+
+#[test]
+fn stores_written_by_earlier_builds_load_unchanged_and_move_to_the_current_format() {
+    for fixture in FIXTURES {
+        let dir = copy_of(fixture, "load");
+        let (client, index) = open(&dir);
+        assert_holds_expected(&index, fixture);
+        // A compaction rewrites the store in the current format; it reads back the same.
+        index.compact().unwrap();
+        drop(index);
+        client.close();
+        let (client, index) = open(&dir);
+        assert_holds_expected(&index, fixture);
+        // And it takes writes as any store does.
+        index.upsert(vec![item(1000, 0)]).unwrap();
+        index.delete(&["item-0".to_string()]).unwrap();
+        drop(index);
+        client.close();
+        let (client, index) = open(&dir);
+        assert_eq!(index.count().unwrap(), expected().len(), "{fixture}");
+        assert_eq!(index.get(&["item-1000".to_string()], Include::default()).unwrap().len(), 1);
+        client.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn the_fixtures_are_the_formats_they_are_named_for() {
+    // Guards the fixtures themselves, by the entry layout each format has (readable without
+    // the key): segments only in packed stores, a segment directory only from format 2 on.
+    use ciphervec_core::storage::Storage;
+    for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true)] {
+        let dir = copy_of(fixture, "layout");
+        let store = DiskStorage::open(&dir).unwrap();
+        let space = store.spaces().unwrap().pop().unwrap();
+        let segments = store.scan_prefix(&space, b"p").unwrap().len();
+        let directory = store.get(&space, b"g").unwrap().is_some();
+        assert_eq!(segments > 0, packed, "{fixture}: segments");
+        assert_eq!(directory, fixture == "packed-v2", "{fixture}: segment directory");
+        store.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
