@@ -65,8 +65,9 @@ fn main() {
     }
     if std::env::var_os("COMPACT").is_some() {
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
+        let index = client.load_index("load", &key).unwrap();
         let t = Instant::now();
-        client.load_index("load", &key).unwrap().compact().unwrap();
+        index.compact().unwrap();
         println!("compact: {:.2} s", t.elapsed().as_secs_f64());
         client.close();
     }

@@ -1,5 +1,6 @@
 //! `Index::compact`: rewrites every live item into packed segments (see `segment`) and
-//! removes every loose record, tombstone and old segment, in one atomic batch. Training
+//! removes every loose record, tombstone and old segment, in one atomic batch (the loose
+//! records and tombstones as two key ranges, which a store drops in one pass each). Training
 //! writes the same batch (it re-seals every record anyway, with its new list), and writes
 //! start one in the background once enough loose entries piled up.
 
@@ -13,8 +14,9 @@ use crate::error::Result;
 use crate::index::Index;
 use crate::items::Stored;
 use crate::ledger::Ledger;
+use crate::manifest::RECORD_PREFIX;
 use crate::record_set::{RecordSet, RECORD_SET_KEY};
-use crate::segment::{self, SegmentWriter, DIRECTORY_KEY, SEGMENT_BYTES};
+use crate::segment::{self, SegmentWriter, DIRECTORY_KEY, SEGMENT_BYTES, TOMBSTONE_PREFIX};
 use crate::state::State;
 use crate::storage::Change;
 
@@ -22,7 +24,12 @@ use crate::storage::Change;
 /// [`Index::compaction_due`]).
 pub const AUTO_COMPACT_MIN: usize = 65_536;
 
-/// A compaction's batch and what the index knows once it is written.
+/// Key ranges a compaction's batch clears: once every live item is in the new segments, no
+/// loose record or tombstone is needed.
+const CLEARED: [&[u8]; 2] = [RECORD_PREFIX, TOMBSTONE_PREFIX];
+
+/// A compaction's batch (written with [`Index::write_packed`]) and what the index knows once
+/// it is written.
 pub(crate) struct Packed {
     pub changes: Vec<Change>,
     pub ledger: Ledger,
@@ -38,9 +45,14 @@ impl Index {
         let lists: Vec<u32> = (0..state.items.len() as u32).map(|s| state.items.list(s)).collect();
         let Packed { changes, ledger } = self.pack(&state, &lists);
         drop(state);
-        self.store_write(changes)?;
+        self.write_packed(changes)?;
         self.install_packed(ledger, &mut self.write_state());
         Ok(())
+    }
+
+    /// Writes a [`Packed`] batch (and anything added to it), clearing [`CLEARED`].
+    pub(crate) fn write_packed(&self, changes: Vec<Change>) -> Result<()> {
+        self.store_write_clearing(&CLEARED, changes)
     }
 
     /// Whether enough loose entries piled up since the last compaction: at least
@@ -81,7 +93,8 @@ impl Index {
     }
 
     /// The batch that stores every item of `state` (with list `lists[slot]`) in segments, in
-    /// slot order, and deletes everything else the ledger says is stored. Callers hold `writer`.
+    /// slot order, and deletes the old segments beyond the new ones (the loose records and
+    /// tombstones go with [`CLEARED`]). Callers hold `writer`.
     pub(crate) fn pack(&self, state: &State, lists: &[u32]) -> Packed {
         let items = &state.items;
         let n = items.len();
@@ -124,15 +137,6 @@ impl Index {
         let summary = RecordSet::of(sealed.iter().map(|(_, t)| *t));
         let mut changes: Vec<Change> = sealed.into_iter().map(|(c, _)| c).collect();
         changes.extend((segments..old.segments).map(|i| (segment::segment_key(i), None)));
-        let loose: Vec<Change> = self.pool().install(|| {
-            (0..n as u32)
-                .into_par_iter()
-                .filter(|&s| matches!(items.stored(s), Stored::Loose { .. }))
-                .map(|s| (self.record_key(items.id(s)), None))
-                .collect()
-        });
-        changes.extend(loose);
-        changes.extend(old.tombstones.keys().map(|id| (self.tombstone_key(id), None)));
         // The directory is a layout checked against the segments, not part of the summary.
         let (directory, _) = self.sealed_entry(DIRECTORY_KEY.to_vec(), &segment::encode_directory(&counts));
         changes.push(directory);

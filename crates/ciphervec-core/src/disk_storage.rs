@@ -71,6 +71,15 @@ fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The least key above every key that starts with `prefix`, if there is one (none if the
+/// prefix is all `0xff` bytes).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|&b| b != 0xff)?;
+    let mut end = prefix[..=last].to_vec();
+    end[last] += 1;
+    Some(end)
+}
+
 impl DiskStorage {
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<DiskStorage> {
@@ -246,10 +255,24 @@ impl Storage for DiskStorage {
     }
 
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
+        self.write_clearing(space, &[], changes)
+    }
+
+    fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
         self.with_db(|db| {
             let txn = db.begin_write().map_err(|e| self.err(e))?;
             {
                 let mut kv = txn.open_table(KV).map_err(|e| self.err(e))?;
+                // One pass over each range: deleting a compacted index's loose records one key
+                // at a time took 2-3x as long as this (390k records: 1.1-1.5 s vs 0.4 s).
+                for prefix in cleared {
+                    let start = full_key(space, prefix);
+                    match prefix_end(&start) {
+                        Some(end) => kv.retain_in(start.as_slice()..end.as_slice(), |_, _| false),
+                        None => kv.retain_in(start.as_slice().., |_, _| false),
+                    }
+                    .map_err(|e| self.err(e))?;
+                }
                 for (k, v) in &changes {
                     let k = full_key(space, k);
                     match v {
@@ -343,6 +366,18 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ciphervec-disk-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn write_clearing_drops_whole_key_ranges() {
+        let d = dir("clearing");
+        let store = DiskStorage::open(&d).unwrap();
+        crate::storage::check_write_clearing(&store);
+        store.close();
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff]), None);
     }
 
     #[test]

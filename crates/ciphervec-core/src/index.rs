@@ -305,6 +305,10 @@ impl Index {
         self.shared.store.write(&self.storage_name, changes)
     }
 
+    pub(crate) fn store_write_clearing(&self, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
+        self.shared.store.write_clearing(&self.storage_name, cleared, changes)
+    }
+
     pub(crate) fn seal_record_set(&self, set: &RecordSet) -> Vec<u8> {
         set.seal(&self.keys, &self.storage_name)
     }

@@ -42,8 +42,15 @@ impl Storage for MemoryStorage {
     }
 
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
+        self.write_clearing(space, &[], changes)
+    }
+
+    fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
         let mut spaces = self.spaces.write().unwrap();
         let m = spaces.entry(space.to_string()).or_default();
+        if !cleared.is_empty() {
+            m.retain(|k, _| !cleared.iter().any(|p| k.starts_with(p)));
+        }
         for (k, v) in changes {
             match v {
                 Some(v) => m.insert(k, v),

@@ -15,6 +15,21 @@ pub trait Storage: Send + Sync {
     fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Applies all changes or none (creating the space if needed).
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()>;
+    /// Removes every entry of `space` whose key starts with one of `cleared`, then applies
+    /// `changes`: all of it or none. For rewrites that drop whole key ranges (a compaction
+    /// drops every loose record and tombstone). This default lists the keys and deletes them
+    /// one by one; a backend that can drop a range at once should.
+    fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
+        let mut all = Vec::new();
+        for prefix in cleared {
+            self.scan_prefix_batches(space, prefix, 1 << 20, &mut |batch| {
+                all.extend(batch.iter().map(|(k, _)| (k.to_vec(), None)));
+                Ok(())
+            })?;
+        }
+        all.extend(changes);
+        self.write(space, all)
+    }
     /// Every entry of `space` whose key starts with `prefix`, in key order, handed to `sink`
     /// in batches of roughly `batch_bytes` as they are read, so the caller can process one
     /// batch while the next is read.
@@ -109,9 +124,58 @@ impl EntryBatch {
     }
 }
 
+/// Checks a backend's [`Storage::write_clearing`]: the cleared ranges go, changes apply after
+/// them, and nothing outside the ranges or the space changes.
+#[cfg(test)]
+pub(crate) fn check_write_clearing(store: &dyn Storage) {
+    let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
+    let before: Vec<&[u8]> = vec![b"r1", b"r2", b"rz", b"r\xff\xff", b"d1", b"p1", b"q", b"s", b"\xff\x01", b"\xff"];
+    store.write("a", before.iter().map(|k| put(k)).collect()).unwrap();
+    store.write("b", vec![put(b"r1"), put(b"\xff")]).unwrap();
+    let changes = vec![(b"r2".to_vec(), Some(b"new".to_vec())), put(b"p2"), (b"p1".to_vec(), None)];
+    store.write_clearing("a", &[b"r", b"d", b"\xff"], changes).unwrap();
+    let all = |space| store.scan_prefix(space, b"").unwrap();
+    let kv = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
+    assert_eq!(all("a"), vec![kv(b"p2", b"p2"), kv(b"q", b"q"), kv(b"r2", b"new"), kv(b"s", b"s")]);
+    assert_eq!(all("b"), vec![kv(b"r1", b"r1"), kv(b"\xff", b"\xff")]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend with the default `write_clearing`.
+    struct Plain(crate::memory_storage::MemoryStorage);
+
+    impl Storage for Plain {
+        fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.0.get(space, key)
+        }
+        fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
+            self.0.write(space, changes)
+        }
+        fn scan_prefix_batches(
+            &self,
+            space: &str,
+            prefix: &[u8],
+            batch_bytes: usize,
+            sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
+        ) -> Result<()> {
+            self.0.scan_prefix_batches(space, prefix, batch_bytes, sink)
+        }
+        fn spaces(&self) -> Result<Vec<String>> {
+            self.0.spaces()
+        }
+        fn drop_space(&self, space: &str) -> Result<()> {
+            self.0.drop_space(space)
+        }
+    }
+
+    #[test]
+    fn write_clearing_drops_the_ranges_then_applies_the_changes() {
+        check_write_clearing(&Plain(crate::memory_storage::MemoryStorage::new()));
+        check_write_clearing(&crate::memory_storage::MemoryStorage::new());
+    }
 
     #[test]
     fn entry_batch_round_trips_pairs_including_empty_ones() {

@@ -201,7 +201,7 @@ impl Index {
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);
-        self.store_write(changes)?;
+        self.write_packed(changes)?;
         let mut state = self.write_state();
         state.swap_ivf(ivf, &lists);
         self.install_packed(ledger, &mut state);
