@@ -258,7 +258,11 @@ impl Storage for DiskStorage {
         self.write_clearing(space, &[], changes)
     }
 
-    fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
+    fn write_clearing(&self, space: &str, cleared: &[&[u8]], mut changes: Vec<Change>) -> Result<()> {
+        // In key order, the B-tree's pages are each visited once in a row, not at random
+        // (record keys are HMACs), so a batch larger than the page cache does not evict pages
+        // it comes back to. Stable, so of two changes to one key the last still wins.
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
         self.with_db(|db| {
             let txn = db.begin_write().map_err(|e| self.err(e))?;
             {

@@ -125,18 +125,25 @@ impl EntryBatch {
 }
 
 /// Checks a backend's [`Storage::write_clearing`]: the cleared ranges go, changes apply after
-/// them, and nothing outside the ranges or the space changes.
+/// them in order (of two to one key, the last wins), and nothing outside the ranges or the
+/// space changes.
 #[cfg(test)]
 pub(crate) fn check_write_clearing(store: &dyn Storage) {
     let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
     let before: Vec<&[u8]> = vec![b"r1", b"r2", b"rz", b"r\xff\xff", b"d1", b"p1", b"q", b"s", b"\xff\x01", b"\xff"];
     store.write("a", before.iter().map(|k| put(k)).collect()).unwrap();
     store.write("b", vec![put(b"r1"), put(b"\xff")]).unwrap();
-    let changes = vec![(b"r2".to_vec(), Some(b"new".to_vec())), put(b"p2"), (b"p1".to_vec(), None)];
+    let changes = vec![
+        (b"r2".to_vec(), Some(b"new".to_vec())),
+        (b"q".to_vec(), Some(b"first".to_vec())),
+        put(b"p2"),
+        (b"p1".to_vec(), None),
+        (b"q".to_vec(), Some(b"last".to_vec())),
+    ];
     store.write_clearing("a", &[b"r", b"d", b"\xff"], changes).unwrap();
     let all = |space| store.scan_prefix(space, b"").unwrap();
     let kv = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
-    assert_eq!(all("a"), vec![kv(b"p2", b"p2"), kv(b"q", b"q"), kv(b"r2", b"new"), kv(b"s", b"s")]);
+    assert_eq!(all("a"), vec![kv(b"p2", b"p2"), kv(b"q", b"last"), kv(b"r2", b"new"), kv(b"s", b"s")]);
     assert_eq!(all("b"), vec![kv(b"r1", b"r1"), kv(b"\xff", b"\xff")]);
 }
 
