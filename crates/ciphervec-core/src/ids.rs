@@ -143,12 +143,14 @@ impl Ids {
         self.tables[shard(h)].find(h, |&s| list.get(s as usize) == id).copied()
     }
 
-    pub fn reserve(&mut self, ids: usize) {
+    /// Sizes the tables for `ids` more ids (one in [`SHARDS`] each, and some slack: a shard
+    /// that outgrows its table re-hashes every id in it).
+    pub fn reserve_tables(&mut self, ids: usize) {
         let list = &self.list;
+        let per_shard = ids / SHARDS + ids / SHARDS / 16 + 64;
         for table in &mut self.tables {
-            table.reserve(ids / SHARDS, |&s| hash(list.get(s as usize)));
+            table.reserve(per_shard, |&s| hash(list.get(s as usize)));
         }
-        self.list.spans.reserve(ids);
     }
 
     /// Adds an id that is not present as slot `len`; returns the slot.

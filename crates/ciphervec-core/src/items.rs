@@ -167,15 +167,10 @@ impl Items {
         Ok(())
     }
 
-    /// Reserves room for `n` more items.
-    pub fn reserve(&mut self, n: usize) {
-        self.ids.reserve(n);
-        self.vectors.reserve(n * self.dim);
-        self.norms.reserve(n);
-        self.metadata.reserve(n);
-        self.contents.reserve(n);
-        self.lists.reserve(n);
-        self.stored.reserve(n);
+    /// Sizes the id tables for `n` more items (before appending columns that bring their own
+    /// room, so nothing else is allocated twice).
+    pub fn reserve_ids(&mut self, n: usize) {
+        self.ids.reserve_tables(n);
     }
 
     /// Inserts a record stored as `stored`, replacing every field of an existing item with the
