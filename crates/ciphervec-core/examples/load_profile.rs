@@ -20,6 +20,11 @@ fn main() {
     let dir = std::path::PathBuf::from(&args[1]);
     let threads: usize = args.get(3).map_or(1, |t| t.parse().unwrap());
     let key = [7u8; 32];
+    if std::env::var_os("FLOOR_ONLY").is_some() {
+        let (s, bytes) = read_floor(&dir);
+        println!("{s} {bytes}");
+        return;
+    }
     let fresh = !dir.join("ciphervec.redb").exists();
     if fresh {
         let (n, dim, data) = match args.get(2) {
@@ -71,8 +76,8 @@ fn main() {
         println!("compact: {:.2} s", t.elapsed().as_secs_f64());
         client.close();
     }
-    // Measured before any load, so that its destination is memory this process never touched.
-    let floor = std::env::var_os("NO_BASELINE").is_none().then(|| read_floor(&dir));
+    // Each in a fresh process, so that its destination is memory the process never touched.
+    let floor = std::env::var_os("NO_BASELINE").is_none().then(|| median_floor(&dir));
     let rounds: usize = std::env::var("ROUNDS").map_or(5, |r| r.parse().unwrap());
     for round in 0..rounds {
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
@@ -103,10 +108,28 @@ fn main() {
     );
     println!(
         "floor: read those entries from a cached file, open them and copy the plaintext into fresh memory, \
-         1 thread: {:.3} s ({:.2} GB/s)",
+         1 thread, median of 3 fresh processes: {:.3} s ({:.2} GB/s)",
         floor_s,
         bytes as f64 / 1e9 / floor_s
     );
+}
+
+/// [`read_floor`] in three child processes: the median seconds, and the bytes.
+fn median_floor(dir: &std::path::Path) -> (f64, usize) {
+    let mut runs: Vec<(f64, usize)> = (0..3)
+        .map(|_| {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .arg(dir)
+                .env("FLOOR_ONLY", "1")
+                .output()
+                .unwrap();
+            let out = String::from_utf8(out.stdout).unwrap();
+            let mut fields = out.split_whitespace();
+            (fields.next().unwrap().parse().unwrap(), fields.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    runs[1]
 }
 
 /// Sizes of the stored entries a load opens (records, segments, tombstones).
