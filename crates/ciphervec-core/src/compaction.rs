@@ -110,7 +110,7 @@ impl Index {
                     let mut writer = SegmentWriter::default();
                     let range = t * per_task..n.min((t + 1) * per_task);
                     for (s, &list) in range.clone().zip(&lists[range]) {
-                        writer.push_encoded(|out| items.encode_into(s as u32, list, out));
+                        writer.push_encoded(|out| state.encode_into(s as u32, list, out));
                         if writer.len() >= SEGMENT_BYTES {
                             let full = std::mem::take(&mut writer);
                             segments.push((full.count(), full.finish()));

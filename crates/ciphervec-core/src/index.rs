@@ -500,7 +500,7 @@ impl Index {
             None => self.shared.pool.install(|| search::exhaustive_parallel(&state.items, self.metric, &q, accept, k)),
             Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
         };
-        Ok(self.views(&state.items, &hits, include))
+        Ok(self.views(&state, &hits, include))
     }
 
     /// One result list per query vector, computed in parallel over queries.
@@ -527,7 +527,7 @@ impl Index {
                         None => search::exhaustive(&state.items, self.metric, &q, accept, k),
                         Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
                     };
-                    self.views(&state.items, &hits, include)
+                    self.views(&state, &hits, include)
                 })
                 .collect()
         }))
@@ -593,7 +593,7 @@ impl Index {
         Ok(ids
             .iter()
             .filter_map(|id| state.items.slot(id))
-            .map(|slot| self.view(&state.items, slot, None, include))
+            .map(|slot| self.view(&state, slot, None, include))
             .collect())
     }
 
@@ -642,17 +642,18 @@ impl Index {
         Ok(())
     }
 
-    fn views(&self, items: &Items, hits: &[Hit], include: Include) -> Vec<ItemView> {
-        hits.iter().map(|h| self.view(items, h.slot, Some(self.metric.finish(h.score)), include)).collect()
+    fn views(&self, state: &State, hits: &[Hit], include: Include) -> Vec<ItemView> {
+        hits.iter().map(|h| self.view(state, h.slot, Some(self.metric.finish(h.score)), include)).collect()
     }
 
-    fn view(&self, items: &Items, slot: u32, distance: Option<f32>, include: Include) -> ItemView {
+    fn view(&self, state: &State, slot: u32, distance: Option<f32>, include: Include) -> ItemView {
+        let items = &state.items;
         ItemView {
             id: items.id(slot).to_string(),
             distance: distance.filter(|_| include.distance),
             metadata: include.metadata.then(|| items.metadata(slot).cloned()).flatten(),
             contents: include.contents.then(|| items.contents(slot).cloned()).flatten(),
-            vector: include.vector.then(|| items.vector(slot).to_vec()),
+            vector: include.vector.then(|| state.vector(slot).to_vec()),
         }
     }
 }

@@ -52,12 +52,18 @@ impl From<Stored> for StoredCell {
 
 /// Items in dense slots `0..len`. Deleting swaps the last slot into the hole so scans stay
 /// contiguous; slot numbers are therefore not stable across deletes.
+///
+/// Vectors and norms are held here until the index is trained; then the IVF lists hold them
+/// (see [`Items::release_vectors`]), so they are not held twice.
 #[derive(Default)]
 pub struct Items {
     dim: usize,
     ids: Ids,
+    /// Row-major, slot order; empty once `released`.
     vectors: Vec<f32>,
     norms: Vec<f32>,
+    /// The vectors and norms live elsewhere (the IVF lists): writes skip them here.
+    released: bool,
     metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<u32>,
@@ -112,19 +118,34 @@ impl Items {
         self.ids.iter()
     }
 
+    /// A slot's vector (while the vectors are held here: see [`Items::release_vectors`]).
     pub fn vector(&self, slot: u32) -> &[f32] {
+        debug_assert!(!self.released, "the vectors live in the IVF lists");
         let s = slot as usize * self.dim;
         &self.vectors[s..s + self.dim]
     }
 
-    /// All vectors, row-major.
+    /// All vectors, row-major (while held here).
     pub fn vectors(&self) -> &[f32] {
+        debug_assert!(!self.released, "the vectors live in the IVF lists");
         &self.vectors
     }
 
-    /// L2 norms per slot (used by the cosine metric).
+    /// L2 norms per slot (used by the cosine metric; while held here).
     pub fn norms(&self) -> &[f32] {
+        debug_assert!(!self.released, "the vectors live in the IVF lists");
         &self.norms
+    }
+
+    /// Whether the vectors and norms now live elsewhere.
+    pub fn vectors_released(&self) -> bool {
+        self.released
+    }
+
+    /// Frees the vector and norm columns once another structure (the IVF lists) holds every
+    /// slot's vector; from then on upserts and removes leave them to it.
+    pub fn release_vectors(&mut self) {
+        (self.vectors, self.norms, self.released) = (Vec::new(), Vec::new(), true);
     }
 
     pub fn metadata(&self, slot: u32) -> Option<&Meta> {
@@ -148,6 +169,7 @@ impl Items {
     /// each vector once). Fails, changing nothing, with the first id that is already present
     /// (or repeated within `cols`).
     pub fn append(&mut self, cols: Columns) -> Result<(), String> {
+        assert!(!self.released, "append is for loading, before the lists hold the vectors");
         let n = cols.ids.len();
         debug_assert_eq!(cols.vectors.len(), n * self.dim);
         let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
@@ -174,8 +196,12 @@ impl Items {
     }
 
     /// Inserts a record stored as `stored`, replacing every field of an existing item with the
-    /// same id. Returns its slot.
+    /// same id. Returns its slot. Once the vectors are released, `rec.vector` is ignored (the
+    /// caller gives it to the structure that holds them).
     pub fn upsert(&mut self, rec: Record, stored: Stored) -> u32 {
+        if self.released {
+            return self.upsert_fields(rec, stored);
+        }
         debug_assert_eq!(rec.vector.len(), self.dim);
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
         match self.ids.slot(&rec.id) {
@@ -202,6 +228,24 @@ impl Items {
         }
     }
 
+    /// [`Items::upsert`] of every field but the vector and norm.
+    fn upsert_fields(&mut self, rec: Record, stored: Stored) -> u32 {
+        let slot = self.ids.slot(&rec.id).unwrap_or_else(|| {
+            let slot = self.ids.push_new(&rec.id);
+            self.metadata.push(None);
+            self.contents.push(None);
+            self.lists.push(rec.list);
+            self.stored.push(StoredCell::default());
+            slot
+        });
+        let s = slot as usize;
+        self.metadata[s] = rec.metadata;
+        self.contents[s] = rec.contents;
+        self.lists[s] = rec.list;
+        self.stored[s] = stored.into();
+        slot
+    }
+
     pub fn set_list(&mut self, slot: u32, list: u32) {
         self.lists[slot as usize] = list;
     }
@@ -216,12 +260,14 @@ impl Items {
     pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
         let (slot, moved_from) = self.ids.remove(id)?;
         let s = slot as usize;
-        let last = self.norms.len() - 1;
-        if s != last {
-            self.vectors.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
+        let last = self.lists.len() - 1;
+        if !self.released {
+            if s != last {
+                self.vectors.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
+            }
+            self.vectors.truncate(last * self.dim);
+            self.norms.swap_remove(s);
         }
-        self.vectors.truncate(last * self.dim);
-        self.norms.swap_remove(s);
         self.metadata.swap_remove(s);
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
@@ -229,13 +275,13 @@ impl Items {
         Some((slot, moved_from))
     }
 
-    /// Appends the record encoding of a slot's item with IVF list `list` (see `record`), so a
-    /// compaction re-seals items without copying them into [`Record`]s first.
-    pub fn encode_into(&self, slot: u32, list: u32, out: &mut Vec<u8>) {
+    /// Appends the record encoding of a slot's item with vector `vector` and IVF list `list`
+    /// (see `record`), so a compaction re-seals items without copying them into [`Record`]s.
+    pub fn encode_into(&self, slot: u32, vector: &[f32], list: u32, out: &mut Vec<u8>) {
         crate::record::encode_fields(
             out,
             self.id(slot),
-            self.vector(slot),
+            vector,
             self.metadata(slot),
             self.contents(slot).map(|c| &**c),
             list,

@@ -1,9 +1,10 @@
 //! Inverted lists (IVF-Flat): each item lives in the list of its nearest centroid, and a
 //! query scans only the lists of its `n_probes` nearest centroids.
 //!
-//! Each list stores copies of its vectors contiguously (like FAISS's IndexIVFFlat) so a probe
-//! is a sequential scan, not a gather over random slots. `loc` maps a working-set slot to its
-//! place in a list, so removing or moving a slot is O(1).
+//! Each list stores its vectors contiguously (like FAISS's IndexIVFFlat) so a probe is a
+//! sequential scan, not a gather over random slots; once an index is trained these are the
+//! only copy of its vectors (the working set releases its own). `loc` maps a working-set slot
+//! to its place in a list, so finding, removing or moving a slot is O(1).
 
 use rayon::prelude::*;
 
@@ -104,6 +105,19 @@ impl Ivf {
                 };
             })
         });
+    }
+
+    /// The vector of `slot` (which must be in a list).
+    pub fn vector(&self, slot: u32) -> &[f32] {
+        let (list, pos) = self.loc[slot as usize];
+        let p = pos as usize * self.dim;
+        &self.lists[list as usize].vectors[p..p + self.dim]
+    }
+
+    /// The L2 norm of `slot`'s vector.
+    pub fn norm(&self, slot: u32) -> f32 {
+        let (list, pos) = self.loc[slot as usize];
+        self.lists[list as usize].norms[pos as usize]
     }
 
     /// Adds `slot` (whose vector is `v` with L2 norm `norm`) to `list`.

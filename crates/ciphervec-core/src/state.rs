@@ -1,7 +1,10 @@
 //! The in-memory state of an index: the working set and, once trained, its inverted lists,
-//! changed together so they never disagree about which slot holds which item.
+//! changed together so they never disagree about which slot holds which item. Vectors are
+//! held once: by the working set until training, by the lists after it.
 
 use std::borrow::Cow;
+
+use rayon::prelude::*;
 
 use crate::items::{Items, Stored};
 use crate::ivf::Ivf;
@@ -29,16 +32,47 @@ impl State {
         State { items, ivf: None }
     }
 
+    /// A slot's vector, wherever it is held.
+    pub fn vector(&self, slot: u32) -> &[f32] {
+        match &self.ivf {
+            Some(ivf) => ivf.vector(slot),
+            None => self.items.vector(slot),
+        }
+    }
+
+    /// Every vector in slot order: the working set's column until training, a copy gathered
+    /// from the lists after it.
+    pub fn vectors_in_slot_order(&self, pool: &rayon::ThreadPool) -> Cow<'_, [f32]> {
+        let Some(ivf) = &self.ivf else { return Cow::Borrowed(self.items.vectors()) };
+        let dim = self.items.dim();
+        let mut out = vec![0f32; self.items.len() * dim];
+        pool.install(|| {
+            out.par_chunks_mut(dim).enumerate().for_each(|(s, row)| row.copy_from_slice(ivf.vector(s as u32)));
+        });
+        Cow::Owned(out)
+    }
+
+    /// Appends a slot's record encoding with IVF list `list` (see `Items::encode_into`).
+    pub fn encode_into(&self, slot: u32, list: u32, out: &mut Vec<u8>) {
+        self.items.encode_into(slot, self.vector(slot), list, out);
+    }
+
     /// Inserts or replaces an item stored as `stored`. Under IVF,
     /// `rec.list` must name a valid list (callers compute it before sealing, so the list id is
-    /// inside the ciphertext).
-    pub fn upsert(&mut self, rec: Record, stored: Stored) {
+    /// inside the ciphertext), and the vector goes to that list only.
+    pub fn upsert(&mut self, mut rec: Record, stored: Stored) {
         let list = rec.list;
-        let slot = self.items.upsert(rec, stored);
-        if let Some(ivf) = &mut self.ivf {
-            debug_assert!((list as usize) < ivf.n_lists());
-            ivf.remove(slot);
-            ivf.insert(slot, list, self.items.vector(slot), self.items.norms()[slot as usize]);
+        match &mut self.ivf {
+            None => {
+                self.items.upsert(rec, stored);
+            }
+            Some(ivf) => {
+                debug_assert!((list as usize) < ivf.n_lists());
+                let vector = std::mem::take(&mut rec.vector);
+                let slot = self.items.upsert(rec, stored);
+                ivf.remove(slot);
+                ivf.insert(slot, list, &vector, kernels::norm_sqr(&vector).sqrt());
+            }
         }
     }
 
@@ -57,15 +91,24 @@ impl State {
     /// Fills `ivf` with every item, in the list given by `lists[slot]`. Read-only, so it can
     /// run under a read lock; [`State::swap_ivf`] then takes the write lock only briefly.
     pub fn fill_ivf(&self, ivf: &mut Ivf, lists: &[u32], pool: &rayon::ThreadPool) {
-        ivf.fill(lists, self.items.vectors(), self.items.norms(), pool);
+        match &self.ivf {
+            None => ivf.fill(lists, self.items.vectors(), self.items.norms(), pool),
+            Some(old) => {
+                // Retraining: the vectors are in the old lists.
+                let norms: Vec<f32> = (0..self.items.len() as u32).map(|s| old.norm(s)).collect();
+                ivf.fill(lists, &self.vectors_in_slot_order(pool), &norms, pool)
+            }
+        }
     }
 
-    /// Installs lists built by [`State::fill_ivf`] from this same working set.
+    /// Installs lists built by [`State::fill_ivf`] from this same working set; they now hold
+    /// the only copy of the vectors.
     pub fn swap_ivf(&mut self, ivf: Ivf, lists: &[u32]) {
         for (slot, &list) in lists.iter().enumerate() {
             self.items.set_list(slot as u32, list);
         }
         self.ivf = Some(ivf);
+        self.items.release_vectors();
     }
 
     /// After a load: rebuilds lists from the list ids stored in the records, placing any

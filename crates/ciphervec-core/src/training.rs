@@ -162,7 +162,7 @@ impl Index {
         let mut sample = vec![0f32; slots.len() * dim];
         self.pool().install(|| {
             sample.par_chunks_mut(dim).zip(&slots).for_each(|(out, &s)| {
-                out.copy_from_slice(&placement(metric, items.vector(s as u32)));
+                out.copy_from_slice(&placement(metric, state.vector(s as u32)));
             })
         });
         Ok((sample, dim, n_lists))
@@ -176,16 +176,17 @@ impl Index {
         let dim = state.items.dim();
         let metric = self.metric();
         let n = state.items.len();
-        let placed: Vec<f32> = if metric == crate::metric::Metric::Cosine {
+        let placed: std::borrow::Cow<[f32]> = if metric == crate::metric::Metric::Cosine {
             let mut v = vec![0f32; n * dim];
             self.pool().install(|| {
                 v.par_chunks_mut(dim)
                     .enumerate()
-                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, state.items.vector(s as u32))))
+                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, state.vector(s as u32))))
             });
-            v
+            v.into()
         } else {
-            state.items.vectors().to_vec()
+            // Borrowed until the index is trained (no copy under the lock any more).
+            state.vectors_in_slot_order(self.pool())
         };
         let lists: Vec<u32> =
             self.pool().install(|| kmeans::assign(&placed, dim, &centroids)).into_iter().map(|(l, _)| l).collect();

@@ -205,3 +205,58 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
     let (id, v) = added.last().unwrap();
     assert_eq!(&reloaded.query(v, &top(1, None)).unwrap()[0].id, id);
 }
+
+/// Once trained, the IVF lists hold the only copy of the vectors: every write, read,
+/// retraining, compaction and reload must still see each item's latest vector.
+#[test]
+fn vectors_held_by_the_lists_stay_exact_through_writes_retraining_compaction_and_reload() {
+    use std::collections::BTreeMap;
+    let dim = 8;
+    let data = clustered(3_000, dim, 20, 11);
+    let (store, client, key, index) = filled(Metric::Cosine, &data);
+    let mut model: BTreeMap<String, Vec<f32>> =
+        data.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect();
+    let all = Include { distance: false, metadata: false, contents: false, vector: true };
+    let check = |index: &Index, model: &BTreeMap<String, Vec<f32>>, when: &str| {
+        let ids: Vec<String> = model.keys().cloned().collect();
+        let got = index.get(&ids, all).unwrap();
+        assert_eq!(got.len(), model.len(), "{when}: count");
+        for view in got {
+            assert_eq!(view.vector.as_deref(), Some(&model[&view.id][..]), "{when}: vector of {}", view.id);
+        }
+        assert_eq!(index.count().unwrap(), model.len(), "{when}");
+        // Every list probed: exact, so each item is its own nearest neighbour.
+        for (id, v) in model.iter().step_by(97) {
+            assert_eq!(&index.query(v, &top(1, Some(1 << 20))).unwrap()[0].id, id, "{when}: query by {id}");
+        }
+    };
+    let params = TrainParams { n_lists: Some(16), max_iters: 10, ..TrainParams::default() };
+    index.train(&params, &AtomicBool::new(false), &no_progress).unwrap();
+    check(&index, &model, "trained");
+    let mut rng = Rng(12);
+    for round in 0..30 {
+        // New items, overwrites (new vectors for old ids) and deletes, interleaved.
+        let mut batch: Vec<NewItem> = (0..20).map(|i| item(&format!("n{round}-{i}"), rng.vector(dim))).collect();
+        batch.extend((0..10).map(|_| item(&rng.below(3_000).to_string(), rng.vector(dim))));
+        for it in &batch {
+            model.insert(it.id.clone(), it.vector.clone());
+        }
+        index.upsert(batch).unwrap();
+        let gone: Vec<String> =
+            (0..15).map(|_| rng.below(3_000).to_string()).filter(|id| model.contains_key(id)).collect();
+        let gone: Vec<String> = gone.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        for id in &gone {
+            model.remove(id);
+        }
+        assert_eq!(index.delete(&gone).unwrap(), gone.len());
+    }
+    check(&index, &model, "after writes");
+    index.train(&params, &AtomicBool::new(false), &no_progress).unwrap();
+    check(&index, &model, "retrained");
+    index.compact().unwrap();
+    check(&index, &model, "compacted");
+    drop((client, index));
+    let reloaded = Client::new(store, 2).unwrap().load_index("t", &key).unwrap();
+    assert!(reloaded.is_trained());
+    check(&reloaded, &model, "reloaded");
+}
