@@ -376,7 +376,9 @@ mod tests {
     fn write_clearing_drops_whole_key_ranges() {
         let d = dir("clearing");
         let store = DiskStorage::open(&d).unwrap();
-        crate::storage::check_write_clearing(&store);
+        crate::storage::check_write_clearing(&store, |space, cleared, changes| {
+            store.write_clearing(space, cleared, changes)
+        });
         store.close();
         std::fs::remove_dir_all(&d).unwrap();
         assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));

@@ -20,15 +20,7 @@ pub trait Storage: Send + Sync {
     /// drops every loose record and tombstone). This default lists the keys and deletes them
     /// one by one; a backend that can drop a range at once should.
     fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
-        let mut all = Vec::new();
-        for prefix in cleared {
-            self.scan_prefix_batches(space, prefix, 1 << 20, &mut |batch| {
-                all.extend(batch.iter().map(|(k, _)| (k.to_vec(), None)));
-                Ok(())
-            })?;
-        }
-        all.extend(changes);
-        self.write(space, all)
+        write_clearing_by_keys(self, space, cleared, changes)
     }
     /// Every entry of `space` whose key starts with `prefix`, in key order, handed to `sink`
     /// in batches of roughly `batch_bytes` as they are read, so the caller can process one
@@ -55,6 +47,25 @@ pub trait Storage: Send + Sync {
     fn drop_space(&self, space: &str) -> Result<()>;
     /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
     fn close(&self) {}
+}
+
+/// [`Storage::write_clearing`] for any backend: one batch that deletes every key listed under
+/// the prefixes, then applies `changes`.
+pub fn write_clearing_by_keys<S: Storage + ?Sized>(
+    store: &S,
+    space: &str,
+    cleared: &[&[u8]],
+    changes: Vec<Change>,
+) -> Result<()> {
+    let mut all = Vec::new();
+    for prefix in cleared {
+        store.scan_prefix_batches(space, prefix, 1 << 20, &mut |batch| {
+            all.extend(batch.iter().map(|(k, _)| (k.to_vec(), None)));
+            Ok(())
+        })?;
+    }
+    all.extend(changes);
+    store.write(space, all)
 }
 
 /// Scanned entries packed back to back in one buffer: a scan of a large space then costs a
@@ -124,11 +135,14 @@ impl EntryBatch {
     }
 }
 
-/// Checks a backend's [`Storage::write_clearing`]: the cleared ranges go, changes apply after
-/// them in order (of two to one key, the last wins), and nothing outside the ranges or the
-/// space changes.
+/// Checks a backend's [`Storage::write_clearing`] (or `clear`, another implementation of it on
+/// the same store): the cleared ranges go, changes apply after them in order (of two to one
+/// key, the last wins), and nothing outside the ranges or the space changes.
 #[cfg(test)]
-pub(crate) fn check_write_clearing(store: &dyn Storage) {
+pub(crate) fn check_write_clearing<F>(store: &dyn Storage, clear: F)
+where
+    F: Fn(&str, &[&[u8]], Vec<Change>) -> Result<()>,
+{
     let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
     let before: Vec<&[u8]> = vec![b"r1", b"r2", b"rz", b"r\xff\xff", b"d1", b"p1", b"q", b"s", b"\xff\x01", b"\xff"];
     store.write("a", before.iter().map(|k| put(k)).collect()).unwrap();
@@ -140,7 +154,7 @@ pub(crate) fn check_write_clearing(store: &dyn Storage) {
         (b"p1".to_vec(), None),
         (b"q".to_vec(), Some(b"last".to_vec())),
     ];
-    store.write_clearing("a", &[b"r", b"d", b"\xff"], changes).unwrap();
+    clear("a", &[b"r", b"d", b"\xff"], changes).unwrap();
     let all = |space| store.scan_prefix(space, b"").unwrap();
     let kv = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
     assert_eq!(all("a"), vec![kv(b"p2", b"p2"), kv(b"q", b"last"), kv(b"r2", b"new"), kv(b"s", b"s")]);
@@ -151,37 +165,14 @@ pub(crate) fn check_write_clearing(store: &dyn Storage) {
 mod tests {
     use super::*;
 
-    /// A backend with the default `write_clearing`.
-    struct Plain(crate::memory_storage::MemoryStorage);
-
-    impl Storage for Plain {
-        fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            self.0.get(space, key)
-        }
-        fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
-            self.0.write(space, changes)
-        }
-        fn scan_prefix_batches(
-            &self,
-            space: &str,
-            prefix: &[u8],
-            batch_bytes: usize,
-            sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
-        ) -> Result<()> {
-            self.0.scan_prefix_batches(space, prefix, batch_bytes, sink)
-        }
-        fn spaces(&self) -> Result<Vec<String>> {
-            self.0.spaces()
-        }
-        fn drop_space(&self, space: &str) -> Result<()> {
-            self.0.drop_space(space)
-        }
-    }
-
     #[test]
     fn write_clearing_drops_the_ranges_then_applies_the_changes() {
-        check_write_clearing(&Plain(crate::memory_storage::MemoryStorage::new()));
-        check_write_clearing(&crate::memory_storage::MemoryStorage::new());
+        let by_keys = crate::memory_storage::MemoryStorage::new();
+        check_write_clearing(&by_keys, |space, cleared, changes| {
+            write_clearing_by_keys(&by_keys, space, cleared, changes)
+        });
+        let memory = crate::memory_storage::MemoryStorage::new();
+        check_write_clearing(&memory, |space, cleared, changes| memory.write_clearing(space, cleared, changes));
     }
 
     #[test]
