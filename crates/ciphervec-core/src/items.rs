@@ -137,11 +137,6 @@ impl Items {
         &self.norms
     }
 
-    /// Whether the vectors and norms now live elsewhere.
-    pub fn vectors_released(&self) -> bool {
-        self.released
-    }
-
     /// Frees the vector and norm columns once another structure (the IVF lists) holds every
     /// slot's vector; from then on upserts and removes leave them to it.
     pub fn release_vectors(&mut self) {
@@ -186,6 +181,29 @@ impl Items {
         self.contents.extend(contents);
         self.lists.extend(lists);
         self.stored.extend(stored);
+        Ok(())
+    }
+
+    /// [`Items::append`] of several column sets in order, as one append of their ids (so a
+    /// large one fills the id tables in parallel); each set is freed once copied.
+    pub fn append_all(&mut self, parts: Vec<Columns>) -> Result<(), String> {
+        assert!(!self.released, "append is for loading, before the lists hold the vectors");
+        let n = parts.iter().map(|p| p.ids.len()).sum();
+        let mut ids = IdList::with_capacity(n, parts.iter().map(|p| p.ids.bytes()).sum());
+        let mut rest = Vec::with_capacity(parts.len());
+        for Columns { ids: part_ids, vectors, norms, metadata, contents, lists, stored } in parts {
+            ids.extend(part_ids);
+            rest.push((vectors, norms, metadata, contents, lists, stored));
+        }
+        self.ids.append(ids)?;
+        for (vectors, norms, metadata, contents, lists, stored) in rest {
+            self.vectors.extend_from_slice(&vectors);
+            self.norms.extend(norms);
+            self.metadata.extend(metadata);
+            self.contents.extend(contents);
+            self.lists.extend(lists);
+            self.stored.extend(stored);
+        }
         Ok(())
     }
 

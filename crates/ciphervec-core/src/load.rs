@@ -112,18 +112,27 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
         for id in tombstones.keys() {
             items.remove(id);
         }
-        for mut part in loose {
-            if any_packed || !tombstones.is_empty() {
-                for (id, stored) in part.cols.ids.iter().zip(&mut part.cols.stored) {
-                    if items.remove(id).is_some() || tombstones.contains_key(id) {
-                        if let Stored::Loose { token, .. } = stored.get() {
-                            *stored = Stored::Loose { token, over_packed: true }.into();
-                        }
+        let mut loose: Vec<Columns> = loose.into_iter().map(|part| part.cols).collect();
+        if any_packed || !tombstones.is_empty() {
+            // Which loose items shadow a packed copy: lookups only, so in parallel.
+            let packed = &items;
+            let shadowing: Vec<Vec<usize>> = loose
+                .par_iter()
+                .map(|cols| {
+                    let shadows = |id: &str| packed.slot(id).is_some() || tombstones.contains_key(id);
+                    cols.ids.iter().enumerate().filter(|&(_, id)| shadows(id)).map(|(i, _)| i).collect()
+                })
+                .collect();
+            for (cols, shadowing) in loose.iter_mut().zip(shadowing) {
+                for i in shadowing {
+                    items.remove(cols.ids.get(i));
+                    if let Stored::Loose { token, .. } = cols.stored[i].get() {
+                        cols.stored[i] = Stored::Loose { token, over_packed: true }.into();
                     }
                 }
             }
-            items.append(part.cols).map_err(duplicate)?;
         }
+        items.append_all(loose).map_err(duplicate)?;
         Ok(items)
     })?;
     Ok(Loaded { items, tombstones, segments })
