@@ -13,7 +13,7 @@ use std::sync::RwLock;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::error::{Error, Result};
-use crate::storage::{Change, EntryBatch, Storage};
+use crate::storage::{prefix_end, Change, EntryBatch, Storage};
 
 /// File name inside the client's directory.
 pub const FILE_NAME: &str = "ciphervec.redb";
@@ -69,15 +69,6 @@ fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(key);
     k
-}
-
-/// The least key above every key that starts with `prefix`, if there is one (none if the
-/// prefix is all `0xff` bytes).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let last = prefix.iter().rposition(|&b| b != 0xff)?;
-    let mut end = prefix[..=last].to_vec();
-    end[last] += 1;
-    Some(end)
 }
 
 impl DiskStorage {
@@ -293,24 +284,30 @@ impl Storage for DiskStorage {
         })
     }
 
-    fn scan_prefix_batches(
+    fn scan_range_batches(
         &self,
         space: &str,
-        prefix: &[u8],
+        start: &[u8],
+        end: Option<&[u8]>,
         batch_bytes: usize,
         sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
     ) -> Result<()> {
         self.with_db(|db| {
             let txn = db.begin_read().map_err(|e| self.err(e))?;
             let table = txn.open_table(KV).map_err(|e| self.err(e))?;
-            let start = full_key(space, prefix);
+            let start = full_key(space, start);
+            // The space's keys all start with its name and a 0 byte.
+            let end = match end {
+                Some(end) => Some(full_key(space, end)),
+                None => prefix_end(&full_key(space, b"")),
+            };
             let strip = space.len() + 1;
             // Room for one more entry of typical size, so a batch is allocated once.
             let capacity = batch_bytes + batch_bytes / 4;
             let mut batch = EntryBatch::with_capacity(capacity);
             for entry in table.range(start.as_slice()..).map_err(|e| self.err(e))? {
                 let (k, v) = entry.map_err(|e| self.err(e))?;
-                if !k.value().starts_with(&start) {
+                if end.as_deref().is_some_and(|end| k.value() >= end) {
                     break;
                 }
                 batch.push(&k.value()[strip..], v.value());
@@ -373,17 +370,15 @@ mod tests {
     }
 
     #[test]
-    fn write_clearing_drops_whole_key_ranges() {
+    fn range_scans_and_range_clearing() {
         let d = dir("clearing");
         let store = DiskStorage::open(&d).unwrap();
         crate::storage::check_write_clearing(&store, |space, cleared, changes| {
             store.write_clearing(space, cleared, changes)
         });
+        crate::storage::check_scan_range(&store);
         store.close();
         std::fs::remove_dir_all(&d).unwrap();
-        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
-        assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
-        assert_eq!(prefix_end(&[0xff]), None);
     }
 
     #[test]

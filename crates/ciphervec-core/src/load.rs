@@ -3,9 +3,10 @@
 //!
 //! - Segments: the sealed directory gives each segment's record count, so the working-set
 //!   columns are allocated once and every segment's place in them is known (a directory
-//!   that does not fit the segments is ignored, and they are counted first). One scan reads
-//!   the segments; pool tasks authenticate, decrypt and decode each into its place as it
-//!   arrives, so a segment's buffer is freed while the scan reads on.
+//!   that does not fit the segments is ignored, and they are counted first). Pool tasks each
+//!   read a run of segments (key ranges split by segment number) and authenticate, decrypt
+//!   and decode each into its place as they read it, so a segment's buffer is freed before
+//!   the next is read.
 //! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte (one
 //!   range, if the summary says there are few) and decode each batch into columns, appended
 //!   in key order.
@@ -37,7 +38,7 @@ use crate::record::Contents;
 use crate::record::RecordView;
 use crate::record_set::RecordSet;
 use crate::segment::{self, DIRECTORY_KEY, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
-use crate::storage::EntryBatch;
+use crate::storage::{prefix_end, EntryBatch};
 
 /// Bytes of ciphertext per batch: small enough to stay in a core's cache between being read
 /// and being decrypted, large enough to amortise the per-batch allocations.
@@ -346,7 +347,7 @@ fn decode_segments(
     }
     let dests = Mutex::new(dests);
     let misfit = AtomicBool::new(false);
-    let mut decoded = scan_pipelined(shared, src, SEGMENT_PREFIX, &|mut batch: EntryBatch| {
+    let open_batch = |mut batch: EntryBatch| -> Result<Vec<Decoded>> {
         let mut out = Vec::with_capacity(batch.len());
         let mut aad = Vec::new();
         for (key, blob) in batch.iter_mut() {
@@ -362,7 +363,32 @@ fn decode_segments(
             }
         }
         Ok(out)
-    })?;
+    };
+    // Pool tasks each read a run of segments and decode them as they read: the reading is
+    // parallel too (one scan feeding the pool left a 2-thread load with one thread reading).
+    let runs = segment_runs(counts.len() as u32, 4 * shared.pool.current_num_threads());
+    let scanned: Vec<Result<Vec<Decoded>>> = shared.pool.install(|| {
+        runs.par_iter()
+            .map(|(start, end)| {
+                let mut out = Vec::new();
+                shared.store.scan_range_batches(
+                    src.storage_name,
+                    start,
+                    end.as_deref(),
+                    SEGMENT_BYTES,
+                    &mut |batch| {
+                        out.extend(open_batch(batch)?);
+                        Ok(())
+                    },
+                )?;
+                Ok(out)
+            })
+            .collect()
+    });
+    let mut decoded = Vec::with_capacity(counts.len());
+    for run in scanned {
+        decoded.extend(run?);
+    }
     if misfit.into_inner() || decoded.len() != counts.len() {
         return Ok(None);
     }
@@ -389,6 +415,18 @@ fn filled_with_room<T: Clone>(len: usize, room: usize, value: T) -> Vec<T> {
     let mut v = Vec::with_capacity(len + room);
     v.resize(len, value);
     v
+}
+
+/// Key ranges splitting segments `0..n` into about `parts` runs of consecutive numbers. They
+/// cover every key under the segment prefix, so a stray key (before segment 0, after the
+/// last) is still read, and fails the load.
+fn segment_runs(n: u32, parts: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let parts = (parts as u64).clamp(1, u64::from(n.max(1)));
+    let mut bounds = vec![SEGMENT_PREFIX.to_vec()];
+    bounds.extend((1..parts).map(|i| segment::segment_key((u64::from(n) * i / parts) as u32)));
+    let mut ends: Vec<Option<Vec<u8>>> = bounds[1..].iter().cloned().map(Some).collect();
+    ends.push(prefix_end(SEGMENT_PREFIX));
+    bounds.into_iter().zip(ends).collect()
 }
 
 /// The record count of each segment, from the sealed directory a compaction wrote.
@@ -468,4 +506,23 @@ fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String,
 
 fn integrity(src: &Source<'_>) -> Error {
     Error::Integrity(format!("an entry of index '{}'", src.index_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_runs_cover_the_prefix_in_order() {
+        for (n, parts) in [(0, 4), (1, 8), (3, 8), (10, 4), (1000, 8)] {
+            let runs = segment_runs(n, parts);
+            assert_eq!(runs.len() as u32, (parts as u32).min(n.max(1)));
+            assert_eq!(runs[0].0, SEGMENT_PREFIX, "starts at the prefix");
+            assert_eq!(runs.last().unwrap().1, prefix_end(SEGMENT_PREFIX), "ends past it");
+            for pair in runs.windows(2) {
+                assert_eq!(pair[0].1.as_deref(), Some(&pair[1].0[..]), "adjacent");
+                assert!(pair[0].0 < pair[1].0, "increasing");
+            }
+        }
+    }
 }

@@ -60,17 +60,18 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn scan_prefix_batches(
+    fn scan_range_batches(
         &self,
         space: &str,
-        prefix: &[u8],
+        start: &[u8],
+        end: Option<&[u8]>,
         batch_bytes: usize,
         sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
     ) -> Result<()> {
         let spaces = self.spaces.read().unwrap();
         let Some(m) = spaces.get(space) else { return Ok(()) };
         let mut batch = EntryBatch::default();
-        for (k, v) in m.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+        for (k, v) in m.range(start.to_vec()..).take_while(|(k, _)| end.is_none_or(|end| k.as_slice() < end)) {
             batch.push(k, v);
             if batch.bytes() >= batch_bytes {
                 sink(std::mem::take(&mut batch))?;

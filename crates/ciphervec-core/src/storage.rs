@@ -22,16 +22,27 @@ pub trait Storage: Send + Sync {
     fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
         write_clearing_by_keys(self, space, cleared, changes)
     }
-    /// Every entry of `space` whose key starts with `prefix`, in key order, handed to `sink`
-    /// in batches of roughly `batch_bytes` as they are read, so the caller can process one
-    /// batch while the next is read.
+    /// Every entry of `space` whose key is in `start..end` (to the end of the space if `end` is
+    /// `None`), in key order, handed to `sink` in batches of roughly `batch_bytes` as they are
+    /// read, so the caller can process one batch while the next is read.
+    fn scan_range_batches(
+        &self,
+        space: &str,
+        start: &[u8],
+        end: Option<&[u8]>,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
+    ) -> Result<()>;
+    /// [`Storage::scan_range_batches`] of every key that starts with `prefix`.
     fn scan_prefix_batches(
         &self,
         space: &str,
         prefix: &[u8],
         batch_bytes: usize,
         sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.scan_range_batches(space, prefix, prefix_end(prefix).as_deref(), batch_bytes, sink)
+    }
     /// The same entries, all at once.
     fn scan_prefix(&self, space: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
@@ -47,6 +58,15 @@ pub trait Storage: Send + Sync {
     fn drop_space(&self, space: &str) -> Result<()>;
     /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
     fn close(&self) {}
+}
+
+/// The least key above every key that starts with `prefix`, if there is one (none if the
+/// prefix is empty or all `0xff` bytes).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|&b| b != 0xff)?;
+    let mut end = prefix[..=last].to_vec();
+    end[last] += 1;
+    Some(end)
 }
 
 /// [`Storage::write_clearing`] for any backend: one batch that deletes every key listed under
@@ -161,9 +181,42 @@ where
     assert_eq!(all("b"), vec![kv(b"r1", b"r1"), kv(b"\xff", b"\xff")]);
 }
 
+/// Checks a backend's [`Storage::scan_range_batches`]: half-open ranges, an open end stops
+/// at the end of the space, and prefix scans (the default over ranges) see only their prefix.
+#[cfg(test)]
+pub(crate) fn check_scan_range(store: &dyn Storage) {
+    let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
+    store.write("s", vec![put(b"a"), put(b"b"), put(b"b\xff"), put(b"c"), put(b"d")]).unwrap();
+    store.write("t", vec![put(b"a"), put(b"z")]).unwrap();
+    let keys = |start: &[u8], end: Option<&[u8]>| {
+        let mut out = Vec::new();
+        store
+            .scan_range_batches("s", start, end, 1, &mut |batch| {
+                out.extend(batch.iter().map(|(k, _)| k.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    };
+    assert_eq!(keys(b"b", Some(b"d")), [&b"b"[..], b"b\xff", b"c"]);
+    assert_eq!(keys(b"b\xff", None), [&b"b\xff"[..], b"c", b"d"]);
+    assert_eq!(keys(b"", Some(b"a")), Vec::<Vec<u8>>::new());
+    let prefixed: Vec<Vec<u8>> = store.scan_prefix("s", b"b").unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(prefixed, [&b"b"[..], b"b\xff"]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_range_scans() {
+        check_scan_range(&crate::memory_storage::MemoryStorage::new());
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
 
     #[test]
     fn write_clearing_drops_the_ranges_then_applies_the_changes() {

@@ -283,14 +283,15 @@ impl Storage for NearlyFull {
         }
         self.inner.write(space, changes)
     }
-    fn scan_prefix_batches(
+    fn scan_range_batches(
         &self,
         space: &str,
-        prefix: &[u8],
+        start: &[u8],
+        end: Option<&[u8]>,
         batch_bytes: usize,
         sink: &mut dyn FnMut(ciphervec_core::storage::EntryBatch) -> ciphervec_core::Result<()>,
     ) -> ciphervec_core::Result<()> {
-        self.inner.scan_prefix_batches(space, prefix, batch_bytes, sink)
+        self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
     }
     fn spaces(&self) -> ciphervec_core::Result<Vec<String>> {
         self.inner.spaces()
