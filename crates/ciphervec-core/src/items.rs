@@ -167,20 +167,13 @@ impl Items {
         assert!(!self.released, "append is for loading, before the lists hold the vectors");
         let n = cols.ids.len();
         debug_assert_eq!(cols.vectors.len(), n * self.dim);
-        let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
-        let first = self.ids.is_empty();
-        self.ids.append(ids)?;
-        if first {
-            (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
-            (self.contents, self.lists, self.stored) = (contents, lists, stored);
-            return Ok(());
+        if !self.ids.is_empty() {
+            return self.append_all(vec![cols]);
         }
-        self.vectors.extend_from_slice(&vectors);
-        self.norms.extend(norms);
-        self.metadata.extend(metadata);
-        self.contents.extend(contents);
-        self.lists.extend(lists);
-        self.stored.extend(stored);
+        let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
+        self.ids.append(ids)?;
+        (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
+        (self.contents, self.lists, self.stored) = (contents, lists, stored);
         Ok(())
     }
 
