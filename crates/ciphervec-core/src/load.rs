@@ -7,9 +7,9 @@
 //!   read a run of segments (key ranges split by segment number) and authenticate, decrypt
 //!   and decode each into its place as they read it, so a segment's buffer is freed before
 //!   the next is read.
-//! - Loose records: pool threads scan the 256 key ranges set by the first HMAC byte (one
-//!   range, if the summary says there are few) and decode each batch into columns, appended
-//!   in key order.
+//! - Loose records (read first, so the segments' columns leave room for them): pool threads
+//!   scan the 256 key ranges set by the first HMAC byte (one range, if the summary says there
+//!   are few) and decode each batch into columns, appended in key order in one append.
 //!
 //! So a reload is deterministic. The entries found are compared with the sealed record
 //! summary before any item is built from them.
@@ -175,9 +175,9 @@ fn scan_lanes(
 }
 
 /// One scan of everything under `prefix`, each batch handed to `open` in a pool task while the
-/// scan reads on. For few large entries (segments): splitting them into 256 key ranges would
-/// read a segment-sized page per range only to find where the range ends. Results come back in
-/// no particular order.
+/// scan reads on: for counting the segments of a store without a directory, where no key
+/// ranges of similar size are known (256 by key byte would each read a segment-sized page only
+/// to find where they end). Results come back in no particular order.
 fn scan_pipelined<T: Send>(
     shared: &Shared,
     src: &Source<'_>,
