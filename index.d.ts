@@ -100,7 +100,10 @@ export declare class EncryptedIndex {
    * overwritten or deleted versions are dropped. `train()` does the same as part of
    * training, and writes start it in the background once 65,536 loose entries (and at
    * least half the item count) have piled up, so calling it is rarely needed: e.g. after a
-   * bulk load, before a restart. Writes wait while it runs; queries go on.
+   * bulk load, before a restart. Then, if much of the store's file is unused (the rewrite
+   * frees what it replaced), the file is shrunk (disk storage; `train()` does this too,
+   * background compactions do not, since the next writes would grow it again). Writes
+   * wait while it runs; queries go on.
    */
   compact(): Promise<undefined>
   /**
@@ -108,7 +111,10 @@ export declare class EncryptedIndex {
    * warning (`code: 'CIPHERVEC_BACKGROUND_FAILURE'`) on the next call that writes or queries.
    */
   isCompacting(): boolean
-  /** Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards. */
+  /**
+   * Deletes the index and all its stored data, and shrinks the store's file by the space it
+   * took (disk storage); the handle rejects with `ERR_CLOSED` afterwards.
+   */
   deleteIndex(): Promise<undefined>
 }
 

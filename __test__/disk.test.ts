@@ -2,7 +2,7 @@
 // in the files.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -153,6 +153,37 @@ describe('disk storage', () => {
     }
   })
 
+  it('compact() and deleteIndex() give the space they free back: the file shrinks, nothing stored is lost', async () => {
+    const path = tempDir()
+    const size = () => readdirSync(path).reduce((sum, f) => sum + statSync(join(path, f)).size, 0)
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const small = await client.createIndex({ indexName: 'small', indexKey: key, dimension: 8, autoTrain: false })
+    await small.upsert({ items: ['x', 'y'].map((id) => ({ id, vector: vectorOf(id), metadata: { id } })) })
+    const big = await client.createIndex({ indexName: 'big', indexKey: key, dimension: 256, autoTrain: false })
+    const dim = 256
+    for (let b = 0; b < 8; b++) {
+      const ids = Array.from({ length: 5000 }, (_, i) => `b${b}-${i}`)
+      const vectors = Float32Array.from({ length: ids.length * dim }, (_, j) => Math.sin(b * 7919 + j))
+      await big.upsert({ ids, vectors })
+    }
+    // 40k × 1 KiB vectors: ~42 MB sealed, stored loose.
+    const loose = size()
+    await big.compact()
+    const packed = size()
+    assert.ok(packed < 60e6 && packed < loose / 2, `after compact(): ${packed} bytes (before: ${loose})`)
+    await big.deleteIndex()
+    const rest = size()
+    assert.ok(rest < 8e6, `after deleteIndex(): ${rest} bytes`)
+    await client.close()
+    const reopened = await Client.open({ storage: { kind: 'disk', path } })
+    await rejectsWithCode(reopened.loadIndex({ indexName: 'big', indexKey: key }), 'ERR_INDEX_NOT_FOUND')
+    const again = await reopened.loadIndex({ indexName: 'small', indexKey: key, autoTrain: false })
+    const items = await again.get({ ids: ['x', 'y'], include: ['vector', 'metadata'] })
+    assert.deepEqual(items.map((it) => [it.id, Array.from(it.vector!), it.metadata]), ['x', 'y'].map((id) => [id, Array.from(vectorOf(id)), { id }]))
+    await reopened.close()
+  })
+
   it('one process at a time: a second one gets ERR_LOCKED until the first closes', async () => {
     const path = tempDir()
     const key = Client.generateKey()
@@ -254,6 +285,69 @@ describe('disk storage', () => {
       assert.deepEqual(it.vector, vectorOf(it.id), `${it.id} has a wrong vector`)
       assert.equal(it.metadata?.b, Number(it.id.slice(1, it.id.indexOf('-'))))
     }
+    await client.close()
+  })
+
+  it('kill -9 during compact() and the file shrink after it, 6 times: every acknowledged item is intact', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const n = 40_000
+    const dim = 256
+    // Each round overwrites every item (so the compaction frees ~40 MB and the file shrinks
+    // afterwards), then compacts and is killed at a random point of the compaction or shrink.
+    const worker = `
+      const { Client } = require(${ADDON})
+      ;(async () => {
+        const [key, round] = [Buffer.from(process.argv[1], 'hex'), Number(process.argv[2])]
+        const client = await Client.open({ storage: { kind: 'disk', path: ${JSON.stringify(path)} } })
+        let index
+        try { index = await client.loadIndex({ indexName: 'k', indexKey: key, autoTrain: false }) }
+        catch { index = await client.createIndex({ indexName: 'k', indexKey: key, dimension: ${dim}, autoTrain: false }) }
+        const ids = Array.from({ length: ${n} }, (_, i) => 'id-' + i)
+        for (let s = 0; s < ${n}; s += 10000) {
+          const vectors = new Float32Array(10000 * ${dim}).map((_, j) => round * 1000 + s + Math.floor(j / ${dim}))
+          await index.upsert({ ids: ids.slice(s, s + 10000), vectors })
+        }
+        process.stdout.write('acked ' + round + '\\n')
+        await index.compact()
+        process.stdout.write('compacted\\n')
+        await client.close()
+      })()`
+    let lastAcked = -1
+    let killedInside = 0
+    for (let round = 0; round < 6; round++) {
+      const proc = spawn(process.execPath, ['-e', worker, Buffer.from(key).toString('hex'), String(round)])
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      let out = ''
+      proc.stdout.on('data', (d) => (out += d))
+      proc.stderr.on('data', (d) => (out += d))
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (out.includes('acked ') || proc.exitCode !== null) {
+            clearInterval(poll)
+            // Compacting and shrinking take ~1 s here: a kill lands in either, or after both.
+            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 1200)
+          }
+        }, 1)
+      })
+      await exited
+      assert.ok(out.includes('acked ' + round), out)
+      lastAcked = round
+      if (!out.includes('compacted')) killedInside++
+    }
+    assert.ok(killedInside >= 1, 'no kill landed inside a compaction')
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.loadIndex({ indexName: 'k', indexKey: key, autoTrain: false })
+    assert.equal(await index.count(), n)
+    const probe = Array.from({ length: 200 }, (_, i) => 'id-' + i * 199)
+    for (const it of await index.get({ ids: probe, include: ['vector'] })) {
+      const i = Number(it.id.slice(3))
+      assert.equal(it.vector![0], lastAcked * 1000 + i, it.id)
+      assert.equal(it.vector![dim - 1], lastAcked * 1000 + i, it.id)
+    }
+    // Whatever the kills interrupted, the store can be compacted and shrunk again.
+    await index.compact()
+    assert.ok(statSync(join(path, 'ciphervec.redb')).size < 80e6)
     await client.close()
   })
 

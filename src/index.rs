@@ -307,7 +307,10 @@ impl EncryptedIndex {
     /// overwritten or deleted versions are dropped. `train()` does the same as part of
     /// training, and writes start it in the background once 65,536 loose entries (and at
     /// least half the item count) have piled up, so calling it is rarely needed: e.g. after a
-    /// bulk load, before a restart. Writes wait while it runs; queries go on.
+    /// bulk load, before a restart. Then, if much of the store's file is unused (the rewrite
+    /// frees what it replaced), the file is shrunk (disk storage; `train()` does this too,
+    /// background compactions do not, since the next writes would grow it again). Writes
+    /// wait while it runs; queries go on.
     #[napi]
     pub fn compact<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         warn_if_background_failed(env, &self.inner)?;
@@ -322,7 +325,8 @@ impl EncryptedIndex {
         self.inner.is_compacting()
     }
 
-    /// Deletes the index and all its stored data; the handle rejects with `ERR_CLOSED` afterwards.
+    /// Deletes the index and all its stored data, and shrinks the store's file by the space it
+    /// took (disk storage); the handle rejects with `ERR_CLOSED` afterwards.
     #[napi]
     pub fn delete_index<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let index = self.inner.clone();
@@ -346,17 +350,18 @@ fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi:
     Ok(())
 }
 
-/// Emits a process warning when auto-training or a background compaction failed since the
-/// last call: that work runs after the write that started it resolved, so its error has no
-/// promise to reject.
+/// Emits a process warning when auto-training, a background compaction or returning unused
+/// disk space failed since the last call: that work runs after the write or call that
+/// started it resolved, so its error has no promise to reject.
 fn warn_if_background_failed(env: &Env, index: &Index) -> napi::Result<()> {
     let Some(failure) = index.take_background_failure() else { return Ok(()) };
     let message = format!(
-        "{} of index '{}' failed ({}: {}); the index is unchanged, and the next write that finds it due tries again",
+        "{} of index '{}' failed ({}: {}); {}",
         failure.task,
         index.name(),
         failure.error.code(),
-        failure.error
+        failure.error,
+        failure.task.aftermath()
     );
     emit_warning(env, message, "CIPHERVEC_BACKGROUND_FAILURE")
 }

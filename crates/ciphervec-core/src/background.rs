@@ -14,6 +14,20 @@ use crate::index::Index;
 pub enum BackgroundTask {
     Training,
     Compaction,
+    /// Giving the store's unused space back after a compaction (or training) that succeeded.
+    Reclaim,
+}
+
+impl BackgroundTask {
+    /// What the failure left, and what happens next, for the caller's warning.
+    pub fn aftermath(&self) -> &'static str {
+        match self {
+            BackgroundTask::Training | BackgroundTask::Compaction => {
+                "the index is unchanged, and the next write that finds it due tries again"
+            }
+            BackgroundTask::Reclaim => "the index is intact and stored; the next compaction tries again",
+        }
+    }
 }
 
 impl fmt::Display for BackgroundTask {
@@ -21,6 +35,7 @@ impl fmt::Display for BackgroundTask {
         f.write_str(match self {
             BackgroundTask::Training => "auto-training",
             BackgroundTask::Compaction => "background compaction",
+            BackgroundTask::Reclaim => "returning unused disk space",
         })
     }
 }

@@ -37,9 +37,19 @@ pub(crate) struct Packed {
 
 impl Index {
     /// Packs the index's items into segments, so that the next `loadIndex` reads a few large
-    /// blobs instead of one per item, and drops dead copies and tombstones. Writes wait;
-    /// queries go on.
+    /// blobs instead of one per item, and drops dead copies and tombstones; then gives the
+    /// store's unused space back (see [`Index::reclaim_space`]). Writes wait; queries go on.
     pub fn compact(&self) -> Result<()> {
+        self.compact_packing_only()?;
+        self.reclaim_space();
+        Ok(())
+    }
+
+    /// [`Index::compact`] without giving space back: what a background compaction does. The
+    /// next round of writes would only grow the file again, and shrinking it after every
+    /// background compaction made a 390k ingest 20% slower and its file larger (440 MB vs
+    /// 285 MB, since what a shrink gives back the next compaction takes again at the end).
+    fn compact_packing_only(&self) -> Result<()> {
         let _w = self.lock_writer();
         let state = self.read_state()?;
         let lists: Vec<u32> = (0..state.items.len() as u32).map(|s| state.items.list(s)).collect();
@@ -48,6 +58,18 @@ impl Index {
         self.write_packed(changes)?;
         self.install_packed(ledger, &mut self.write_state());
         Ok(())
+    }
+
+    /// After a rewrite of the whole index (compaction, training), asks the store to give back
+    /// the space the rewrite freed if that is much (see [`Storage::reclaim_space`]). The
+    /// rewrite is durable by then, so a failure here fails nothing: it is kept as a background
+    /// failure (a warning on the next call) and the next rewrite tries again.
+    ///
+    /// [`Storage::reclaim_space`]: crate::storage::Storage::reclaim_space
+    pub(crate) fn reclaim_space(&self) {
+        if let Err(e) = self.store_reclaim_space() {
+            self.record_background_failure(BackgroundTask::Reclaim, e);
+        }
     }
 
     /// Writes a [`Packed`] batch (and anything added to it), clearing [`CLEARED`].
@@ -79,7 +101,7 @@ impl Index {
         let index = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("ciphervec-compact".into()).spawn(move || {
             if index.compaction_due() {
-                if let Err(e) = index.compact() {
+                if let Err(e) = index.compact_packing_only() {
                     index.record_background_failure(BackgroundTask::Compaction, e);
                 }
             }

@@ -28,6 +28,13 @@ const FORMAT_VERSION: u32 = 1;
 /// 390k-item load ended at 207 MB resident instead of 254 MB (188 MB at 16 MiB).
 const CACHE_BYTES: usize = 32 << 20;
 
+/// [`Storage::reclaim_space`] shrinks the file once its unused pages are at least this many
+/// bytes and at least as many as its used ones. A compaction writes its new segments next to
+/// the records and segments it replaces (a transaction cannot reuse pages it frees), and freed
+/// small pages rarely fit a segment's 256 KiB: compacting a 390k-item store grew its file
+/// from 271 to 543 MB, for 100 MB of pages in use.
+const RECLAIM_MIN_BYTES: u64 = 32 << 20;
+
 /// `space ‖ 0 ‖ key` → sealed value.
 const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 /// Space names (index storage names).
@@ -401,6 +408,37 @@ impl Storage for DiskStorage {
         })
     }
 
+    /// redb's `compact` moves pages in use towards the start of the file and truncates it, in
+    /// crash-safe commits. It needs the database to itself, so it runs under the write guard:
+    /// every other call on this store waits (0.6 s for a 374 MB file with 100 MB in use,
+    /// ~1.2 s for 570 MB).
+    fn reclaim_space(&self) -> Result<u64> {
+        self.verify_for_writing()?;
+        self.reopen_if_needed()?;
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let Some(db) = guard.as_mut() else { return Err(Error::Closed("the storage".into())) };
+        let file_len = || std::fs::metadata(&self.path).map(|m| m.len()).map_err(|e| io(&self.path, e));
+        let before = file_len()?;
+        let compacted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<bool> {
+            let txn = db.begin_write().map_err(|e| self.err(e))?;
+            let stats = txn.stats().map_err(|e| self.err(e))?;
+            txn.abort().map_err(|e| self.err(e))?;
+            let used = stats.allocated_pages() * stats.page_size() as u64;
+            let unused = before.saturating_sub(used);
+            if unused < RECLAIM_MIN_BYTES || unused < used {
+                return Ok(false);
+            }
+            db.compact().map_err(|e| self.err(e))
+        }))
+        .unwrap_or_else(|_| {
+            Err(Error::Corrupt(format!(
+                "{} is damaged: the storage engine failed while compacting it",
+                self.path.display()
+            )))
+        })?;
+        Ok(if compacted { before.saturating_sub(file_len()?) } else { 0 })
+    }
+
     fn close(&self) {
         DiskStorage::close(self);
     }
@@ -486,6 +524,49 @@ mod tests {
         assert_eq!(s.spaces().unwrap(), vec!["b".to_string()]);
         assert!(s.scan_prefix("a", b"").unwrap().is_empty());
         assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()), "another space is untouched");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn reclaiming_gives_freed_space_back_and_keeps_every_entry() {
+        let d = dir("reclaim");
+        let s = DiskStorage::open(&d).unwrap();
+        let len = || std::fs::metadata(s.file()).unwrap().len();
+        // Incompressible values, so no layer can store them smaller than written.
+        let value = |i: u32| -> Vec<u8> {
+            let mut x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            (0..100_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        let kept: Vec<Change> = (0..40).map(|i| (format!("k{i:03}").into_bytes(), Some(value(i)))).collect();
+        s.write("kept", kept.clone()).unwrap();
+        assert_eq!(s.reclaim_space().unwrap(), 0, "a store without unused space stays as it is");
+        for chunk in 0..6u32 {
+            let big = (0..100).map(|i| (format!("b{chunk}-{i:03}").into_bytes(), Some(value(1000 + chunk * 100 + i))));
+            s.write("big", big.collect()).unwrap();
+        }
+        s.drop_space("big").unwrap();
+        let before = len();
+        assert!(before > 60_000_000, "{before} bytes: the dropped space's pages stay in the file");
+        let given_back = s.reclaim_space().unwrap();
+        let after = len();
+        assert_eq!(given_back, before - after);
+        assert!(after < 12_000_000, "{after} bytes left for 4 MB of entries");
+        assert_eq!(s.reclaim_space().unwrap(), 0, "nothing is left to give back");
+        s.write("kept", vec![(b"later".to_vec(), Some(b"written after".to_vec()))]).unwrap();
+        s.close();
+        let s = DiskStorage::open(&d).unwrap();
+        let mut expected: Vec<(Vec<u8>, Vec<u8>)> = kept.into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+        expected.push((b"later".to_vec(), b"written after".to_vec()));
+        assert_eq!(s.scan_prefix("kept", b"").unwrap(), expected);
+        assert_eq!(s.spaces().unwrap(), vec!["kept".to_string()]);
+        s.close();
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -309,6 +309,10 @@ impl Index {
         self.shared.store.write_clearing(&self.storage_name, cleared, changes)
     }
 
+    pub(crate) fn store_reclaim_space(&self) -> Result<u64> {
+        self.shared.store.reclaim_space()
+    }
+
     pub(crate) fn seal_record_set(&self, set: &RecordSet) -> Vec<u8> {
         set.seal(&self.keys, &self.storage_name)
     }
@@ -614,6 +618,11 @@ impl Index {
         self.shared.store.drop_space(&self.storage_name)?;
         self.close();
         *self.write_state() = State::new(Items::new(0));
+        // The deletion is committed, so a failure to give its space back must not reject this
+        // call, and no handle is left to warn: the space stays in the file for the next
+        // compaction or deletion to give back. What made it fail (an I/O error, damage)
+        // resurfaces on the store's next call, which reopens or refuses it.
+        let _ = self.shared.store.reclaim_space();
         Ok(())
     }
 

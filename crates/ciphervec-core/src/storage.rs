@@ -56,6 +56,12 @@ pub trait Storage: Send + Sync {
     fn spaces(&self) -> Result<Vec<String>>;
     /// Removes a space and everything in it.
     fn drop_space(&self, space: &str) -> Result<()>;
+    /// Gives space the store holds but no longer uses back to the file system, if that is a
+    /// large part of it; returns the bytes given back. Called after a rewrite freed much (a
+    /// compaction, a dropped space). Other calls wait while it runs. This default does nothing.
+    fn reclaim_space(&self) -> Result<u64> {
+        Ok(0)
+    }
     /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
     fn close(&self) {}
 }

@@ -138,6 +138,7 @@ impl Index {
             return Err(Error::Aborted(self.name().to_string()));
         }
         self.install_centroids(result.centroids, cancel)?;
+        self.reclaim_space();
         Ok(TrainReport {
             n_lists,
             iterations: result.iterations,

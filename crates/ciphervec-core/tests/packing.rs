@@ -372,3 +372,118 @@ fn a_failed_auto_training_is_reported() {
     assert!(!index.is_trained());
     assert_eq!(index.count().unwrap(), 1000);
 }
+
+/// A store whose reclaiming always fails, for the path that reports it.
+struct ReclaimFails(MemoryStorage);
+
+impl Storage for ReclaimFails {
+    fn get(&self, space: &str, key: &[u8]) -> ciphervec_core::Result<Option<Vec<u8>>> {
+        self.0.get(space, key)
+    }
+    fn write(&self, space: &str, changes: Vec<ciphervec_core::storage::Change>) -> ciphervec_core::Result<()> {
+        self.0.write(space, changes)
+    }
+    fn scan_range_batches(
+        &self,
+        space: &str,
+        start: &[u8],
+        end: Option<&[u8]>,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(ciphervec_core::storage::EntryBatch) -> ciphervec_core::Result<()>,
+    ) -> ciphervec_core::Result<()> {
+        self.0.scan_range_batches(space, start, end, batch_bytes, sink)
+    }
+    fn spaces(&self) -> ciphervec_core::Result<Vec<String>> {
+        self.0.spaces()
+    }
+    fn drop_space(&self, space: &str) -> ciphervec_core::Result<()> {
+        self.0.drop_space(space)
+    }
+    fn reclaim_space(&self) -> ciphervec_core::Result<u64> {
+        Err(ciphervec_core::Error::Io("ftruncate: Input/output error".into()))
+    }
+}
+
+/// A compaction or a training run rewrites the whole index next to what it replaces; then the
+/// store gives the freed space back, so the file ends near the size of what it holds. Every
+/// item is intact after a restart.
+#[test]
+fn compaction_and_training_give_the_freed_file_space_back() {
+    const DIM: usize = 256;
+    let dir = std::env::temp_dir().join(format!("ciphervec-reclaim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(DiskStorage::open(&dir).unwrap());
+    let file = store.file().to_path_buf();
+    let len = || std::fs::metadata(&file).unwrap().len();
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[9; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(11);
+    let mut model = BTreeMap::new();
+    let mut upsert = |ids: std::ops::Range<usize>, rng: &mut Rng| {
+        let batch: Vec<NewItem> = ids.map(|i| common::item(&format!("id-{i}"), rng.vector(DIM))).collect();
+        model.extend(batch.iter().map(|it| (it.id.clone(), it.vector.clone())));
+        index.upsert(batch).unwrap();
+    };
+    for from in (0..40_000).step_by(5000) {
+        upsert(from..from + 5000, &mut rng);
+    }
+    // What the store holds: its sealed entries.
+    let held = || -> u64 {
+        store
+            .scan_prefix(&store.spaces().unwrap()[0], b"")
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    };
+    let loose = len();
+    index.compact().unwrap();
+    let packed = len();
+    assert!(packed < held() * 5 / 4, "compacted: {packed} bytes of file for {} held (loose: {loose})", held());
+    for from in (0..20_000).step_by(5000) {
+        upsert(from..from + 5000, &mut rng);
+    }
+    let params = TrainParams { n_lists: Some(64), max_iters: 4, ..Default::default() };
+    index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+    let trained = len();
+    assert!(trained < held() * 5 / 4, "trained: {trained} bytes of file for {} held", held());
+    assert!(index.take_background_failure().is_none());
+    drop(index);
+    client.close();
+    store.close();
+    let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 2).unwrap();
+    let index = client.load_index("p", &[9; 32]).unwrap();
+    assert!(index.is_trained());
+    let ids: Vec<String> = model.keys().cloned().collect();
+    let got = index.get(&ids, ALL).unwrap();
+    assert_eq!(got.len(), model.len());
+    for item in got {
+        assert_eq!(item.vector.as_deref(), Some(model[&item.id].as_slice()), "{}", item.id);
+    }
+    client.close();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Giving space back comes after the rewrite is durable, so its failure fails neither the
+/// compaction nor the training: it is kept as a background failure and the index is intact.
+#[test]
+fn a_failed_reclaim_is_reported_and_fails_nothing() {
+    use ciphervec_core::background::BackgroundTask;
+    let store = Arc::new(ReclaimFails(MemoryStorage::new()));
+    let client = Client::new(store.clone(), 2).unwrap();
+    let index = client.create_index("p", &[2; 32], Some(DIM), Metric::Euclidean).unwrap();
+    let mut rng = Rng(8);
+    index.upsert((0..500).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()).unwrap();
+    index.compact().unwrap();
+    let failure = index.take_background_failure().expect("the failure is kept");
+    assert_eq!((failure.task, failure.error.code()), (BackgroundTask::Reclaim, "ERR_IO"));
+    assert_eq!(index.loose_entries(), 0, "the compaction is done");
+    let params = TrainParams { n_lists: Some(4), max_iters: 2, ..Default::default() };
+    index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+    assert_eq!(index.take_background_failure().map(|f| f.task), Some(BackgroundTask::Reclaim));
+    drop(index);
+    client.close();
+    let reloaded = Client::new(store, 2).unwrap().load_index("p", &[2; 32]).unwrap();
+    assert!(reloaded.is_trained());
+    assert_eq!(reloaded.count().unwrap(), 500);
+}
