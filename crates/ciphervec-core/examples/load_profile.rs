@@ -79,6 +79,7 @@ fn main() {
     // Each in a fresh process, so that its destination is memory the process never touched.
     let floor = std::env::var_os("NO_BASELINE").is_none().then(|| median_floor(&dir));
     let rounds: usize = std::env::var("ROUNDS").map_or(5, |r| r.parse().unwrap());
+    let stored: usize = entry_sizes(&dir).iter().sum();
     for round in 0..rounds {
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), threads).unwrap();
         if std::env::var_os("RSS").is_some() {
@@ -88,10 +89,12 @@ fn main() {
         let index = client.load_index("load", &key).unwrap();
         let s = t.elapsed().as_secs_f64();
         println!(
-            "round {round}: load {:.3} s, {} items, {:.0} items/s",
+            "round {round}: load {:.3} s, {} items, {:.0} items/s, {:.2} GB/s of {:.1} MB stored",
             s,
             index.count().unwrap(),
-            index.count().unwrap() as f64 / s
+            index.count().unwrap() as f64 / s,
+            stored as f64 / 1e9 / s,
+            stored as f64 / 1e6
         );
         if std::env::var_os("RSS").is_some() {
             println!("  {}", rss());

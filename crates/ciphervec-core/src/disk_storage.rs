@@ -393,15 +393,12 @@ impl Storage for DiskStorage {
             let txn = db.begin_write().map_err(|e| self.err(e))?;
             {
                 let mut kv = txn.open_table(KV).map_err(|e| self.err(e))?;
+                // One pass over the space's range (it ends where `space ‖ 1` starts), not a
+                // listing and one delete per key; a read error now fails the batch instead of
+                // ending the listing early and committing a partial drop.
                 let start = full_key(space, b"");
-                let keys: Vec<Vec<u8>> = kv
-                    .range(start.as_slice()..)
-                    .map_err(|e| self.err(e))?
-                    .map_while(|e| e.ok().map(|(k, _)| k.value().to_vec()).filter(|k| k.starts_with(&start)))
-                    .collect();
-                for k in keys {
-                    kv.remove(k.as_slice()).map_err(|e| self.err(e))?;
-                }
+                let end = prefix_end(&start).expect("a space's keys end with a 0 byte");
+                kv.retain_in(start.as_slice()..end.as_slice(), |_, _| false).map_err(|e| self.err(e))?;
                 txn.open_table(SPACES).map_err(|e| self.err(e))?.remove(space).map_err(|e| self.err(e))?;
             }
             txn.commit().map_err(|e| self.err(e))
@@ -515,15 +512,17 @@ mod tests {
             s.write("a", vec![(b"r1".to_vec(), Some(b"x".to_vec())), (b"r2".to_vec(), Some(b"y".to_vec()))]).unwrap();
             s.write("b", vec![(b"r1".to_vec(), Some(b"z".to_vec()))]).unwrap();
             s.write("a", vec![(b"r1".to_vec(), None)]).unwrap();
+            s.write("ab", vec![(b"r1".to_vec(), Some(b"w".to_vec()))]).unwrap();
         }
         let s = DiskStorage::open(&d).unwrap();
         assert_eq!(s.scan_prefix("a", b"r").unwrap(), vec![(b"r2".to_vec(), b"y".to_vec())]);
         assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()));
-        assert_eq!(s.spaces().unwrap(), vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(s.spaces().unwrap(), vec!["a".to_string(), "ab".to_string(), "b".to_string()]);
         s.drop_space("a").unwrap();
-        assert_eq!(s.spaces().unwrap(), vec!["b".to_string()]);
+        assert_eq!(s.spaces().unwrap(), vec!["ab".to_string(), "b".to_string()]);
         assert!(s.scan_prefix("a", b"").unwrap().is_empty());
         assert_eq!(s.get("b", b"r1").unwrap(), Some(b"z".to_vec()), "another space is untouched");
+        assert_eq!(s.get("ab", b"r1").unwrap(), Some(b"w".to_vec()), "so is one whose name extends it");
         let _ = std::fs::remove_dir_all(&d);
     }
 
