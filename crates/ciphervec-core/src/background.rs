@@ -14,7 +14,8 @@ use crate::index::Index;
 pub enum BackgroundTask {
     Training,
     Compaction,
-    /// Giving the store's unused space back after a compaction (or training) that succeeded.
+    /// Giving the store's unused space back after an explicit compaction or a training run
+    /// that succeeded.
     Reclaim,
 }
 
@@ -25,7 +26,9 @@ impl BackgroundTask {
             BackgroundTask::Training | BackgroundTask::Compaction => {
                 "the index is unchanged, and the next write that finds it due tries again"
             }
-            BackgroundTask::Reclaim => "the index is intact and stored; the next compaction tries again",
+            BackgroundTask::Reclaim => {
+                "the index is intact and stored; the next compact(), training or deleteIndex tries again"
+            }
         }
     }
 }

@@ -63,7 +63,8 @@ impl Index {
     /// After a rewrite of the whole index (compaction, training), asks the store to give back
     /// the space the rewrite freed if that is much (see [`Storage::reclaim_space`]). The
     /// rewrite is durable by then, so a failure here fails nothing: it is kept as a background
-    /// failure (a warning on the next call) and the next rewrite tries again.
+    /// failure (a warning on the next call), and the next explicit compaction, training run or
+    /// deletion tries again.
     ///
     /// [`Storage::reclaim_space`]: crate::storage::Storage::reclaim_space
     pub(crate) fn reclaim_space(&self) {

@@ -620,7 +620,7 @@ impl Index {
         *self.write_state() = State::new(Items::new(0));
         // The deletion is committed, so a failure to give its space back must not reject this
         // call, and no handle is left to warn: the space stays in the file for the next
-        // compaction or deletion to give back. What made it fail (an I/O error, damage)
+        // explicit compaction, training run or deletion to give back. What made it fail (an I/O error, damage)
         // resurfaces on the store's next call, which reopens or refuses it.
         let _ = self.shared.store.reclaim_space();
         Ok(())
