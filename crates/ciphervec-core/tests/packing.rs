@@ -267,10 +267,11 @@ fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
 }
 
 /// A store that refuses large batches while `full` is set, as a nearly full disk would: small
-/// writes succeed, a compaction's batch fails.
+/// writes succeed, a compaction's batch fails. With `reclaim_fails`, giving space back fails.
 struct NearlyFull {
     inner: MemoryStorage,
     full: std::sync::atomic::AtomicBool,
+    reclaim_fails: bool,
 }
 
 impl Storage for NearlyFull {
@@ -299,6 +300,12 @@ impl Storage for NearlyFull {
     fn drop_space(&self, space: &str) -> ciphervec_core::Result<()> {
         self.inner.drop_space(space)
     }
+    fn reclaim_space(&self) -> ciphervec_core::Result<u64> {
+        if self.reclaim_fails {
+            return Err(ciphervec_core::Error::Io("ftruncate: Input/output error (os error 5)".into()));
+        }
+        self.inner.reclaim_space()
+    }
 }
 
 /// A background compaction that fails is kept for the caller (once), changes nothing, and
@@ -308,7 +315,7 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
     use ciphervec_core::background::BackgroundTask;
     use ciphervec_core::compaction::AUTO_COMPACT_MIN;
     use std::sync::atomic::Ordering::SeqCst;
-    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into() });
+    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
     let mut rng = Rng(3);
@@ -353,7 +360,7 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
 #[test]
 fn a_failed_auto_training_is_reported() {
     use ciphervec_core::background::BackgroundTask;
-    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into() });
+    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
     index.set_auto_train(Some(1000));
@@ -371,37 +378,6 @@ fn a_failed_auto_training_is_reported() {
     assert_eq!((failure.task, failure.error.code()), (BackgroundTask::Training, "ERR_IO"));
     assert!(!index.is_trained());
     assert_eq!(index.count().unwrap(), 1000);
-}
-
-/// A store whose reclaiming always fails, for the path that reports it.
-struct ReclaimFails(MemoryStorage);
-
-impl Storage for ReclaimFails {
-    fn get(&self, space: &str, key: &[u8]) -> ciphervec_core::Result<Option<Vec<u8>>> {
-        self.0.get(space, key)
-    }
-    fn write(&self, space: &str, changes: Vec<ciphervec_core::storage::Change>) -> ciphervec_core::Result<()> {
-        self.0.write(space, changes)
-    }
-    fn scan_range_batches(
-        &self,
-        space: &str,
-        start: &[u8],
-        end: Option<&[u8]>,
-        batch_bytes: usize,
-        sink: &mut dyn FnMut(ciphervec_core::storage::EntryBatch) -> ciphervec_core::Result<()>,
-    ) -> ciphervec_core::Result<()> {
-        self.0.scan_range_batches(space, start, end, batch_bytes, sink)
-    }
-    fn spaces(&self) -> ciphervec_core::Result<Vec<String>> {
-        self.0.spaces()
-    }
-    fn drop_space(&self, space: &str) -> ciphervec_core::Result<()> {
-        self.0.drop_space(space)
-    }
-    fn reclaim_space(&self) -> ciphervec_core::Result<u64> {
-        Err(ciphervec_core::Error::Io("ftruncate: Input/output error".into()))
-    }
 }
 
 /// A compaction or a training run rewrites the whole index next to what it replaces; then the
@@ -469,7 +445,7 @@ fn compaction_and_training_give_the_freed_file_space_back() {
 #[test]
 fn a_failed_reclaim_is_reported_and_fails_nothing() {
     use ciphervec_core::background::BackgroundTask;
-    let store = Arc::new(ReclaimFails(MemoryStorage::new()));
+    let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: false.into(), reclaim_fails: true });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[2; 32], Some(DIM), Metric::Euclidean).unwrap();
     let mut rng = Rng(8);
