@@ -492,7 +492,7 @@ impl Index {
         validate_top_k(k)?;
         validate_n_probes(n_probes)?;
         let state = self.read_state()?;
-        self.check_query_vector(&state.items, vector, "the query vector")?;
+        self.check_query_vector(&state.items, vector, || "the query vector".into())?;
         if state.items.is_empty() {
             return Ok(Vec::new());
         }
@@ -514,7 +514,7 @@ impl Index {
         validate_n_probes(n_probes)?;
         let state = self.read_state()?;
         for (i, v) in vectors.iter().enumerate() {
-            self.check_query_vector(&state.items, v, &format!("query vector {i}"))?;
+            self.check_query_vector(&state.items, v, || format!("query vector {i}"))?;
         }
         if state.items.is_empty() {
             return Ok(vec![Vec::new(); vectors.len()]);
@@ -638,11 +638,12 @@ impl Index {
         [TOMBSTONE_PREFIX, &self.keys.id_tag(id)].concat()
     }
 
-    fn check_query_vector(&self, items: &Items, v: &[f32], what: &str) -> Result<()> {
-        check_vector(v, self.metric, what)?;
+    fn check_query_vector(&self, items: &Items, v: &[f32], what: impl Fn() -> String) -> Result<()> {
+        check_vector(v, self.metric, &what)?;
         if items.dim() > 0 && v.len() != items.dim() {
             return Err(Error::DimensionMismatch(format!(
-                "{what} has dimension {}, but index '{}' has dimension {}",
+                "{} has dimension {}, but index '{}' has dimension {}",
+                what(),
                 v.len(),
                 self.name,
                 items.dim()
@@ -717,23 +718,13 @@ fn validate_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<()> {
     Ok(())
 }
 
-/// Finite, non-empty, and (for cosine) not all zeros.
-fn check_vector(v: &[f32], metric: Metric, what: &str) -> Result<()> {
-    if v.is_empty() {
-        return Err(Error::InvalidVector(format!("{what} is empty")));
-    }
+/// A vector the metric can score (see [`Metric::check`]) within [`MAX_DIMENSION`]; `what`
+/// names it in the error (built only on failure).
+fn check_vector(v: &[f32], metric: Metric, what: impl FnOnce() -> String) -> Result<()> {
     if v.len() > MAX_DIMENSION {
-        return Err(Error::InvalidVector(format!("{what} has {} values; the limit is {MAX_DIMENSION}", v.len())));
+        return Err(Error::InvalidVector(format!("{} has {} values; the limit is {MAX_DIMENSION}", what(), v.len())));
     }
-    if let Some(pos) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::InvalidVector(format!("{what} has a non-finite value ({}) at position {pos}", v[pos])));
-    }
-    if metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-        return Err(Error::InvalidVector(format!(
-            "{what} is all zeros, which has no direction under the cosine metric"
-        )));
-    }
-    Ok(())
+    metric.check(v).map_err(|problem| Error::InvalidVector(format!("{} {problem}", what())))
 }
 
 /// Validates every item before anything is written and keeps the last occurrence of each id.
@@ -741,7 +732,7 @@ fn validate_batch(batch: Vec<NewItem>, metric: Metric) -> Result<Vec<NewItem>> {
     validate_ids(batch.iter().map(|it| it.id.as_str()))?;
     let dim = batch.first().map_or(0, |it| it.vector.len());
     for (i, it) in batch.iter().enumerate() {
-        check_vector(&it.vector, metric, &format!("the vector of item '{}'", it.id))?;
+        check_vector(&it.vector, metric, || format!("the vector of item '{}'", it.id))?;
         if it.vector.len() != dim {
             return Err(Error::DimensionMismatch(format!(
                 "item {i} ('{}') has dimension {} but item 0 has {dim}: all vectors in a batch need one dimension",
