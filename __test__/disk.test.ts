@@ -77,7 +77,7 @@ describe('disk storage', () => {
     assert.deepEqual(await index.query({ vector: v0, topK: 5, nProbes: 4, filters: { tag: 'x' } }), before)
     assert.deepEqual(await index.get({ ids: ['id-5'] }), [])
     assert.deepEqual((await index.get({ ids: ['id-3'], include: ['metadata'] }))[0].metadata, { i: 3, tag: 'x' })
-    await rejectsWithCode(client.loadIndex({ indexName: 'docs', indexKey: Client.generateKey() }), 'ERR_WRONG_KEY')
+    await rejectsWithCode(client.loadIndex({ indexName: 'docs', indexKey: Client.generateKey() }), 'ERR_INDEX_NOT_FOUND')
     await client.close()
   })
 

@@ -55,8 +55,9 @@ impl Client {
         Uint8Array::new(ciphervec_core::crypto::random_key().to_vec())
     }
 
-    /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if the name is taken and
-    /// `ERR_INVALID_KEY` if the key is not 32 bytes.
+    /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if an index of this name opens with
+    /// this key (the same name under another key is another index) and `ERR_INVALID_KEY` if
+    /// the key is not 32 bytes.
     #[napi]
     pub fn create_index<'env>(
         &self,
@@ -81,8 +82,10 @@ impl Client {
         })
     }
 
-    /// Opens an existing index. Rejects with `ERR_INDEX_NOT_FOUND`, or `ERR_WRONG_KEY` before
-    /// any record is decrypted.
+    /// Opens an existing index. An index is identified by its name and its key (names are
+    /// stored keyed by the index key), so a wrong key rejects with `ERR_INDEX_NOT_FOUND`, before
+    /// any record is decrypted; only indexes created before names were keyed reject a wrong
+    /// key with `ERR_WRONG_KEY`.
     #[napi]
     pub fn load_index<'env>(
         &self,
@@ -96,7 +99,7 @@ impl Client {
     }
 
     /// Names of the indexes created or loaded through this client that still exist. Names
-    /// are stored only as hashes, so a client cannot list indexes it has never opened.
+    /// are stored only keyed by their index keys, so a client cannot list indexes it has never opened.
     #[napi]
     pub fn list_indexes<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
         let client = self.inner.clone();

@@ -57,7 +57,8 @@ pub struct AutoTrainOptions {
 /// Options of `client.createIndex`.
 #[napi(object)]
 pub struct CreateIndexOptions {
-    /// The index's name; unique within the client's storage (stored only as a hash).
+    /// The index's name; unique per key within the client's storage (stored only as an HMAC
+    /// under a key derived from `indexKey`).
     pub index_name: String,
     /// 32-byte key from `Client.generateKey()`. Keep it safe: without it the index is unreadable.
     pub index_key: Uint8Array,
@@ -76,7 +77,8 @@ pub struct CreateIndexOptions {
 pub struct LoadIndexOptions {
     /// The name the index was created with.
     pub index_name: String,
-    /// The 32-byte key the index was created with; another key rejects with `ERR_WRONG_KEY`.
+    /// The 32-byte key the index was created with; under another key the index is not found
+    /// (`ERR_INDEX_NOT_FOUND`).
     pub index_key: Uint8Array,
     /// Auto-training for this handle; see `CreateIndexOptions.autoTrain`.
     pub auto_train: Option<Either<bool, AutoTrainOptions>>,

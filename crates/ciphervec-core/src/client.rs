@@ -6,11 +6,11 @@
 //! any queued job; if jobs took locks, it could steal one that blocks on a lock its own stack
 //! already holds.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::crypto::{storage_name, IndexKey};
+use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::manifest::HEADER_KEY;
@@ -35,11 +35,13 @@ pub struct Client {
     catalog: Mutex<Catalog>,
 }
 
+/// The indexes this client has seen, by storage name (see [`IndexKey::storage_name`]).
 #[derive(Default)]
 struct Catalog {
     open: HashMap<String, Weak<Index>>,
-    /// Names seen by this client. Names are stored only as hashes, so a store cannot list them.
-    names: BTreeSet<String>,
+    /// Storage name → index name, for every index created or loaded through this client. The
+    /// store holds names only keyed, so it cannot list them.
+    seen: BTreeMap<String, String>,
 }
 
 impl Client {
@@ -61,51 +63,67 @@ impl Client {
         Ok(())
     }
 
-    /// Creates an index; `ERR_INDEX_EXISTS` if the name is taken.
+    /// Creates an index; `ERR_INDEX_EXISTS` if an index with this name opens with this key (or
+    /// was created under the name alone, before names were keyed). An index is identified by
+    /// its name and its key: the same name under another key is another index.
     pub fn create_index(&self, name: &str, key: &[u8], dimension: Option<usize>, metric: Metric) -> Result<Arc<Index>> {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
-        let sname = storage_name(name);
+        let sname = kek.storage_name(name);
         let mut cat = self.catalog.lock().unwrap();
-        if self.shared.store.get(&sname, HEADER_KEY)?.is_some() {
+        if self.has_header(&sname)? || self.has_header(&legacy_storage_name(name))? {
             return Err(Error::IndexExists(name.into()));
         }
         let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, dimension, metric)?);
-        cat.open.insert(sname, Arc::downgrade(&index));
-        cat.names.insert(name.to_string());
+        cat.open.insert(sname.clone(), Arc::downgrade(&index));
+        cat.seen.insert(sname, name.to_string());
         Ok(index)
     }
 
-    /// Opens an existing index with its key; `ERR_WRONG_KEY` before any record is decrypted.
+    /// Opens an existing index with its key. `ERR_INDEX_NOT_FOUND` if no index of that name
+    /// opens with the key (the store cannot tell a wrong key from a missing index, see
+    /// [`IndexKey::storage_name`]); an index created before names were keyed still fails a
+    /// wrong key with `ERR_WRONG_KEY`, before any record is decrypted.
     pub fn load_index(&self, name: &str, key: &[u8]) -> Result<Arc<Index>> {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
-        let sname = storage_name(name);
         let mut cat = self.catalog.lock().unwrap();
-        if let Some(index) = cat.open.get(&sname).and_then(Weak::upgrade).filter(|i| i.is_open()) {
-            // Already open: still prove the caller holds the key.
-            index.verify_key(&kek)?;
-            return Ok(index);
+        let mut found = Err(Error::IndexNotFound(name.into()));
+        for sname in [kek.storage_name(name), legacy_storage_name(name)] {
+            if let Some(index) = cat.open.get(&sname).and_then(Weak::upgrade).filter(|i| i.is_open()) {
+                // Already open: still prove the caller holds the key.
+                index.verify_key(&kek)?;
+                return Ok(index);
+            }
+            found = Index::load(self.shared.clone(), name, sname, &kek);
+            if !matches!(found, Err(Error::IndexNotFound(_))) {
+                break;
+            }
         }
-        let index = Arc::new(Index::load(self.shared.clone(), name, sname.clone(), &kek)?);
-        cat.open.insert(sname, Arc::downgrade(&index));
-        cat.names.insert(name.to_string());
+        let index = Arc::new(found?);
+        cat.open.insert(index.storage_name().to_string(), Arc::downgrade(&index));
+        cat.seen.insert(index.storage_name().to_string(), name.to_string());
         Ok(index)
     }
 
-    /// Names of the indexes this client created or loaded that still exist, sorted.
+    /// Names of the indexes this client created or loaded that still exist, sorted (a name
+    /// used with two keys is listed once).
     pub fn list_indexes(&self) -> Result<Vec<String>> {
         self.check_open()?;
         let cat = self.catalog.lock().unwrap();
-        let mut out = Vec::new();
-        for name in &cat.names {
-            if self.shared.store.get(&storage_name(name), HEADER_KEY)?.is_some() {
-                out.push(name.clone());
+        let mut out = BTreeSet::new();
+        for (sname, name) in &cat.seen {
+            if self.has_header(sname)? {
+                out.insert(name.clone());
             }
         }
-        Ok(out)
+        Ok(out.into_iter().collect())
+    }
+
+    fn has_header(&self, sname: &str) -> Result<bool> {
+        Ok(self.shared.store.get(sname, HEADER_KEY)?.is_some())
     }
 
     /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`, and

@@ -68,6 +68,15 @@ impl IndexKey {
         hkdf_expand(&self.0, info)
     }
 
+    /// The name under which the index `index_name` is stored: HMAC-SHA256 of the name under a
+    /// key derived from this index key, truncated to 128 bits. Only holders of the key can
+    /// find the index or confirm a guessed name (an unkeyed hash let anyone with the store
+    /// test guesses like `tenant-42`); the price is that an index is identified by its name
+    /// *and* its key, so a wrong key finds no index instead of failing a key check.
+    pub fn storage_name(&self, index_name: &str) -> String {
+        hex(&hmac(&self.subkey(b"ciphervec/v2/index-name"), index_name.as_bytes())[..16])
+    }
+
     /// Proves knowledge of the key for one index without revealing anything about it.
     pub fn key_check(&self, storage_name: &str) -> [u8; 32] {
         hmac(&self.subkey(b"ciphervec/v1/key-check"), storage_name.as_bytes())
@@ -193,11 +202,16 @@ impl DataKeys {
     }
 }
 
-/// The name under which an index is stored: a hash, so the store never holds the name.
-/// Unkeyed on purpose: `loadIndex(name)` must find it before any key is checked.
-pub fn storage_name(index_name: &str) -> String {
+/// The name under which an index created before names were keyed (ciphervec 0.1) is stored:
+/// an unkeyed hash, which anyone holding the store can test guessed names against. Such
+/// indexes are still found under it; new ones use [`IndexKey::storage_name`].
+pub fn legacy_storage_name(index_name: &str) -> String {
     let digest = Sha256::new_with_prefix(b"ciphervec/v1/index-name\0").chain_update(index_name).finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex(&digest[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hkdf_expand(ikm: &[u8; KEY_LEN], info: &[u8]) -> [u8; KEY_LEN] {
@@ -215,6 +229,11 @@ fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Computed independently (Python's hashlib/hmac: HKDF-SHA256 with an empty salt, then
+    /// HMAC-SHA256), so the derivation is pinned to its specification, not to this code.
+    const STORAGE_NAME_OF_DOCS_UNDER_KEY_7: &str = "89c08a9e9816442618b790538f144be8";
+    const LEGACY_STORAGE_NAME_OF_DOCS: &str = "d837c2f83c39c72f8bb2a9678a84156b";
 
     #[test]
     fn seal_open_round_trip_and_aad_binding() {
@@ -294,7 +313,22 @@ mod tests {
         let b = DataKeys::derive(&random_key());
         assert_eq!(a.id_tag("x"), a.id_tag("x"));
         assert_ne!(a.id_tag("x"), b.id_tag("x"));
-        assert_ne!(storage_name("docs"), storage_name("docs2"));
-        assert!(!storage_name("docs").contains("docs"));
+        assert_ne!(legacy_storage_name("docs"), legacy_storage_name("docs2"));
+        assert!(!legacy_storage_name("docs").contains("docs"));
+    }
+
+    #[test]
+    fn storage_names_are_keyed_and_differ_from_the_legacy_hash() {
+        let k1 = IndexKey::from_slice(&random_key()).unwrap();
+        let k2 = IndexKey::from_slice(&random_key()).unwrap();
+        assert_eq!(k1.storage_name("docs"), k1.storage_name("docs"));
+        assert_ne!(k1.storage_name("docs"), k2.storage_name("docs"), "another key, another name");
+        assert_ne!(k1.storage_name("docs"), k1.storage_name("docs2"));
+        assert_ne!(k1.storage_name("docs"), legacy_storage_name("docs"));
+        assert_eq!(k1.storage_name("docs").len(), legacy_storage_name("docs").len());
+        // Pinned: a stored index must be found under the same name by every later build.
+        let fixed = IndexKey::from_slice(&[7u8; 32]).unwrap();
+        assert_eq!(fixed.storage_name("docs"), STORAGE_NAME_OF_DOCS_UNDER_KEY_7);
+        assert_eq!(legacy_storage_name("docs"), LEGACY_STORAGE_NAME_OF_DOCS);
     }
 }

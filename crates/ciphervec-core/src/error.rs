@@ -16,7 +16,11 @@ pub enum Error {
     WrongKey(String),
     #[error("an index named '{0}' already exists: open it with loadIndex or choose another name")]
     IndexExists(String),
-    #[error("no index named '{0}': create it with createIndex first")]
+    #[error(
+        "no index named '{0}' opens with this key: it does not exist, or it was created with another key \
+         (names are stored keyed by the index key, so the store cannot tell which); check the name and the key, \
+         or create it with createIndex"
+    )]
     IndexNotFound(String),
     #[error("{0}")]
     DimensionMismatch(String),

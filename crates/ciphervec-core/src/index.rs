@@ -227,6 +227,11 @@ impl Index {
         &self.name
     }
 
+    /// The space the index is stored under (see `IndexKey::storage_name`).
+    pub(crate) fn storage_name(&self) -> &str {
+        &self.storage_name
+    }
+
     pub fn metric(&self) -> Metric {
         self.metric
     }

@@ -90,6 +90,27 @@ fn stores_written_by_earlier_builds_load_unchanged_and_move_to_the_current_forma
     }
 }
 
+/// Stores written before index names were keyed hold each index under an unkeyed hash of its
+/// name: they are still found there, a wrong key still fails the header's key check, and the
+/// name stays taken for every key.
+#[test]
+fn indexes_named_before_names_were_keyed_keep_their_name_and_key_check() {
+    for fixture in FIXTURES {
+        let dir = copy_of(fixture, "legacy-name");
+        let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 2).unwrap();
+        let other = [9u8; 32];
+        assert_eq!(client.load_index(INDEX, &other).unwrap_err().code(), "ERR_WRONG_KEY", "{fixture}");
+        let err = client.create_index(INDEX, &other, None, ciphervec_core::Metric::Euclidean).unwrap_err();
+        assert_eq!(err.code(), "ERR_INDEX_EXISTS", "{fixture}");
+        let index = client.load_index(INDEX, &KEY).unwrap();
+        assert_eq!(client.load_index(INDEX, &other).unwrap_err().code(), "ERR_WRONG_KEY", "{fixture}: open handle");
+        assert_eq!(client.list_indexes().unwrap(), vec![INDEX.to_string()]);
+        drop(index);
+        client.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 #[test]
 fn the_fixtures_are_the_formats_they_are_named_for() {
     // Guards the fixtures themselves, by the entry layout each format has (readable without

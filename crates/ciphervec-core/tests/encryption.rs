@@ -109,22 +109,22 @@ fn a_record_moved_to_another_key_is_rejected() {
 }
 
 #[test]
-fn wrong_key_fails_fast_and_right_key_reads_everything_back() {
+fn a_wrong_key_finds_no_index_and_the_right_key_reads_everything_back() {
     let (store, client, key) = client();
     let vector = ingest(&client, &key);
     drop(client);
     let fresh = Client::new(store.clone(), 2).unwrap();
     let err = fresh.load_index("medical-records", &random_key()).unwrap_err();
-    assert_eq!(err.code(), "ERR_WRONG_KEY");
-    assert!(err.to_string().contains("medical-records"));
+    assert_eq!(err.code(), "ERR_INDEX_NOT_FOUND");
+    assert!(err.to_string().contains("medical-records") && err.to_string().contains("another key"), "{err}");
     let index = fresh.load_index("medical-records", &key).unwrap();
     let all = Include { distance: true, metadata: true, contents: true, vector: true };
     let got = index.get(&[SECRET_ID.to_string()], all).unwrap();
     assert_eq!(got[0].vector.as_deref(), Some(&vector[..]));
     assert_eq!(got[0].metadata.as_ref().map(|m| m.to_json()), Some(json!({ "ward": SECRET_META })));
     assert_eq!(got[0].contents.as_deref(), Some(&Contents::Bytes(SECRET_TEXT.as_bytes().to_vec())));
-    // The already-open handle also checks keys.
-    assert_eq!(fresh.load_index("medical-records", &random_key()).unwrap_err().code(), "ERR_WRONG_KEY");
+    // The already-open handle is not handed to another key either.
+    assert_eq!(fresh.load_index("medical-records", &random_key()).unwrap_err().code(), "ERR_INDEX_NOT_FOUND");
 }
 
 #[test]
@@ -139,7 +139,35 @@ fn indexes_in_one_store_are_isolated() {
     let keys: Vec<Vec<u8>> = store.dump().into_iter().filter(|(_, k, _)| k[0] == b'r').map(|(_, k, _)| k).collect();
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1], "the same id must map to unrelated storage keys in two indexes");
-    assert_eq!(client.load_index("a", &k2).unwrap_err().code(), "ERR_WRONG_KEY");
+    assert_eq!(client.load_index("a", &k2).unwrap_err().code(), "ERR_INDEX_NOT_FOUND");
+}
+
+/// An index is stored under a name only holders of its key can compute, so nobody with the
+/// store can confirm a guessed name; the same name under two keys is two indexes.
+#[test]
+fn index_names_are_keyed_by_the_index_key() {
+    use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
+    let store = Arc::new(MemoryStorage::new());
+    let client = Client::new(store.clone(), 2).unwrap();
+    let (k1, k2) = (random_key(), random_key());
+    let a1 = client.create_index("tenant-42", &k1, Some(2), Metric::Euclidean).unwrap();
+    let a2 = client.create_index("tenant-42", &k2, Some(2), Metric::Euclidean).unwrap();
+    a1.upsert(vec![common::item("x", vec![1.0, 2.0])]).unwrap();
+    assert_eq!(client.create_index("tenant-42", &k1, None, Metric::Euclidean).unwrap_err().code(), "ERR_INDEX_EXISTS");
+    let mut spaces: Vec<String> = store.dump().into_iter().map(|(space, _, _)| space).collect();
+    spaces.dedup();
+    let mut expected = vec![
+        IndexKey::from_slice(&k1).unwrap().storage_name("tenant-42"),
+        IndexKey::from_slice(&k2).unwrap().storage_name("tenant-42"),
+    ];
+    expected.sort();
+    assert_eq!(spaces, expected, "one space per (name, key), under the keyed name");
+    assert!(!spaces.contains(&legacy_storage_name("tenant-42")), "a guess of the name finds nothing");
+    drop((a1, a2));
+    let fresh = Client::new(store, 2).unwrap();
+    assert_eq!(fresh.load_index("tenant-42", &k1).unwrap().count().unwrap(), 1);
+    assert_eq!(fresh.load_index("tenant-42", &k2).unwrap().count().unwrap(), 0);
+    assert_eq!(fresh.list_indexes().unwrap(), vec!["tenant-42".to_string()], "listed once");
 }
 
 #[test]
