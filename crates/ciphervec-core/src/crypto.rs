@@ -32,8 +32,13 @@ use crate::error::{Error, Result};
 pub const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
-/// Version byte that starts every sealed blob; bumped if the blob layout ever changes.
+/// Version byte that starts every sealed blob: the plaintext as it is.
 const BLOB_VERSION: u8 = 1;
+/// Version byte of a padded blob: its plaintext is `len u32 ‖ plaintext ‖ zeros`, filled to a
+/// size class (see [`padded_len`]).
+const PADDED_BLOB_VERSION: u8 = 2;
+/// The smallest step between the plaintext sizes of padded blobs.
+const PAD_STEP: usize = 64;
 /// Bytes a sealed blob adds to its plaintext.
 pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 /// Messages one data key may seal with random nonces (see module docs).
@@ -100,7 +105,22 @@ impl std::fmt::Debug for IndexKey {
     }
 }
 
-/// AES-256-GCM with random nonces. Blob layout: version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16).
+/// The plaintext size a padded blob of `len` bytes is filled to, length prefix included:
+/// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
+/// with PURBs", 2019), which keeps only the top ~log₂log₂ bits of the size, so the overhead is
+/// at most ~12% and what the size reveals shrinks as it grows; with steps of at least
+/// [`PAD_STEP`] bytes, so records of a few hundred bytes do not reveal their length to the byte
+/// either (600 → 640, 2000 → 2048, 5000 → 5120).
+pub fn padded_len(len: usize) -> usize {
+    let l = len + 4;
+    let e = usize::BITS - 1 - l.leading_zeros();
+    let s = u32::BITS - e.max(1).leading_zeros();
+    let mask = (1usize << (e - s.min(e))).max(PAD_STEP) - 1;
+    (l + mask) & !mask
+}
+
+/// AES-256-GCM with random nonces. Blob layout: version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16);
+/// the version says whether the plaintext is padded ([`Sealer::seal_padded`]).
 pub struct Sealer {
     cipher: Aes256Gcm,
 }
@@ -117,10 +137,29 @@ impl Sealer {
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
         out.push(BLOB_VERSION);
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).expect("the OS random number generator failed");
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&random_nonce());
         out.extend_from_slice(plaintext);
+        self.encrypt_body(aad, out)
+    }
+
+    /// [`Sealer::seal`] of `plaintext` filled to its size class ([`padded_len`]), so the blob's
+    /// length tells the store the class, not the length: for entries whose size would reveal
+    /// the size of what users stored (records, tombstones, an index's config with its name).
+    pub fn seal_padded(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(plaintext.len()).expect("sealed blobs are smaller than 4 GiB");
+        let padded = padded_len(plaintext.len());
+        let mut out = Vec::with_capacity(padded + SEAL_OVERHEAD);
+        out.push(PADDED_BLOB_VERSION);
+        out.extend_from_slice(&random_nonce());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(plaintext);
+        out.resize(1 + NONCE_LEN + padded, 0);
+        self.encrypt_body(aad, out)
+    }
+
+    /// Encrypts `out[1 + NONCE_LEN..]` in place under the nonce in `out` and appends the tag.
+    fn encrypt_body(&self, aad: &[u8], mut out: Vec<u8>) -> Vec<u8> {
+        let nonce = blob_nonce(&out);
         let body = &mut out[1 + NONCE_LEN..];
         let tag = self
             .cipher
@@ -138,9 +177,10 @@ impl Sealer {
     /// Authenticates and decrypts `blob` where it lies (no allocation); returns the plaintext,
     /// a sub-slice of `blob`. On failure the bytes of `blob` are unspecified.
     pub fn open_in_place<'b>(&self, aad: &[u8], blob: &'b mut [u8]) -> Result<&'b mut [u8], AuthError> {
-        if blob.len() < SEAL_OVERHEAD || blob[0] != BLOB_VERSION {
+        if blob.len() < SEAL_OVERHEAD || !matches!(blob[0], BLOB_VERSION | PADDED_BLOB_VERSION) {
             return Err(AuthError);
         }
+        let padded = blob[0] == PADDED_BLOB_VERSION;
         let nonce = blob_nonce(blob);
         let body_len = blob.len() - SEAL_OVERHEAD;
         let (body, tag) = blob[1 + NONCE_LEN..].split_at_mut(body_len);
@@ -148,8 +188,20 @@ impl Sealer {
         self.cipher
             .decrypt_inout_detached(&Nonce::from(nonce), aad, (&mut *body).into(), &Tag::from(tag))
             .map_err(|_| AuthError)?;
-        Ok(body)
+        if !padded {
+            return Ok(body);
+        }
+        // Authenticated, so a bad length is a writer's bug, not an attack; still never read past.
+        let (len, rest) = body.split_first_chunk_mut::<4>().ok_or(AuthError)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        rest.get_mut(..len).ok_or(AuthError)
     }
+}
+
+fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).expect("the OS random number generator failed");
+    nonce
 }
 
 /// The nonce of a sealed blob (public: it is stored in the clear at the blob's start).
@@ -280,6 +332,30 @@ mod tests {
         assert_eq!(a.seal_token(&blob), a.seal_token(&blob));
         assert_ne!(a.seal_token(&blob), a.seal_token(&again));
         assert_ne!(a.seal_token(&blob), b.seal_token(&blob));
+    }
+
+    #[test]
+    fn padded_blobs_round_trip_hide_their_length_within_a_class_and_detect_flips() {
+        let s = Sealer::new(&random_key());
+        for len in [0, 1, 59, 60, 61, 300, 600, 1000, 4096, 100_000] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
+            let blob = s.seal_padded(b"a", &plain);
+            assert_eq!(blob.len(), padded_len(len) + SEAL_OVERHEAD, "len {len}");
+            assert!(padded_len(len) >= len + 4 && padded_len(len) % PAD_STEP == 0);
+            assert!(padded_len(len) as f64 <= (len + 4) as f64 * 1.13 + PAD_STEP as f64, "overhead at {len}");
+            assert_eq!(s.open(b"a", &blob).unwrap(), plain);
+            assert_eq!(s.open(b"b", &blob), Err(AuthError));
+            let mut bad = blob.clone();
+            bad[blob.len() / 2] ^= 4;
+            assert_eq!(s.open(b"a", &bad), Err(AuthError));
+        }
+        // Lengths within one class make blobs of one size.
+        assert_eq!(s.seal_padded(b"", &[0; 600]).len(), s.seal_padded(b"", &[0; 620]).len());
+        assert_eq!(padded_len(596), 640);
+        assert_eq!(padded_len(2000), 2048);
+        assert_eq!(padded_len(5000), 5120);
+        // Unpadded blobs still open.
+        assert_eq!(s.open(b"a", &s.seal(b"a", b"plain")).unwrap(), b"plain");
     }
 
     #[test]

@@ -349,10 +349,17 @@ impl Index {
         crate::manifest::seal_centroids(&self.keys, &self.storage_name, dim, centroids)
     }
 
-    /// The storage change that writes `rec` sealed under its storage key, and the seal token
-    /// of that version (for the record summary).
+    /// The storage change that writes `rec` sealed (padded to its size class) under its
+    /// storage key, and the seal token of that version (for the record summary).
     pub(crate) fn sealed_record(&self, rec: &Record) -> (Change, u128) {
-        self.sealed_entry(self.record_key(&rec.id), &rec.encode())
+        self.sealed_padded_entry(self.record_key(&rec.id), &rec.encode())
+    }
+
+    /// [`Index::sealed_entry`] padded to its size class (see `crypto::padded_len`).
+    pub(crate) fn sealed_padded_entry(&self, key: Vec<u8>, plain: &[u8]) -> (Change, u128) {
+        let blob = self.keys.records.seal_padded(&aad(&self.storage_name, &key), plain);
+        let token = self.keys.seal_token(&blob);
+        ((key, Some(blob)), token)
     }
 
     /// `plain` sealed under `key`, as a storage change, and its seal token.
@@ -469,7 +476,7 @@ impl Index {
             }
             // A packed copy stays until the next compaction; a tombstone marks it deleted.
             if stored.has_packed_copy() && !ledger.tombstones.contains_key(id.as_str()) {
-                let (change, token) = self.sealed_entry(self.tombstone_key(id), &segment::encode_tombstone(id));
+                let (change, token) = self.sealed_padded_entry(self.tombstone_key(id), &segment::encode_tombstone(id));
                 set.insert(token);
                 changes.push(change);
                 new_tombstones.push((id.clone(), token));

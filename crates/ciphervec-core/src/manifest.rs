@@ -105,7 +105,8 @@ impl Config {
         let mut plain = vec![CONFIG_VERSION, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.extend_from_slice(self.name.as_bytes());
-        keys.records.seal(&aad(storage_name, CONFIG_KEY), &plain)
+        // Padded: the config's size would reveal the length of the index's name.
+        keys.records.seal_padded(&aad(storage_name, CONFIG_KEY), &plain)
     }
 
     pub fn open(blob: &[u8], keys: &DataKeys, storage_name: &str, index_name: &str) -> Result<Config> {

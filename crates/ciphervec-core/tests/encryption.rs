@@ -67,6 +67,32 @@ fn the_store_holds_no_plaintext_byte() {
     }
 }
 
+/// A loose record's size tells the store its size class, not the length of what it holds.
+#[test]
+fn loose_records_and_the_config_are_padded_to_size_classes() {
+    let (store, client, key) = client();
+    let index = client.create_index("padding", &key, Some(4), Metric::Euclidean).unwrap();
+    // Ids and metadata of lengths 1..=8 all fall into one 64-byte class with a 4-d vector.
+    let batch: Vec<NewItem> = (1..=8)
+        .map(|n| NewItem {
+            id: "i".repeat(n),
+            vector: vec![1.0; 4],
+            metadata: Some(json!({ "m": "x".repeat(n) }).into()),
+            contents: None,
+        })
+        .collect();
+    index.upsert(batch).unwrap();
+    let sizes: std::collections::BTreeSet<usize> =
+        store.dump().into_iter().filter(|(_, k, _)| k[0] == b'r').map(|(_, _, v)| v.len()).collect();
+    assert_eq!(sizes.len(), 1, "record sizes {sizes:?}");
+    let config_size = |name: &str| {
+        let (store, client, key) = common::client();
+        client.create_index(name, &key, None, Metric::Euclidean).unwrap();
+        store.dump().into_iter().find(|(_, k, _)| k == b"c").unwrap().2.len()
+    };
+    assert_eq!(config_size("a"), config_size("a-much-longer-name-0123456789"), "the config hides the name's length");
+}
+
 #[test]
 fn every_flipped_byte_in_every_blob_is_detected_at_load() {
     let (store, client, key) = client();
