@@ -7,6 +7,8 @@
 //! - `packed-v1`: segments without a directory, JSON metadata, loose overwrites and
 //!   tombstones over them.
 //! - `packed-v2`: segments with a directory, binary metadata (record format 2).
+//! - `keyed-v3`: the index under its keyed storage name; padded loose records, tombstones and
+//!   config.
 
 #[path = "common/fixture_items.rs"]
 mod fixture_items;
@@ -18,7 +20,9 @@ use ciphervec_core::disk_storage::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
-const FIXTURES: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
+const FIXTURES: [&str; 4] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3"];
+/// The fixtures written before index names were keyed.
+const LEGACY_NAMED: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
 
 /// A copy of fixture `name` in a fresh directory for test `test` (the fixture itself is
 /// never opened).
@@ -95,7 +99,7 @@ fn stores_written_by_earlier_builds_load_unchanged_and_move_to_the_current_forma
 /// name stays taken for every key.
 #[test]
 fn indexes_named_before_names_were_keyed_keep_their_name_and_key_check() {
-    for fixture in FIXTURES {
+    for fixture in LEGACY_NAMED {
         let dir = copy_of(fixture, "legacy-name");
         let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 2).unwrap();
         let other = [9u8; 32];
@@ -116,14 +120,22 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
     // Guards the fixtures themselves, by the entry layout each format has (readable without
     // the key): segments only in packed stores, a segment directory only from format 2 on.
     use ciphervec_core::storage::Storage;
-    for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true)] {
+    use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
+    for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true)] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
         let space = store.spaces().unwrap().pop().unwrap();
         let segments = store.scan_prefix(&space, b"p").unwrap().len();
         let directory = store.get(&space, b"g").unwrap().is_some();
         assert_eq!(segments > 0, packed, "{fixture}: segments");
-        assert_eq!(directory, fixture == "packed-v2", "{fixture}: segment directory");
+        assert_eq!(directory, fixture != "loose-v1" && fixture != "packed-v1", "{fixture}: segment directory");
+        let keyed = IndexKey::from_slice(&KEY).unwrap().storage_name(INDEX);
+        let expected = if fixture == "keyed-v3" { keyed } else { legacy_storage_name(INDEX) };
+        assert_eq!(space, expected, "{fixture}: storage name");
+        // Blob version 2 (padded) for loose records from keyed-v3 on.
+        let loose = store.scan_prefix(&space, b"r").unwrap();
+        assert!(!loose.is_empty(), "{fixture}: has loose records");
+        assert!(loose.iter().all(|(_, v)| v[0] == if fixture == "keyed-v3" { 2 } else { 1 }), "{fixture}: blob version");
         store.close();
         std::fs::remove_dir_all(&dir).unwrap();
     }
