@@ -38,6 +38,7 @@ impl Index {
         }
         let index = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("ciphervec-autotrain".into()).spawn(move || {
+            crate::priority::lower_current_thread();
             if let Err(e) = index.train_reserved(&TrainParams::default(), &AtomicBool::new(false), &|_| {}) {
                 index.record_background_failure(BackgroundTask::Training, e);
             }

@@ -50,6 +50,7 @@ impl Client {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("ciphervec-{i}"))
+            .start_handler(|_| crate::priority::lower_current_thread())
             .build()
             .map_err(|e| Error::Internal(format!("could not start worker threads: {e}")))?;
         let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false) });

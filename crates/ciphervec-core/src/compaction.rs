@@ -101,6 +101,7 @@ impl Index {
         }
         let index = Arc::clone(self);
         let spawned = std::thread::Builder::new().name("ciphervec-compact".into()).spawn(move || {
+            crate::priority::lower_current_thread();
             if index.compaction_due() {
                 if let Err(e) = index.compact_packing_only() {
                     index.record_background_failure(BackgroundTask::Compaction, e);

@@ -25,6 +25,7 @@ pub mod memory_storage;
 pub mod metadata;
 pub mod metadata_order;
 pub mod metric;
+pub mod priority;
 pub mod record;
 pub mod record_set;
 pub mod search;
