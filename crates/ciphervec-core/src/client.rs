@@ -131,6 +131,12 @@ impl Client {
     /// the storage is released (a disk store's lock with it). Waits for running writes.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        // Handles may outlive the client (a JS object is freed only when collected): their
+        // working sets, often most of the process's memory, go now.
+        let open: Vec<Arc<Index>> = self.catalog.lock().unwrap().open.values().filter_map(Weak::upgrade).collect();
+        for index in open {
+            index.release_working_set();
+        }
         self.shared.store.close();
     }
 }

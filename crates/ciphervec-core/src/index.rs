@@ -38,6 +38,9 @@ pub const MAX_TOP_K: usize = 10_000;
 pub const MAX_ID_BYTES: usize = 1024;
 /// Largest accepted dimension.
 pub const MAX_DIMENSION: usize = 65_536;
+/// Deepest accepted metadata nesting (an object of scalars is 1 level). Filters can address
+/// at most 32 levels; the rest is room for stored structure.
+pub const MAX_METADATA_DEPTH: usize = 64;
 
 /// An item to write.
 #[derive(Debug, Clone)]
@@ -642,6 +645,12 @@ impl Index {
         self.closed.store(true, Ordering::Release);
     }
 
+    /// Frees the working set once the client is closed (waits for running reads). The sync
+    /// getters keep their last values.
+    pub(crate) fn release_working_set(&self) {
+        *self.state.write().unwrap() = State::new(Items::new(0));
+    }
+
     pub(crate) fn record_key(&self, id: &str) -> Vec<u8> {
         [RECORD_PREFIX, &self.keys.id_tag(id)].concat()
     }
@@ -755,6 +764,13 @@ fn validate_batch(batch: Vec<NewItem>, metric: Metric) -> Result<Vec<NewItem>> {
         if let Some(m) = &it.metadata {
             if !m.is_object() {
                 return Err(Error::invalid(format!("metadata of item '{}' must be a JSON object", it.id)));
+            }
+            if m.depth() > MAX_METADATA_DEPTH {
+                return Err(Error::invalid(format!(
+                    "metadata of item '{}' is nested {} levels deep; the limit is {MAX_METADATA_DEPTH}",
+                    it.id,
+                    m.depth()
+                )));
             }
         }
     }

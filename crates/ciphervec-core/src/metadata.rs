@@ -91,6 +91,18 @@ impl Meta {
         self.0.first() == Some(&OBJECT)
     }
 
+    /// Levels of nesting: 0 for a scalar, 1 for an object of scalars, and so on.
+    pub fn depth(&self) -> usize {
+        fn depth(v: MetaRef<'_>) -> usize {
+            match v {
+                MetaRef::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                MetaRef::Object(o) => 1 + o.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        depth(self.as_ref())
+    }
+
     /// The value of `key`, if this is an object that has it.
     pub fn get(&self, key: &str) -> Option<MetaRef<'_>> {
         self.as_ref().get(key)
@@ -660,6 +672,13 @@ mod tests {
         );
         assert_eq!(items.get(2), Some(MetaRef::I64(-7)));
         assert_eq!(items.get(6), None);
+    }
+
+    #[test]
+    fn depth_counts_nesting_levels() {
+        assert_eq!(Meta::from(json!(1)).depth(), 0);
+        assert_eq!(Meta::from(json!({})).depth(), 1);
+        assert_eq!(Meta::from(json!({"a": 1, "b": {"c": [1, [2]]}})).depth(), 4);
     }
 
     #[test]
