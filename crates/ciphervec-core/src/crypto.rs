@@ -341,7 +341,7 @@ mod tests {
             let plain: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
             let blob = s.seal_padded(b"a", &plain);
             assert_eq!(blob.len(), padded_len(len) + SEAL_OVERHEAD, "len {len}");
-            assert!(padded_len(len) >= len + 4 && padded_len(len) % PAD_STEP == 0);
+            assert!(padded_len(len) >= len + 4 && padded_len(len).is_multiple_of(PAD_STEP));
             assert!(padded_len(len) as f64 <= (len + 4) as f64 * 1.13 + PAD_STEP as f64, "overhead at {len}");
             assert_eq!(s.open(b"a", &blob).unwrap(), plain);
             assert_eq!(s.open(b"b", &blob), Err(AuthError));

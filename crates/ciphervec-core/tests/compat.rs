@@ -119,8 +119,8 @@ fn indexes_named_before_names_were_keyed_keep_their_name_and_key_check() {
 fn the_fixtures_are_the_formats_they_are_named_for() {
     // Guards the fixtures themselves, by the entry layout each format has (readable without
     // the key): segments only in packed stores, a segment directory only from format 2 on.
-    use ciphervec_core::storage::Storage;
     use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
+    use ciphervec_core::storage::Storage;
     for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true)] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
@@ -135,7 +135,10 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
         // Blob version 2 (padded) for loose records from keyed-v3 on.
         let loose = store.scan_prefix(&space, b"r").unwrap();
         assert!(!loose.is_empty(), "{fixture}: has loose records");
-        assert!(loose.iter().all(|(_, v)| v[0] == if fixture == "keyed-v3" { 2 } else { 1 }), "{fixture}: blob version");
+        assert!(
+            loose.iter().all(|(_, v)| v[0] == if fixture == "keyed-v3" { 2 } else { 1 }),
+            "{fixture}: blob version"
+        );
         store.close();
         std::fs::remove_dir_all(&dir).unwrap();
     }
