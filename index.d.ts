@@ -20,18 +20,21 @@ export declare class Client {
   /** 32 random bytes from the operating system's CSPRNG, for use as an index key. */
   static generateKey(): Uint8Array
   /**
-   * Creates an index. Rejects with `ERR_INDEX_EXISTS` if the name is taken and
-   * `ERR_INVALID_KEY` if the key is not 32 bytes.
+   * Creates an index. Rejects with `ERR_INDEX_EXISTS` if an index of this name opens with
+   * this key (the same name under another key is another index) and `ERR_INVALID_KEY` if
+   * the key is not 32 bytes.
    */
   createIndex(options: CreateIndexOptions): Promise<EncryptedIndex>
   /**
-   * Opens an existing index. Rejects with `ERR_INDEX_NOT_FOUND`, or `ERR_WRONG_KEY` before
-   * any record is decrypted.
+   * Opens an existing index. An index is identified by its name and its key (names are
+   * stored keyed by the index key), so a wrong key rejects with `ERR_INDEX_NOT_FOUND`, before
+   * any record is decrypted; only indexes created before names were keyed reject a wrong
+   * key with `ERR_WRONG_KEY`.
    */
   loadIndex(options: LoadIndexOptions): Promise<EncryptedIndex>
   /**
    * Names of the indexes created or loaded through this client that still exist. Names
-   * are stored only as hashes, so a client cannot list indexes it has never opened.
+   * are stored only keyed by their index keys, so a client cannot list indexes it has never opened.
    */
   listIndexes(): Promise<Array<string>>
   /**
@@ -50,16 +53,19 @@ export declare class EncryptedIndex {
   /** The distance metric. */
   get metric(): DistanceMetric
   /**
-   * Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty),
-   * `ERR_DIMENSION_MISMATCH` or `ERR_INVALID_ARGUMENT`, leaving the index unchanged.
-   * A flat `vectors` Float32Array is read in place: do not modify it until the promise settles.
+   * Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty,
+   * too long or, under cosine, too short to score), `ERR_DIMENSION_MISMATCH` or
+   * `ERR_INVALID_ARGUMENT`, leaving the index unchanged. The arguments are read (and
+   * vectors copied) a slice per event-loop turn before the write starts, so do not change
+   * them until the promise settles; a vectors buffer transferred meanwhile rejects with
+   * `ERR_INVALID_ARGUMENT`.
    */
   upsert(options: UpsertOptions): Promise<UpsertResult>
   /** The `topK` nearest items to `vector`, closest first. */
   query(options: QueryOptions): Promise<Array<QueryResultItem>>
   /**
-   * One result list per query vector, computed in parallel. A flat `Float32Array` is read
-   * in place: do not modify it until the promise settles.
+   * One result list per query vector, computed in parallel. The vectors are copied (a
+   * slice per event-loop turn) before the queries start.
    */
   queryBatch(options: QueryBatchOptions): Promise<Array<Array<QueryResultItem>>>
   /**
@@ -132,13 +138,19 @@ export interface AutoTrainOptions {
 export interface ClientOptions {
   /** Where indexes live; default `{ kind: 'memory' }`. */
   storage?: StorageOptions
-  /** Worker threads for heavy work (queries, upserts, training); default: one per CPU core. */
+  /**
+   * Worker threads for heavy work (queries, upserts, training): a whole number from 1 to
+   * 1024; default: one per CPU core.
+   */
   threads?: number
 }
 
 /** Options of `client.createIndex`. */
 export interface CreateIndexOptions {
-  /** The index's name; unique within the client's storage (stored only as a hash). */
+  /**
+   * The index's name; unique per key within the client's storage (stored only as an HMAC
+   * under a key derived from `indexKey`). At most 256 bytes of UTF-8, well-formed.
+   */
   indexName: string
   /** 32-byte key from `Client.generateKey()`. Keep it safe: without it the index is unreadable. */
   indexKey: Uint8Array
@@ -193,7 +205,10 @@ export type IncludeField = 'distance' | 'metadata' | 'contents' | 'vector'
 export interface LoadIndexOptions {
   /** The name the index was created with. */
   indexName: string
-  /** The 32-byte key the index was created with; another key rejects with `ERR_WRONG_KEY`. */
+  /**
+   * The 32-byte key the index was created with; under another key the index is not found
+   * (`ERR_INDEX_NOT_FOUND`).
+   */
   indexKey: Uint8Array
   /** Auto-training for this handle; see `CreateIndexOptions.autoTrain`. */
   autoTrain?: boolean | AutoTrainOptions
@@ -206,8 +221,11 @@ export interface MetadataMatch {
 
 /** Options of `index.queryBatch`. */
 export interface QueryBatchOptions {
-  /** Query embeddings: one array per query, or one `Float32Array` of `n × dimension` values. */
-  vectors: Float32Array | Array<Array<number>>
+  /**
+   * Query embeddings: one vector (an array of numbers or a Float32Array) per query, or one
+   * `Float32Array` of `n × dimension` values. Copied before the call works on it.
+   */
+  vectors: Float32Array | Array<Float32Array | Array<number>>
   /** Neighbours per query, 1..=10000; default 100. */
   topK?: number
   /** Lists to scan per query once trained; see `QueryOptions.nProbes`. */
@@ -246,7 +264,9 @@ export interface QueryOptions {
   nProbes?: number
   /**
    * Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
-   * items are returned (see the README for operators and edge cases).
+   * items are returned (see the README for operators and edge cases). A value JSON would
+   * drop or change (`undefined`, a function, `NaN`, ...) rejects with `ERR_INVALID_FILTER`
+   * naming its path: `{ tenant: undefined }` must not match every item.
    */
   filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
@@ -271,7 +291,10 @@ export type StorageKind = 'memory' | 'disk'
 export interface StorageOptions {
   /** The backend: `'memory'` or `'disk'`. */
   kind: StorageKind
-  /** Directory of a `'disk'` store. One process at a time may open it (`ERR_LOCKED`). */
+  /**
+   * Directory of a `'disk'` store (non-empty). One process at a time may open it
+   * (`ERR_LOCKED`).
+   */
   path?: string
 }
 
@@ -334,8 +357,10 @@ export interface TrainResult {
 /**
  * Options of `index.upsert`: either `items`, or the columnar form `ids` + `vectors`
  * (+ optional `metadata` and `contents` of the same length). The columnar form with a flat
- * `Float32Array` is the fast path for large batches: it costs the JS thread one
- * `JSON.stringify` of `ids` and `metadata` and one copy of the vectors.
+ * `Float32Array` is the fast path for large batches. Either form is read in slices of a
+ * few thousand items, one per event-loop turn, so a large call never holds the JS thread
+ * for long; a value of the wrong type inside an array rejects with `ERR_INVALID_ARGUMENT`
+ * naming its position.
  */
 export interface UpsertOptions {
   /**
@@ -347,13 +372,15 @@ export interface UpsertOptions {
   ids?: Array<string>
   /**
    * Columnar form: one `Float32Array` of `ids.length × dimension` values (fastest), or one
-   * array of numbers per id.
+   * vector (an array of numbers or a Float32Array) per id. Copied (a slice per event-loop
+   * turn) before the write starts: do not change it until the promise settles; one
+   * transferred meanwhile rejects with `ERR_INVALID_ARGUMENT`.
    */
-  vectors?: Float32Array | Array<Array<number>>
-  /** Columnar form: metadata per id (`null` for none). */
+  vectors?: Float32Array | Array<Float32Array | Array<number>>
+  /** Columnar form: metadata per id (`null` for none); see `VectorItem.metadata`. */
   metadata?: Array<Record<string, any> | null | undefined>
   /** Columnar form: contents per id (`null` for none). */
-  contents?: Array<string | Uint8Array | undefined | null>
+  contents?: Array<string | Uint8Array | null | undefined>
 }
 
 /** Result of `index.upsert`. */
@@ -366,15 +393,23 @@ export interface UpsertResult {
 
 /** One item to upsert. */
 export interface VectorItem {
-  /** Unique, non-empty id (at most 1024 bytes of UTF-8). */
+  /**
+   * Unique, non-empty id (at most 1024 bytes of UTF-8; well-formed: a lone surrogate is
+   * rejected).
+   */
   id: string
   /** The embedding; `Float32Array` is the fast path. */
   vector: Float32Array | Array<number>
   /**
-   * A JSON object stored (encrypted) with the item; serialised like `JSON.stringify`
-   * (a `Date` becomes its ISO string).
+   * A JSON object stored (encrypted) with the item; serialised like `JSON.stringify` (a
+   * `Date` becomes its ISO string), except that a value JSON would drop or change
+   * (`undefined`, a function, a symbol, `NaN`, `Infinity`, a BigInt, a Map or Set) is
+   * rejected with `ERR_INVALID_ARGUMENT` naming its path. At most 64 levels deep.
    */
   metadata?: Record<string, any>
-  /** Text or bytes stored (encrypted) with the item; returned in the form given. */
+  /**
+   * Text or bytes stored (encrypted) with the item; returned in the form given (text
+   * exactly: a lone surrogate is rejected).
+   */
   contents?: string | Uint8Array
 }

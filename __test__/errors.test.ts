@@ -101,10 +101,24 @@ describe('typed errors', () => {
     assert.equal(await index.count(), 1)
   })
 
-  it('argument values of the wrong JS type throw synchronously', async () => {
+  it('values of the wrong JS type inside arrays reject with ERR_INVALID_ARGUMENT naming their position', async () => {
     const { index } = await seeded()
-    assert.throws(() => index.upsert({ items: [{ id: 5 as unknown as string, vector: [1, 2, 3] }] }))
-    assert.throws(() => index.query({ vector: 'abc' as unknown as number[] }))
+    const cases: Array<[() => Promise<unknown>, RegExp]> = [
+      [() => index.upsert({ items: [{ id: 'ok', vector: [1, 2, 3] }, { id: 5 as unknown as string, vector: [1, 2, 3] }] }), /id at position 1 is not a string/],
+      [() => index.upsert({ ids: ['a', 'b'], vectors: [[1, 2, 3], [1, '2' as unknown as number, 3]] }), /position 1 has a string at position 1/],
+      [() => index.upsert({ items: [{ id: 'a', vector: [1, 2, 3] }, null as unknown as { id: string; vector: number[] }] }), /item at position 1 is null/],
+      [() => index.upsert({ ids: ['a'], vectors: [[1, 2, 3]], contents: [5 as unknown as string] }), /contents of the item at position 0 is a number/],
+      [() => index.query({ vector: 'abc' as unknown as number[] }), /query vector is a string/],
+      [() => index.queryBatch({ vectors: [[1, 2, 3], { length: 3 } as unknown as number[]] }), /position 1 is an object/],
+      [() => index.get({ ids: ['keep', 7 as unknown as string] }), /id at position 1 is not a string/],
+      [() => index.delete({ ids: ['keep', null as unknown as string] }), /id at position 1 is not a string/],
+    ]
+    for (const [call, message] of cases) {
+      const err = await rejectsWithCode(call, 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, message)
+    }
+    // A top-level option of the wrong type is the binding's TypeError, thrown at once.
+    assert.throws(() => index.query({ vector: [1, 2, 3], topK: 'x' as unknown as number }))
     await assertUnchanged(index)
   })
 })

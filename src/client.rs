@@ -16,6 +16,9 @@ use crate::types::{
     AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind, StorageOptions,
 };
 
+/// Largest accepted `threads`.
+const MAX_THREADS: usize = 1024;
+
 /// A connection to one storage backend; creates and opens encrypted indexes.
 #[napi]
 pub struct Client {
@@ -30,17 +33,21 @@ impl Client {
     #[napi]
     pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
         let options = options.unwrap_or(ClientOptions { storage: None, threads: None });
-        let threads = options.threads.map(|t| t as usize).unwrap_or(0);
+        // 0 = one per core; -1 must not wrap to 4,294,967,295 threads.
+        let threads = match crate::convert::whole(options.threads, "threads", 0, 1, MAX_THREADS) {
+            Ok(t) => t,
+            Err(e) => return task::reject(env, e),
+        };
         let storage = options.storage;
         let work = move || {
             let store: Arc<dyn Storage> = match storage {
                 None | Some(StorageOptions { kind: StorageKind::Memory, .. }) => Arc::new(MemoryStorage::new()),
-                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => {
+                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) if !path.is_empty() => {
                     Arc::new(DiskStorage::open(path)?)
                 }
-                Some(StorageOptions { kind: StorageKind::Disk, path: None }) => {
+                Some(StorageOptions { kind: StorageKind::Disk, .. }) => {
                     return Err(ciphervec_core::Error::InvalidArgument(
-                        "storage kind 'disk' needs a `path` (a directory)".into(),
+                        "storage kind 'disk' needs a `path`: a non-empty directory path".into(),
                     ))
                 }
             };
@@ -77,8 +84,12 @@ impl Client {
             DistanceMetric::Cosine => Metric::Cosine,
         };
         let key = options.index_key.to_vec();
+        let name = match options.index_name.get("indexName") {
+            Ok(name) => name,
+            Err(e) => return task::reject(env, e),
+        };
         open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
-            client.create_index(&options.index_name, &key, dimension, metric)
+            client.create_index(&name, &key, dimension, metric)
         })
     }
 
@@ -93,9 +104,11 @@ impl Client {
         options: LoadIndexOptions,
     ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
         let key = options.index_key.to_vec();
-        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
-            client.load_index(&options.index_name, &key)
-        })
+        let name = match options.index_name.get("indexName") {
+            Ok(name) => name,
+            Err(e) => return task::reject(env, e),
+        };
+        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| client.load_index(&name, &key))
     }
 
     /// Names of the indexes created or loaded through this client that still exist. Names

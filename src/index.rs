@@ -7,9 +7,13 @@ use ciphervec_core::{Include, Index, Metric, Search};
 use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
+use napi::JsValue;
 use napi_derive::napi;
 
 use crate::convert;
+use crate::input::{self, Batch, IdsInput, RowsInput, UpsertArgs};
+use crate::output;
+use crate::staged::{self, Failure};
 use crate::task;
 use crate::types::{
     DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch, QueryBatchOptions,
@@ -61,9 +65,12 @@ impl EncryptedIndex {
         }
     }
 
-    /// Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty),
-    /// `ERR_DIMENSION_MISMATCH` or `ERR_INVALID_ARGUMENT`, leaving the index unchanged.
-    /// A flat `vectors` Float32Array is read in place: do not modify it until the promise settles.
+    /// Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty,
+    /// too long or, under cosine, too short to score), `ERR_DIMENSION_MISMATCH` or
+    /// `ERR_INVALID_ARGUMENT`, leaving the index unchanged. The arguments are read (and
+    /// vectors copied) a slice per event-loop turn before the write starts, so do not change
+    /// them until the promise settles; a vectors buffer transferred meanwhile rejects with
+    /// `ERR_INVALID_ARGUMENT`.
     #[napi]
     pub fn upsert<'env>(
         &self,
@@ -71,22 +78,32 @@ impl EncryptedIndex {
         options: UpsertOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
         warn_if_background_failed(env, &self.inner)?;
-        let raw = match convert::upsert_batch(env, options)? {
-            Ok(raw) => raw,
-            Err(e) => return task::reject(env, e),
-        };
         let index = self.inner.clone();
-        let work = move || {
-            let n = index.upsert(raw.into_items(index.dimension().unwrap_or(0))?)?;
-            let training = index.maybe_auto_train();
-            if !training {
-                index.maybe_auto_compact();
-            }
-            Ok((n, training))
+        let then = input::upsert_then(move |env, batch: Batch| {
+            let work = move || {
+                let n = index.upsert(batch.into_items()?)?;
+                let training = index.maybe_auto_train();
+                if !training {
+                    index.maybe_auto_compact();
+                }
+                Ok((n, training))
+            };
+            let promise = task::spawn(env, work, |_, (n, triggered)| {
+                Ok(UpsertResult { upserted_count: n as u32, training_triggered: triggered })
+            })?;
+            Ok(promise.to_unknown())
+        });
+        let args = UpsertArgs {
+            items: options.items,
+            ids: options.ids,
+            vectors: options.vectors,
+            metadata: options.metadata,
+            contents: options.contents,
         };
-        task::spawn(env, work, |_, (n, triggered)| {
-            Ok(UpsertResult { upserted_count: n as u32, training_triggered: triggered })
-        })
+        match input::upsert(env, args, then) {
+            Ok((pump, args)) => Ok(task::typed(staged::run(env, pump, &args)?)),
+            Err(failure) => Ok(task::typed(staged::rejected(env, failure)?)),
+        }
     }
 
     /// The `topK` nearest items to `vector`, closest first.
@@ -96,54 +113,62 @@ impl EncryptedIndex {
         env: &'env Env,
         options: QueryOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
-        let top_k = match Self::top_k(options.top_k) {
-            Ok(k) => k,
-            Err(e) => return task::reject(env, e),
-        };
-        let n_probes = match convert::n_probes(options.n_probes) {
-            Ok(n) => n,
-            Err(e) => return task::reject(env, e),
+        let prepared = (|| -> Result<_, Failure> {
+            let top_k = Self::top_k(options.top_k)?;
+            let n_probes = convert::n_probes(options.n_probes)?;
+            let filter = input::filter_json(env, options.filters.as_ref())?;
+            let vector = input::vector(env, &options.vector, "the query vector")?;
+            Ok((top_k, n_probes, filter, vector))
+        })();
+        let (top_k, n_probes, filter, vector) = match prepared {
+            Ok(p) => p,
+            Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
         warn_if_untrained(env, &self.inner)?;
         warn_if_background_failed(env, &self.inner)?;
-        let filter = convert::filter_json(env, options.filters)?;
-        let vector = convert::vector(&options.vector);
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
         let work = move || {
-            let filter = convert::parse_filter(filter.as_deref())?;
-            index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })
+            let filter = input::parse_filter(filter.as_deref())?;
+            let views = index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })?;
+            Ok(output::Items::of(&views, include))
         };
-        task::spawn(env, work, |_, views| Ok(views.into_iter().map(convert::query_item).collect()))
+        let promise = task::spawn(env, work, |env, items| items.into_js(env))?;
+        Ok(task::typed(promise.to_unknown()))
     }
 
-    /// One result list per query vector, computed in parallel. A flat `Float32Array` is read
-    /// in place: do not modify it until the promise settles.
+    /// One result list per query vector, computed in parallel. The vectors are copied (a
+    /// slice per event-loop turn) before the queries start.
     #[napi]
     pub fn query_batch<'env>(
         &self,
         env: &'env Env,
         options: QueryBatchOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
-        let (top_k, n_probes) =
-            match Self::top_k(options.top_k).and_then(|k| Ok((k, convert::n_probes(options.n_probes)?))) {
-                Ok(p) => p,
-                Err(e) => return task::reject(env, e),
-            };
-        warn_if_untrained(env, &self.inner)?;
-        warn_if_background_failed(env, &self.inner)?;
-        let filter = convert::filter_json(env, options.filters)?;
         let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
         let index = self.inner.clone();
-        let raw = options.vectors;
-        let work = move || {
-            let filter = convert::parse_filter(filter.as_deref())?;
-            let vectors = convert::rows(&raw, index.dimension().unwrap_or(0), "queryBatch vectors")?;
-            index.query_batch(&vectors, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })
+        let prepared = (|| -> Result<_, Failure> {
+            let top_k = Self::top_k(options.top_k)?;
+            let n_probes = convert::n_probes(options.n_probes)?;
+            let filter = input::filter_json(env, options.filters.as_ref())?;
+            let then = input::rows_then(move |env, rows: RowsInput| {
+                let work = move || {
+                    let filter = input::parse_filter(filter.as_deref())?;
+                    let search = Search { k: top_k, n_probes, filter: filter.as_ref(), include };
+                    let lists = index.query_batch(&rows.rows(), &search)?;
+                    Ok(output::Items::of_lists(&lists, include))
+                };
+                Ok(task::spawn(env, work, |env, items| items.into_js(env))?.to_unknown())
+            });
+            input::rows(env, &options.vectors, self.inner.dimension().unwrap_or(0), then)
+        })();
+        let pump = match prepared {
+            Ok(p) => p,
+            Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
-        task::spawn(env, work, |_, lists| {
-            Ok(lists.into_iter().map(|views| views.into_iter().map(convert::query_item).collect()).collect())
-        })
+        warn_if_untrained(env, &self.inner)?;
+        warn_if_background_failed(env, &self.inner)?;
+        Ok(task::typed(staged::run(env, pump, &[options.vectors])?))
     }
 
     /// Ids of the items whose metadata matches `filters`, without a vector (works on trained
@@ -154,52 +179,82 @@ impl EncryptedIndex {
         env: &'env Env,
         options: QueryMetadataOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<MetadataMatch>>> {
-        let top_k = match Self::top_k(options.top_k) {
-            Ok(k) => k,
-            Err(e) => return task::reject(env, e),
+        let prepared = (|| -> Result<_, Failure> {
+            let top_k = Self::top_k(options.top_k)?;
+            let filter = input::filter_json(env, Some(&options.filters))?
+                .ok_or_else(|| ciphervec_core::Error::InvalidFilter("queryMetadata needs a filters object".into()))?;
+            let order_by = options.order_by.map(|o| o.get("orderBy")).transpose()?;
+            Ok((top_k, filter, order_by))
+        })();
+        let (top_k, filter, order_by) = match prepared {
+            Ok(p) => p,
+            Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
-        let filter = convert::filter_json(env, Some(options.filters))?;
-        let (order_by, ascending) = (options.order_by, options.ascending.unwrap_or(true));
+        let ascending = options.ascending.unwrap_or(true);
         let index = self.inner.clone();
         let work = move || {
-            let filter = convert::parse_filter(filter.as_deref())?
-                .ok_or_else(|| ciphervec_core::Error::InvalidFilter("queryMetadata needs a filters object".into()))?;
-            index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)
+            let filter = input::parse_filter(Some(&filter))?.expect("a filter was given");
+            let ids = index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)?;
+            Ok(output::Ids::of(&ids, true))
         };
-        task::spawn(env, work, |_, ids| Ok(ids.into_iter().map(|id| MetadataMatch { id }).collect()))
+        let promise = task::spawn(env, work, |env, ids| ids.into_js(env))?;
+        Ok(task::typed(promise.to_unknown()))
     }
 
     /// The items with these ids, in the order asked. An id that is not in the index yields
     /// no item (the result can be shorter than `ids`).
     #[napi]
-    pub fn get<'env>(&self, env: &'env Env, options: GetOptions) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        options: GetOptions<'env>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
         let include = convert::include(options.include.as_deref(), GET_DEFAULT);
         let index = self.inner.clone();
-        task::spawn(
-            env,
-            move || index.get(&options.ids, include),
-            |_, views| Ok(views.into_iter().map(convert::get_item).collect()),
-        )
+        let then = input::ids_then(move |env, ids: IdsInput| {
+            let work = move || {
+                let include = Include { distance: false, ..include };
+                let views = index.get(&ids.into_ids()?, include)?;
+                Ok(output::Items::of(&views, include))
+            };
+            Ok(task::spawn(env, work, |env, items| items.into_js(env))?.to_unknown())
+        });
+        match input::ids(&options.ids, then) {
+            Ok(pump) => Ok(task::typed(staged::run(env, pump, &[options.ids])?)),
+            Err(failure) => Ok(task::typed(staged::rejected(env, failure)?)),
+        }
     }
 
     /// Deletes items, all or none; ids not in the index are ignored.
     #[napi]
-    pub fn delete<'env>(&self, env: &'env Env, options: DeleteOptions) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
+    pub fn delete<'env>(
+        &self,
+        env: &'env Env,
+        options: DeleteOptions<'env>,
+    ) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
-        let work = move || {
-            let n = index.delete(&options.ids)?;
-            index.maybe_auto_compact();
-            Ok(n)
-        };
-        task::spawn(env, work, |_, n| Ok(DeleteResult { deleted_count: n as u32 }))
+        let then = input::ids_then(move |env, ids: IdsInput| {
+            let work = move || {
+                let n = index.delete(&ids.into_ids()?)?;
+                index.maybe_auto_compact();
+                Ok(n)
+            };
+            Ok(task::spawn(env, work, |_, n| Ok(DeleteResult { deleted_count: n as u32 }))?.to_unknown())
+        });
+        match input::ids(&options.ids, then) {
+            Ok(pump) => Ok(task::typed(staged::run(env, pump, &[options.ids])?)),
+            Err(failure) => Ok(task::typed(staged::rejected(env, failure)?)),
+        }
     }
 
     /// Every id in the index, in no particular order.
     #[napi]
     pub fn list_ids<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
         let index = self.inner.clone();
-        task::spawn(env, move || index.list_ids(), |_, ids| Ok(ids))
+        let promise =
+            task::spawn(env, move || Ok(output::Ids::of(&index.list_ids()?, false)), |env, ids| ids.into_js(env))?;
+        Ok(task::typed(promise.to_unknown()))
     }
 
     /// The number of items.

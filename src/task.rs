@@ -7,8 +7,8 @@
 //! values back on the JS thread, where a core error becomes a rejection with its `code`.
 
 use ciphervec_core::Error as CoreError;
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
-use napi::Env;
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue, Unknown};
+use napi::{Env, JsValue};
 
 use crate::errors::to_rejection;
 
@@ -17,8 +17,13 @@ where
     T: Send + 'static,
     V: ToNapiValue,
     W: FnOnce() -> ciphervec_core::Result<T> + Send + 'static,
-    C: FnOnce(&Env, T) -> napi::Result<V> + 'static,
+    C: FnOnce(&'env Env, T) -> napi::Result<V> + 'static,
 {
+    let work = move || {
+        // A blocking thread does the call's serial work; like the pool it yields to the JS thread.
+        ciphervec_core::priority::lower_current_thread();
+        work()
+    };
     let fut = async move {
         Ok(tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
             let msg = e.try_into_panic().ok().and_then(|p| {
@@ -35,5 +40,10 @@ where
 
 /// A promise that rejects at once with a core error (bad option values found on the JS thread).
 pub fn reject<'env, V: ToNapiValue + 'static>(env: &'env Env, e: CoreError) -> napi::Result<PromiseRaw<'env, V>> {
-    spawn(env, move || Err::<(), _>(e), |_, _| unreachable!("a rejected task has no value"))
+    spawn(env, move || Err::<(), _>(e), |_, _| -> napi::Result<V> { unreachable!("a rejected task has no value") })
+}
+
+/// A JS promise value as the typed promise a method returns.
+pub fn typed<'env, V>(promise: Unknown<'env>) -> PromiseRaw<'env, V> {
+    PromiseRaw::new(promise.value().env, promise.raw())
 }

@@ -4,6 +4,8 @@ use napi::bindgen_prelude::{Buffer, Either, Float32Array, Function, Object, Uint
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
+use crate::input::ExactString;
+
 /// Where a client keeps its indexes.
 #[napi(string_enum = "lowercase")]
 pub enum StorageKind {
@@ -18,7 +20,8 @@ pub enum StorageKind {
 pub struct StorageOptions {
     /// The backend: `'memory'` or `'disk'`.
     pub kind: StorageKind,
-    /// Directory of a `'disk'` store. One process at a time may open it (`ERR_LOCKED`).
+    /// Directory of a `'disk'` store (non-empty). One process at a time may open it
+    /// (`ERR_LOCKED`).
     pub path: Option<String>,
 }
 
@@ -27,8 +30,9 @@ pub struct StorageOptions {
 pub struct ClientOptions {
     /// Where indexes live; default `{ kind: 'memory' }`.
     pub storage: Option<StorageOptions>,
-    /// Worker threads for heavy work (queries, upserts, training); default: one per CPU core.
-    pub threads: Option<u32>,
+    /// Worker threads for heavy work (queries, upserts, training): a whole number from 1 to
+    /// 1024; default: one per CPU core.
+    pub threads: Option<f64>,
 }
 
 /// How distances are measured. Lower is always closer.
@@ -55,11 +59,12 @@ pub struct AutoTrainOptions {
 }
 
 /// Options of `client.createIndex`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct CreateIndexOptions {
     /// The index's name; unique per key within the client's storage (stored only as an HMAC
-    /// under a key derived from `indexKey`).
-    pub index_name: String,
+    /// under a key derived from `indexKey`). At most 256 bytes of UTF-8, well-formed.
+    #[napi(ts_type = "string")]
+    pub index_name: ExactString,
     /// 32-byte key from `Client.generateKey()`. Keep it safe: without it the index is unreadable.
     pub index_key: Uint8Array,
     /// Vector dimension; if omitted, fixed by the first upsert.
@@ -73,10 +78,11 @@ pub struct CreateIndexOptions {
 }
 
 /// Options of `client.loadIndex`.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 pub struct LoadIndexOptions {
     /// The name the index was created with.
-    pub index_name: String,
+    #[napi(ts_type = "string")]
+    pub index_name: ExactString,
     /// The 32-byte key the index was created with; under another key the index is not found
     /// (`ERR_INDEX_NOT_FOUND`).
     pub index_key: Uint8Array,
@@ -86,39 +92,52 @@ pub struct LoadIndexOptions {
 
 /// One item to upsert.
 #[napi(object, object_to_js = false)]
+// Declares the item type of index.d.ts; the items themselves are read by `input::upsert`.
+#[allow(dead_code)]
 pub struct VectorItem<'env> {
-    /// Unique, non-empty id (at most 1024 bytes of UTF-8).
+    /// Unique, non-empty id (at most 1024 bytes of UTF-8; well-formed: a lone surrogate is
+    /// rejected).
     pub id: String,
     /// The embedding; `Float32Array` is the fast path.
     pub vector: Either<Float32Array, Vec<f64>>,
-    /// A JSON object stored (encrypted) with the item; serialised like `JSON.stringify`
-    /// (a `Date` becomes its ISO string).
+    /// A JSON object stored (encrypted) with the item; serialised like `JSON.stringify` (a
+    /// `Date` becomes its ISO string), except that a value JSON would drop or change
+    /// (`undefined`, a function, a symbol, `NaN`, `Infinity`, a BigInt, a Map or Set) is
+    /// rejected with `ERR_INVALID_ARGUMENT` naming its path. At most 64 levels deep.
     #[napi(ts_type = "Record<string, any>")]
     pub metadata: Option<Unknown<'env>>,
-    /// Text or bytes stored (encrypted) with the item; returned in the form given.
+    /// Text or bytes stored (encrypted) with the item; returned in the form given (text
+    /// exactly: a lone surrogate is rejected).
     pub contents: Option<Either<String, Uint8Array>>,
 }
 
 /// Options of `index.upsert`: either `items`, or the columnar form `ids` + `vectors`
 /// (+ optional `metadata` and `contents` of the same length). The columnar form with a flat
-/// `Float32Array` is the fast path for large batches: it costs the JS thread one
-/// `JSON.stringify` of `ids` and `metadata` and one copy of the vectors.
+/// `Float32Array` is the fast path for large batches. Either form is read in slices of a
+/// few thousand items, one per event-loop turn, so a large call never holds the JS thread
+/// for long; a value of the wrong type inside an array rejects with `ERR_INVALID_ARGUMENT`
+/// naming its position.
 #[napi(object, object_to_js = false)]
 pub struct UpsertOptions<'env> {
     /// Items to write. An existing id is overwritten entirely; within one call the last
     /// occurrence of an id wins.
-    pub items: Option<Vec<VectorItem<'env>>>,
+    #[napi(ts_type = "Array<VectorItem>")]
+    pub items: Option<Unknown<'env>>,
     /// Columnar form: ids.
     #[napi(ts_type = "Array<string>")]
     pub ids: Option<Unknown<'env>>,
     /// Columnar form: one `Float32Array` of `ids.length × dimension` values (fastest), or one
-    /// array of numbers per id.
-    pub vectors: Option<Either<Float32Array, Vec<Vec<f64>>>>,
-    /// Columnar form: metadata per id (`null` for none).
+    /// vector (an array of numbers or a Float32Array) per id. Copied (a slice per event-loop
+    /// turn) before the write starts: do not change it until the promise settles; one
+    /// transferred meanwhile rejects with `ERR_INVALID_ARGUMENT`.
+    #[napi(ts_type = "Float32Array | Array<Float32Array | Array<number>>")]
+    pub vectors: Option<Unknown<'env>>,
+    /// Columnar form: metadata per id (`null` for none); see `VectorItem.metadata`.
     #[napi(ts_type = "Array<Record<string, any> | null | undefined>")]
     pub metadata: Option<Unknown<'env>>,
     /// Columnar form: contents per id (`null` for none).
-    pub contents: Option<Vec<Option<Either<String, Uint8Array>>>>,
+    #[napi(ts_type = "Array<string | Uint8Array | null | undefined>")]
+    pub contents: Option<Unknown<'env>>,
 }
 
 /// Result of `index.upsert`.
@@ -143,14 +162,17 @@ pub enum IncludeField {
 #[napi(object, object_to_js = false)]
 pub struct QueryOptions<'env> {
     /// The query embedding.
-    pub vector: Either<Float32Array, Vec<f64>>,
+    #[napi(ts_type = "Float32Array | Array<number>")]
+    pub vector: Unknown<'env>,
     /// How many neighbours to return, 1..=10000; default 100.
     pub top_k: Option<f64>,
     /// Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
     /// more is slower and closer to exact; `nLists` or more is exact.
     pub n_probes: Option<f64>,
     /// Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
-    /// items are returned (see the README for operators and edge cases).
+    /// items are returned (see the README for operators and edge cases). A value JSON would
+    /// drop or change (`undefined`, a function, `NaN`, ...) rejects with `ERR_INVALID_FILTER`
+    /// naming its path: `{ tenant: undefined }` must not match every item.
     #[napi(ts_type = "Record<string, any>")]
     pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
@@ -160,8 +182,10 @@ pub struct QueryOptions<'env> {
 /// Options of `index.queryBatch`.
 #[napi(object, object_to_js = false)]
 pub struct QueryBatchOptions<'env> {
-    /// Query embeddings: one array per query, or one `Float32Array` of `n × dimension` values.
-    pub vectors: Either<Float32Array, Vec<Vec<f64>>>,
+    /// Query embeddings: one vector (an array of numbers or a Float32Array) per query, or one
+    /// `Float32Array` of `n × dimension` values. Copied before the call works on it.
+    #[napi(ts_type = "Float32Array | Array<Float32Array | Array<number>>")]
+    pub vectors: Unknown<'env>,
     /// Neighbours per query, 1..=10000; default 100.
     pub top_k: Option<f64>,
     /// Lists to scan per query once trained; see `QueryOptions.nProbes`.
@@ -186,10 +210,11 @@ pub struct QueryResultItem {
 }
 
 /// Options of `index.get`.
-#[napi(object)]
-pub struct GetOptions {
+#[napi(object, object_to_js = false)]
+pub struct GetOptions<'env> {
     /// Ids to fetch. Ids that are not in the index yield no item.
-    pub ids: Vec<String>,
+    #[napi(ts_type = "Array<string>")]
+    pub ids: Unknown<'env>,
     /// Fields to return besides `id`; default `['metadata', 'contents', 'vector']`.
     pub include: Option<Vec<IncludeField>>,
 }
@@ -205,10 +230,11 @@ pub struct GetResultItem {
 }
 
 /// Options of `index.delete`.
-#[napi(object)]
-pub struct DeleteOptions {
+#[napi(object, object_to_js = false)]
+pub struct DeleteOptions<'env> {
     /// Ids to delete; ids not in the index are ignored.
-    pub ids: Vec<String>,
+    #[napi(ts_type = "Array<string>")]
+    pub ids: Unknown<'env>,
 }
 
 /// Result of `index.delete`.
@@ -291,7 +317,8 @@ pub struct QueryMetadataOptions<'env> {
     pub top_k: Option<f64>,
     /// Dot path of a metadata field to order by (numbers before strings, items without the
     /// field last); default: order by id.
-    pub order_by: Option<String>,
+    #[napi(ts_type = "string")]
+    pub order_by: Option<ExactString>,
     /// Sort direction for `orderBy`; default true.
     pub ascending: Option<bool>,
 }

@@ -1,0 +1,200 @@
+//! Results → JS values, prepared as compact columns on a worker and built into objects on the
+//! JS thread a slice per macrotask (see `staged`). Built one N-API call per property, the
+//! 100k result objects of a 10k-query batch held the JS thread for ~140 ms.
+
+use ciphervec_core::{Contents, Include, ItemView};
+use napi::bindgen_prelude::{Buffer, Float32Array, Float64Array, JsObjectValue, Null, Object, Uint32Array, Unknown};
+use napi::{Env, JsValue};
+
+use crate::helpers::{self, js};
+use crate::staged::{self, Pump, StepResult};
+
+/// Result items per slice (~2-4 ms to build).
+const ITEMS_PER_SLICE: usize = 8192;
+/// Vector values per slice: each vector becomes a Float32Array of its own (~1 µs each).
+const VECTOR_VALUES_PER_SLICE: usize = 1 << 18;
+/// Bare ids per slice (listIds, queryMetadata).
+const IDS_PER_SLICE: usize = 65_536;
+
+/// Result items as columns: JSON text per slice for what is text, one typed array for what
+/// is numeric.
+pub struct Items {
+    n: usize,
+    /// Items per slice.
+    per_slice: usize,
+    ids: Vec<String>,
+    distances: Option<Vec<f64>>,
+    metadata: Option<Vec<String>>,
+    texts: Option<Vec<String>>,
+    /// Byte contents per slice, by position.
+    bytes: Vec<Vec<(usize, Vec<u8>)>>,
+    vectors: Option<Vec<f32>>,
+    dim: usize,
+    /// For queryBatch: where each query's list ends.
+    list_ends: Option<Vec<u32>>,
+}
+
+impl Items {
+    /// The columns of `views` (on a worker); `include` says which fields they carry.
+    pub fn of(views: &[ItemView], include: Include) -> Items {
+        let n = views.len();
+        let dim = views.iter().find_map(|v| v.vector.as_ref().map(Vec::len)).unwrap_or(0);
+        let per_slice = if include.vector {
+            (VECTOR_VALUES_PER_SLICE / dim.max(1)).clamp(64, ITEMS_PER_SLICE)
+        } else {
+            ITEMS_PER_SLICE
+        };
+        let slices = || views.chunks(per_slice);
+        let ids = slices().map(|s| json(&s.iter().map(|v| v.id.as_str()).collect::<Vec<_>>())).collect();
+        let metadata = include
+            .metadata
+            .then(|| slices().map(|s| json(&s.iter().map(|v| v.metadata.as_ref()).collect::<Vec<_>>())).collect());
+        fn text(v: &ItemView) -> Option<&str> {
+            match v.contents.as_deref() {
+                Some(Contents::Text(t)) => Some(t.as_str()),
+                _ => None,
+            }
+        }
+        let texts = include.contents.then(|| slices().map(|s| json(&s.iter().map(text).collect::<Vec<_>>())).collect());
+        let bytes = slices()
+            .enumerate()
+            .map(|(k, s)| {
+                s.iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| match v.contents.as_deref() {
+                        Some(Contents::Bytes(b)) if include.contents => Some((k * per_slice + i, b.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let vectors = include.vector.then(|| views.iter().flat_map(|v| v.vector.iter().flatten().copied()).collect());
+        Items {
+            n,
+            per_slice,
+            ids,
+            distances: include.distance.then(|| views.iter().map(|v| v.distance.map_or(0.0, f64::from)).collect()),
+            metadata,
+            texts,
+            bytes,
+            vectors,
+            dim,
+            list_ends: None,
+        }
+    }
+
+    /// The columns of one result list per query, built into one array of arrays.
+    pub fn of_lists(lists: &[Vec<ItemView>], include: Include) -> Items {
+        let flat: Vec<ItemView> = lists.iter().flatten().cloned().collect();
+        let mut items = Items::of(&flat, include);
+        let mut end = 0u32;
+        items.list_ends = Some(
+            lists
+                .iter()
+                .map(|l| {
+                    end += l.len() as u32;
+                    end
+                })
+                .collect(),
+        );
+        items
+    }
+
+    /// Builds the JS array (or a promise of it, if it takes more than one slice).
+    pub fn into_js(self, env: &Env) -> napi::Result<Unknown<'_>> {
+        let into = env.create_array(0)?;
+        staged::run(env, ItemsPump { items: self, next: 0 }, &[into.to_unknown()])
+    }
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("results serialise")
+}
+
+struct ItemsPump {
+    items: Items,
+    next: usize,
+}
+
+impl Pump for ItemsPump {
+    fn step<'env>(&mut self, env: &'env Env, args: &[Unknown<'env>]) -> StepResult<'env> {
+        let items = &mut self.items;
+        let (start, end) = (self.next, items.n.min(self.next + items.per_slice));
+        if start < end {
+            let slice = start / items.per_slice;
+            let mut c = Object::new(env)?;
+            c.set_named_property("ids", std::mem::take(&mut items.ids[slice]))?;
+            // This slice's numbers only, copied into JS memory: one external buffer of every
+            // vector made V8 account tens of MB at once and collect the caller's whole heap.
+            match &items.distances {
+                Some(d) => c.set_named_property("distances", Float64Array::from(&d[start..end]))?,
+                None => c.set_named_property("distances", Null)?,
+            }
+            match &items.vectors {
+                Some(v) => {
+                    c.set_named_property("vectors", Float32Array::from(&v[start * items.dim..end * items.dim]))?
+                }
+                None => c.set_named_property("vectors", Null)?,
+            }
+            c.set_named_property("dim", items.dim as f64)?;
+            let text = |v: &mut Option<Vec<String>>| v.as_mut().map(|s| std::mem::take(&mut s[slice]));
+            c.set_named_property("metadata", text(&mut items.metadata))?;
+            c.set_named_property("texts", text(&mut items.texts))?;
+            let bytes = std::mem::take(&mut items.bytes[slice]);
+            if bytes.is_empty() {
+                c.set_named_property("bytes", Null)?;
+            } else {
+                let mut pairs = env.create_array(0)?;
+                for (at, b) in bytes {
+                    pairs.insert(at as f64)?;
+                    pairs.insert(Buffer::from(b))?;
+                }
+                c.set_named_property("bytes", pairs)?;
+            }
+            helpers::call(env, "buildItems", &[c.raw(), js(env, start as f64)?, js(env, end as f64)?, args[0].raw()])?;
+            self.next = end;
+            if self.next < items.n {
+                return Ok(None);
+            }
+        }
+        match items.list_ends.take() {
+            Some(ends) => Ok(Some(helpers::call(env, "split", &[args[0].raw(), js(env, Uint32Array::new(ends))?])?)),
+            None => Ok(Some(args[0])),
+        }
+    }
+}
+
+/// Ids as JSON slices (listIds, queryMetadata), built into an array of strings or of `{ id }`.
+pub struct Ids {
+    slices: Vec<String>,
+    as_objects: bool,
+}
+
+impl Ids {
+    /// On a worker.
+    pub fn of(ids: &[String], as_objects: bool) -> Ids {
+        let slices = ids.chunks(IDS_PER_SLICE).map(|s| serde_json::to_string(s).expect("ids serialise")).collect();
+        Ids { slices, as_objects }
+    }
+
+    pub fn into_js(self, env: &Env) -> napi::Result<Unknown<'_>> {
+        let into = env.create_array(0)?;
+        staged::run(env, IdsPump { ids: self, next: 0 }, &[into.to_unknown()])
+    }
+}
+
+struct IdsPump {
+    ids: Ids,
+    next: usize,
+}
+
+impl Pump for IdsPump {
+    fn step<'env>(&mut self, env: &'env Env, args: &[Unknown<'env>]) -> StepResult<'env> {
+        if let Some(slice) = self.ids.slices.get_mut(self.next) {
+            let text = js(env, std::mem::take(slice))?;
+            helpers::call(env, "appendParsed", &[text, args[0].raw(), js(env, self.ids.as_objects)?])?;
+            self.next += 1;
+        }
+        Ok((self.next >= self.ids.slices.len()).then_some(args[0]))
+    }
+}
