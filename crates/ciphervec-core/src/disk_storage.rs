@@ -6,10 +6,12 @@
 //! It locks its file, so a second process gets `ERR_LOCKED` instead of corrupting it. Every
 //! value written is already sealed by the index; keys are storage names and HMACs.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
+use redb::backends::FileBackend;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::error::{Error, Result};
@@ -45,9 +47,41 @@ const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
 const FORMAT_CHECK_KEY: &str = "format-check";
 
+/// How the store's file is handed to redb: to redb's own file backend, or in tests through
+/// one that fails on demand (see `faulty_backend`).
+#[derive(Clone, Default)]
+struct Opener {
+    #[cfg(test)]
+    faults: Option<std::sync::Arc<crate::faulty_backend::Faults>>,
+}
+
+impl Opener {
+    /// Opens `path` for reading and writing (`create`: creating it if missing).
+    fn file(&self, path: &Path, create: bool) -> std::io::Result<File> {
+        #[cfg(test)]
+        if let Some(faults) = &self.faults {
+            faults.check_open()?;
+        }
+        OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)
+    }
+
+    /// redb's database in `file` (initialised if the file is empty).
+    fn database(&self, file: File) -> std::result::Result<Database, DatabaseError> {
+        let mut builder = Database::builder();
+        builder.set_cache_size(CACHE_BYTES);
+        let backend = FileBackend::new(file)?;
+        #[cfg(test)]
+        if let Some(faults) = &self.faults {
+            return builder.create_with_backend(crate::faulty_backend::FaultyBackend::new(backend, faults.clone()));
+        }
+        builder.create_with_backend(backend)
+    }
+}
+
 /// A redb-backed store; [`DiskStorage::close`] releases the file lock.
 pub struct DiskStorage {
     path: PathBuf,
+    opener: Opener,
     db: RwLock<Option<Database>>,
     /// Set after an I/O error: redb then refuses every operation ("previous I/O error")
     /// until reopened, so the next operation reopens it (at its last good commit).
@@ -85,14 +119,27 @@ fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
 impl DiskStorage {
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<DiskStorage> {
-        let dir = dir.as_ref();
+        Self::open_with(dir.as_ref(), Opener::default())
+    }
+
+    /// [`DiskStorage::open`] through a backend that fails while `faults` says so.
+    #[cfg(test)]
+    pub(crate) fn open_with_faults(
+        dir: impl AsRef<Path>,
+        faults: std::sync::Arc<crate::faulty_backend::Faults>,
+    ) -> Result<DiskStorage> {
+        Self::open_with(dir.as_ref(), Opener { faults: Some(faults) })
+    }
+
+    fn open_with(dir: &Path, opener: Opener) -> Result<DiskStorage> {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(FILE_NAME);
         // redb can panic on pages damaged in ways its checks miss, also while opening.
         std::panic::catch_unwind(|| {
-            let db = Self::open_file(&path)?;
+            let db = Self::open_file(&opener, &path)?;
             let store = DiskStorage {
                 path: path.clone(),
+                opener: opener.clone(),
                 db: RwLock::new(Some(db)),
                 needs_reopen: AtomicBool::new(false),
                 damaged: AtomicBool::new(false),
@@ -107,8 +154,9 @@ impl DiskStorage {
         })
     }
 
-    fn open_file(path: &Path) -> Result<Database> {
-        Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
+    fn open_file(opener: &Opener, path: &Path) -> Result<Database> {
+        let file = opener.file(path, true).map_err(|e| io(path, e))?;
+        opener.database(file).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
                 "{} is open in another process (or client): close that client first",
                 path.display()
@@ -136,7 +184,7 @@ impl DiskStorage {
             return Ok(());
         }
         guard.take();
-        *guard = Some(Self::open_file(&self.path)?);
+        *guard = Some(Self::open_file(&self.opener, &self.path)?);
         self.needs_reopen.store(false, Ordering::Release);
         self.damaged.store(false, Ordering::Release);
         self.verified.store(false, Ordering::Release);
