@@ -309,33 +309,44 @@ describe('disk storage', () => {
           await index.upsert({ ids: ids.slice(s, s + 10000), vectors })
         }
         process.stdout.write('acked ' + round + '\\n')
+        const started = performance.now()
         await index.compact()
-        process.stdout.write('compacted\\n')
+        process.stdout.write('compacted in ' + (performance.now() - started) + ' ms\\n')
         await client.close()
       })()`
+    // Round 0 runs to the end and measures how long compact() (with the shrink) takes on this
+    // machine; each later round is killed at another fraction of that time after compact()
+    // starts, so kills land inside it whatever the machine's speed.
+    const fractions = [0.1, 0.26, 0.42, 0.58, 0.74, 0.9]
+    let compactMs = 0
     let lastAcked = -1
     let killedInside = 0
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round <= fractions.length; round++) {
       const proc = spawn(process.execPath, ['-e', worker, Buffer.from(key).toString('hex'), String(round)])
       const exited = new Promise((resolve) => proc.once('exit', resolve))
       let out = ''
       proc.stdout.on('data', (d) => (out += d))
       proc.stderr.on('data', (d) => (out += d))
-      await new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (out.includes('acked ') || proc.exitCode !== null) {
-            clearInterval(poll)
-            // Compacting and shrinking take ~1 s here: a kill lands in either, or after both.
-            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 1200)
-          }
-        }, 1)
-      })
+      if (round > 0) {
+        await new Promise<void>((resolve) => {
+          const poll = setInterval(() => {
+            if (out.includes('acked ') || proc.exitCode !== null) {
+              clearInterval(poll)
+              setTimeout(() => { proc.kill('SIGKILL'); resolve() }, fractions[round - 1] * compactMs)
+            }
+          }, 1)
+        })
+      }
       await exited
       assert.ok(out.includes('acked ' + round), out)
       lastAcked = round
-      if (!out.includes('compacted')) killedInside++
+      if (round === 0) {
+        const measured = /compacted in ([\d.]+) ms/.exec(out)
+        assert.ok(measured, `round 0 runs to the end: ${out}`)
+        compactMs = Number(measured[1])
+      } else if (!out.includes('compacted')) killedInside++
     }
-    assert.ok(killedInside >= 1, 'no kill landed inside a compaction')
+    assert.ok(killedInside >= 1, `no kill landed inside a compaction (round 0's took ${compactMs} ms)`)
     const client = await Client.open({ storage: { kind: 'disk', path } })
     const index = await client.loadIndex({ indexName: 'k', indexKey: key, autoTrain: false })
     assert.equal(await index.count(), n)
