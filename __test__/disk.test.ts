@@ -44,6 +44,18 @@ function mountTmpfs(t: { skip: (message: string) => void }, size: string): strin
   }
 }
 
+/** Sets or clears a file's immutable flag (`+i` / `-i`); false with the test skipped when that is not possible. */
+function chattr(t: { skip: (message: string) => void }, flag: '+i' | '-i', file: string): boolean {
+  try {
+    if (process.getuid?.() !== 0) throw new Error('not root')
+    execFileSync('chattr', [flag, file], { stdio: 'pipe' })
+    return true
+  } catch {
+    t.skip('needs root and chattr on a file system with the immutable flag (ext4); CI runs as root')
+    return false
+  }
+}
+
 /** A deterministic vector for an id, so any item can be checked for intactness. */
 function vectorOf(id: string, dim = 8): Float32Array {
   let h = 0
@@ -504,5 +516,40 @@ describe('disk storage', () => {
       process.off('warning', onWarning)
       execFileSync('umount', [mnt])
     }
+  })
+
+  it('an OS error (an immutable store file) is ERR_IO before and after the first write, and writes resume once it clears', async (t) => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const file = join(path, 'ciphervec.redb')
+    const item = (id: string) => ({ items: [{ id, vector: vectorOf(id, 4) }] })
+    const first = await Client.open({ storage: { kind: 'disk', path } })
+    await (await first.createIndex({ indexName: 'p', indexKey: key, dimension: 4, autoTrain: false })).upsert(item('a'))
+    await first.close()
+    // A new session: its first write runs the integrity check, which now meets the error.
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.loadIndex({ indexName: 'p', indexKey: key, autoTrain: false })
+    if (!chattr(t, '+i', file)) return
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) await rejectsWithCode(index.upsert(item('x')), 'ERR_IO')
+    } finally {
+      chattr(t, '-i', file)
+    }
+    await index.upsert(item('b'))
+    // The check has passed: now a commit meets it.
+    chattr(t, '+i', file)
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) await rejectsWithCode(index.upsert(item('y')), 'ERR_IO')
+      await rejectsWithCode(index.compact(), 'ERR_IO')
+    } finally {
+      chattr(t, '-i', file)
+    }
+    await index.upsert(item('c'))
+    assert.equal(await index.count(), 3)
+    await client.close()
+    const again = await Client.open({ storage: { kind: 'disk', path } })
+    const reloaded = await again.loadIndex({ indexName: 'p', indexKey: key, autoTrain: false })
+    assert.deepEqual((await reloaded.listIds()).sort(), ['a', 'b', 'c'])
+    await again.close()
   })
 })

@@ -82,9 +82,14 @@ impl Opener {
 pub struct DiskStorage {
     path: PathBuf,
     opener: Opener,
+    /// `None` once closed, or while a reopen after an I/O error has not succeeded yet.
     db: RwLock<Option<Database>>,
+    /// [`DiskStorage::close`] was called: the only way to `ERR_CLOSED` (a missing database
+    /// alone may just be a reopen still to retry).
+    closed: AtomicBool,
     /// Set after an I/O error: redb then refuses every operation ("previous I/O error")
-    /// until reopened, so the next operation reopens it (at its last good commit).
+    /// until reopened, so the next operation reopens it (at its last good commit). Stays set
+    /// while reopening fails, so every later call tries again.
     needs_reopen: AtomicBool,
     /// Set when a read found the file damaged (truncated structure), until the next reopen.
     damaged: AtomicBool,
@@ -141,6 +146,7 @@ impl DiskStorage {
                 path: path.clone(),
                 opener: opener.clone(),
                 db: RwLock::new(Some(db)),
+                closed: AtomicBool::new(false),
                 needs_reopen: AtomicBool::new(false),
                 damaged: AtomicBool::new(false),
                 verified: AtomicBool::new(false),
@@ -174,16 +180,22 @@ impl DiskStorage {
         })
     }
 
-    /// Reopens the database after an I/O error (e.g. a full disk that has been cleared).
+    /// Reopens the database after an I/O error (e.g. a full disk that has been cleared). If
+    /// that fails too (say the file cannot be opened for writing yet), the store is left
+    /// without a database and `needs_reopen` set: the next call tries again.
     fn reopen_if_needed(&self) -> Result<()> {
         if !self.needs_reopen.load(Ordering::Acquire) {
             return Ok(());
         }
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() || !self.needs_reopen.load(Ordering::Acquire) {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.unavailable());
+        }
+        if !self.needs_reopen.load(Ordering::Acquire) {
             return Ok(());
         }
-        guard.take();
+        // redb has latched the I/O error, so dropping the handle writes nothing.
+        drop(guard.take());
         *guard = Some(Self::open_file(&self.opener, &self.path)?);
         self.needs_reopen.store(false, Ordering::Release);
         self.damaged.store(false, Ordering::Release);
@@ -191,12 +203,23 @@ impl DiskStorage {
         Ok(())
     }
 
+    /// Why there is no database to use: the store was closed, or a reopen after an I/O error
+    /// has not succeeded yet (each call retries it).
+    fn unavailable(&self) -> Error {
+        if self.closed.load(Ordering::Acquire) {
+            return Error::Closed("the storage".into());
+        }
+        io(&self.path, "the store could not be reopened after an I/O error; retry once its cause is cleared")
+    }
+
     /// Runs redb's integrity check before the first write transaction since the file was
     /// opened. Damage that reads never walk into (redb's own trees of freed pages, which a
     /// commit walks) made redb panic inside a commit and again while unwinding, which aborts
     /// the process: 1 in ~2,300 random bit flips did. The check reads every page (~120 ms for
     /// a 390 MB file, once per process) and reports such damage as `ERR_CORRUPT`; reads go on,
-    /// since they authenticate every entry anyway.
+    /// since they authenticate every entry anyway. An OS error during the check (it writes
+    /// redb's header) is no damage: it is `ERR_IO`, and the check runs again on the next call,
+    /// after the reopen a failed check needs (redb then discards its allocator state).
     fn verify_for_writing(&self) -> Result<()> {
         if self.verified.load(Ordering::Acquire) {
             return Ok(());
@@ -210,7 +233,7 @@ impl DiskStorage {
         if self.verified.load(Ordering::Acquire) {
             return Ok(());
         }
-        let Some(db) = guard.as_mut() else { return Err(Error::Closed("the storage".into())) };
+        let Some(db) = guard.as_mut() else { return Err(self.unavailable()) };
         let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_integrity())) {
             Ok(Ok(true)) => {
                 self.verified.store(true, Ordering::Release);
@@ -221,7 +244,15 @@ impl DiskStorage {
             Ok(Ok(false)) => "the storage engine found damage and went back to its previous commit; \
                               open the store again (its last write may be lost)"
                 .to_string(),
-            Ok(Err(e)) => format!("the storage engine's integrity check failed: {e}"),
+            Ok(Err(e)) => match redb::Error::from(e) {
+                redb::Error::Corrupted(m) => format!("the storage engine's integrity check failed: {m}"),
+                redb::Error::Io(e) if is_truncation(&e) => "its structure points past the end of the file".to_string(),
+                other => {
+                    let error = self.err(other);
+                    self.needs_reopen.store(true, Ordering::Release);
+                    return Err(error);
+                }
+            },
             Err(_) => "the storage engine failed while checking it".to_string(),
         };
         let why = format!("{} is damaged ({why}): writes are refused", self.path.display());
@@ -311,7 +342,7 @@ impl DiskStorage {
     fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
         self.reopen_if_needed()?;
         let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
-        let Some(db) = guard.as_ref() else { return Err(Error::Closed("the storage".into())) };
+        let Some(db) = guard.as_ref() else { return Err(self.unavailable()) };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(db))).unwrap_or_else(|_| {
             Err(Error::Corrupt(format!(
                 "{} is damaged: the storage engine failed while reading it",
@@ -322,7 +353,9 @@ impl DiskStorage {
 
     /// Releases the file (and its lock); later calls fail with `ERR_CLOSED`.
     pub fn close(&self) {
-        self.db.write().unwrap_or_else(|p| p.into_inner()).take();
+        let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::Release);
+        guard.take();
     }
 
     /// The store's file, for tests that inspect or damage it.
@@ -461,7 +494,7 @@ impl Storage for DiskStorage {
         self.verify_for_writing()?;
         self.reopen_if_needed()?;
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
-        let Some(db) = guard.as_mut() else { return Err(Error::Closed("the storage".into())) };
+        let Some(db) = guard.as_mut() else { return Err(self.unavailable()) };
         let file_len = || std::fs::metadata(&self.path).map(|m| m.len()).map_err(|e| io(&self.path, e));
         let before = file_len()?;
         let compacted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<bool> {
@@ -537,6 +570,46 @@ mod tests {
             }
         }
         assert!(refused > 0 && written > 0, "refused {refused}, written {written}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// An OS error (here what an immutable file gives: `EPERM` on every write and on opening
+    /// it for writing) is `ERR_IO` wherever it strikes: in the integrity check before the
+    /// session's first write, in the reopen after it, in a commit. It is never damage and
+    /// never closes the store: once it clears, the next call reopens the store and writes.
+    #[test]
+    fn an_os_error_is_err_io_and_writes_resume_once_it_clears() {
+        use crate::faulty_backend::Faults;
+        let d = dir("os-error");
+        let first = DiskStorage::open(&d).unwrap();
+        first.write("s", vec![(b"before".to_vec(), Some(b"1".to_vec()))]).unwrap();
+        first.close();
+        let faults = std::sync::Arc::new(Faults::default());
+        let store = DiskStorage::open_with_faults(&d, faults.clone()).unwrap();
+        let put = |k: &str| store.write("s", vec![(k.as_bytes().to_vec(), Some(b"1".to_vec()))]);
+        let keys = || -> Vec<Vec<u8>> { store.scan_prefix("s", b"").unwrap().into_iter().map(|(k, _)| k).collect() };
+
+        faults.refuse_writes(true);
+        for attempt in 0..3 {
+            assert_eq!(put("refused").unwrap_err().code(), "ERR_IO", "before the first write, attempt {attempt}");
+        }
+        faults.refuse_writes(false);
+        put("after-check").unwrap();
+
+        faults.refuse_writes(true);
+        for attempt in 0..3 {
+            assert_eq!(put("refused").unwrap_err().code(), "ERR_IO", "in a commit, attempt {attempt}");
+        }
+        assert_eq!(store.drop_space("s").unwrap_err().code(), "ERR_IO");
+        faults.refuse_writes(false);
+        put("later").unwrap();
+        assert_eq!(keys(), [&b"after-check"[..], b"before", b"later"]);
+
+        store.close();
+        assert_eq!(put("closed").unwrap_err().code(), "ERR_CLOSED", "only close() closes it");
+        let again = DiskStorage::open(&d).unwrap();
+        assert_eq!(again.scan_prefix("s", b"").unwrap().len(), 3, "the acknowledged writes persist");
+        again.close();
         std::fs::remove_dir_all(&d).unwrap();
     }
 
