@@ -93,7 +93,7 @@ pub struct DiskStorage {
     needs_reopen: AtomicBool,
     /// Set when a read found the file damaged (truncated structure), until the next reopen.
     damaged: AtomicBool,
-    /// redb's integrity check passed since the file was (re)opened (see `verify_for_writing`).
+    /// redb's integrity check passed since the file was (re)opened (see `verify`).
     verified: AtomicBool,
     /// Why writes are refused for the rest of this session: the check found damage.
     refused: std::sync::Mutex<Option<String>>,
@@ -194,8 +194,9 @@ impl DiskStorage {
         if !self.needs_reopen.load(Ordering::Acquire) {
             return Ok(());
         }
-        // redb has latched the I/O error, so dropping the handle writes nothing.
-        drop(guard.take());
+        if let Some(db) = guard.take() {
+            release(db, false);
+        }
         *guard = Some(Self::open_file(&self.opener, &self.path)?);
         self.needs_reopen.store(false, Ordering::Release);
         self.damaged.store(false, Ordering::Release);
@@ -212,15 +213,17 @@ impl DiskStorage {
         io(&self.path, "the store could not be reopened after an I/O error; retry once its cause is cleared")
     }
 
-    /// Runs redb's integrity check before the first write transaction since the file was
-    /// opened. Damage that reads never walk into (redb's own trees of freed pages, which a
-    /// commit walks) made redb panic inside a commit and again while unwinding, which aborts
-    /// the process: 1 in ~2,300 random bit flips did. The check reads every page (~120 ms for
-    /// a 390 MB file, once per process) and reports such damage as `ERR_CORRUPT`; reads go on,
-    /// since they authenticate every entry anyway. An OS error during the check (it writes
-    /// redb's header) is no damage: it is `ERR_IO`, and the check runs again on the next call,
-    /// after the reopen a failed check needs (redb then discards its allocator state).
-    fn verify_for_writing(&self) -> Result<()> {
+    /// Runs redb's integrity check once per (re)opened file: before its first write
+    /// transaction, and at the latest when it is closed. Damage that reads never walk into
+    /// (redb's own trees of freed pages, which a commit walks) made redb panic inside a
+    /// commit and again while unwinding, which aborts the process: 1 in ~2,300 random bit
+    /// flips did. The check reads every page (~120 ms for a 390 MB file, once per process) and
+    /// reports such damage as `ERR_CORRUPT`, remembered: writes are refused for the rest of
+    /// the session; reads go on, since they authenticate every entry anyway. An OS error
+    /// during the check (it writes redb's header) is no damage: it is `ERR_IO`, and the check
+    /// runs again on the next call, after the reopen a failed check needs (redb then discards
+    /// its allocator state).
+    fn verify(&self) -> Result<()> {
         if self.verified.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -351,16 +354,65 @@ impl DiskStorage {
         })
     }
 
-    /// Releases the file (and its lock); later calls fail with `ERR_CLOSED`.
+    /// Releases the file (and its lock); later calls fail with `ERR_CLOSED`. Never fails.
+    ///
+    /// Closing is redb's last write: it commits its allocator state (so the next open needs
+    /// no repair) and marks the file cleanly shut down. That commit walks redb's own trees,
+    /// and on damage there it panicked (`ERR_INTERNAL` through Node) or panicked twice and
+    /// aborted the process; a session that had only read a store with two pages swapped did.
+    /// So a session that has not run the integrity check runs it now, and the closing write
+    /// is made only on a file that passed it; any other is let go without writing (the next
+    /// open recovers it as after a crash).
     pub fn close(&self) {
+        if !self.closed.load(Ordering::Acquire) && !self.needs_reopen.load(Ordering::Acquire) {
+            // Its outcome is recorded in `verified`; close itself has nothing to report.
+            let _ = self.verify();
+        }
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
         self.closed.store(true, Ordering::Release);
-        guard.take();
+        if let Some(db) = guard.take() {
+            release(db, self.may_write_back());
+        }
+    }
+
+    /// Whether closing may make redb's closing write: the file passed the integrity check
+    /// since it was (re)opened, and no I/O error has happened since.
+    fn may_write_back(&self) -> bool {
+        self.verified.load(Ordering::Acquire) && !self.needs_reopen.load(Ordering::Acquire)
     }
 
     /// The store's file, for tests that inspect or damage it.
     pub fn file(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Lets a database handle go; `write_back: false` without any write. Never panics.
+///
+/// redb writes nothing while dropped during an unwind (its close checks
+/// `std::thread::panicking()`, so that a panic leaves the file for recovery), and it has no
+/// other way to close without writing; `resume_unwind` starts such an unwind without calling
+/// the panic hook, so nothing is printed. A panic inside redb's normal close is caught too.
+fn release(db: Database, write_back: bool) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        if write_back {
+            drop(db);
+        } else {
+            let _dropped_while_unwinding = db;
+            std::panic::resume_unwind(Box::new("closing without writing"));
+        }
+    }));
+}
+
+impl Drop for DiskStorage {
+    /// A store dropped without [`DiskStorage::close`] is let go the same way, but without
+    /// running a check first: a drop may happen on any thread (the JS thread, when Node
+    /// collects a client that was never closed).
+    fn drop(&mut self) {
+        let write_back = self.may_write_back();
+        if let Some(db) = self.db.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            release(db, write_back);
+        }
     }
 }
 
@@ -383,7 +435,7 @@ impl Storage for DiskStorage {
     }
 
     fn write_clearing(&self, space: &str, cleared: &[&[u8]], mut changes: Vec<Change>) -> Result<()> {
-        self.verify_for_writing()?;
+        self.verify()?;
         // In key order, the B-tree's pages are each visited once in a row, not at random
         // (record keys are HMACs), so a batch larger than the page cache does not evict pages
         // it comes back to. Stable, so of two changes to one key the last still wins.
@@ -469,7 +521,7 @@ impl Storage for DiskStorage {
     }
 
     fn drop_space(&self, space: &str) -> Result<()> {
-        self.verify_for_writing()?;
+        self.verify()?;
         self.with_db(|db| {
             let txn = db.begin_write().map_err(|e| self.err(e))?;
             {
@@ -491,7 +543,7 @@ impl Storage for DiskStorage {
     /// every other call on this store waits (0.6 s for a 374 MB file with 100 MB in use,
     /// ~1.2 s for 570 MB).
     fn reclaim_space(&self) -> Result<u64> {
-        self.verify_for_writing()?;
+        self.verify()?;
         self.reopen_if_needed()?;
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
         let Some(db) = guard.as_mut() else { return Err(self.unavailable()) };
@@ -610,6 +662,57 @@ mod tests {
         let again = DiskStorage::open(&d).unwrap();
         assert_eq!(again.scan_prefix("s", b"").unwrap().len(), 3, "the acknowledged writes persist");
         again.close();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Two pages swapped (the damage that made closing panic, or panic twice and abort the
+    /// process, also after a session that had only read): closing never fails, and once a
+    /// write was refused, closing writes nothing either.
+    #[test]
+    fn closing_a_damaged_store_never_fails_and_writes_nothing_once_writes_are_refused() {
+        let d = dir("damaged-close");
+        {
+            let store = DiskStorage::open(&d).unwrap();
+            for space in ["a", "b"] {
+                for round in 0..3u8 {
+                    let changes = (0..100u32).map(|i| (format!("r{i:04}").into_bytes(), Some(vec![round; 200])));
+                    store.write(space, changes.collect()).unwrap();
+                }
+            }
+            store.close();
+        }
+        let file = d.join(FILE_NAME);
+        let clean = std::fs::read(&file).unwrap();
+        let pages = clean.len() / 4096;
+        let (mut sessions, mut refused) = (0, 0);
+        // Each page after the file header with its next three and with the last one.
+        let pairs =
+            (1..pages).flat_map(|p| (p + 1..pages).filter(move |&q| q <= p + 3 || q == pages - 1).map(move |q| (p, q)));
+        for (p, q) in pairs {
+            let mut bad = clean.clone();
+            bad[p * 4096..(p + 1) * 4096].copy_from_slice(&clean[q * 4096..(q + 1) * 4096]);
+            bad[q * 4096..(q + 1) * 4096].copy_from_slice(&clean[p * 4096..(p + 1) * 4096]);
+            std::fs::write(&file, &bad).unwrap();
+            let Ok(store) = DiskStorage::open(&d) else { continue };
+            sessions += 1;
+            for space in ["a", "b"] {
+                let _ = store.scan_prefix(space, b"");
+            }
+            store.close();
+            std::fs::write(&file, &bad).unwrap();
+            let store = DiskStorage::open(&d).unwrap();
+            match store.write("c", vec![(b"k".to_vec(), Some(b"v".to_vec()))]) {
+                Ok(()) => store.close(),
+                Err(e) => {
+                    assert!(matches!(e, Error::Corrupt(_)), "swap {p}/{q}: {e}");
+                    refused += 1;
+                    let before = std::fs::read(&file).unwrap();
+                    store.close();
+                    assert!(std::fs::read(&file).unwrap() == before, "swap {p}/{q}: closing wrote to a damaged file");
+                }
+            }
+        }
+        assert!(refused > 0 && refused < sessions, "{refused} of {sessions} sessions refused to write");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
