@@ -552,4 +552,66 @@ describe('disk storage', () => {
     assert.deepEqual((await reloaded.listIds()).sort(), ['a', 'b', 'c'])
     await again.close()
   })
+
+  it('swapped pages: every load and create is ERR_CORRUPT or ERR_INTEGRITY, never "not found"; closing succeeds without writing', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    for (const name of ['a', 'b']) {
+      const index = await client.createIndex({ indexName: name, indexKey: key, dimension: 4, autoTrain: false })
+      await index.upsert({ items: Array.from({ length: 50 }, (_, i) => ({ id: name + i, vector: [i, 1, 2, 3], metadata: { k: i } })) })
+    }
+    await client.close()
+    // Every pair of pages after the file header (which has no checksum; see the next test),
+    // swapped in turn, in one child process: a crash fails the test.
+    const out = child(path, key, `
+      const fs = require('node:fs')
+      const file = path + '/ciphervec.redb'
+      const clean = fs.readFileSync(file)
+      const pages = clean.length / 4096
+      const outcomes = []
+      const attempt = async (p) => { try { await p; return 'ok' } catch (e) { return e.code } }
+      for (let p = 1; p < pages; p++) for (let q = p + 1; q < pages; q++) {
+        const bad = Buffer.from(clean)
+        clean.copy(bad, p * 4096, q * 4096, (q + 1) * 4096)
+        clean.copy(bad, q * 4096, p * 4096, (p + 1) * 4096)
+        fs.writeFileSync(file, bad)
+        const o = { swap: p + '/' + q }
+        // Two sessions: one that only reads (then closing is its only write), one that writes.
+        let c
+        try { c = await Client.open({ storage: { kind: 'disk', path } }) } catch (e) { o.open = e.code; outcomes.push(o); continue }
+        o.loadA = await attempt(c.loadIndex({ indexName: 'a', indexKey: key }))
+        o.loadB = await attempt(c.loadIndex({ indexName: 'b', indexKey: key }))
+        o.createA = await attempt(c.createIndex({ indexName: 'a', indexKey: key }))
+        o.close = await attempt(c.close())
+        fs.writeFileSync(file, bad)
+        c = await Client.open({ storage: { kind: 'disk', path } })
+        o.createNew = await attempt(c.createIndex({ indexName: 'new', indexKey: key }))
+        const before = fs.readFileSync(file)
+        o.closeAfterWrite = await attempt(c.close())
+        o.closeWrote = !before.equals(fs.readFileSync(file))
+        outcomes.push(o)
+      }
+      console.log(JSON.stringify(outcomes))`)
+    const outcomes: Array<Record<string, string | boolean>> = JSON.parse(out)
+    assert.ok(outcomes.length > 100, `${outcomes.length} swaps`)
+    const damage = ['ERR_CORRUPT', 'ERR_INTEGRITY']
+    const wrong: string[] = []
+    const expect = (ok: boolean, what: string, o: object) => ok || wrong.push(`${what}: ${JSON.stringify(o)}`)
+    for (const o of outcomes) {
+      if (o.open) {
+        expect([...damage, 'ERR_UNSUPPORTED_FORMAT'].includes(o.open as string), 'open', o)
+        continue
+      }
+      for (const load of [o.loadA, o.loadB]) expect(['ok', ...damage].includes(load as string), 'load', o)
+      expect(['ERR_INDEX_EXISTS', ...damage].includes(o.createA as string), 'create over an existing index', o)
+      expect(['ok', ...damage].includes(o.createNew as string), 'create', o)
+      expect(o.close === 'ok' && o.closeAfterWrite === 'ok', 'close', o)
+      // Writes were refused: closing must not write either.
+      if (o.createNew !== 'ok') expect(o.closeWrote === false, 'close wrote', o)
+    }
+    assert.deepEqual(wrong, [], `${wrong.length} of ${outcomes.length} swaps`)
+    const detected = outcomes.filter((o) => !o.open && [o.loadA, o.loadB].some((l) => damage.includes(l as string)))
+    assert.ok(detected.length > 0, 'no swap was detected by a load')
+  })
 })

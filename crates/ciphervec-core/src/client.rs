@@ -71,6 +71,7 @@ impl Client {
         if self.shared.store.get(&sname, HEADER_KEY)?.is_some() {
             return Err(Error::IndexExists(name.into()));
         }
+        self.shared.store.check_intact()?; // never create over an index that damage hides
         let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, dimension, metric)?);
         cat.open.insert(sname, Arc::downgrade(&index));
         cat.names.insert(name.to_string());

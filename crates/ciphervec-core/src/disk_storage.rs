@@ -214,15 +214,15 @@ impl DiskStorage {
     }
 
     /// Runs redb's integrity check once per (re)opened file: before its first write
-    /// transaction, and at the latest when it is closed. Damage that reads never walk into
-    /// (redb's own trees of freed pages, which a commit walks) made redb panic inside a
-    /// commit and again while unwinding, which aborts the process: 1 in ~2,300 random bit
-    /// flips did. The check reads every page (~120 ms for a 390 MB file, once per process) and
-    /// reports such damage as `ERR_CORRUPT`, remembered: writes are refused for the rest of
-    /// the session; reads go on, since they authenticate every entry anyway. An OS error
-    /// during the check (it writes redb's header) is no damage: it is `ERR_IO`, and the check
-    /// runs again on the next call, after the reopen a failed check needs (redb then discards
-    /// its allocator state).
+    /// transaction, when an entry a caller expected is missing (`check_intact`), and at the
+    /// latest when the file is closed. Damage that reads never walk into (redb's own trees of
+    /// freed pages, which a commit walks) made redb panic inside a commit and again while
+    /// unwinding, which aborts the process: 1 in ~2,300 random bit flips did. The check reads
+    /// every page (~120 ms for a 390 MB file, once per process) and reports such damage as
+    /// `ERR_CORRUPT`, remembered: writes are refused for the rest of the session; reads go on,
+    /// since they authenticate every entry anyway. An OS error during the check (it writes
+    /// redb's header) is no damage: it is `ERR_IO`, and the check runs again on the next call,
+    /// after the reopen a failed check needs (redb then discards its allocator state).
     fn verify(&self) -> Result<()> {
         if self.verified.load(Ordering::Acquire) {
             return Ok(());
@@ -567,6 +567,16 @@ impl Storage for DiskStorage {
             )))
         })?;
         Ok(if compacted { before.saturating_sub(file_len()?) } else { 0 })
+    }
+
+    /// redb's integrity check, which verifies every page's checksum, once per session (see
+    /// `verify`): damage to a B-tree page can hide entries (two pages swapped made both
+    /// indexes of a store read as missing). Where the check finds damage it may repair the
+    /// file by going back to redb's previous commit; the store then reports `ERR_CORRUPT`
+    /// all the same and refuses writes for the session, since what was read before the repair
+    /// may be newer than the file now.
+    fn check_intact(&self) -> Result<()> {
+        self.verify()
     }
 
     fn close(&self) {
