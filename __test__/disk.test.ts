@@ -614,4 +614,81 @@ describe('disk storage', () => {
     const detected = outcomes.filter((o) => !o.open && [o.loadA, o.loadB].some((l) => damage.includes(l as string)))
     assert.ok(detected.length > 0, 'no swap was detected by a load')
   })
+
+  it('damage to the file header (its first page) is ERR_CORRUPT', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    await client.createIndex({ indexName: 'h', indexKey: key })
+    await client.close()
+    const file = join(path, 'ciphervec.redb')
+    const clean = readFileSync(file)
+    const damaged = [Buffer.from(clean).fill(0x55, 0, 64), Buffer.from(clean).fill(0, 0, 4096), Buffer.from(clean).fill(0xff, 0, 16)]
+    for (const bad of damaged) {
+      writeFileSync(file, bad)
+      await rejectsWithCode(Client.open({ storage: { kind: 'disk', path } }), 'ERR_CORRUPT')
+      assert.ok(readFileSync(file).equals(bad), 'the damaged file is left as it was')
+    }
+  })
+
+  it('an empty or too short store file is ERR_CORRUPT at open, never re-created as an empty store', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    await (await client.createIndex({ indexName: 'e', indexKey: key, dimension: 4 })).upsert({ items: [{ id: 'x', vector: vectorOf('x', 4) }] })
+    await client.close()
+    const file = join(path, 'ciphervec.redb')
+    const clean = readFileSync(file)
+    for (const bad of [Buffer.alloc(0), clean.subarray(0, 5), clean.subarray(0, 100), Buffer.from('not a store')]) {
+      writeFileSync(file, bad)
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await rejectsWithCode(Client.open({ storage: { kind: 'disk', path } }), 'ERR_CORRUPT')
+      }
+      assert.ok(readFileSync(file).equals(bad), `a ${bad.length}-byte file is left as it was`)
+    }
+  })
+
+  it('kill -9 while stores are created: a store file is there complete or not at all, and every directory opens', async () => {
+    const base = tempDir()
+    const creator = `
+      const { Client } = require(${ADDON})
+      ;(async () => {
+        for (let i = Number(process.argv[1]); ; i++) {
+          process.stdout.write('start ' + i + '\\n')
+          await (await Client.open({ storage: { kind: 'disk', path: ${JSON.stringify(base)} + '/' + i } })).close()
+        }
+      })()`
+    // redb's magic number: a file without it at the start is not a complete redb file.
+    const magic = Buffer.from([0x72, 0x65, 0x64, 0x62, 0x1a, 0x0a, 0xa9, 0x0d, 0x0a])
+    let next = 0
+    let interrupted = 0
+    for (let round = 0; round < 20; round++) {
+      const proc = spawn(process.execPath, ['-e', creator, String(next)])
+      let out = ''
+      proc.stdout.on('data', (d) => (out += d))
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (out.split('\n').filter((l) => l.startsWith('start ')).length >= 2 || proc.exitCode !== null) {
+            clearInterval(poll)
+            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 20)
+          }
+        }, 1)
+      })
+      await exited
+      const started = out.split('\n').filter((l) => l.startsWith('start ')).map((l) => Number(l.slice(6)))
+      for (const i of started) {
+        const file = join(base, String(i), 'ciphervec.redb')
+        let bytes: Buffer | undefined
+        try { bytes = readFileSync(file) } catch { interrupted++; continue }
+        assert.ok(bytes.length >= 4096 && bytes.subarray(0, magic.length).equals(magic), `round ${round}: store ${i} is incomplete (${bytes.length} bytes)`)
+      }
+      next = Math.max(next, ...started) + 1
+    }
+    assert.ok(interrupted > 0, 'no kill landed inside a creation')
+    for (const d of readdirSync(base)) {
+      await (await Client.open({ storage: { kind: 'disk', path: join(base, d) } })).close()
+      assert.deepEqual(readdirSync(join(base, d)), ['ciphervec.redb'], 'leftovers of interrupted creations are removed')
+    }
+  })
 })

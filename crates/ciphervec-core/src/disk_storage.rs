@@ -43,9 +43,13 @@ const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 const SPACES: TableDefinition<&str, ()> = TableDefinition::new("spaces");
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 /// `META` keys: the format version, and its bitwise complement (so one damaged byte in the
-/// version reads as damage, not as a newer format).
+/// version reads as damage, not as a newer format). Stores written before the marker existed
+/// have no `META` table and are format 1.
 const FORMAT_KEY: &str = "format";
 const FORMAT_CHECK_KEY: &str = "format-check";
+/// How a new store is named while it is made, in the directory of the store: then a crash
+/// can leave only such a file behind (removed by the next open), never a partial store.
+const CREATING_PREFIX: &str = ".ciphervec.redb.creating-";
 
 /// How the store's file is handed to redb: to redb's own file backend, or in tests through
 /// one that fails on demand (see `faulty_backend`).
@@ -56,16 +60,17 @@ struct Opener {
 }
 
 impl Opener {
-    /// Opens `path` for reading and writing (`create`: creating it if missing).
-    fn file(&self, path: &Path, create: bool) -> std::io::Result<File> {
+    /// Opens the existing file `path` for reading and writing.
+    fn file(&self, path: &Path) -> std::io::Result<File> {
         #[cfg(test)]
         if let Some(faults) = &self.faults {
             faults.check_open()?;
         }
-        OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)
+        OpenOptions::new().read(true).write(true).open(path)
     }
 
-    /// redb's database in `file` (initialised if the file is empty).
+    /// redb's database in `file`. redb would initialise an empty file as a new database: the
+    /// caller has refused those.
     fn database(&self, file: File) -> std::result::Result<Database, DatabaseError> {
         let mut builder = Database::builder();
         builder.set_cache_size(CACHE_BYTES);
@@ -141,6 +146,7 @@ impl DiskStorage {
         let path = dir.join(FILE_NAME);
         // redb can panic on pages damaged in ways its checks miss, also while opening.
         std::panic::catch_unwind(|| {
+            create_if_missing(dir, &path)?;
             let db = Self::open_file(&opener, &path)?;
             let store = DiskStorage {
                 path: path.clone(),
@@ -153,6 +159,7 @@ impl DiskStorage {
                 refused: std::sync::Mutex::new(None),
             };
             store.check_format()?;
+            remove_leftovers(dir);
             Ok(store)
         })
         .unwrap_or_else(|_| {
@@ -160,10 +167,18 @@ impl DiskStorage {
         })
     }
 
+    /// Opens the store's file. A store is published whole (see `create_if_missing`), so a
+    /// file that is empty or no redb file at all is damage, never a store to initialise.
     fn open_file(opener: &Opener, path: &Path) -> Result<Database> {
-        let file = opener.file(path, true).map_err(|e| io(path, e))?;
+        let file = opener.file(path).map_err(|e| io(path, e))?;
+        if file.metadata().map_err(|e| io(path, e))?.len() == 0 {
+            return Err(Error::Corrupt(format!(
+                "{} is empty: its contents are lost; restore it from a backup, or delete it to start an empty store",
+                path.display()
+            )));
+        }
         opener.database(file).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => Error::Locked(format!(
+            DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => Error::Locked(format!(
                 "{} is open in another process (or client): close that client first",
                 path.display()
             )),
@@ -172,6 +187,11 @@ impl DiskStorage {
                 path.display()
             )),
             DatabaseError::Storage(redb::StorageError::Io(e)) if is_truncation(&e) => truncated(path),
+            // What redb reports for a file without its magic number (a damaged first page, or
+            // a file too short to hold it); no OS error has this kind.
+            DatabaseError::Storage(redb::StorageError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Error::Corrupt(format!("{} is damaged or not a ciphervec store: {e}", path.display()))
+            }
             DatabaseError::Storage(redb::StorageError::Io(e)) => io(path, e),
             DatabaseError::Storage(redb::StorageError::Corrupted(m)) => {
                 Error::Corrupt(format!("{}: {m}", path.display()))
@@ -263,11 +283,11 @@ impl DiskStorage {
         Err(Error::Corrupt(why))
     }
 
-    /// Records the format version in a new store; refuses a store written in another one.
-    /// An existing store is only read here: redb can panic on damaged pages, and a panic inside
-    /// a write transaction can panic again while unwinding, which aborts the process.
+    /// Refuses a store written in another format. Only reads: redb can panic on damaged
+    /// pages, and a panic inside a write transaction can panic again while unwinding, which
+    /// aborts the process. (A new store gets its marker before it is published.)
     fn check_format(&self) -> Result<()> {
-        let guard = self.db.read().unwrap();
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
         let db = guard.as_ref().expect("just opened");
         let found = {
             let txn = db.begin_read().map_err(|e| self.err(e))?;
@@ -281,6 +301,8 @@ impl DiskStorage {
             }
         };
         match found {
+            // Written before the marker existed (or damage the integrity check will find).
+            None => Ok(()),
             Some((Some(FORMAT_VERSION), _)) => Ok(()),
             // Written by another version of ciphervec, which writes the check too; without a
             // matching check the version number itself is damaged.
@@ -288,19 +310,9 @@ impl DiskStorage {
                 "{} has ciphervec storage format {v}; this version reads {FORMAT_VERSION}: upgrade ciphervec",
                 self.path.display()
             ))),
-            Some((Some(_), _)) => {
+            // The marker is written whole, in the transaction that creates the table.
+            Some(_) => {
                 Err(Error::Corrupt(format!("{} is damaged: its format marker is unreadable", self.path.display())))
-            }
-            Some((None, _)) | None => {
-                let txn = db.begin_write().map_err(|e| self.err(e))?;
-                {
-                    let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-                    meta.insert(FORMAT_KEY, FORMAT_VERSION).map_err(|e| self.err(e))?;
-                    meta.insert(FORMAT_CHECK_KEY, !FORMAT_VERSION).map_err(|e| self.err(e))?;
-                    txn.open_table(KV).map_err(|e| self.err(e))?;
-                    txn.open_table(SPACES).map_err(|e| self.err(e))?;
-                }
-                txn.commit().map_err(|e| self.err(e))
             }
         }
     }
@@ -384,6 +396,72 @@ impl DiskStorage {
     /// The store's file, for tests that inspect or damage it.
     pub fn file(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Publishes a new, empty store at `path` unless a file is there. The store is made whole
+/// under a temporary name in the same directory (redb's layout and the format marker
+/// committed, the file fsynced), then linked to `path`, which fails if `path` exists, and the
+/// directory fsynced: a crash leaves no file at `path` or a complete store, never the empty or
+/// half-initialised file an in-place creation can leave (which must read as damage). Of two
+/// processes creating at once, one links its store; the other finds it there and opens it
+/// (and is refused by its lock while the first has it open).
+fn create_if_missing(dir: &Path, path: &Path) -> Result<()> {
+    let exists = |path: &Path| std::fs::symlink_metadata(path).is_ok();
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path, e)),
+    }
+    let nonce = crate::crypto::random_key();
+    let temp = dir.join(format!(
+        "{CREATING_PREFIX}{}-{}",
+        std::process::id(),
+        nonce[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ));
+    let made = make_store(&temp).and_then(|()| match std::fs::hard_link(&temp, path) {
+        Ok(()) => File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e)),
+        // Another process published its store first (and may have removed this temporary
+        // file as a leftover): open that one.
+        Err(_) if exists(path) => Ok(()),
+        Err(e) => Err(io(path, format!("cannot publish the new store: {e}"))),
+    });
+    let _ = std::fs::remove_file(&temp);
+    made
+}
+
+/// A new, empty store in the file `temp`: redb's layout, the format marker and the tables,
+/// committed, cleanly closed and fsynced. Works on the open file throughout, so another
+/// process's `remove_leftovers` unlinking `temp` meanwhile fails only the link after it.
+fn make_store(temp: &Path) -> Result<()> {
+    let fail = |e: &dyn std::fmt::Display| io(temp, e);
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(temp).map_err(|e| fail(&e))?;
+    let synced = file.try_clone().map_err(|e| fail(&e))?;
+    let backend = FileBackend::new(file).map_err(|e| fail(&e))?;
+    let db = Database::builder().set_cache_size(CACHE_BYTES).create_with_backend(backend).map_err(|e| fail(&e))?;
+    let txn = db.begin_write().map_err(|e| fail(&e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| fail(&e))?;
+        meta.insert(FORMAT_KEY, FORMAT_VERSION).map_err(|e| fail(&e))?;
+        meta.insert(FORMAT_CHECK_KEY, !FORMAT_VERSION).map_err(|e| fail(&e))?;
+        txn.open_table(KV).map_err(|e| fail(&e))?;
+        txn.open_table(SPACES).map_err(|e| fail(&e))?;
+    }
+    txn.commit().map_err(|e| fail(&e))?;
+    db.close().map_err(|e| fail(&e))?;
+    synced.sync_all().map_err(|e| fail(&e))
+}
+
+/// Removes the temporary files of creations that never finished (a crash before the
+/// store was published). Called with the store open, so with its lock held: a creation still
+/// running elsewhere will find the store and open it instead of its own file, so that file is
+/// a leftover too. Best effort: a file that cannot be removed stays for the next open.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(|name| name.starts_with(CREATING_PREFIX)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -863,8 +941,72 @@ mod tests {
         }
         assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_CORRUPT", "a flipped bit in the version");
         std::fs::write(d.join(FILE_NAME), b"not a database at all").unwrap();
-        let code = DiskStorage::open(&d).err().unwrap().code();
-        assert!(["ERR_CORRUPT", "ERR_IO", "ERR_UNSUPPORTED_FORMAT"].contains(&code), "{code}");
+        assert_eq!(DiskStorage::open(&d).err().unwrap().code(), "ERR_CORRUPT");
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A store is never empty or shorter than redb's header (it is published whole), so such
+    /// a file, or one whose first page lost redb's magic number, is damage: `ERR_CORRUPT`, and
+    /// the file stays as it is rather than becoming a new, empty store.
+    #[test]
+    fn an_empty_short_or_headless_file_is_corrupt_and_left_as_it_is() {
+        let d = dir("empty");
+        let store = DiskStorage::open(&d).unwrap();
+        store.write("s", vec![(b"k".to_vec(), Some(vec![7; 100]))]).unwrap();
+        store.close();
+        let file = d.join(FILE_NAME);
+        let clean = std::fs::read(&file).unwrap();
+        let mut headless = clean.clone();
+        headless[..64].fill(0x55);
+        for bad in [&[][..], &clean[..5], &clean[..100], b"not a store", &headless] {
+            std::fs::write(&file, bad).unwrap();
+            for attempt in 0..2 {
+                let e = DiskStorage::open(&d).err().unwrap();
+                assert_eq!(e.code(), "ERR_CORRUPT", "{} bytes, attempt {attempt}: {e}", bad.len());
+            }
+            assert!(std::fs::read(&file).unwrap() == bad, "a {}-byte file was changed", bad.len());
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A new store appears at its path complete or not at all: what a crashed creation leaves
+    /// is a temporary file, which the next open removes. Of threads creating one store at
+    /// once, one gets it and the others `ERR_LOCKED`, as a second process would.
+    #[test]
+    fn new_stores_are_published_whole_once_and_leftovers_are_removed() {
+        let d = dir("publish");
+        std::fs::create_dir_all(&d).unwrap();
+        let leftover = d.join(format!("{CREATING_PREFIX}4242-00ff00ff00ff00ff"));
+        std::fs::write(&leftover, b"half a store").unwrap();
+        let store = DiskStorage::open(&d).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [FILE_NAME], "only the store is left");
+        store.close();
+        std::fs::remove_dir_all(&d).unwrap();
+
+        for round in 0..5 {
+            let d = dir(&format!("race-{round}"));
+            let barrier = std::sync::Barrier::new(4);
+            let opened: Vec<Result<DiskStorage>> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            DiskStorage::open(&d)
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let codes: Vec<&str> = opened.iter().filter_map(|r| r.as_ref().err().map(Error::code)).collect();
+            assert_eq!(codes, ["ERR_LOCKED"; 3], "round {round}");
+            let winner = opened.into_iter().find_map(|r| r.ok()).unwrap();
+            winner.write("s", vec![(b"k".to_vec(), Some(b"v".to_vec()))]).unwrap();
+            winner.close();
+            let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(names, [FILE_NAME], "round {round}: no leftovers");
+            assert_eq!(DiskStorage::open(&d).unwrap().get("s", b"k").unwrap(), Some(b"v".to_vec()));
+            std::fs::remove_dir_all(&d).unwrap();
+        }
     }
 }
