@@ -44,6 +44,18 @@ function mountTmpfs(t: { skip: (message: string) => void }, size: string): strin
   }
 }
 
+/** Sets or clears a file's immutable flag (`+i` / `-i`); false with the test skipped when that is not possible. */
+function chattr(t: { skip: (message: string) => void }, flag: '+i' | '-i', file: string): boolean {
+  try {
+    if (process.getuid?.() !== 0) throw new Error('not root')
+    execFileSync('chattr', [flag, file], { stdio: 'pipe' })
+    return true
+  } catch {
+    t.skip('needs root and chattr on a file system with the immutable flag (ext4); CI runs as root')
+    return false
+  }
+}
+
 /** A deterministic vector for an id, so any item can be checked for intactness. */
 function vectorOf(id: string, dim = 8): Float32Array {
   let h = 0
@@ -309,33 +321,44 @@ describe('disk storage', () => {
           await index.upsert({ ids: ids.slice(s, s + 10000), vectors })
         }
         process.stdout.write('acked ' + round + '\\n')
+        const started = performance.now()
         await index.compact()
-        process.stdout.write('compacted\\n')
+        process.stdout.write('compacted in ' + (performance.now() - started) + ' ms\\n')
         await client.close()
       })()`
+    // Round 0 runs to the end and measures how long compact() (with the shrink) takes on this
+    // machine; each later round is killed at another fraction of that time after compact()
+    // starts, so kills land inside it whatever the machine's speed.
+    const fractions = [0.1, 0.26, 0.42, 0.58, 0.74, 0.9]
+    let compactMs = 0
     let lastAcked = -1
     let killedInside = 0
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round <= fractions.length; round++) {
       const proc = spawn(process.execPath, ['-e', worker, Buffer.from(key).toString('hex'), String(round)])
       const exited = new Promise((resolve) => proc.once('exit', resolve))
       let out = ''
       proc.stdout.on('data', (d) => (out += d))
       proc.stderr.on('data', (d) => (out += d))
-      await new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          if (out.includes('acked ') || proc.exitCode !== null) {
-            clearInterval(poll)
-            // Compacting and shrinking take ~1 s here: a kill lands in either, or after both.
-            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 1200)
-          }
-        }, 1)
-      })
+      if (round > 0) {
+        await new Promise<void>((resolve) => {
+          const poll = setInterval(() => {
+            if (out.includes('acked ') || proc.exitCode !== null) {
+              clearInterval(poll)
+              setTimeout(() => { proc.kill('SIGKILL'); resolve() }, fractions[round - 1] * compactMs)
+            }
+          }, 1)
+        })
+      }
       await exited
       assert.ok(out.includes('acked ' + round), out)
       lastAcked = round
-      if (!out.includes('compacted')) killedInside++
+      if (round === 0) {
+        const measured = /compacted in ([\d.]+) ms/.exec(out)
+        assert.ok(measured, `round 0 runs to the end: ${out}`)
+        compactMs = Number(measured[1])
+      } else if (!out.includes('compacted')) killedInside++
     }
-    assert.ok(killedInside >= 1, 'no kill landed inside a compaction')
+    assert.ok(killedInside >= 1, `no kill landed inside a compaction (round 0's took ${compactMs} ms)`)
     const client = await Client.open({ storage: { kind: 'disk', path } })
     const index = await client.loadIndex({ indexName: 'k', indexKey: key, autoTrain: false })
     assert.equal(await index.count(), n)
@@ -492,6 +515,180 @@ describe('disk storage', () => {
     } finally {
       process.off('warning', onWarning)
       execFileSync('umount', [mnt])
+    }
+  })
+
+  it('an OS error (an immutable store file) is ERR_IO before and after the first write, and writes resume once it clears', async (t) => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const file = join(path, 'ciphervec.redb')
+    const item = (id: string) => ({ items: [{ id, vector: vectorOf(id, 4) }] })
+    const first = await Client.open({ storage: { kind: 'disk', path } })
+    await (await first.createIndex({ indexName: 'p', indexKey: key, dimension: 4, autoTrain: false })).upsert(item('a'))
+    await first.close()
+    // A new session: its first write runs the integrity check, which now meets the error.
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    const index = await client.loadIndex({ indexName: 'p', indexKey: key, autoTrain: false })
+    if (!chattr(t, '+i', file)) return
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) await rejectsWithCode(index.upsert(item('x')), 'ERR_IO')
+    } finally {
+      chattr(t, '-i', file)
+    }
+    await index.upsert(item('b'))
+    // The check has passed: now a commit meets it.
+    chattr(t, '+i', file)
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) await rejectsWithCode(index.upsert(item('y')), 'ERR_IO')
+      await rejectsWithCode(index.compact(), 'ERR_IO')
+    } finally {
+      chattr(t, '-i', file)
+    }
+    await index.upsert(item('c'))
+    assert.equal(await index.count(), 3)
+    await client.close()
+    const again = await Client.open({ storage: { kind: 'disk', path } })
+    const reloaded = await again.loadIndex({ indexName: 'p', indexKey: key, autoTrain: false })
+    assert.deepEqual((await reloaded.listIds()).sort(), ['a', 'b', 'c'])
+    await again.close()
+  })
+
+  it('swapped pages: every load and create is ERR_CORRUPT or ERR_INTEGRITY, never "not found"; closing succeeds without writing', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    for (const name of ['a', 'b']) {
+      const index = await client.createIndex({ indexName: name, indexKey: key, dimension: 4, autoTrain: false })
+      await index.upsert({ items: Array.from({ length: 50 }, (_, i) => ({ id: name + i, vector: [i, 1, 2, 3], metadata: { k: i } })) })
+    }
+    await client.close()
+    // Every pair of pages after the file header (which has no checksum; see the next test),
+    // swapped in turn, in one child process: a crash fails the test.
+    const out = child(path, key, `
+      const fs = require('node:fs')
+      const file = path + '/ciphervec.redb'
+      const clean = fs.readFileSync(file)
+      const pages = clean.length / 4096
+      const outcomes = []
+      const attempt = async (p) => { try { await p; return 'ok' } catch (e) { return e.code } }
+      for (let p = 1; p < pages; p++) for (let q = p + 1; q < pages; q++) {
+        const bad = Buffer.from(clean)
+        clean.copy(bad, p * 4096, q * 4096, (q + 1) * 4096)
+        clean.copy(bad, q * 4096, p * 4096, (p + 1) * 4096)
+        fs.writeFileSync(file, bad)
+        const o = { swap: p + '/' + q }
+        // Two sessions: one that only reads (then closing is its only write), one that writes.
+        let c
+        try { c = await Client.open({ storage: { kind: 'disk', path } }) } catch (e) { o.open = e.code; outcomes.push(o); continue }
+        o.loadA = await attempt(c.loadIndex({ indexName: 'a', indexKey: key }))
+        o.loadB = await attempt(c.loadIndex({ indexName: 'b', indexKey: key }))
+        o.createA = await attempt(c.createIndex({ indexName: 'a', indexKey: key }))
+        o.close = await attempt(c.close())
+        fs.writeFileSync(file, bad)
+        c = await Client.open({ storage: { kind: 'disk', path } })
+        o.createNew = await attempt(c.createIndex({ indexName: 'new', indexKey: key }))
+        const before = fs.readFileSync(file)
+        o.closeAfterWrite = await attempt(c.close())
+        o.closeWrote = !before.equals(fs.readFileSync(file))
+        outcomes.push(o)
+      }
+      console.log(JSON.stringify(outcomes))`)
+    const outcomes: Array<Record<string, string | boolean>> = JSON.parse(out)
+    assert.ok(outcomes.length > 100, `${outcomes.length} swaps`)
+    const damage = ['ERR_CORRUPT', 'ERR_INTEGRITY']
+    const wrong: string[] = []
+    const expect = (ok: boolean, what: string, o: object) => ok || wrong.push(`${what}: ${JSON.stringify(o)}`)
+    for (const o of outcomes) {
+      if (o.open) {
+        expect([...damage, 'ERR_UNSUPPORTED_FORMAT'].includes(o.open as string), 'open', o)
+        continue
+      }
+      for (const load of [o.loadA, o.loadB]) expect(['ok', ...damage].includes(load as string), 'load', o)
+      expect(['ERR_INDEX_EXISTS', ...damage].includes(o.createA as string), 'create over an existing index', o)
+      expect(['ok', ...damage].includes(o.createNew as string), 'create', o)
+      expect(o.close === 'ok' && o.closeAfterWrite === 'ok', 'close', o)
+      // Writes were refused: closing must not write either.
+      if (o.createNew !== 'ok') expect(o.closeWrote === false, 'close wrote', o)
+    }
+    assert.deepEqual(wrong, [], `${wrong.length} of ${outcomes.length} swaps`)
+    const detected = outcomes.filter((o) => !o.open && [o.loadA, o.loadB].some((l) => damage.includes(l as string)))
+    assert.ok(detected.length > 0, 'no swap was detected by a load')
+  })
+
+  it('damage to the file header (its first page) is ERR_CORRUPT', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    await client.createIndex({ indexName: 'h', indexKey: key })
+    await client.close()
+    const file = join(path, 'ciphervec.redb')
+    const clean = readFileSync(file)
+    const damaged = [Buffer.from(clean).fill(0x55, 0, 64), Buffer.from(clean).fill(0, 0, 4096), Buffer.from(clean).fill(0xff, 0, 16)]
+    for (const bad of damaged) {
+      writeFileSync(file, bad)
+      await rejectsWithCode(Client.open({ storage: { kind: 'disk', path } }), 'ERR_CORRUPT')
+      assert.ok(readFileSync(file).equals(bad), 'the damaged file is left as it was')
+    }
+  })
+
+  it('an empty or too short store file is ERR_CORRUPT at open, never re-created as an empty store', async () => {
+    const path = tempDir()
+    const key = Client.generateKey()
+    const client = await Client.open({ storage: { kind: 'disk', path } })
+    await (await client.createIndex({ indexName: 'e', indexKey: key, dimension: 4 })).upsert({ items: [{ id: 'x', vector: vectorOf('x', 4) }] })
+    await client.close()
+    const file = join(path, 'ciphervec.redb')
+    const clean = readFileSync(file)
+    for (const bad of [Buffer.alloc(0), clean.subarray(0, 5), clean.subarray(0, 100), Buffer.from('not a store')]) {
+      writeFileSync(file, bad)
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await rejectsWithCode(Client.open({ storage: { kind: 'disk', path } }), 'ERR_CORRUPT')
+      }
+      assert.ok(readFileSync(file).equals(bad), `a ${bad.length}-byte file is left as it was`)
+    }
+  })
+
+  it('kill -9 while stores are created: a store file is there complete or not at all, and every directory opens', async () => {
+    const base = tempDir()
+    const creator = `
+      const { Client } = require(${ADDON})
+      ;(async () => {
+        for (let i = Number(process.argv[1]); ; i++) {
+          process.stdout.write('start ' + i + '\\n')
+          await (await Client.open({ storage: { kind: 'disk', path: ${JSON.stringify(base)} + '/' + i } })).close()
+        }
+      })()`
+    // redb's magic number: a file without it at the start is not a complete redb file.
+    const magic = Buffer.from([0x72, 0x65, 0x64, 0x62, 0x1a, 0x0a, 0xa9, 0x0d, 0x0a])
+    let next = 0
+    let interrupted = 0
+    for (let round = 0; round < 20; round++) {
+      const proc = spawn(process.execPath, ['-e', creator, String(next)])
+      let out = ''
+      proc.stdout.on('data', (d) => (out += d))
+      const exited = new Promise((resolve) => proc.once('exit', resolve))
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (out.split('\n').filter((l) => l.startsWith('start ')).length >= 2 || proc.exitCode !== null) {
+            clearInterval(poll)
+            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, Math.random() * 20)
+          }
+        }, 1)
+      })
+      await exited
+      const started = out.split('\n').filter((l) => l.startsWith('start ')).map((l) => Number(l.slice(6)))
+      for (const i of started) {
+        const file = join(base, String(i), 'ciphervec.redb')
+        let bytes: Buffer | undefined
+        try { bytes = readFileSync(file) } catch { interrupted++; continue }
+        assert.ok(bytes.length >= 4096 && bytes.subarray(0, magic.length).equals(magic), `round ${round}: store ${i} is incomplete (${bytes.length} bytes)`)
+      }
+      next = Math.max(next, ...started) + 1
+    }
+    assert.ok(interrupted > 0, 'no kill landed inside a creation')
+    for (const d of readdirSync(base)) {
+      await (await Client.open({ storage: { kind: 'disk', path: join(base, d) } })).close()
+      assert.deepEqual(readdirSync(join(base, d)), ['ciphervec.redb'], 'leftovers of interrupted creations are removed')
     }
   })
 })

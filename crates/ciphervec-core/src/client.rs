@@ -76,6 +76,7 @@ impl Client {
         if self.has_header(&sname)? || self.has_header(&legacy_storage_name(name))? {
             return Err(Error::IndexExists(name.into()));
         }
+        self.shared.store.check_intact()?; // never create over an index that damage hides
         let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, dimension, metric)?);
         cat.open.insert(sname.clone(), Arc::downgrade(&index));
         cat.seen.insert(sname, name.to_string());

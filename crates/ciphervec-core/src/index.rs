@@ -170,6 +170,7 @@ impl Index {
             if store.get(&storage_name, CONFIG_KEY)?.is_some() || store.spaces()?.contains(&storage_name) {
                 return Err(Error::Corrupt(format!("index '{name}' is damaged: its header entry is missing")));
             }
+            store.check_intact()?; // nothing there, or damage hides it
             return Err(Error::IndexNotFound(name.into()));
         };
         let keys = Header::decode(&header_blob)?.open(kek, &storage_name, name)?;

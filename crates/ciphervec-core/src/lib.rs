@@ -11,6 +11,8 @@ pub mod compaction;
 pub mod crypto;
 pub mod disk_storage;
 pub mod error;
+#[cfg(test)]
+mod faulty_backend;
 pub mod filter;
 pub mod ids;
 pub mod index;

@@ -62,6 +62,12 @@ pub trait Storage: Send + Sync {
     fn reclaim_space(&self) -> Result<u64> {
         Ok(0)
     }
+    /// Called when an entry the caller expected is missing, to tell a missing entry from
+    /// damage: `Err(ERR_CORRUPT)` if the store is damaged (so the entry may be there but
+    /// unreadable), `Ok(())` if it is intact. This default has nothing to check.
+    fn check_intact(&self) -> Result<()> {
+        Ok(())
+    }
     /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
     fn close(&self) {}
 }
