@@ -128,6 +128,7 @@ impl Client {
             env,
             move || {
                 client.close();
+                crate::memory::give_back();
                 Ok(())
             },
             |_, ()| Ok(()),
@@ -149,6 +150,8 @@ fn open_with<'env>(
     let work = move || {
         let index = open(&client)?;
         index.set_auto_train(auto_train);
+        // A load frees its buffers (and, for a trained index, the vectors' first copy) at once.
+        crate::memory::give_back();
         Ok(index)
     };
     task::spawn(env, work, |_, inner| Ok(EncryptedIndex::new(inner)))

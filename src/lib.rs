@@ -13,6 +13,7 @@ mod errors;
 mod helpers;
 mod index;
 mod input;
+mod memory;
 mod output;
 mod staged;
 mod task;
