@@ -9,16 +9,30 @@
 //! any other process on the machine could starve them).
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
-/// The nice value of worker threads.
+/// The nice value of worker threads, unless `CIPHERVEC_WORKER_NICE` sets another (0-19; 0
+/// keeps them at normal priority, e.g. on a machine that runs nothing but the index).
 const WORKER_NICE: i32 = 10;
+
+/// The nice value workers take: [`WORKER_NICE`] or the environment's (read once).
+fn worker_nice() -> i32 {
+    static NICE: OnceLock<i32> = OnceLock::new();
+    *NICE.get_or_init(|| {
+        std::env::var("CIPHERVEC_WORKER_NICE")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .filter(|n| (0..=19).contains(n))
+            .unwrap_or(WORKER_NICE)
+    })
+}
 
 thread_local! {
     static LOWERED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Lowers the calling thread's priority to [`WORKER_NICE`] (once per thread; Linux only,
-/// where nice values are per thread; a no-op elsewhere and where the OS refuses).
+/// Lowers the calling thread's priority to the workers' nice value (once per thread; Linux
+/// only, where nice values are per thread; a no-op elsewhere and where the OS refuses).
 pub fn lower_current_thread() {
     if LOWERED.with(|l| l.replace(true)) {
         return;
@@ -27,7 +41,7 @@ pub fn lower_current_thread() {
     // SAFETY: plain syscalls on the calling thread; failure leaves the priority as it was.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE);
+        libc::setpriority(libc::PRIO_PROCESS, tid, worker_nice());
     }
 }
 
@@ -52,7 +66,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        assert_eq!(lowered, WORKER_NICE.max(before));
+        assert_eq!(lowered, worker_nice().max(before));
         assert_eq!(current_nice(), before, "the caller's thread is untouched");
     }
 }
