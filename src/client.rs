@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use ciphervec_core::disk_storage::DiskStorage;
-use ciphervec_core::memory_storage::MemoryStorage;
-use ciphervec_core::storage::Storage;
+use ciphervec_core::store::disk::DiskStorage;
+use ciphervec_core::store::memory::MemoryStorage;
+use ciphervec_core::store::Storage;
 use ciphervec_core::Metric;
 use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
 use napi::Env;

@@ -36,7 +36,7 @@ pub fn n_probes(x: Option<f64>) -> Result<Option<usize>> {
 
 /// `train` options → core parameters (defaults documented on `TrainOptions`).
 pub fn train_params(o: &TrainOptions) -> Result<ciphervec_core::TrainParams> {
-    use ciphervec_core::training::{MAX_ITERS, MAX_N_LISTS};
+    use ciphervec_core::index::training::{MAX_ITERS, MAX_N_LISTS};
     let d = ciphervec_core::TrainParams::default();
     let tolerance = o.tolerance.unwrap_or(d.tolerance);
     if !(tolerance.is_finite() && tolerance >= 0.0) {
@@ -55,7 +55,7 @@ pub fn train_params(o: &TrainOptions) -> Result<ciphervec_core::TrainParams> {
 /// The auto-training threshold an `autoTrain` option asks for (`None` = off). Unset options
 /// fall back to `CIPHERVEC_AUTO_TRAIN_DISABLED` / `CIPHERVEC_RETRAIN_THRESHOLD`.
 pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Option<usize>> {
-    use ciphervec_core::auto_train::DEFAULT_THRESHOLD;
+    use ciphervec_core::index::auto_train::DEFAULT_THRESHOLD;
     let env_threshold = match std::env::var("CIPHERVEC_RETRAIN_THRESHOLD") {
         Ok(v) => v.trim().parse::<usize>().ok().filter(|&t| t > 0).ok_or_else(|| {
             Error::InvalidArgument(format!("CIPHERVEC_RETRAIN_THRESHOLD must be a whole number >= 1, got '{v}'"))

@@ -304,7 +304,7 @@ impl EncryptedIndex {
         }
         let index = self.inner.clone();
         let work = move || {
-            let report = |p: &ciphervec_core::kmeans::Progress| {
+            let report = |p: &ciphervec_core::vector::kmeans::Progress| {
                 if let Some(tsfn) = &progress {
                     let p = TrainingProgress {
                         iteration: p.iteration as u32,

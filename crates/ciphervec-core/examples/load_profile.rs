@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ciphervec_core::disk_storage::DiskStorage;
+use ciphervec_core::store::disk::DiskStorage;
 use ciphervec_core::{Client, Metric, NewItem};
 
 fn main() {
@@ -137,7 +137,7 @@ fn median_floor(dir: &std::path::Path) -> (f64, usize) {
 
 /// Sizes of the stored entries a load opens (records, segments, tombstones).
 fn entry_sizes(dir: &std::path::Path) -> Vec<usize> {
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     let store = DiskStorage::open(dir).unwrap();
     let space = store.spaces().unwrap().pop().unwrap();
     let sizes = [b"r", b"p", b"d"]

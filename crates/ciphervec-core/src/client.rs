@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
+use crate::format::manifest::HEADER_KEY;
 use crate::index::Index;
-use crate::manifest::HEADER_KEY;
-use crate::metric::Metric;
-use crate::storage::Storage;
+use crate::store::Storage;
+use crate::vector::metric::Metric;
 
 /// Largest accepted index name, in UTF-8 bytes.
 pub const MAX_NAME_BYTES: usize = 256;

@@ -16,7 +16,7 @@ mod fixture_items;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ciphervec_core::disk_storage::DiskStorage;
+use ciphervec_core::store::disk::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
@@ -120,7 +120,7 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
     // Guards the fixtures themselves, by the entry layout each format has (readable without
     // the key): segments only in packed stores, a segment directory only from format 2 on.
     use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true)] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();

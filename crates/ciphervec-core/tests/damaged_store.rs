@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ciphervec_core::disk_storage::{DiskStorage, FILE_NAME};
-use ciphervec_core::metadata::Meta;
+use ciphervec_core::meta::value::Meta;
+use ciphervec_core::store::disk::{DiskStorage, FILE_NAME};
 use ciphervec_core::{Client, Metric, NewItem};
 
 const KEY: [u8; 32] = [7; 32];

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use ciphervec_core::crypto::random_key;
-use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::store::memory::MemoryStorage;
 use ciphervec_core::{Client, Contents, Include, Metric, NewItem};
 use common::{client, Rng};
 use serde_json::json;
@@ -202,7 +202,7 @@ fn a_record_removed_from_the_store_is_detected_at_load() {
     ingest(&client, &key);
     drop(client);
     let (space, k, _) = store.dump().into_iter().find(|(_, k, _)| k[0] == b'r').unwrap();
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     store.write(&space, vec![(k, None)]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY");
@@ -241,7 +241,7 @@ fn a_deleted_record_put_back_is_detected_at_load() {
     let after = store.dump();
     let (space, k, old) =
         before.iter().find(|(s, k, _)| k[0] == b'r' && !after.iter().any(|(s2, k2, _)| s == s2 && k == k2)).unwrap();
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
@@ -270,7 +270,7 @@ fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
         "only the record upserted after training is loose"
     );
     let (space, k, old) = before.iter().find(|(_, k, _)| k[0] == b'r' && k.len() > 1).unwrap();
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
@@ -280,7 +280,7 @@ fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
 /// compaction, or a tombstone removed (which would resurrect a deleted item), fails the load.
 #[test]
 fn old_segments_and_removed_tombstones_are_detected_at_load() {
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     let (store, client, key) = client();
     ingest(&client, &key);
     let index = client.load_index("medical-records", &key).unwrap();
@@ -311,7 +311,7 @@ fn old_segments_and_removed_tombstones_are_detected_at_load() {
 /// A lost header (a damaged B-tree can drop an entry) is damage, not a missing index.
 #[test]
 fn a_missing_header_is_corrupt_but_a_deleted_index_is_not_found() {
-    use ciphervec_core::storage::Storage;
+    use ciphervec_core::store::Storage;
     let (store, client, key) = client();
     ingest(&client, &key);
     client.create_index("other", &key, None, Metric::Euclidean).unwrap().destroy().unwrap();

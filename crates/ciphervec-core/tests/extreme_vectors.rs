@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use ciphervec_core::metric::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
+use ciphervec_core::vector::metric::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 use ciphervec_core::{Include, Metric, NewItem, Search, TrainParams};
 use common::{client, item, Rng};
 

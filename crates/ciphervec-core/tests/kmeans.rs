@@ -1,4 +1,4 @@
-use ciphervec_core::kmeans::{assign, train, KMeansError, KMeansParams, KMeansResult, Progress};
+use ciphervec_core::vector::kmeans::{assign, train, KMeansError, KMeansParams, KMeansResult, Progress};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::disk_storage::DiskStorage;
-use ciphervec_core::memory_storage::MemoryStorage;
-use ciphervec_core::storage::Storage;
+use ciphervec_core::store::disk::DiskStorage;
+use ciphervec_core::store::memory::MemoryStorage;
+use ciphervec_core::store::Storage;
 use ciphervec_core::{Client, Include, Metric, NewItem, TrainParams};
 use common::Rng;
 use serde_json::{json, Value};
@@ -159,7 +159,7 @@ fn compaction_leaves_only_segments() {
 /// caught by the record summary.
 #[test]
 fn the_segment_directory_is_only_a_layout() {
-    use ciphervec_core::segment::DIRECTORY_KEY;
+    use ciphervec_core::format::segment::DIRECTORY_KEY;
     const DIM: usize = 64;
     let store = Arc::new(MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
@@ -227,7 +227,7 @@ fn the_segment_directory_is_only_a_layout() {
 
 #[test]
 fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
-    use ciphervec_core::compaction::AUTO_COMPACT_MIN;
+    use ciphervec_core::index::compaction::AUTO_COMPACT_MIN;
     let store = Arc::new(MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
@@ -278,7 +278,7 @@ impl Storage for NearlyFull {
     fn get(&self, space: &str, key: &[u8]) -> ciphervec_core::Result<Option<Vec<u8>>> {
         self.inner.get(space, key)
     }
-    fn write(&self, space: &str, changes: Vec<ciphervec_core::storage::Change>) -> ciphervec_core::Result<()> {
+    fn write(&self, space: &str, changes: Vec<ciphervec_core::store::Change>) -> ciphervec_core::Result<()> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) && changes.len() > 100 {
             return Err(ciphervec_core::Error::Io("No space left on device (os error 28)".into()));
         }
@@ -290,7 +290,7 @@ impl Storage for NearlyFull {
         start: &[u8],
         end: Option<&[u8]>,
         batch_bytes: usize,
-        sink: &mut dyn FnMut(ciphervec_core::storage::EntryBatch) -> ciphervec_core::Result<()>,
+        sink: &mut dyn FnMut(ciphervec_core::store::EntryBatch) -> ciphervec_core::Result<()>,
     ) -> ciphervec_core::Result<()> {
         self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
     }
@@ -312,8 +312,8 @@ impl Storage for NearlyFull {
 /// the next due write retries it.
 #[test]
 fn a_failed_background_compaction_is_reported_once_and_retried() {
-    use ciphervec_core::background::BackgroundTask;
-    use ciphervec_core::compaction::AUTO_COMPACT_MIN;
+    use ciphervec_core::index::background::BackgroundTask;
+    use ciphervec_core::index::compaction::AUTO_COMPACT_MIN;
     use std::sync::atomic::Ordering::SeqCst;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
@@ -359,7 +359,7 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
 /// stays untrained and intact.
 #[test]
 fn a_failed_auto_training_is_reported() {
-    use ciphervec_core::background::BackgroundTask;
+    use ciphervec_core::index::background::BackgroundTask;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
@@ -444,7 +444,7 @@ fn compaction_and_training_give_the_freed_file_space_back() {
 /// compaction nor the training: it is kept as a background failure and the index is intact.
 #[test]
 fn a_failed_reclaim_is_reported_and_fails_nothing() {
-    use ciphervec_core::background::BackgroundTask;
+    use ciphervec_core::index::background::BackgroundTask;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: false.into(), reclaim_fails: true });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[2; 32], Some(DIM), Metric::Euclidean).unwrap();

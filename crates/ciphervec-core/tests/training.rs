@@ -32,14 +32,14 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> 
 fn filled(
     metric: Metric,
     data: &[Vec<f32>],
-) -> (Arc<ciphervec_core::memory_storage::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
+) -> (Arc<ciphervec_core::store::memory::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
     let (store, client, key) = client();
     let index = client.create_index("t", &key, None, metric).unwrap();
     index.upsert(data.iter().enumerate().map(|(i, v)| item(&i.to_string(), v.clone())).collect()).unwrap();
     (store, client, key, index)
 }
 
-fn no_progress(_: &ciphervec_core::kmeans::Progress) {}
+fn no_progress(_: &ciphervec_core::vector::kmeans::Progress) {}
 
 fn recall_at_10(index: &Index, queries: &[Vec<f32>], exact: &[Vec<String>], n_probes: Option<usize>) -> f64 {
     let mut found = 0;

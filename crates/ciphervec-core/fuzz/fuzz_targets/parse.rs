@@ -1,8 +1,8 @@
 //! Arbitrary bytes → JSON → `Filter::parse` → `matches` on fixed docs: must never panic.
 #![no_main]
 
-use ciphervec_core::filter::Filter;
-use ciphervec_core::metadata::Meta;
+use ciphervec_core::meta::filter::Filter;
+use ciphervec_core::meta::value::Meta;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::sync::LazyLock;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ciphervec_core::crypto::random_key;
-use ciphervec_core::memory_storage::MemoryStorage;
+use ciphervec_core::store::memory::MemoryStorage;
 use ciphervec_core::{Client, NewItem};
 
 /// A small deterministic PRNG (xorshift64*), so tests need no extra dependency.

@@ -4,6 +4,9 @@
 //! value and hashes every key before calling them. Later backends (disk, Redis, PostgreSQL)
 //! implement the same methods.
 
+pub mod disk;
+pub mod memory;
+
 use crate::error::Result;
 
 /// One change in an atomic batch: `Some(value)` puts, `None` deletes.
@@ -223,7 +226,7 @@ mod tests {
 
     #[test]
     fn memory_range_scans() {
-        check_scan_range(&crate::memory_storage::MemoryStorage::new());
+        check_scan_range(&crate::store::memory::MemoryStorage::new());
         assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xff]), None);
@@ -232,11 +235,11 @@ mod tests {
 
     #[test]
     fn write_clearing_drops_the_ranges_then_applies_the_changes() {
-        let by_keys = crate::memory_storage::MemoryStorage::new();
+        let by_keys = crate::store::memory::MemoryStorage::new();
         check_write_clearing(&by_keys, |space, cleared, changes| {
             write_clearing_by_keys(&by_keys, space, cleared, changes)
         });
-        let memory = crate::memory_storage::MemoryStorage::new();
+        let memory = crate::store::memory::MemoryStorage::new();
         check_write_clearing(&memory, |space, cleared, changes| memory.write_clearing(space, cleared, changes));
     }
 

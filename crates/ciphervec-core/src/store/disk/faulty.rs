@@ -6,7 +6,7 @@
 //! does on Linux: writes and length changes fail with `EPERM`, and so does opening the file
 //! for writing (which the store does itself, see [`Faults::check_open`]); reads and fsync go on.
 //!
-//! [`DiskStorage`]: crate::disk_storage::DiskStorage
+//! [`DiskStorage`]: crate::store::disk::DiskStorage
 
 use std::io;
 use std::ops::Bound;

@@ -23,7 +23,7 @@
 //! Tombstone plaintext: version u8 ‖ id (utf-8).
 
 use crate::error::{Error, Result};
-use crate::record::{Record, RecordView};
+use crate::format::record::{Record, RecordView};
 
 /// Storage keys of segments start with this byte, then the segment number (u32 big-endian).
 pub const SEGMENT_PREFIX: &[u8] = b"p";
@@ -235,7 +235,7 @@ pub fn decode_tombstone(plain: &[u8]) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::UNASSIGNED;
+    use crate::format::record::UNASSIGNED;
 
     fn rec(i: u32) -> Record {
         Record {

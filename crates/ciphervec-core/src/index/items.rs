@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::ids::{IdList, Ids};
-use crate::kernels;
-use crate::metadata::Meta;
-use crate::record::{Contents, Record};
+use crate::format::record::{Contents, Record};
+use crate::index::ids::{IdList, Ids};
+use crate::meta::value::Meta;
+use crate::vector::kernels;
 
 /// Where the stored version of an item lives (see `segment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +289,7 @@ impl Items {
     /// Appends the record encoding of a slot's item with vector `vector` and IVF list `list`
     /// (see `record`), so a compaction re-seals items without copying them into [`Record`]s.
     pub fn encode_into(&self, slot: u32, vector: &[f32], list: u32, out: &mut Vec<u8>) {
-        crate::record::encode_fields(
+        crate::format::record::encode_fields(
             out,
             self.id(slot),
             vector,
@@ -314,7 +314,7 @@ impl Items {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::UNASSIGNED;
+    use crate::format::record::UNASSIGNED;
 
     fn loose(token: u128) -> Stored {
         Stored::Loose { token, over_packed: false }

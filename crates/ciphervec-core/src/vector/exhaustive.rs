@@ -2,10 +2,10 @@
 
 use rayon::prelude::*;
 
-use crate::items::Items;
-use crate::kernels;
-use crate::metric::Metric;
-use crate::topk::{Hit, TopK};
+use crate::index::items::Items;
+use crate::vector::kernels;
+use crate::vector::metric::Metric;
+use crate::vector::topk::{Hit, TopK};
 
 /// Slots per parallel task: big enough to amortise task overhead, small enough to balance.
 const CHUNK: usize = 8192;

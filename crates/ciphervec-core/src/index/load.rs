@@ -29,16 +29,16 @@ use rayon::prelude::*;
 use crate::client::Shared;
 use crate::crypto::{DataKeys, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
-use crate::ids::IdList;
-use crate::items::{Columns, Items, Stored};
-use crate::kernels;
-use crate::manifest::{aad, aad_into, RECORD_PREFIX};
-use crate::metadata::Meta;
-use crate::record::Contents;
-use crate::record::RecordView;
-use crate::record_set::RecordSet;
-use crate::segment::{self, DIRECTORY_KEY, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
-use crate::storage::{prefix_end, EntryBatch};
+use crate::format::manifest::{aad, aad_into, RECORD_PREFIX};
+use crate::format::record::Contents;
+use crate::format::record::RecordView;
+use crate::format::segment::{self, DIRECTORY_KEY, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
+use crate::format::summary::RecordSet;
+use crate::index::ids::IdList;
+use crate::index::items::{Columns, Items, Stored};
+use crate::meta::value::Meta;
+use crate::store::{prefix_end, EntryBatch};
+use crate::vector::kernels;
 
 /// Bytes of ciphertext per batch: small enough to stay in a core's cache between being read
 /// and being decrypted, large enough to amortise the per-batch allocations.

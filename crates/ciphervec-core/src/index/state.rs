@@ -6,11 +6,11 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use crate::items::{Items, Stored};
-use crate::ivf::Ivf;
-use crate::kernels;
-use crate::metric::Metric;
-use crate::record::{Record, UNASSIGNED};
+use crate::format::record::{Record, UNASSIGNED};
+use crate::index::items::{Items, Stored};
+use crate::vector::ivf::Ivf;
+use crate::vector::kernels;
+use crate::vector::metric::Metric;
 
 pub struct State {
     pub items: Items,

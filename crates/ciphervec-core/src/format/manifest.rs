@@ -4,7 +4,7 @@
 
 use crate::crypto::{random_key, DataKeys, IndexKey};
 use crate::error::{Error, Result};
-use crate::metric::Metric;
+use crate::vector::metric::Metric;
 
 /// Storage key of the header.
 pub const HEADER_KEY: &[u8] = b"h";

@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::background::BackgroundTask;
+use crate::index::background::BackgroundTask;
+use crate::index::training::TrainParams;
 use crate::index::Index;
-use crate::training::TrainParams;
 
 /// Vectors after which an untrained index trains itself, unless configured otherwise.
 pub const DEFAULT_THRESHOLD: usize = 10_000;
@@ -65,7 +65,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::memory_storage::MemoryStorage;
+    use crate::store::memory::MemoryStorage;
     use crate::{Client, Metric, NewItem};
 
     fn items(from: usize, n: usize) -> Vec<NewItem> {

@@ -15,10 +15,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::index::state::placement;
 use crate::index::Index;
-use crate::ivf::Ivf;
-use crate::kmeans::{self, KMeansError, KMeansParams, Progress, SplitMix64};
-use crate::state::placement;
+use crate::vector::ivf::Ivf;
+use crate::vector::kmeans::{self, KMeansError, KMeansParams, Progress, SplitMix64};
 
 /// Largest accepted `nLists`.
 pub const MAX_N_LISTS: usize = 1 << 16;
@@ -177,7 +177,7 @@ impl Index {
         let dim = state.items.dim();
         let metric = self.metric();
         let n = state.items.len();
-        let placed: std::borrow::Cow<[f32]> = if metric == crate::metric::Metric::Cosine {
+        let placed: std::borrow::Cow<[f32]> = if metric == crate::vector::metric::Metric::Cosine {
             let mut v = vec![0f32; n * dim];
             self.pool().install(|| {
                 v.par_chunks_mut(dim)
@@ -198,8 +198,8 @@ impl Index {
         // The writer lock keeps the working set fixed from here to the swap, so lists built
         // under this read guard still match it when installed. Every record changes (its list
         // id is sealed inside it), so training writes them all packed (see `compaction`).
-        let crate::compaction::Packed { mut changes, ledger } = self.pack(&state, &lists);
-        changes.push((crate::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
+        let crate::index::compaction::Packed { mut changes, ledger } = self.pack(&state, &lists);
+        changes.push((crate::format::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::metadata::{Meta, MetaRef};
+use crate::meta::value::{Meta, MetaRef};
 
 /// The value of one field, reduced to what sorting needs: numbers before strings, and items
 /// without the field (or with another type there) last, whichever the direction.

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::metadata::Meta;
+use crate::meta::value::Meta;
 
 use crate::error::{Error, Result};
 

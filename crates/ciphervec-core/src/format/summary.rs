@@ -10,7 +10,7 @@
 
 use crate::crypto::DataKeys;
 use crate::error::{Error, Result};
-use crate::manifest::aad;
+use crate::format::manifest::aad;
 
 /// Storage key of the sealed summary.
 pub const RECORD_SET_KEY: &[u8] = b"s";

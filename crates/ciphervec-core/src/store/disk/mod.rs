@@ -6,6 +6,9 @@
 //! It locks its file, so a second process gets `ERR_LOCKED` instead of corrupting it. Every
 //! value written is already sealed by the index; keys are storage names and HMACs.
 
+#[cfg(test)]
+mod faulty;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use redb::backends::FileBackend;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::error::{Error, Result};
-use crate::storage::{prefix_end, Change, EntryBatch, Storage};
+use crate::store::{prefix_end, Change, EntryBatch, Storage};
 
 /// File name inside the client's directory.
 pub const FILE_NAME: &str = "ciphervec.redb";
@@ -56,7 +59,7 @@ const CREATING_PREFIX: &str = ".ciphervec.redb.creating-";
 #[derive(Clone, Default)]
 struct Opener {
     #[cfg(test)]
-    faults: Option<std::sync::Arc<crate::faulty_backend::Faults>>,
+    faults: Option<std::sync::Arc<crate::store::disk::faulty::Faults>>,
 }
 
 impl Opener {
@@ -77,7 +80,8 @@ impl Opener {
         let backend = FileBackend::new(file)?;
         #[cfg(test)]
         if let Some(faults) = &self.faults {
-            return builder.create_with_backend(crate::faulty_backend::FaultyBackend::new(backend, faults.clone()));
+            return builder
+                .create_with_backend(crate::store::disk::faulty::FaultyBackend::new(backend, faults.clone()));
         }
         builder.create_with_backend(backend)
     }
@@ -136,7 +140,7 @@ impl DiskStorage {
     #[cfg(test)]
     pub(crate) fn open_with_faults(
         dir: impl AsRef<Path>,
-        faults: std::sync::Arc<crate::faulty_backend::Faults>,
+        faults: std::sync::Arc<crate::store::disk::faulty::Faults>,
     ) -> Result<DiskStorage> {
         Self::open_with(dir.as_ref(), Opener { faults: Some(faults) })
     }
@@ -719,7 +723,7 @@ mod tests {
     /// never closes the store: once it clears, the next call reopens the store and writes.
     #[test]
     fn an_os_error_is_err_io_and_writes_resume_once_it_clears() {
-        use crate::faulty_backend::Faults;
+        use crate::store::disk::faulty::Faults;
         let d = dir("os-error");
         let first = DiskStorage::open(&d).unwrap();
         first.write("s", vec![(b"before".to_vec(), Some(b"1".to_vec()))]).unwrap();
@@ -808,10 +812,10 @@ mod tests {
     fn range_scans_and_range_clearing() {
         let d = dir("clearing");
         let store = DiskStorage::open(&d).unwrap();
-        crate::storage::check_write_clearing(&store, |space, cleared, changes| {
+        crate::store::check_write_clearing(&store, |space, cleared, changes| {
             store.write_clearing(space, cleared, changes)
         });
-        crate::storage::check_scan_range(&store);
+        crate::store::check_scan_range(&store);
         store.close();
         std::fs::remove_dir_all(&d).unwrap();
     }

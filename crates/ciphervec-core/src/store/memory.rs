@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use crate::error::Result;
-use crate::storage::{Change, EntryBatch, Storage};
+use crate::store::{Change, EntryBatch, Storage};
 
 type Space = BTreeMap<Vec<u8>, Vec<u8>>;
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::record_set::RecordSet;
+use crate::format::summary::RecordSet;
 
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {

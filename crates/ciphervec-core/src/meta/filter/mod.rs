@@ -52,7 +52,7 @@ use std::fmt;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Number, Value};
 
-use crate::metadata::{Meta, MetaRef};
+use crate::meta::value::{Meta, MetaRef};
 
 const MAX_DEPTH: usize = 32;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;

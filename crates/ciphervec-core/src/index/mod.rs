@@ -5,32 +5,42 @@
 //! change, so queries never wait for sealing or storage I/O. Locks are taken on the caller's
 //! thread; parallel sections run on the pool and take none (see `client` for why).
 
+pub mod auto_train;
+pub mod background;
+pub mod compaction;
+pub mod ids;
+pub mod items;
+mod ledger;
+mod load;
+pub mod state;
+pub mod training;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rayon::prelude::*;
 
-use crate::background::BackgroundFailure;
+use self::load::Loaded;
 use crate::client::Shared;
 use crate::crypto::{DataKeys, IndexKey};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::items::{Items, Stored};
-use crate::ivf::Ivf;
-use crate::ledger::Ledger;
-use crate::load::{self, Loaded};
-use crate::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
-use crate::metadata::Meta;
-use crate::metric::Metric;
-use crate::record::{Contents, Record, UNASSIGNED};
-use crate::record_set::{RecordSet, RECORD_SET_KEY};
-use crate::search::{self, Query};
-use crate::segment::{self, TOMBSTONE_PREFIX};
-use crate::state::{placement, State};
-use crate::storage::Change;
-use crate::topk::Hit;
-use crate::training::auto_n_probes;
+use crate::format::manifest::{aad, Config, Header, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY, RECORD_PREFIX};
+use crate::format::record::{Contents, Record, UNASSIGNED};
+use crate::format::segment::{self, TOMBSTONE_PREFIX};
+use crate::format::summary::{RecordSet, RECORD_SET_KEY};
+use crate::index::background::BackgroundFailure;
+use crate::index::items::{Items, Stored};
+use crate::index::ledger::Ledger;
+use crate::index::state::{placement, State};
+use crate::index::training::auto_n_probes;
+use crate::meta::filter::Filter;
+use crate::meta::value::Meta;
+use crate::store::Change;
+use crate::vector::exhaustive::{self as search, Query};
+use crate::vector::ivf::Ivf;
+use crate::vector::metric::Metric;
+use crate::vector::topk::Hit;
 
 /// Largest accepted `topK`.
 pub const MAX_TOP_K: usize = 10_000;
@@ -191,7 +201,7 @@ impl Index {
         let Loaded { items, tombstones, segments } = load::load_records(&shared, &source)?;
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, CENTROIDS_KEY)? {
-            let centroids = crate::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
+            let centroids = crate::format::manifest::open_centroids(&blob, &keys, &storage_name, name, dim)?;
             state.rebuild_ivf(config.metric, Ivf::new(dim, centroids), &shared.pool);
         }
         Ok(Index::assemble(shared, config, storage_name, keys, state, Ledger { summary, tombstones, segments }))
@@ -350,7 +360,7 @@ impl Index {
     }
 
     pub(crate) fn seal_centroids(&self, dim: usize, centroids: &[f32]) -> Vec<u8> {
-        crate::manifest::seal_centroids(&self.keys, &self.storage_name, dim, centroids)
+        crate::format::manifest::seal_centroids(&self.keys, &self.storage_name, dim, centroids)
     }
 
     /// The storage change that writes `rec` sealed (padded to its size class) under its
@@ -596,7 +606,7 @@ impl Index {
         match order_by {
             None => slots.sort_unstable_by(by_id),
             Some(path) => {
-                let key = |s: u32| crate::metadata_order::SortKey::of(items.metadata(s), path);
+                let key = |s: u32| crate::meta::order::SortKey::of(items.metadata(s), path);
                 let mut keyed: Vec<_> = slots.iter().map(|&s| (key(s), s)).collect();
                 keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb, ascending).then_with(|| by_id(a, b)));
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
@@ -706,7 +716,7 @@ fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
         return 1.0;
     }
     let sample = n.min(SELECTIVITY_SAMPLE);
-    let mut rng = crate::kmeans::SplitMix64(0x5e1e_c7ed);
+    let mut rng = crate::vector::kmeans::SplitMix64(0x5e1e_c7ed);
     let matches = (0..sample).map(|_| rng.below(n) as u32).filter(|&s| filter.matches(state.items.metadata(s))).count();
     (matches as f64).max(0.5) / sample as f64
 }

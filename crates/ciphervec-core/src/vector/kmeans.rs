@@ -5,7 +5,7 @@
 //! Determinism: every per-point result is computed independently and every reduction runs in a
 //! fixed order, so the output depends only on the inputs and seed, not on the thread count.
 
-use crate::kernels::{self, CentroidPanels};
+use crate::vector::kernels::{self, CentroidPanels};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::background::BackgroundTask;
 use crate::error::Result;
+use crate::format::manifest::RECORD_PREFIX;
+use crate::format::segment::{self, SegmentWriter, DIRECTORY_KEY, SEGMENT_BYTES, TOMBSTONE_PREFIX};
+use crate::format::summary::{RecordSet, RECORD_SET_KEY};
+use crate::index::background::BackgroundTask;
+use crate::index::items::Stored;
+use crate::index::ledger::Ledger;
+use crate::index::state::State;
 use crate::index::Index;
-use crate::items::Stored;
-use crate::ledger::Ledger;
-use crate::manifest::RECORD_PREFIX;
-use crate::record_set::{RecordSet, RECORD_SET_KEY};
-use crate::segment::{self, SegmentWriter, DIRECTORY_KEY, SEGMENT_BYTES, TOMBSTONE_PREFIX};
-use crate::state::State;
-use crate::storage::Change;
+use crate::store::Change;
 
 /// Loose entries after which writes start a background compaction (see
 /// [`Index::compaction_due`]).
@@ -66,7 +66,7 @@ impl Index {
     /// failure (a warning on the next call), and the next explicit compaction, training run or
     /// deletion tries again.
     ///
-    /// [`Storage::reclaim_space`]: crate::storage::Storage::reclaim_space
+    /// [`Storage::reclaim_space`]: crate::store::Storage::reclaim_space
     pub(crate) fn reclaim_space(&self) {
         if let Err(e) = self.store_reclaim_space() {
             self.record_background_failure(BackgroundTask::Reclaim, e);

@@ -8,10 +8,10 @@
 
 use rayon::prelude::*;
 
-use crate::kernels;
-use crate::metric::Metric;
-use crate::search::{Accept, Query};
-use crate::topk::{Hit, TopK};
+use crate::vector::exhaustive::{Accept, Query};
+use crate::vector::kernels;
+use crate::vector::metric::Metric;
+use crate::vector::topk::{Hit, TopK};
 
 #[derive(Default, Clone)]
 struct List {
