@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use ciphervec_core::store::disk::DiskStorage;
-use ciphervec_core::store::memory::MemoryStorage;
-use ciphervec_core::store::Storage;
-use ciphervec_core::Metric;
+use ciphervec_core::{DiskStorage, MemoryStorage, Metric, Storage};
 use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
@@ -15,9 +12,6 @@ use crate::task;
 use crate::types::{
     AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind, StorageOptions,
 };
-
-/// Largest accepted `threads`.
-const MAX_THREADS: usize = 1024;
 
 /// A connection to one storage backend; creates and opens encrypted indexes.
 #[napi]
@@ -33,8 +27,8 @@ impl Client {
     #[napi]
     pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
         let options = options.unwrap_or(ClientOptions { storage: None, threads: None });
-        // 0 = one per core; -1 must not wrap to 4,294,967,295 threads.
-        let threads = match crate::convert::whole(options.threads, "threads", 0, 1, MAX_THREADS) {
+        // -1 must not wrap to 4,294,967,295 threads.
+        let threads = match crate::convert::count(options.threads, "threads") {
             Ok(t) => t,
             Err(e) => return task::reject(env, e),
         };
@@ -42,16 +36,16 @@ impl Client {
         let work = move || {
             let store: Arc<dyn Storage> = match storage {
                 None | Some(StorageOptions { kind: StorageKind::Memory, .. }) => Arc::new(MemoryStorage::new()),
-                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) if !path.is_empty() => {
+                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => {
                     Arc::new(DiskStorage::open(path)?)
                 }
-                Some(StorageOptions { kind: StorageKind::Disk, .. }) => {
+                Some(StorageOptions { kind: StorageKind::Disk, path: None }) => {
                     return Err(ciphervec_core::Error::InvalidArgument(
-                        "storage kind 'disk' needs a `path`: a non-empty directory path".into(),
+                        "storage kind 'disk' needs a `path` (a directory)".into(),
                     ))
                 }
             };
-            ciphervec_core::Client::new(store, threads)
+            ciphervec_core::Client::open(store, threads)
         };
         task::spawn(env, work, |_, inner| Ok(Client { inner: Arc::new(inner) }))
     }
@@ -59,7 +53,7 @@ impl Client {
     /// 32 random bytes from the operating system's CSPRNG, for use as an index key.
     #[napi]
     pub fn generate_key() -> Uint8Array {
-        Uint8Array::new(ciphervec_core::crypto::random_key().to_vec())
+        Uint8Array::new(ciphervec_core::random_key().to_vec())
     }
 
     /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if an index of this name opens with
@@ -71,18 +65,11 @@ impl Client {
         env: &'env Env,
         options: CreateIndexOptions,
     ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
-        let dimension = match options.dimension {
-            None => None,
-            Some(d) => match crate::convert::whole(Some(d), "dimension", 0, 1, ciphervec_core::index::MAX_DIMENSION) {
-                Ok(d) => Some(d),
-                Err(e) => return task::reject(env, e),
-            },
+        let dimension = match crate::convert::count(options.dimension, "dimension") {
+            Ok(d) => d,
+            Err(e) => return task::reject(env, e),
         };
-        let metric = match options.metric.unwrap_or(DistanceMetric::Euclidean) {
-            DistanceMetric::Euclidean => Metric::Euclidean,
-            DistanceMetric::SquaredEuclidean => Metric::SquaredEuclidean,
-            DistanceMetric::Cosine => Metric::Cosine,
-        };
+        let metric = Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean));
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {
             Ok(name) => name,
@@ -149,7 +136,7 @@ fn open_with<'env>(
     };
     let work = move || {
         let index = open(&client)?;
-        index.set_auto_train(auto_train);
+        index.set_auto_train(auto_train)?;
         // A load frees its buffers (and, for a trained index, the vectors' first copy) at once.
         crate::memory::give_back();
         Ok(index)

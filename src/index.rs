@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ciphervec_core::{Include, Index, Metric, Search};
+use ciphervec_core::{Include, Index, Search};
 use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
@@ -21,10 +21,6 @@ use crate::types::{
     UpsertOptions, UpsertResult,
 };
 
-const DEFAULT_TOP_K: usize = 100;
-const QUERY_DEFAULT: Include = Include { distance: true, metadata: false, contents: false, vector: false };
-const GET_DEFAULT: Include = Include { distance: false, metadata: true, contents: true, vector: true };
-
 /// An open encrypted index. Every data method returns a Promise and runs off the JS thread.
 #[napi]
 pub struct EncryptedIndex {
@@ -37,7 +33,7 @@ impl EncryptedIndex {
     }
 
     fn top_k(x: Option<f64>) -> ciphervec_core::Result<usize> {
-        convert::whole(x, "topK", DEFAULT_TOP_K, 1, ciphervec_core::index::MAX_TOP_K)
+        Ok(convert::count(x, "topK")?.unwrap_or(ciphervec_core::DEFAULT_TOP_K))
     }
 }
 
@@ -58,11 +54,7 @@ impl EncryptedIndex {
     /// The distance metric.
     #[napi(getter)]
     pub fn metric(&self) -> DistanceMetric {
-        match self.inner.metric() {
-            Metric::Euclidean => DistanceMetric::Euclidean,
-            Metric::SquaredEuclidean => DistanceMetric::SquaredEuclidean,
-            Metric::Cosine => DistanceMetric::Cosine,
-        }
+        self.inner.metric().into()
     }
 
     /// Writes items, all or none. Rejects with `ERR_INVALID_VECTOR` (NaN, Infinity, empty,
@@ -80,16 +72,9 @@ impl EncryptedIndex {
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let then = input::upsert_then(move |env, batch: Batch| {
-            let work = move || {
-                let n = index.upsert(batch.into_items()?)?;
-                let training = index.maybe_auto_train();
-                if !training {
-                    index.maybe_auto_compact();
-                }
-                Ok((n, training))
-            };
-            let promise = task::spawn(env, work, |_, (n, triggered)| {
-                Ok(UpsertResult { upserted_count: n as u32, training_triggered: triggered })
+            let work = move || index.upsert(batch.into_items()?);
+            let promise = task::spawn(env, work, |_, report| {
+                Ok(UpsertResult { upserted_count: report.upserted as u32, training_triggered: report.training_started })
             })?;
             Ok(promise.to_unknown())
         });
@@ -115,7 +100,7 @@ impl EncryptedIndex {
     ) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
-            let n_probes = convert::n_probes(options.n_probes)?;
+            let n_probes = convert::count(options.n_probes, "nProbes")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
             let vector = input::vector(env, &options.vector, "the query vector")?;
             Ok((top_k, n_probes, filter, vector))
@@ -126,7 +111,7 @@ impl EncryptedIndex {
         };
         warn_if_untrained(env, &self.inner)?;
         warn_if_background_failed(env, &self.inner)?;
-        let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
+        let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
         let work = move || {
             let filter = input::parse_filter(filter.as_deref())?;
@@ -145,11 +130,11 @@ impl EncryptedIndex {
         env: &'env Env,
         options: QueryBatchOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
-        let include = convert::include(options.include.as_deref(), QUERY_DEFAULT);
+        let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
-            let n_probes = convert::n_probes(options.n_probes)?;
+            let n_probes = convert::count(options.n_probes, "nProbes")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
             let then = input::rows_then(move |env, rows: RowsInput| {
                 let work = move || {
@@ -209,7 +194,7 @@ impl EncryptedIndex {
         env: &'env Env,
         options: GetOptions<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
-        let include = convert::include(options.include.as_deref(), GET_DEFAULT);
+        let include = convert::include(options.include.as_deref(), Include::GET_DEFAULT);
         let index = self.inner.clone();
         let then = input::ids_then(move |env, ids: IdsInput| {
             let work = move || {
@@ -235,11 +220,7 @@ impl EncryptedIndex {
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let then = input::ids_then(move |env, ids: IdsInput| {
-            let work = move || {
-                let n = index.delete(&ids.into_ids()?)?;
-                index.maybe_auto_compact();
-                Ok(n)
-            };
+            let work = move || index.delete(&ids.into_ids()?);
             Ok(task::spawn(env, work, |_, n| Ok(DeleteResult { deleted_count: n as u32 }))?.to_unknown())
         });
         match input::ids(&options.ids, then) {
@@ -304,7 +285,7 @@ impl EncryptedIndex {
         }
         let index = self.inner.clone();
         let work = move || {
-            let report = |p: &ciphervec_core::vector::kmeans::Progress| {
+            let report = |p: &ciphervec_core::TrainingProgress| {
                 if let Some(tsfn) = &progress {
                     let p = TrainingProgress {
                         iteration: p.iteration as u32,

@@ -14,8 +14,7 @@
 
 use std::ptr;
 
-use ciphervec_core::meta::value::Meta;
-use ciphervec_core::{Contents, Error, NewItem, Result};
+use ciphervec_core::{Contents, Error, Meta, NewItem, Result};
 use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object, TypeName, Uint8Array, Unknown, ValidateNapiValue};
 use napi::{sys, Env, JsValue, ValueType};
 use serde::de::{DeserializeOwned, SeqAccess, Visitor};
@@ -221,7 +220,7 @@ fn parse_column<T: DeserializeOwned>(
         if is_lone_surrogate(&why) {
             why = NOT_WELL_FORMED.to_string();
         } else if why.contains("recursion limit") {
-            why = format!("is nested too deeply (the limit is {} levels)", ciphervec_core::index::MAX_METADATA_DEPTH);
+            why = format!("is nested too deeply (the limit is {} levels)", ciphervec_core::MAX_METADATA_DEPTH);
         }
         fail(position, why)
     })
@@ -792,13 +791,13 @@ pub fn filter_json(env: &Env, filter: Option<&Unknown>) -> std::result::Result<O
 
 /// Parses filter JSON (on a worker); a malformed filter is `ERR_INVALID_FILTER` naming the
 /// path of the bad node.
-pub fn parse_filter(json: Option<&str>) -> Result<Option<ciphervec_core::meta::filter::Filter>> {
+pub fn parse_filter(json: Option<&str>) -> Result<Option<ciphervec_core::Filter>> {
     let Some(json) = json else { return Ok(None) };
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
         let why = if is_lone_surrogate(&e.to_string()) { NOT_WELL_FORMED.to_string() } else { e.to_string() };
         Error::InvalidFilter(format!("invalid filter: a string {why}"))
     })?;
-    ciphervec_core::meta::filter::Filter::parse(&value).map(Some).map_err(|e| Error::InvalidFilter(e.to_string()))
+    ciphervec_core::Filter::parse(&value).map(Some).map_err(|e| Error::InvalidFilter(e.to_string()))
 }
 
 #[cfg(test)]

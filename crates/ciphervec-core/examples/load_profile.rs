@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ciphervec_core::store::disk::DiskStorage;
+use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Metric, NewItem};
 
 fn main() {
@@ -137,7 +137,7 @@ fn median_floor(dir: &std::path::Path) -> (f64, usize) {
 
 /// Sizes of the stored entries a load opens (records, segments, tombstones).
 fn entry_sizes(dir: &std::path::Path) -> Vec<usize> {
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     let store = DiskStorage::open(dir).unwrap();
     let space = store.spaces().unwrap().pop().unwrap();
     let sizes = [b"r", b"p", b"d"]
@@ -154,7 +154,8 @@ fn entry_sizes(dir: &std::path::Path) -> Vec<usize> {
 /// touched before (a load's working set is new memory, which the kernel zeroes on first
 /// touch). Returns the seconds and the entries' total bytes.
 fn read_floor(dir: &std::path::Path) -> (f64, usize) {
-    use ciphervec_core::crypto::{random_key, Sealer, SEAL_OVERHEAD};
+    use ciphervec_core::random_key;
+    use ciphervec_core::test_util::{Sealer, SEAL_OVERHEAD};
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     let sizes = entry_sizes(dir);
@@ -187,7 +188,8 @@ fn read_floor(dir: &std::path::Path) -> (f64, usize) {
 /// (records, segments, tombstones), and their total bytes: the decryption floor of `load`,
 /// measured in the same run.
 fn aes_baseline(dir: &std::path::Path) -> (f64, usize) {
-    use ciphervec_core::crypto::{random_key, Sealer, SEAL_OVERHEAD};
+    use ciphervec_core::random_key;
+    use ciphervec_core::test_util::{Sealer, SEAL_OVERHEAD};
     let sizes = entry_sizes(dir);
     let sealer = Sealer::new(&random_key());
     let aad = [0u8; 50];

@@ -9,7 +9,7 @@ mod fixture_items;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::store::disk::DiskStorage;
+use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Metric, TrainParams};
 use fixture_items::*;
 

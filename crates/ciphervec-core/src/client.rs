@@ -12,20 +12,15 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
-use crate::format::manifest::HEADER_KEY;
-use crate::index::Index;
+use crate::format::keys::HEADER_KEY;
+use crate::index::{Index, Shared};
 use crate::store::Storage;
-use crate::vector::metric::Metric;
+use crate::vector::Metric;
 
 /// Largest accepted index name, in UTF-8 bytes.
 pub const MAX_NAME_BYTES: usize = 256;
-
-/// What a client shares with its indexes.
-pub(crate) struct Shared {
-    pub store: Arc<dyn Storage>,
-    pub pool: rayon::ThreadPool,
-    pub closed: AtomicBool,
-}
+/// Largest accepted worker pool.
+pub const MAX_THREADS: usize = 1024;
 
 /// Owns a storage backend. An index opened twice through one client is the same handle, so
 /// two working sets never diverge over one store.
@@ -45,8 +40,24 @@ struct Catalog {
 }
 
 impl Client {
-    /// A client over `store` with a worker pool of `threads` threads (0 = one per core).
+    /// A client over `store` with a worker pool of `threads` threads (`None`: one per core;
+    /// else 1 to [`MAX_THREADS`]). Worker threads run below normal priority (see
+    /// [`priority`]).
+    ///
+    /// [`priority`]: crate::priority
+    pub fn open(store: Arc<dyn Storage>, threads: Option<usize>) -> Result<Client> {
+        if threads.is_some_and(|t| t == 0 || t > MAX_THREADS) {
+            let t = threads.unwrap_or(0);
+            return Err(Error::invalid(format!("threads must be between 1 and {MAX_THREADS}, got {t}")));
+        }
+        Client::new(store, threads.unwrap_or(0))
+    }
+
+    /// [`Client::open`] with `threads` 0 meaning one per core.
     pub fn new(store: Arc<dyn Storage>, threads: usize) -> Result<Client> {
+        if threads > MAX_THREADS {
+            return Err(Error::invalid(format!("threads must be between 1 and {MAX_THREADS}, got {threads}")));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("ciphervec-{i}"))
@@ -55,6 +66,11 @@ impl Client {
             .map_err(|e| Error::Internal(format!("could not start worker threads: {e}")))?;
         let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false) });
         Ok(Client { shared, catalog: Mutex::new(Catalog::default()) })
+    }
+
+    /// The catalog; poisoned only by a panic (a bug) in an earlier call holding it.
+    fn lock_catalog(&self) -> Result<std::sync::MutexGuard<'_, Catalog>> {
+        self.catalog.lock().map_err(|_| Error::Internal("the client stopped after a panic in an earlier call".into()))
     }
 
     fn check_open(&self) -> Result<()> {
@@ -72,7 +88,7 @@ impl Client {
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
         let sname = kek.storage_name(name);
-        let mut cat = self.catalog.lock().unwrap();
+        let mut cat = self.lock_catalog()?;
         if self.has_header(&sname)? || self.has_header(&legacy_storage_name(name))? {
             return Err(Error::IndexExists(name.into()));
         }
@@ -91,7 +107,7 @@ impl Client {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
-        let mut cat = self.catalog.lock().unwrap();
+        let mut cat = self.lock_catalog()?;
         let mut found = Err(Error::IndexNotFound(name.into()));
         for sname in [kek.storage_name(name), legacy_storage_name(name)] {
             if let Some(index) = cat.open.get(&sname).and_then(Weak::upgrade).filter(|i| i.is_open()) {
@@ -114,7 +130,7 @@ impl Client {
     /// used with two keys is listed once).
     pub fn list_indexes(&self) -> Result<Vec<String>> {
         self.check_open()?;
-        let cat = self.catalog.lock().unwrap();
+        let cat = self.lock_catalog()?;
         let mut out = BTreeSet::new();
         for (sname, name) in &cat.seen {
             if self.has_header(sname)? {
@@ -134,7 +150,9 @@ impl Client {
         self.shared.closed.store(true, Ordering::Release);
         // Handles may outlive the client (a JS object is freed only when collected): their
         // working sets, often most of the process's memory, go now.
-        let open: Vec<Arc<Index>> = self.catalog.lock().unwrap().open.values().filter_map(Weak::upgrade).collect();
+        let catalog = self.catalog.lock().unwrap_or_else(|p| p.into_inner());
+        let open: Vec<Arc<Index>> = catalog.open.values().filter_map(Weak::upgrade).collect();
+        drop(catalog);
         for index in open {
             index.release_working_set();
         }

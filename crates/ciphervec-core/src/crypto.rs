@@ -7,16 +7,16 @@
 //! - sub-keys are derived from the DEK with HKDF-SHA256: one AES-256-GCM key for records and
 //!   one HMAC-SHA256 key that turns ids into storage keys (the store never sees an id).
 //! - a third sub-key (an AES-256 block key) turns each sealed record's nonce into a secret
-//!   *seal token*; the record summary (`record_set`) is the XOR of the tokens of the current
-//!   record versions, so records that disappear, appear, or roll back to an older sealed
-//!   version are detected, not just records whose bytes changed.
+//!   *seal token*; the record summary (`format::summary`) is the XOR of the tokens of the
+//!   current record versions, so records that disappear, appear, or roll back to an older
+//!   sealed version are detected, not just records whose bytes changed.
 //! - a *key check* value, HMAC(HKDF(KEK, "key-check"), storage name), lets `loadIndex` tell a
 //!   wrong key (check mismatch) from tampering (check matches, but the wrapped DEK fails).
 //!
 //! Nonces: every sealed blob gets a fresh random 96-bit nonce from the OS CSPRNG. With random
 //! nonces the chance of a collision stays below 2^-32 as long as one data key seals at most
-//! 2^32 messages (NIST SP 800-38D, 8.3). Every upsert of an item seals one message, so that is
-//! ~4 billion writes per index before the data key must be rotated; [`NONCE_LIMIT`] records it.
+//! 2^32 messages (NIST SP 800-38D, 8.3): [`NONCE_LIMIT`]. Every seal is counted (see
+//! `format::vault`) and the data key is rotated long before that.
 
 use aes::cipher::BlockCipherEncrypt;
 use aes::Aes256;
@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 /// Length of index keys and data keys in bytes.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Version byte that starts every sealed blob: the plaintext as it is.
@@ -40,9 +40,27 @@ const PADDED_BLOB_VERSION: u8 = 2;
 /// The smallest step between the plaintext sizes of padded blobs.
 const PAD_STEP: usize = 64;
 /// Bytes a sealed blob adds to its plaintext.
-pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+pub(crate) const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 /// Messages one data key may seal with random nonces (see module docs).
-pub const NONCE_LIMIT: u64 = 1 << 32;
+pub(crate) const NONCE_LIMIT: u64 = 1 << 32;
+
+/// The secret token of one sealed value (see [`DataKeys::seal_token`]). Tokens combine by
+/// XOR into the record summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct SealToken(pub(crate) u128);
+
+impl std::ops::BitXor for SealToken {
+    type Output = SealToken;
+    fn bitxor(self, other: SealToken) -> SealToken {
+        SealToken(self.0 ^ other.0)
+    }
+}
+
+impl std::ops::BitXorAssign for SealToken {
+    fn bitxor_assign(&mut self, other: SealToken) {
+        self.0 ^= other.0;
+    }
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -55,11 +73,11 @@ pub fn random_key() -> [u8; KEY_LEN] {
 
 /// The caller's key-encryption key. Its `Debug` never prints the bytes.
 #[derive(Clone)]
-pub struct IndexKey([u8; KEY_LEN]);
+pub(crate) struct IndexKey([u8; KEY_LEN]);
 
 impl IndexKey {
     /// Accepts exactly 32 bytes, else `ERR_INVALID_KEY`.
-    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
         let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
             Error::InvalidKey(format!(
                 "an index key must be exactly {KEY_LEN} bytes, got {}: use Client.generateKey()",
@@ -78,22 +96,22 @@ impl IndexKey {
     /// find the index or confirm a guessed name (an unkeyed hash let anyone with the store
     /// test guesses like `tenant-42`); the price is that an index is identified by its name
     /// *and* its key, so a wrong key finds no index instead of failing a key check.
-    pub fn storage_name(&self, index_name: &str) -> String {
+    pub(crate) fn storage_name(&self, index_name: &str) -> String {
         hex(&hmac(&self.subkey(b"ciphervec/v2/index-name"), index_name.as_bytes())[..16])
     }
 
     /// Proves knowledge of the key for one index without revealing anything about it.
-    pub fn key_check(&self, storage_name: &str) -> [u8; 32] {
+    pub(crate) fn key_check(&self, storage_name: &str) -> [u8; 32] {
         hmac(&self.subkey(b"ciphervec/v1/key-check"), storage_name.as_bytes())
     }
 
     /// Wraps a data key; `aad` binds the wrapped key to its index.
-    pub fn wrap(&self, dek: &[u8; KEY_LEN], aad: &[u8]) -> Vec<u8> {
+    pub(crate) fn wrap(&self, dek: &[u8; KEY_LEN], aad: &[u8]) -> Vec<u8> {
         Sealer::new(&self.subkey(b"ciphervec/v1/wrap")).seal(aad, dek)
     }
 
     /// Unwraps a data key; fails if the blob was altered or the key differs.
-    pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Option<[u8; KEY_LEN]> {
+    pub(crate) fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Option<[u8; KEY_LEN]> {
         let plain = Sealer::new(&self.subkey(b"ciphervec/v1/wrap")).open(aad, wrapped).ok()?;
         plain.try_into().ok()
     }
@@ -111,7 +129,7 @@ impl std::fmt::Debug for IndexKey {
 /// at most ~12% and what the size reveals shrinks as it grows; with steps of at least
 /// [`PAD_STEP`] bytes, so records of a few hundred bytes do not reveal their length to the byte
 /// either (600 → 640, 2000 → 2048, 5000 → 5120).
-pub fn padded_len(len: usize) -> usize {
+pub(crate) fn padded_len(len: usize) -> usize {
     let l = len + 4;
     let e = usize::BITS - 1 - l.leading_zeros();
     let s = u32::BITS - e.max(1).leading_zeros();
@@ -121,20 +139,20 @@ pub fn padded_len(len: usize) -> usize {
 
 /// AES-256-GCM with random nonces. Blob layout: version(1) ‖ nonce(12) ‖ ciphertext ‖ tag(16);
 /// the version says whether the plaintext is padded ([`Sealer::seal_padded`]).
-pub struct Sealer {
+pub(crate) struct Sealer {
     cipher: Aes256Gcm,
 }
 
 /// Authentication failed: wrong key, altered bytes, or a blob moved to another place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthError;
+pub(crate) struct AuthError;
 
 impl Sealer {
-    pub fn new(key: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
         Sealer { cipher: Aes256Gcm::new(key.into()) }
     }
 
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
         out.push(BLOB_VERSION);
         out.extend_from_slice(&random_nonce());
@@ -145,7 +163,7 @@ impl Sealer {
     /// [`Sealer::seal`] of `plaintext` filled to its size class ([`padded_len`]), so the blob's
     /// length tells the store the class, not the length: for entries whose size would reveal
     /// the size of what users stored (records, tombstones, an index's config with its name).
-    pub fn seal_padded(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal_padded(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let len = u32::try_from(plaintext.len()).expect("sealed blobs are smaller than 4 GiB");
         let padded = padded_len(plaintext.len());
         let mut out = Vec::with_capacity(padded + SEAL_OVERHEAD);
@@ -170,13 +188,13 @@ impl Sealer {
     }
 
     /// Authenticates and decrypts a copy of `blob`; for the few small per-index entries.
-    pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, AuthError> {
+    pub(crate) fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Vec<u8>, AuthError> {
         Ok(self.open_in_place(aad, &mut blob.to_vec())?.to_vec())
     }
 
     /// Authenticates and decrypts `blob` where it lies (no allocation); returns the plaintext,
     /// a sub-slice of `blob`. On failure the bytes of `blob` are unspecified.
-    pub fn open_in_place<'b>(&self, aad: &[u8], blob: &'b mut [u8]) -> Result<&'b mut [u8], AuthError> {
+    pub(crate) fn open_in_place<'b>(&self, aad: &[u8], blob: &'b mut [u8]) -> Result<&'b mut [u8], AuthError> {
         if blob.len() < SEAL_OVERHEAD || !matches!(blob[0], BLOB_VERSION | PADDED_BLOB_VERSION) {
             return Err(AuthError);
         }
@@ -210,7 +228,7 @@ fn blob_nonce(blob: &[u8]) -> [u8; NONCE_LEN] {
 }
 
 /// The keys derived from one index's data key. `Debug` shows no key material.
-pub struct DataKeys {
+pub(crate) struct DataKeys {
     pub records: Sealer,
     /// Keyed once: cloning the keyed state skips two of the four SHA-256 blocks per id.
     id_mac: HmacSha256,
@@ -224,7 +242,7 @@ impl std::fmt::Debug for DataKeys {
 }
 
 impl DataKeys {
-    pub fn derive(dek: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn derive(dek: &[u8; KEY_LEN]) -> Self {
         DataKeys {
             records: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/records")),
             id_mac: <HmacSha256 as KeyInit>::new_from_slice(&hkdf_expand(dek, b"ciphervec/v1/id-mac"))
@@ -235,7 +253,7 @@ impl DataKeys {
 
     /// The storage key of an item id: HMAC-SHA256 under an index-specific key, so equal ids in
     /// two indexes look unrelated and the store cannot test guesses without the key.
-    pub fn id_tag(&self, id: &str) -> [u8; 32] {
+    pub(crate) fn id_tag(&self, id: &str) -> [u8; 32] {
         let mut mac = self.id_mac.clone();
         mac.update(id.as_bytes());
         mac.finalize().into_bytes().into()
@@ -243,21 +261,21 @@ impl DataKeys {
 
     /// The secret token of one sealed record version: AES(k, nonce ‖ 0⁴). Nonces are random
     /// and unique per seal, so every write of a record gets a fresh, unpredictable token; only
-    /// holders of the key can compute it (the summary in `record_set` relies on that). One
+    /// holders of the key can compute it (the record summary relies on that). One
     /// AES block per record, where a MAC of the storage key cost two SHA-256 HMAC passes.
-    pub fn seal_token(&self, blob: &[u8]) -> u128 {
+    pub(crate) fn seal_token(&self, blob: &[u8]) -> SealToken {
         let mut block = [0u8; 16];
         block[..NONCE_LEN].copy_from_slice(&blob_nonce(blob));
         let mut block = block.into();
         self.seal_token.encrypt_block(&mut block);
-        u128::from_le_bytes(block.into())
+        SealToken(u128::from_le_bytes(block.into()))
     }
 }
 
 /// The name under which an index created before names were keyed (ciphervec 0.1) is stored:
 /// an unkeyed hash, which anyone holding the store can test guessed names against. Such
 /// indexes are still found under it; new ones use [`IndexKey::storage_name`].
-pub fn legacy_storage_name(index_name: &str) -> String {
+pub(crate) fn legacy_storage_name(index_name: &str) -> String {
     let digest = Sha256::new_with_prefix(b"ciphervec/v1/index-name\0").chain_update(index_name).finalize();
     hex(&digest[..16])
 }

@@ -8,44 +8,65 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Messages never contain key bytes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
+    /// An option or argument value is out of range or malformed.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An index key is not 32 bytes.
     #[error("{0}")]
     InvalidKey(String),
+    /// The key does not open an index created before names were keyed.
     #[error("the key does not open index '{0}': pass the key the index was created with")]
     WrongKey(String),
+    /// An index of that name already opens with that key.
     #[error("an index named '{0}' already exists: open it with loadIndex or choose another name")]
     IndexExists(String),
+    /// No index of that name opens with that key.
     #[error(
         "no index named '{0}' opens with this key: it does not exist, or it was created with another key \
          (names are stored keyed by the index key, so the store cannot tell which); check the name and the key, \
          or create it with createIndex"
     )]
     IndexNotFound(String),
+    /// A vector has another dimension than the index or its batch.
     #[error("{0}")]
     DimensionMismatch(String),
+    /// A vector float32 distances cannot be computed for (NaN, too long, ...).
     #[error("{0}")]
     InvalidVector(String),
+    /// Authentication failed: stored bytes were altered, moved, lost or rolled back.
     #[error("integrity check failed for {0}: the stored bytes were modified or belong elsewhere")]
     Integrity(String),
+    /// Stored data is structurally damaged.
     #[error("{0}")]
     Corrupt(String),
+    /// The client was closed or the index deleted.
     #[error("{0} is closed: open a new client or load the index again")]
     Closed(String),
+    /// The storage failed with an OS error (disk full, permission denied, ...).
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// Another process or client holds the store.
     #[error("{0}")]
     Locked(String),
+    /// Stored data is in a format version this build does not read.
     #[error("{0}")]
     UnsupportedFormat(String),
+    /// A metadata filter is malformed.
     #[error("{0}")]
     InvalidFilter(String),
+    /// Training needs more vectors than the index holds.
     #[error("{0}")]
     InsufficientVectors(String),
+    /// A training run is already in progress.
     #[error("index '{0}' is already training: wait for it (see isTraining()) or abort it")]
     TrainingInProgress(String),
+    /// Training was aborted by its caller.
     #[error("training of index '{0}' was aborted; the index is unchanged")]
     Aborted(String),
+    /// The data key has sealed nearly all that random nonces allow; a compaction rotates it.
+    #[error("{0}")]
+    NonceBudget(String),
+    /// A bug.
     #[error("internal error: {0} (this is a bug in ciphervec)")]
     Internal(String),
 }
@@ -71,6 +92,7 @@ impl Error {
             Error::InsufficientVectors(_) => "ERR_INSUFFICIENT_VECTORS",
             Error::TrainingInProgress(_) => "ERR_TRAINING_IN_PROGRESS",
             Error::Aborted(_) => "ERR_ABORTED",
+            Error::NonceBudget(_) => "ERR_NONCE_BUDGET",
             Error::Internal(_) => "ERR_INTERNAL",
         }
     }

@@ -1,18 +1,75 @@
 //! ciphervec-core: an embedded, encrypted vector index in pure Rust.
+//!
+//! A [`Client`] owns a storage backend ([`Storage`]: [`MemoryStorage`], [`DiskStorage`])
+//! and a worker pool, and creates or loads [`Index`]es, each under its own 32-byte key.
+//! Everything handed to the storage is ciphertext: ids, names, vectors, metadata, contents,
+//! centroids and lists are sealed with AES-256-GCM under keys derived from the index key,
+//! and plaintext lives only in each index's in-memory working set. See `ARCHITECTURE.md`
+//! for how the parts fit together.
 
-pub mod client;
-pub mod crypto;
-pub mod error;
-pub mod format;
-pub mod index;
-pub mod meta;
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod client;
+mod crypto;
+mod error;
+mod format;
+mod index;
+mod meta;
 pub mod priority;
-pub mod store;
-pub mod vector;
+mod store;
+mod vector;
 
-pub use client::Client;
+pub use client::{Client, MAX_NAME_BYTES, MAX_THREADS};
+pub use crypto::random_key;
 pub use error::{Error, Result};
 pub use format::record::Contents;
-pub use index::training::{TrainParams, TrainReport};
-pub use index::{Include, Index, ItemView, NewItem, Search};
-pub use vector::metric::Metric;
+pub use index::{
+    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, ItemView, NewItem, Search, TrainParams, TrainReport,
+    TrainingProgress, UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES,
+    MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_TOP_K,
+};
+pub use meta::{ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef};
+pub use store::{Change, DiskStorage, EntryBatch, MemoryStorage, Storage};
+pub use vector::{Metric, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
+
+/// Internals that the crate's own integration tests and examples inspect: storage names,
+/// raw sealing. Not part of the API.
+#[cfg(any(test, feature = "test-util"))]
+#[doc(hidden)]
+pub mod test_util {
+    /// The storage key of the segment directory.
+    pub const DIRECTORY_KEY: &[u8] = crate::format::keys::DIRECTORY_KEY;
+    /// Bytes a sealed blob adds to its plaintext.
+    pub const SEAL_OVERHEAD: usize = crate::crypto::SEAL_OVERHEAD;
+
+    /// The space index `name` is stored under with `key`.
+    pub fn storage_name(key: &[u8; 32], name: &str) -> String {
+        crate::crypto::IndexKey::from_slice(key).expect("32 bytes").storage_name(name)
+    }
+
+    /// The space of an index created before names were keyed.
+    pub fn legacy_storage_name(name: &str) -> String {
+        crate::crypto::legacy_storage_name(name)
+    }
+
+    /// AES-256-GCM sealing as the index does it (for timing it alone).
+    pub struct Sealer(crate::crypto::Sealer);
+
+    impl Sealer {
+        /// A sealer under `key`.
+        pub fn new(key: &[u8; 32]) -> Sealer {
+            Sealer(crate::crypto::Sealer::new(key))
+        }
+
+        /// `plaintext` sealed with associated data `aad`.
+        pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+            self.0.seal(aad, plaintext)
+        }
+
+        /// Opens what [`Sealer::seal`] sealed, in place.
+        pub fn open_in_place<'b>(&self, aad: &[u8], blob: &'b mut [u8]) -> Option<&'b mut [u8]> {
+            self.0.open_in_place(aad, blob).ok()
+        }
+    }
+}

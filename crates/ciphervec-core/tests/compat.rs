@@ -16,7 +16,7 @@ mod fixture_items;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ciphervec_core::store::disk::DiskStorage;
+use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
@@ -119,8 +119,8 @@ fn indexes_named_before_names_were_keyed_keep_their_name_and_key_check() {
 fn the_fixtures_are_the_formats_they_are_named_for() {
     // Guards the fixtures themselves, by the entry layout each format has (readable without
     // the key): segments only in packed stores, a segment directory only from format 2 on.
-    use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::test_util::{legacy_storage_name, storage_name};
+    use ciphervec_core::Storage;
     for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true)] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
@@ -129,7 +129,7 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
         let directory = store.get(&space, b"g").unwrap().is_some();
         assert_eq!(segments > 0, packed, "{fixture}: segments");
         assert_eq!(directory, fixture != "loose-v1" && fixture != "packed-v1", "{fixture}: segment directory");
-        let keyed = IndexKey::from_slice(&KEY).unwrap().storage_name(INDEX);
+        let keyed = storage_name(&KEY, INDEX);
         let expected = if fixture == "keyed-v3" { keyed } else { legacy_storage_name(INDEX) };
         assert_eq!(space, expected, "{fixture}: storage name");
         // Blob version 2 (padded) for loose records from keyed-v3 on.

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ciphervec_core::meta::value::Meta;
-use ciphervec_core::store::disk::{DiskStorage, FILE_NAME};
+use ciphervec_core::DiskStorage;
+use ciphervec_core::Meta;
 use ciphervec_core::{Client, Metric, NewItem};
 
 const KEY: [u8; 32] = [7; 32];
@@ -41,7 +41,7 @@ fn write_two_indexes(d: &PathBuf) {
 fn swapped_pages_are_damage_never_a_missing_index_and_closing_never_fails() {
     let d = dir("swapped");
     write_two_indexes(&d);
-    let file = d.join(FILE_NAME);
+    let file = d.join(DiskStorage::FILE_NAME);
     let clean = std::fs::read(&file).unwrap();
     let pages = clean.len() / PAGE;
     let (mut opened, mut detected) = (0, 0);

@@ -4,8 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use ciphervec_core::crypto::random_key;
-use ciphervec_core::store::memory::MemoryStorage;
+use ciphervec_core::random_key;
+use ciphervec_core::MemoryStorage;
 use ciphervec_core::{Client, Contents, Include, Metric, NewItem};
 use common::{client, Rng};
 use serde_json::json;
@@ -172,7 +172,7 @@ fn indexes_in_one_store_are_isolated() {
 /// store can confirm a guessed name; the same name under two keys is two indexes.
 #[test]
 fn index_names_are_keyed_by_the_index_key() {
-    use ciphervec_core::crypto::{legacy_storage_name, IndexKey};
+    use ciphervec_core::test_util::{legacy_storage_name, storage_name};
     let store = Arc::new(MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
     let (k1, k2) = (random_key(), random_key());
@@ -182,10 +182,7 @@ fn index_names_are_keyed_by_the_index_key() {
     assert_eq!(client.create_index("tenant-42", &k1, None, Metric::Euclidean).unwrap_err().code(), "ERR_INDEX_EXISTS");
     let mut spaces: Vec<String> = store.dump().into_iter().map(|(space, _, _)| space).collect();
     spaces.dedup();
-    let mut expected = vec![
-        IndexKey::from_slice(&k1).unwrap().storage_name("tenant-42"),
-        IndexKey::from_slice(&k2).unwrap().storage_name("tenant-42"),
-    ];
+    let mut expected = vec![storage_name(&k1, "tenant-42"), storage_name(&k2, "tenant-42")];
     expected.sort();
     assert_eq!(spaces, expected, "one space per (name, key), under the keyed name");
     assert!(!spaces.contains(&legacy_storage_name("tenant-42")), "a guess of the name finds nothing");
@@ -202,7 +199,7 @@ fn a_record_removed_from_the_store_is_detected_at_load() {
     ingest(&client, &key);
     drop(client);
     let (space, k, _) = store.dump().into_iter().find(|(_, k, _)| k[0] == b'r').unwrap();
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     store.write(&space, vec![(k, None)]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY");
@@ -241,7 +238,7 @@ fn a_deleted_record_put_back_is_detected_at_load() {
     let after = store.dump();
     let (space, k, old) =
         before.iter().find(|(s, k, _)| k[0] == b'r' && !after.iter().any(|(s2, k2, _)| s == s2 && k == k2)).unwrap();
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
@@ -270,7 +267,7 @@ fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
         "only the record upserted after training is loose"
     );
     let (space, k, old) = before.iter().find(|(_, k, _)| k[0] == b'r' && k.len() > 1).unwrap();
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     store.write(space, vec![(k.clone(), Some(old.clone()))]).unwrap();
     let err = Client::new(store.clone(), 2).unwrap().load_index("medical-records", &key).unwrap_err();
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
@@ -280,7 +277,7 @@ fn training_rewrites_the_summary_and_old_versions_stay_detectable() {
 /// compaction, or a tombstone removed (which would resurrect a deleted item), fails the load.
 #[test]
 fn old_segments_and_removed_tombstones_are_detected_at_load() {
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     let (store, client, key) = client();
     ingest(&client, &key);
     let index = client.load_index("medical-records", &key).unwrap();
@@ -311,7 +308,7 @@ fn old_segments_and_removed_tombstones_are_detected_at_load() {
 /// A lost header (a damaged B-tree can drop an entry) is damage, not a missing index.
 #[test]
 fn a_missing_header_is_corrupt_but_a_deleted_index_is_not_found() {
-    use ciphervec_core::store::Storage;
+    use ciphervec_core::Storage;
     let (store, client, key) = client();
     ingest(&client, &key);
     client.create_index("other", &key, None, Metric::Euclidean).unwrap().destroy().unwrap();

@@ -6,8 +6,8 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use ciphervec_core::vector::metric::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 use ciphervec_core::{Include, Metric, NewItem, Search, TrainParams};
+use ciphervec_core::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 use common::{client, item, Rng};
 
 const DIM: usize = 8;

@@ -2,8 +2,8 @@
 
 mod filter_reference;
 
-use ciphervec_core::meta::filter::Filter;
-use ciphervec_core::meta::value::Meta;
+use ciphervec_core::Filter;
+use ciphervec_core::Meta;
 use filter_reference::ref_matches;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

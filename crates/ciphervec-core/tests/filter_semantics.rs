@@ -3,8 +3,8 @@
 
 mod filter_reference;
 
-use ciphervec_core::meta::filter::{Filter, FilterError};
-use ciphervec_core::meta::value::Meta;
+use ciphervec_core::Meta;
+use ciphervec_core::{Filter, FilterError};
 use filter_reference::ref_matches;
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 
-use ciphervec_core::meta::filter::Filter;
+use ciphervec_core::Filter;
 use ciphervec_core::{Include, Metric, NewItem, Search, TrainParams};
 use common::{client, Rng};
 use serde_json::json;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::store::disk::DiskStorage;
-use ciphervec_core::store::memory::MemoryStorage;
-use ciphervec_core::store::Storage;
+use ciphervec_core::DiskStorage;
+use ciphervec_core::MemoryStorage;
+use ciphervec_core::Storage;
 use ciphervec_core::{Client, Include, Metric, NewItem, TrainParams};
 use common::Rng;
 use serde_json::{json, Value};
@@ -159,7 +159,7 @@ fn compaction_leaves_only_segments() {
 /// caught by the record summary.
 #[test]
 fn the_segment_directory_is_only_a_layout() {
-    use ciphervec_core::format::segment::DIRECTORY_KEY;
+    use ciphervec_core::test_util::DIRECTORY_KEY;
     const DIM: usize = 64;
     let store = Arc::new(MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
@@ -227,7 +227,7 @@ fn the_segment_directory_is_only_a_layout() {
 
 #[test]
 fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
-    use ciphervec_core::index::compaction::AUTO_COMPACT_MIN;
+    use ciphervec_core::AUTO_COMPACT_MIN;
     let store = Arc::new(MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
@@ -236,19 +236,19 @@ fn writes_start_a_background_compaction_once_loose_entries_pile_up() {
         (from..from + n).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()
     };
     index.upsert(batch(0, AUTO_COMPACT_MIN - 1, &mut rng)).unwrap();
-    assert!(!index.maybe_auto_compact(), "not due below the minimum");
-    index.upsert(batch(AUTO_COMPACT_MIN - 1, 1, &mut rng)).unwrap();
-    assert_eq!(index.loose_entries(), AUTO_COMPACT_MIN);
+    assert!(!index.is_compacting() && !index.compaction_due(), "not due below the minimum");
+    assert_eq!(index.loose_entries(), AUTO_COMPACT_MIN - 1);
     // This many loose records are scanned in 256 key ranges.
     let loose = Client::new(store.clone(), 2).unwrap().load_index("p", &[1; 32]).unwrap();
-    assert_eq!(loose.count().unwrap(), AUTO_COMPACT_MIN);
+    assert_eq!(loose.count().unwrap(), AUTO_COMPACT_MIN - 1);
     assert_eq!(
         loose.get(&["77".to_string()], ALL).unwrap()[0].vector,
         index.get(&["77".to_string()], ALL).unwrap()[0].vector
     );
     drop(loose);
-    assert!(index.maybe_auto_compact());
-    // Writes meanwhile wait for it and are kept.
+    // The write that makes it due starts the compaction; writes meanwhile wait for it and
+    // are kept.
+    index.upsert(batch(AUTO_COMPACT_MIN - 1, 1, &mut rng)).unwrap();
     index.upsert(batch(AUTO_COMPACT_MIN, 10, &mut rng)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while index.is_compacting() {
@@ -278,7 +278,7 @@ impl Storage for NearlyFull {
     fn get(&self, space: &str, key: &[u8]) -> ciphervec_core::Result<Option<Vec<u8>>> {
         self.inner.get(space, key)
     }
-    fn write(&self, space: &str, changes: Vec<ciphervec_core::store::Change>) -> ciphervec_core::Result<()> {
+    fn write(&self, space: &str, changes: Vec<ciphervec_core::Change>) -> ciphervec_core::Result<()> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) && changes.len() > 100 {
             return Err(ciphervec_core::Error::Io("No space left on device (os error 28)".into()));
         }
@@ -290,7 +290,7 @@ impl Storage for NearlyFull {
         start: &[u8],
         end: Option<&[u8]>,
         batch_bytes: usize,
-        sink: &mut dyn FnMut(ciphervec_core::store::EntryBatch) -> ciphervec_core::Result<()>,
+        sink: &mut dyn FnMut(ciphervec_core::EntryBatch) -> ciphervec_core::Result<()>,
     ) -> ciphervec_core::Result<()> {
         self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
     }
@@ -312,8 +312,8 @@ impl Storage for NearlyFull {
 /// the next due write retries it.
 #[test]
 fn a_failed_background_compaction_is_reported_once_and_retried() {
-    use ciphervec_core::index::background::BackgroundTask;
-    use ciphervec_core::index::compaction::AUTO_COMPACT_MIN;
+    use ciphervec_core::BackgroundTask;
+    use ciphervec_core::AUTO_COMPACT_MIN;
     use std::sync::atomic::Ordering::SeqCst;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
@@ -322,9 +322,6 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
     let batch = |from: usize, n: usize, rng: &mut Rng| -> Vec<NewItem> {
         (from..from + n).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()
     };
-    for from in (0..AUTO_COMPACT_MIN).step_by(64) {
-        index.upsert(batch(from, 64, &mut rng)).unwrap();
-    }
     let wait = |index: &Arc<ciphervec_core::Index>| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while index.is_compacting() {
@@ -332,8 +329,11 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     };
-    assert!(index.take_background_failure().is_none());
-    assert!(index.maybe_auto_compact());
+    // The last of these writes makes a compaction due and starts it; it fails.
+    for from in (0..AUTO_COMPACT_MIN).step_by(64) {
+        assert!(index.take_background_failure().is_none());
+        index.upsert(batch(from, 64, &mut rng)).unwrap();
+    }
     wait(&index);
     let failure = index.take_background_failure().expect("the failure is kept");
     assert_eq!(failure.task, BackgroundTask::Compaction);
@@ -344,8 +344,8 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
     assert!(store.inner.dump().iter().all(|(_, k, _)| k[0] != b'p'));
 
     store.full.store(false, SeqCst);
+    // The next due write retries.
     index.upsert(batch(AUTO_COMPACT_MIN, 1, &mut rng)).unwrap();
-    assert!(index.maybe_auto_compact(), "the next due write retries");
     wait(&index);
     assert!(index.take_background_failure().is_none());
     assert_eq!(index.loose_entries(), 0);
@@ -359,16 +359,19 @@ fn a_failed_background_compaction_is_reported_once_and_retried() {
 /// stays untrained and intact.
 #[test]
 fn a_failed_auto_training_is_reported() {
-    use ciphervec_core::index::background::BackgroundTask;
+    use ciphervec_core::BackgroundTask;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: true.into(), reclaim_fails: false });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[1; 32], Some(DIM), Metric::Euclidean).unwrap();
-    index.set_auto_train(Some(1000));
+    index.set_auto_train(ciphervec_core::AutoTrain::On(Some(1000))).unwrap();
     let mut rng = Rng(4);
+    let mut started = Vec::new();
     for from in (0..1000).step_by(50) {
-        index.upsert((from..from + 50).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect()).unwrap();
+        let batch = (from..from + 50).map(|i| common::item(&i.to_string(), rng.vector(DIM))).collect();
+        started.push(index.upsert(batch).unwrap().training_started);
     }
-    assert!(index.maybe_auto_train());
+    assert_eq!(started.iter().filter(|&&s| s).count(), 1, "the write that reached 1000 started it");
+    assert!(started[19]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while index.is_training() {
         assert!(std::time::Instant::now() < deadline, "training did not finish");
@@ -444,7 +447,7 @@ fn compaction_and_training_give_the_freed_file_space_back() {
 /// compaction nor the training: it is kept as a background failure and the index is intact.
 #[test]
 fn a_failed_reclaim_is_reported_and_fails_nothing() {
-    use ciphervec_core::index::background::BackgroundTask;
+    use ciphervec_core::BackgroundTask;
     let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: false.into(), reclaim_fails: true });
     let client = Client::new(store.clone(), 2).unwrap();
     let index = client.create_index("p", &[2; 32], Some(DIM), Metric::Euclidean).unwrap();

@@ -29,17 +29,14 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> 
         .collect()
 }
 
-fn filled(
-    metric: Metric,
-    data: &[Vec<f32>],
-) -> (Arc<ciphervec_core::store::memory::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
+fn filled(metric: Metric, data: &[Vec<f32>]) -> (Arc<ciphervec_core::MemoryStorage>, Client, [u8; 32], Arc<Index>) {
     let (store, client, key) = client();
     let index = client.create_index("t", &key, None, metric).unwrap();
     index.upsert(data.iter().enumerate().map(|(i, v)| item(&i.to_string(), v.clone())).collect()).unwrap();
     (store, client, key, index)
 }
 
-fn no_progress(_: &ciphervec_core::vector::kmeans::Progress) {}
+fn no_progress(_: &ciphervec_core::TrainingProgress) {}
 
 fn recall_at_10(index: &Index, queries: &[Vec<f32>], exact: &[Vec<String>], n_probes: Option<usize>) -> f64 {
     let mut found = 0;

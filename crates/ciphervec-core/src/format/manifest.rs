@@ -1,65 +1,43 @@
-//! The two per-index entries besides records: the *header* (format version, key check,
-//! wrapped data key; readable before the key is known) and the sealed *config*
-//! (name, dimension, metric).
+//! The per-index entries besides items: the *header* (format version, key check, wrapped
+//! data key; readable before the key is known), the sealed *config* (name, dimension,
+//! metric) and the sealed IVF *centroids*.
 
 use crate::crypto::{random_key, DataKeys, IndexKey};
 use crate::error::{Error, Result};
-use crate::vector::metric::Metric;
-
-/// Storage key of the header.
-pub const HEADER_KEY: &[u8] = b"h";
-/// Storage key of the sealed config.
-pub const CONFIG_KEY: &[u8] = b"c";
-/// Storage keys of item records start with this byte, followed by HMAC(id).
-pub const RECORD_PREFIX: &[u8] = b"r";
-/// Storage key of the sealed IVF centroids (absent until the index is trained).
-pub const CENTROIDS_KEY: &[u8] = b"k";
-const CENTROIDS_VERSION: u8 = 1;
+use crate::format::keys::{aad, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY};
+use crate::format::vault::{Sealed, Vault};
+use crate::format::wire::{check_version, Reader};
+use crate::vector::Metric;
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
 const CONFIG_VERSION: u8 = 1;
+const CENTROIDS_VERSION: u8 = 1;
 
 /// What `loadIndex` reads first. Layout: magic(4) ‖ version(1) ‖ key check(32) ‖ wrapped DEK.
-pub struct Header {
+pub(crate) struct Header {
     key_check: [u8; 32],
     wrapped_dek: Vec<u8>,
 }
 
 /// Settings of an index, sealed in the store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub name: String,
-    pub dimension: Option<usize>,
-    pub metric: Metric,
-}
-
-/// Associated data that binds a sealed value to its index and storage key, so a blob moved
-/// to another key or index fails authentication.
-pub fn aad(storage_name: &str, key: &[u8]) -> Vec<u8> {
-    let mut a = Vec::with_capacity(storage_name.len() + 1 + key.len());
-    aad_into(&mut a, storage_name, key);
-    a
-}
-
-/// [`aad`] written into a reused buffer (cleared first), for loops over many records.
-pub fn aad_into(out: &mut Vec<u8>, storage_name: &str, key: &[u8]) {
-    out.clear();
-    out.extend_from_slice(storage_name.as_bytes());
-    out.push(0);
-    out.extend_from_slice(key);
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) dimension: Option<usize>,
+    pub(crate) metric: Metric,
 }
 
 impl Header {
     /// A new header with a fresh data key; returns the header and the derived keys.
-    pub fn create(kek: &IndexKey, storage_name: &str) -> (Header, DataKeys) {
+    pub(crate) fn create(kek: &IndexKey, storage_name: &str) -> (Header, DataKeys) {
         let dek = random_key();
         let header =
             Header { key_check: kek.key_check(storage_name), wrapped_dek: kek.wrap(&dek, &wrap_aad(storage_name)) };
         (header, DataKeys::derive(&dek))
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(37 + self.wrapped_dek.len());
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
@@ -68,25 +46,20 @@ impl Header {
         out
     }
 
-    pub fn decode(buf: &[u8]) -> Result<Header> {
+    pub(crate) fn decode(buf: &[u8]) -> Result<Header> {
         if buf.len() < 5 || &buf[..4] != MAGIC {
             return Err(Error::Corrupt("index header is damaged (bad magic bytes)".into()));
         }
-        if buf[4] != FORMAT_VERSION {
-            return Err(Error::UnsupportedFormat(format!(
-                "index format version {} is not supported (this ciphervec reads version {FORMAT_VERSION}): upgrade ciphervec",
-                buf[4]
-            )));
-        }
+        check_version("index", Some(buf[4]), &[FORMAT_VERSION], None)?;
         if buf.len() < 37 {
             return Err(Error::Corrupt("index header is truncated".into()));
         }
-        Ok(Header { key_check: buf[5..37].try_into().unwrap(), wrapped_dek: buf[37..].to_vec() })
+        Ok(Header { key_check: buf[5..37].try_into().expect("32 bytes"), wrapped_dek: buf[37..].to_vec() })
     }
 
     /// Unwraps the data key. A key-check mismatch with a failed unwrap means a wrong key;
     /// any other failure means the header was altered.
-    pub fn open(&self, kek: &IndexKey, storage_name: &str, index_name: &str) -> Result<DataKeys> {
+    pub(crate) fn open(&self, kek: &IndexKey, storage_name: &str, index_name: &str) -> Result<DataKeys> {
         let check_ok = kek.key_check(storage_name) == self.key_check;
         match kek.unwrap(&self.wrapped_dek, &wrap_aad(storage_name)) {
             Some(dek) if check_ok => Ok(DataKeys::derive(&dek)),
@@ -101,38 +74,30 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 }
 
 impl Config {
-    pub fn seal(&self, keys: &DataKeys, storage_name: &str) -> Vec<u8> {
+    /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ name (UTF-8),
+    /// padded: the config's size would reveal the length of the index's name.
+    pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
         let mut plain = vec![CONFIG_VERSION, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.extend_from_slice(self.name.as_bytes());
-        // Padded: the config's size would reveal the length of the index's name.
-        keys.records.seal_padded(&aad(storage_name, CONFIG_KEY), &plain)
+        vault.seal_padded(CONFIG_KEY, &plain)
     }
 
-    pub fn open(blob: &[u8], keys: &DataKeys, storage_name: &str, index_name: &str) -> Result<Config> {
-        let plain = keys
-            .records
-            .open(&aad(storage_name, CONFIG_KEY), blob)
+    pub(crate) fn open(blob: &[u8], vault: &Vault, index_name: &str) -> Result<Config> {
+        let plain = vault
+            .open(CONFIG_KEY, blob)
             .map_err(|_| Error::Integrity(format!("the config of index '{index_name}'")))?;
-        let corrupt = || Error::Corrupt(format!("the config of index '{index_name}' is malformed"));
-        if plain.len() < 6 {
-            return Err(corrupt());
-        }
-        if plain[0] != CONFIG_VERSION {
-            return Err(Error::UnsupportedFormat(format!(
-                "index config version {} is not supported: upgrade ciphervec",
-                plain[0]
-            )));
-        }
-        let metric = Metric::from_byte(plain[1]).ok_or_else(corrupt)?;
-        let dim = u32::from_le_bytes(plain[2..6].try_into().unwrap()) as usize;
-        let name = String::from_utf8(plain[6..].to_vec()).map_err(|_| corrupt())?;
+        check_version("index config", plain.first().copied(), &[CONFIG_VERSION], None)?;
+        let mut r = Reader::new(&plain[1..], "index config");
+        let metric = Metric::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown metric"))?;
+        let dim = r.u32()? as usize;
+        let name = std::str::from_utf8(r.rest()).map_err(|_| r.corrupt("name is not UTF-8"))?.to_string();
         Ok(Config { name, dimension: (dim > 0).then_some(dim), metric })
     }
 }
 
 /// Seals trained centroids: version ‖ n_lists u32 ‖ dim u32 ‖ f32 × n_lists × dim.
-pub fn seal_centroids(keys: &DataKeys, storage_name: &str, dim: usize, centroids: &[f32]) -> Vec<u8> {
+pub(crate) fn seal_centroids(vault: &Vault, dim: usize, centroids: &[f32]) -> Sealed {
     let mut plain = Vec::with_capacity(9 + centroids.len() * 4);
     plain.push(CENTROIDS_VERSION);
     plain.extend_from_slice(&((centroids.len() / dim) as u32).to_le_bytes());
@@ -140,37 +105,23 @@ pub fn seal_centroids(keys: &DataKeys, storage_name: &str, dim: usize, centroids
     for x in centroids {
         plain.extend_from_slice(&x.to_le_bytes());
     }
-    keys.records.seal(&aad(storage_name, CENTROIDS_KEY), &plain)
+    vault.seal(CENTROIDS_KEY, &plain)
 }
 
 /// Opens sealed centroids, checking they match the index dimension.
-pub fn open_centroids(
-    blob: &[u8],
-    keys: &DataKeys,
-    storage_name: &str,
-    index_name: &str,
-    dim: usize,
-) -> Result<Vec<f32>> {
-    let plain = keys
-        .records
-        .open(&aad(storage_name, CENTROIDS_KEY), blob)
+pub(crate) fn open_centroids(blob: &[u8], vault: &Vault, index_name: &str, dim: usize) -> Result<Vec<f32>> {
+    let plain = vault
+        .open(CENTROIDS_KEY, blob)
         .map_err(|_| Error::Integrity(format!("the centroids of index '{index_name}'")))?;
-    let corrupt = || Error::Corrupt(format!("the centroids of index '{index_name}' are malformed"));
-    if plain.len() < 9 {
-        return Err(corrupt());
+    check_version("centroid", plain.first().copied(), &[CENTROIDS_VERSION], None)?;
+    let mut r = Reader::new(&plain[1..], "centroids");
+    let n = r.u32()? as usize;
+    let d = r.u32()? as usize;
+    let values = r.rest();
+    if n == 0 || d != dim || values.len() != n * d * 4 {
+        return Err(Error::Corrupt(format!("the centroids of index '{index_name}' are malformed")));
     }
-    if plain[0] != CENTROIDS_VERSION {
-        return Err(Error::UnsupportedFormat(format!(
-            "centroid format version {} is not supported: upgrade ciphervec",
-            plain[0]
-        )));
-    }
-    let n = u32::from_le_bytes(plain[1..5].try_into().unwrap()) as usize;
-    let d = u32::from_le_bytes(plain[5..9].try_into().unwrap()) as usize;
-    if n == 0 || d != dim || plain.len() != 9 + n * d * 4 {
-        return Err(corrupt());
-    }
-    Ok(plain[9..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    Ok(values.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
 }
 
 #[cfg(test)]
@@ -203,11 +154,16 @@ mod tests {
     }
 
     #[test]
-    fn config_round_trips_and_is_bound_to_its_index() {
-        let keys = DataKeys::derive(&random_key());
+    fn config_and_centroids_round_trip_and_are_bound_to_their_index() {
+        let keys = [7u8; 32];
+        let vault = |name: &str| Vault::new(DataKeys::derive(&keys), name.into(), 0);
         let c = Config { name: "docs".into(), dimension: Some(384), metric: Metric::Cosine };
-        let blob = c.seal(&keys, "s1");
-        assert_eq!(Config::open(&blob, &keys, "s1", "docs").unwrap(), c);
-        assert_eq!(Config::open(&blob, &keys, "s2", "docs").unwrap_err().code(), "ERR_INTEGRITY");
+        let blob = c.seal(&vault("s1")).blob;
+        assert_eq!(Config::open(&blob, &vault("s1"), "docs").unwrap(), c);
+        assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
+        let centroids = [1.0, 2.0, 3.0, 4.0];
+        let blob = seal_centroids(&vault("s1"), 2, &centroids).blob;
+        assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 2).unwrap(), centroids);
+        assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 4).unwrap_err().code(), "ERR_CORRUPT");
     }
 }

@@ -11,21 +11,24 @@
 
 use std::sync::Arc;
 
-use crate::meta::value::Meta;
-
 use crate::error::{Error, Result};
+use crate::format::wire::{check_version, put_bytes, Reader};
+use crate::meta::Meta;
+use crate::vector::ListId;
 
 const RECORD_VERSION: u8 = 2;
 /// The version whose metadata is JSON text.
 const JSON_METADATA_VERSION: u8 = 1;
 const NONE_LEN: u32 = u32::MAX;
-/// List id of an item that is not assigned to an IVF list.
-pub const UNASSIGNED: u32 = u32::MAX;
+/// The stored list id of an item that is not in an IVF list.
+const NO_LIST: u32 = u32::MAX;
 
 /// An item's contents: text or raw bytes, returned as given.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contents {
+    /// UTF-8 text.
     Text(String),
+    /// Raw bytes.
     Bytes(Vec<u8>),
 }
 
@@ -38,6 +41,7 @@ impl Contents {
         }
     }
 
+    /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -45,29 +49,31 @@ impl Contents {
 
 /// One item, decrypted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub id: String,
-    pub vector: Vec<f32>,
-    pub metadata: Option<Meta>,
-    pub contents: Option<Arc<Contents>>,
-    pub list: u32,
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) vector: Vec<f32>,
+    pub(crate) metadata: Option<Meta>,
+    pub(crate) contents: Option<Arc<Contents>>,
+    /// The IVF list the item is in, if the index is trained.
+    pub(crate) list: Option<ListId>,
 }
 
 impl Record {
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.id.len() + self.vector.len() * 4);
         self.encode_into(&mut out);
         out
     }
 
     /// [`Record::encode`], appended to `out` (segments pack many records in one buffer).
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         encode_fields(out, &self.id, &self.vector, self.metadata.as_ref(), self.contents.as_deref(), self.list);
     }
 
     /// Decodes a record that already passed authentication; a malformed one is `ERR_CORRUPT`
     /// (it can only come from a writer bug or a future format).
-    pub fn decode(buf: &[u8]) -> Result<Record> {
+    #[cfg(test)]
+    pub(crate) fn decode(buf: &[u8]) -> Result<Record> {
         RecordView::decode(buf)?.to_record()
     }
 }
@@ -75,47 +81,45 @@ impl Record {
 /// A decoded record that borrows its fields from the plaintext, so a loader can copy them
 /// straight into the working set's columns without building a [`Record`] first.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordView<'a> {
-    pub id: &'a str,
+pub(crate) struct RecordView<'a> {
+    pub(crate) id: &'a str,
     /// The vector as little-endian `f32` bytes.
-    pub vector_bytes: &'a [u8],
+    vector_bytes: &'a [u8],
     metadata: Option<&'a [u8]>,
     json_metadata: bool,
     contents_kind: u8,
     contents: &'a [u8],
-    pub list: u32,
+    pub(crate) list: Option<ListId>,
 }
 
 impl<'a> RecordView<'a> {
     /// Checks the layout and UTF-8 of the id; metadata and contents are checked when read.
-    pub fn decode(buf: &'a [u8]) -> Result<RecordView<'a>> {
-        let mut r = Reader { buf, pos: 0 };
-        let version = r.u8()?;
-        if version != RECORD_VERSION && version != JSON_METADATA_VERSION {
-            return Err(Error::UnsupportedFormat(format!(
-                "record format version {version} is not supported by this ciphervec (expects {RECORD_VERSION}): upgrade ciphervec"
-            )));
-        }
-        let id = std::str::from_utf8(r.bytes()?).map_err(|_| corrupt("id is not UTF-8"))?;
+    pub(crate) fn decode(buf: &'a [u8]) -> Result<RecordView<'a>> {
+        let mut r = Reader::new(buf, "record");
+        let version = check_version("record", buf.first().copied(), &[JSON_METADATA_VERSION, RECORD_VERSION], None)?;
+        r.u8()?;
+        let id = std::str::from_utf8(r.bytes()?).map_err(|_| r.corrupt("id is not UTF-8"))?;
         let dim = r.u32()? as usize;
-        let vector_bytes = r.take(dim.checked_mul(4).ok_or_else(|| corrupt("vector too long"))?)?;
-        let metadata = r.opt_bytes()?;
+        let vector_bytes = r.take(dim.checked_mul(4).ok_or_else(|| r.corrupt("vector too long"))?)?;
+        let metadata = r.opt_bytes(NONE_LEN)?;
         let contents_kind = r.u8()?;
         let contents = match contents_kind {
             0 => &[][..],
             1 | 2 => r.bytes()?,
-            k => return Err(corrupt(&format!("unknown contents kind {k}"))),
+            k => return Err(r.corrupt(&format!("unknown contents kind {k}"))),
         };
-        let list = r.u32()?;
-        if r.pos != buf.len() {
-            return Err(corrupt("trailing bytes"));
-        }
+        let list = match r.u32()? {
+            NO_LIST => None,
+            l => Some(ListId::new(l as usize)),
+        };
+        r.finish()?;
         let json_metadata = version == JSON_METADATA_VERSION;
         Ok(RecordView { id, vector_bytes, metadata, json_metadata, contents_kind, contents, list })
     }
 
     /// An owned copy (checks metadata and contents).
-    pub fn to_record(&self) -> Result<Record> {
+    #[cfg(test)]
+    pub(crate) fn to_record(self) -> Result<Record> {
         Ok(Record {
             id: self.id.to_string(),
             vector: self.vector().collect(),
@@ -125,15 +129,15 @@ impl<'a> RecordView<'a> {
         })
     }
 
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.vector_bytes.len() / 4
     }
 
-    pub fn vector(&self) -> impl Iterator<Item = f32> + 'a {
-        self.vector_bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+    pub(crate) fn vector(&self) -> impl Iterator<Item = f32> + 'a {
+        self.vector_bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
     }
 
-    pub fn metadata(&self) -> Result<Option<Meta>> {
+    pub(crate) fn metadata(&self) -> Result<Option<Meta>> {
         let Some(bytes) = self.metadata else { return Ok(None) };
         if self.json_metadata {
             return serde_json::from_slice(bytes).map(Some).map_err(|_| corrupt("metadata is not JSON"));
@@ -141,7 +145,7 @@ impl<'a> RecordView<'a> {
         Meta::from_encoded(bytes).map(Some).ok_or_else(|| corrupt("metadata is malformed"))
     }
 
-    pub fn contents(&self) -> Result<Option<Contents>> {
+    pub(crate) fn contents(&self) -> Result<Option<Contents>> {
         Ok(match self.contents_kind {
             1 => Some(Contents::Text(
                 std::str::from_utf8(self.contents).map_err(|_| corrupt("contents are not UTF-8"))?.to_string(),
@@ -153,13 +157,13 @@ impl<'a> RecordView<'a> {
 }
 
 /// Appends the encoding of a record made of these fields to `out`.
-pub fn encode_fields(
+pub(crate) fn encode_fields(
     out: &mut Vec<u8>,
     id: &str,
     vector: &[f32],
     metadata: Option<&Meta>,
     contents: Option<&Contents>,
-    list: u32,
+    list: Option<ListId>,
 ) {
     out.push(RECORD_VERSION);
     put_bytes(out, id.as_bytes());
@@ -182,46 +186,11 @@ pub fn encode_fields(
             put_bytes(out, b);
         }
     }
-    out.extend_from_slice(&list.to_le_bytes());
+    out.extend_from_slice(&list.map_or(NO_LIST, |l| l.index() as u32).to_le_bytes());
 }
 
 fn corrupt(what: &str) -> Error {
     Error::Corrupt(format!("malformed record: {what}"))
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-    out.extend_from_slice(b);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| corrupt("truncated"))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>> {
-        match self.u32()? {
-            NONE_LEN => Ok(None),
-            n => self.take(n as usize).map(Some),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -235,17 +204,17 @@ mod tests {
             vector: vec![1.5, -0.0, f32::MIN_POSITIVE],
             metadata: Some(serde_json::json!({"lang": "en", "n": [1, 2.5]}).into()),
             contents: Some(Arc::new(Contents::Bytes(vec![0, 255, 7]))),
-            list: 42,
+            list: Some(ListId::new(42)),
         };
         assert_eq!(Record::decode(&r.encode()).unwrap(), r);
-        let bare =
-            Record { metadata: None, contents: Some(Arc::new(Contents::Text("t".into()))), list: UNASSIGNED, ..r };
+        let bare = Record { metadata: None, contents: Some(Arc::new(Contents::Text("t".into()))), list: None, ..r };
         assert_eq!(Record::decode(&bare.encode()).unwrap(), bare);
     }
 
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
-        let r = Record { id: "a".into(), vector: vec![1.0; 4], metadata: None, contents: None, list: 0 };
+        let r =
+            Record { id: "a".into(), vector: vec![1.0; 4], metadata: None, contents: None, list: Some(ListId::new(0)) };
         let enc = r.encode();
         for cut in 0..enc.len() {
             assert!(Record::decode(&enc[..cut]).is_err());
@@ -270,7 +239,7 @@ mod tests {
             vector: vec![0.5, 2.0],
             metadata: Some(serde_json::json!({"year": 1999, "tags": ["a", "b"], "x": -1.5}).into()),
             contents: Some(Arc::new(Contents::Text("t".into()))),
-            list: 3,
+            list: Some(ListId::new(3)),
         };
         let mut v1 = vec![JSON_METADATA_VERSION];
         put_bytes(&mut v1, r.id.as_bytes());

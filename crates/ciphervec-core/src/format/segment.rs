@@ -23,38 +23,22 @@
 //! Tombstone plaintext: version u8 ‖ id (utf-8).
 
 use crate::error::{Error, Result};
-use crate::format::record::{Record, RecordView};
+#[cfg(test)]
+use crate::format::record::Record;
+use crate::format::record::RecordView;
+use crate::format::wire::check_version;
 
-/// Storage keys of segments start with this byte, then the segment number (u32 big-endian).
-pub const SEGMENT_PREFIX: &[u8] = b"p";
-/// Storage keys of tombstones start with this byte, followed by HMAC(id).
-pub const TOMBSTONE_PREFIX: &[u8] = b"d";
-/// Storage key of the sealed segment directory.
-pub const DIRECTORY_KEY: &[u8] = b"g";
 /// Plaintext bytes a segment is filled to (one record may overshoot it). redb stores a value
 /// in a page of the next power-of-two size, so a segment just under 256 KiB sealed wastes
-/// little; at 1 MiB plus overhead each took a 2 MiB page, and a load read 3.4× the data.
-pub const SEGMENT_BYTES: usize = 240 << 10;
+/// little (see BENCHMARKS.md, "Disk store").
+pub(crate) const SEGMENT_BYTES: usize = 240 << 10;
 
 const SEGMENT_VERSION: u8 = 1;
 const TOMBSTONE_VERSION: u8 = 1;
 const DIRECTORY_VERSION: u8 = 1;
 
-/// The storage key of segment `n`.
-pub fn segment_key(n: u32) -> Vec<u8> {
-    [SEGMENT_PREFIX, &n.to_be_bytes()].concat()
-}
-
-/// The segment number a storage key names, if it is a well-formed segment key.
-pub fn segment_number(key: &[u8]) -> Option<u32> {
-    match key {
-        [b'p', n @ ..] => Some(u32::from_be_bytes(n.try_into().ok()?)),
-        _ => None,
-    }
-}
-
 /// Builds one segment's plaintext, a record at a time.
-pub struct SegmentWriter {
+pub(crate) struct SegmentWriter {
     buf: Vec<u8>,
     count: u32,
 }
@@ -66,12 +50,13 @@ impl Default for SegmentWriter {
 }
 
 impl SegmentWriter {
-    pub fn push(&mut self, rec: &Record) {
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, rec: &Record) {
         self.push_encoded(|out| rec.encode_into(out));
     }
 
     /// Adds one record that `encode` appends in the record encoding.
-    pub fn push_encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn push_encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
         encode(&mut self.buf);
@@ -81,61 +66,55 @@ impl SegmentWriter {
     }
 
     /// Plaintext bytes so far.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.buf.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// Records so far.
-    pub fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         self.count
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
         self.buf[1..5].copy_from_slice(&self.count.to_le_bytes());
         self.buf
     }
 }
 
 /// Encodes records into segment plaintext.
-pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn encode<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
     let mut w = SegmentWriter::default();
     records.into_iter().for_each(|r| w.push(r));
     w.finish()
 }
 
-/// The record count an authenticated segment plaintext declares (checked by [`decode`]).
-pub fn record_count(plain: &[u8]) -> Result<usize> {
-    match plain.first() {
-        Some(&SEGMENT_VERSION) => {}
-        Some(&v) => {
-            return Err(Error::UnsupportedFormat(format!(
-            "segment format version {v} is not supported (this ciphervec reads {SEGMENT_VERSION}): upgrade ciphervec"
-        )))
-        }
-        None => return Err(Error::Corrupt("malformed segment: empty".into())),
-    }
+/// The record count an authenticated segment plaintext declares (checked by [`records`]).
+pub(crate) fn record_count(plain: &[u8]) -> Result<usize> {
+    check_version("segment", plain.first().copied(), &[SEGMENT_VERSION], None)?;
     let count = plain.get(1..5).ok_or_else(|| Error::Corrupt("malformed segment: truncated".into()))?;
     Ok(u32::from_le_bytes(count.try_into().unwrap()) as usize)
 }
 
 /// The records of an authenticated segment plaintext, borrowed from it.
-pub fn decode(plain: &[u8]) -> Result<Vec<RecordView<'_>>> {
+#[cfg(test)]
+pub(crate) fn decode(plain: &[u8]) -> Result<Vec<RecordView<'_>>> {
     records(plain)?.collect()
 }
 
 /// The records of an authenticated segment plaintext, decoded one at a time as borrowed
 /// views: as many as the segment declares, then an error if bytes are left over.
-pub fn records(plain: &[u8]) -> Result<Records<'_>> {
+pub(crate) fn records(plain: &[u8]) -> Result<Records<'_>> {
     let count = record_count(plain)?;
     Ok(Records { rest: &plain[5..], left: count, done: false })
 }
 
 /// See [`records`].
-pub struct Records<'a> {
+pub(crate) struct Records<'a> {
     rest: &'a [u8],
     left: usize,
     done: bool,
@@ -143,12 +122,8 @@ pub struct Records<'a> {
 
 impl Records<'_> {
     /// Records the segment declares that are not yet read.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.left
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.left == 0
     }
 }
 
@@ -182,7 +157,7 @@ impl<'a> Iterator for Records<'a> {
 }
 
 /// Directory plaintext for segments `0..counts.len()` holding `counts[n]` records each.
-pub fn encode_directory(counts: &[u32]) -> Vec<u8> {
+pub(crate) fn encode_directory(counts: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + 4 * counts.len());
     out.push(DIRECTORY_VERSION);
     out.extend_from_slice(&(counts.len() as u32).to_le_bytes());
@@ -191,18 +166,9 @@ pub fn encode_directory(counts: &[u32]) -> Vec<u8> {
 }
 
 /// The record count of each segment, from an authenticated directory plaintext.
-pub fn decode_directory(plain: &[u8]) -> Result<Vec<u32>> {
+pub(crate) fn decode_directory(plain: &[u8]) -> Result<Vec<u32>> {
     let corrupt = || Error::Corrupt("malformed segment directory".into());
-    match plain.first() {
-        Some(&DIRECTORY_VERSION) => {}
-        Some(&v) => {
-            return Err(Error::UnsupportedFormat(format!(
-                "segment directory version {v} is not supported (this ciphervec reads {DIRECTORY_VERSION}): \
-                 upgrade ciphervec"
-            )))
-        }
-        None => return Err(corrupt()),
-    }
+    check_version("segment directory", plain.first().copied(), &[DIRECTORY_VERSION], None)?;
     let n = u32::from_le_bytes(plain.get(1..5).ok_or_else(corrupt)?.try_into().unwrap()) as usize;
     let counts = &plain[5..];
     if counts.len() != n.checked_mul(4).ok_or_else(corrupt)? {
@@ -212,7 +178,7 @@ pub fn decode_directory(plain: &[u8]) -> Result<Vec<u32>> {
 }
 
 /// Tombstone plaintext for `id`.
-pub fn encode_tombstone(id: &str) -> Vec<u8> {
+pub(crate) fn encode_tombstone(id: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + id.len());
     out.push(TOMBSTONE_VERSION);
     out.extend_from_slice(id.as_bytes());
@@ -220,22 +186,15 @@ pub fn encode_tombstone(id: &str) -> Vec<u8> {
 }
 
 /// The id of an authenticated tombstone plaintext.
-pub fn decode_tombstone(plain: &[u8]) -> Result<&str> {
-    match plain.split_first() {
-        Some((&TOMBSTONE_VERSION, id)) => {
-            std::str::from_utf8(id).map_err(|_| Error::Corrupt("malformed tombstone: id is not UTF-8".into()))
-        }
-        Some((&v, _)) => Err(Error::UnsupportedFormat(format!(
-            "tombstone format version {v} is not supported (this ciphervec reads {TOMBSTONE_VERSION}): upgrade ciphervec"
-        ))),
-        None => Err(Error::Corrupt("malformed tombstone: empty".into())),
-    }
+pub(crate) fn decode_tombstone(plain: &[u8]) -> Result<&str> {
+    check_version("tombstone", plain.first().copied(), &[TOMBSTONE_VERSION], None)?;
+    std::str::from_utf8(&plain[1..]).map_err(|_| Error::Corrupt("malformed tombstone: id is not UTF-8".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::record::UNASSIGNED;
+    use crate::vector::ListId;
 
     fn rec(i: u32) -> Record {
         Record {
@@ -243,7 +202,7 @@ mod tests {
             vector: vec![i as f32; 3],
             metadata: i.is_multiple_of(2).then(|| serde_json::json!({ "i": i }).into()),
             contents: None,
-            list: if i.is_multiple_of(3) { UNASSIGNED } else { i },
+            list: (!i.is_multiple_of(3)).then(|| ListId::new(i as usize)),
         }
     }
 
@@ -270,16 +229,6 @@ mod tests {
         let mut v2 = plain.to_vec();
         v2[0] = 2;
         assert_eq!(decode(&v2).unwrap_err().code(), "ERR_UNSUPPORTED_FORMAT");
-    }
-
-    #[test]
-    fn segment_keys_sort_by_number_and_name_it() {
-        for n in [0, 1, 255, 256, 70_000, u32::MAX] {
-            assert_eq!(segment_number(&segment_key(n)), Some(n));
-        }
-        assert!(segment_key(255) < segment_key(256));
-        assert_eq!(segment_number(b"p\x01\x00"), None);
-        assert_eq!(segment_number(b"r\x00\x00\x00\x00"), None);
     }
 
     #[test]

@@ -18,6 +18,12 @@ use std::sync::LazyLock;
 use hashbrown::hash_table::{Entry, HashTable};
 use rayon::prelude::*;
 
+use crate::vector::Slot;
+
+/// An id that is already present, or given twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DuplicateId(pub(crate) String);
+
 /// One hasher for the process: `std`'s randomly keyed SipHash, because ids come from users of
 /// the service (a faster unkeyed-quality hash would let chosen ids collide on purpose).
 static HASHER: LazyLock<RandomState> = LazyLock::new(RandomState::new);
@@ -47,46 +53,46 @@ struct Span {
 
 /// Ids in order, as a loader decodes them: an arena and spans, no table yet.
 #[derive(Debug, Default)]
-pub struct IdList {
+pub(crate) struct IdList {
     arena: String,
     spans: Vec<Span>,
 }
 
 impl IdList {
-    pub fn with_capacity(ids: usize, bytes: usize) -> Self {
+    pub(crate) fn with_capacity(ids: usize, bytes: usize) -> Self {
         IdList { arena: String::with_capacity(bytes), spans: Vec::with_capacity(ids) }
     }
 
-    pub fn push(&mut self, id: &str) {
+    pub(crate) fn push(&mut self, id: &str) {
         self.spans.push(Span { start: self.arena.len(), len: span_len(id) });
         self.arena.push_str(id);
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.spans.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
-    pub fn get(&self, i: usize) -> &str {
+    pub(crate) fn get(&self, i: usize) -> &str {
         let s = self.spans[i];
         &self.arena[s.start..s.start + s.len as usize]
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.spans.iter().map(|s| &self.arena[s.start..s.start + s.len as usize])
     }
 
     /// Bytes of all ids together.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.arena.len()
     }
 
     /// Appends all of `other`'s ids after this list's (taking `other` whole if this list is
     /// empty and has not reserved room for it).
-    pub fn extend(&mut self, other: IdList) {
+    pub(crate) fn extend(&mut self, other: IdList) {
         if self.spans.is_empty() && self.spans.capacity() < other.len() {
             *self = other;
             return;
@@ -113,7 +119,7 @@ fn span_len(id: &str) -> u32 {
 
 /// The ids of slots `0..len`, unique, with lookup by id.
 #[derive(Debug, Default)]
-pub struct Ids {
+pub(crate) struct Ids {
     list: IdList,
     /// Arena bytes no slot points to any more (removed ids), reclaimed once they are half.
     dead: usize,
@@ -122,30 +128,30 @@ pub struct Ids {
 }
 
 impl Ids {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.list.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
-    pub fn get(&self, slot: u32) -> &str {
-        self.list.get(slot as usize)
+    pub(crate) fn get(&self, slot: Slot) -> &str {
+        self.list.get(slot.index())
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.list.iter()
     }
 
-    pub fn slot(&self, id: &str) -> Option<u32> {
+    pub(crate) fn slot(&self, id: &str) -> Option<Slot> {
         let (h, list) = (hash(id), &self.list);
-        self.tables[shard(h)].find(h, |&s| list.get(s as usize) == id).copied()
+        self.tables[shard(h)].find(h, |&s| list.get(s as usize) == id).copied().map(Slot)
     }
 
     /// Sizes the tables for `ids` more ids (one in [`SHARDS`] each, and some slack: a shard
     /// that outgrows its table re-hashes every id in it).
-    pub fn reserve_tables(&mut self, ids: usize) {
+    pub(crate) fn reserve_tables(&mut self, ids: usize) {
         let list = &self.list;
         let per_shard = ids / SHARDS + ids / SHARDS / 16 + 64;
         for table in &mut self.tables {
@@ -154,7 +160,7 @@ impl Ids {
     }
 
     /// Adds an id that is not present as slot `len`; returns the slot.
-    pub fn push_new(&mut self, id: &str) -> u32 {
+    pub(crate) fn push_new(&mut self, id: &str) -> Slot {
         let slot = self.list.len() as u32;
         let (h, list) = (hash(id), &self.list);
         let entry = self.tables[shard(h)].entry(h, |&s| list.get(s as usize) == id, |&s| hash(list.get(s as usize)));
@@ -165,13 +171,13 @@ impl Ids {
             }
         }
         self.list.push(id);
-        slot
+        Slot(slot)
     }
 
     /// Appends `other`'s ids as slots `len..`. Fails, changing nothing, with the first id that
     /// is already present or repeated within `other`. A large append hashes and fills the
     /// shards on the current rayon pool.
-    pub fn append(&mut self, other: IdList) -> Result<(), String> {
+    pub(crate) fn append(&mut self, other: IdList) -> Result<(), DuplicateId> {
         let first = self.list.len();
         let n = other.len();
         let parallel = n >= PARALLEL_FROM;
@@ -222,7 +228,7 @@ impl Ids {
             for table in tables.iter_mut() {
                 table.retain(|&mut s| (s as usize) < first);
             }
-            return Err(other.get(i as usize).to_string());
+            return Err(DuplicateId(other.get(i as usize).to_string()));
         }
         if first == 0 {
             // Into an empty set (a load) the list moves, not copies.
@@ -235,7 +241,7 @@ impl Ids {
 
     /// Removes an id. Returns its slot and, if the last slot's id moved into it to keep slots
     /// dense, the slot it moved from (as `Vec::swap_remove` does).
-    pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<(Slot, Option<Slot>)> {
         let (h, list) = (hash(id), &self.list);
         let slot = self.tables[shard(h)].find_entry(h, |&s| list.get(s as usize) == id).ok()?.remove().0;
         let last = (self.list.len() - 1) as u32;
@@ -246,7 +252,7 @@ impl Ids {
         }
         self.dead += self.list.spans.swap_remove(slot as usize).len as usize;
         self.reclaim_if_mostly_dead();
-        Some((slot, (slot != last).then_some(last)))
+        Some((Slot(slot), (slot != last).then_some(Slot(last))))
     }
 
     fn reclaim_if_mostly_dead(&mut self) {
@@ -276,11 +282,11 @@ mod tests {
     #[test]
     fn append_and_push_give_dense_slots_found_by_id() {
         let mut x = ids(&["a", "bb", ""]);
-        assert_eq!(x.push_new("ccc"), 3);
+        assert_eq!(x.push_new("ccc"), Slot(3));
         x.append(["d", "é"].into_iter().collect()).unwrap();
         assert_eq!(all(&x), ["a", "bb", "", "ccc", "d", "é"]);
         for (slot, id) in all(&x).into_iter().enumerate() {
-            assert_eq!(x.slot(id), Some(slot as u32));
+            assert_eq!(x.slot(id), Some(Slot::at(slot)));
         }
         assert_eq!(x.slot("zz"), None);
     }
@@ -288,14 +294,14 @@ mod tests {
     #[test]
     fn append_refuses_present_and_repeated_ids_unchanged() {
         let mut x = ids(&["a", "b"]);
-        assert_eq!(x.append(["c", "d", "a"].into_iter().collect()), Err("a".to_string()));
-        assert_eq!(x.append(["e", "f", "e"].into_iter().collect()), Err("e".to_string()));
+        assert_eq!(x.append(["c", "d", "a"].into_iter().collect()), Err(DuplicateId("a".to_string())));
+        assert_eq!(x.append(["e", "f", "e"].into_iter().collect()), Err(DuplicateId("e".to_string())));
         assert_eq!(all(&x), ["a", "b"]);
         for id in ["c", "d", "e", "f"] {
             assert_eq!(x.slot(id), None);
         }
-        assert_eq!(x.push_new("c"), 2);
-        assert_eq!(x.slot("c"), Some(2));
+        assert_eq!(x.push_new("c"), Slot(2));
+        assert_eq!(x.slot("c"), Some(Slot(2)));
     }
 
     #[test]
@@ -309,29 +315,29 @@ mod tests {
         let mut bad = fresh.clone();
         bad[2 * PARALLEL_FROM + 3] = "id-40000".into();
         bad[n - 1] = "other".into();
-        assert_eq!(x.append(bad.iter().map(String::as_str).collect()), Err("id-40000".to_string()));
+        assert_eq!(x.append(bad.iter().map(String::as_str).collect()), Err(DuplicateId("id-40000".to_string())));
         assert_eq!(all(&x), ["other"]);
         assert_eq!(x.slot("id-1"), None);
         x.append(fresh.iter().map(String::as_str).collect()).unwrap();
         assert_eq!(x.len(), n + 1);
         for (i, id) in fresh.iter().enumerate() {
-            assert_eq!(x.slot(id), Some(i as u32 + 1), "{id}");
+            assert_eq!(x.slot(id), Some(Slot::at(i + 1)), "{id}");
         }
-        assert_eq!(x.slot("other"), Some(0));
+        assert_eq!(x.slot("other"), Some(Slot(0)));
         assert!(x.tables.iter().all(|t| !t.is_empty()), "ids spread over every shard");
     }
 
     #[test]
     fn remove_moves_the_last_slot_into_the_hole() {
         let mut x = ids(&["a", "b", "c"]);
-        assert_eq!(x.remove("a"), Some((0, Some(2))));
+        assert_eq!(x.remove("a"), Some((Slot(0), Some(Slot(2)))));
         assert_eq!(x.remove("a"), None);
         assert_eq!(all(&x), ["c", "b"]);
-        assert_eq!((x.slot("c"), x.slot("b")), (Some(0), Some(1)));
-        assert_eq!(x.remove("b"), Some((1, None)));
-        assert_eq!(x.remove("c"), Some((0, None)));
+        assert_eq!((x.slot("c"), x.slot("b")), (Some(Slot(0)), Some(Slot(1))));
+        assert_eq!(x.remove("b"), Some((Slot(1), None)));
+        assert_eq!(x.remove("c"), Some((Slot(0), None)));
         assert!(x.is_empty());
-        assert_eq!(x.push_new("a"), 0);
+        assert_eq!(x.push_new("a"), Slot(0));
     }
 
     #[test]
@@ -348,15 +354,15 @@ mod tests {
         }
         assert!(x.dead < 4096 * 2, "reclaimed");
         x.remove("b").unwrap();
-        assert_eq!(x.append(["e", "f", "c"].into_iter().collect()), Err("c".to_string()));
+        assert_eq!(x.append(["e", "f", "c"].into_iter().collect()), Err(DuplicateId("c".to_string())));
         assert_eq!(all(&x), ["a", "d", "c"]);
         for (slot, id) in ["a", "d", "c"].iter().enumerate() {
-            assert_eq!(x.slot(id), Some(slot as u32));
+            assert_eq!(x.slot(id), Some(Slot::at(slot)));
         }
         assert_eq!((x.slot("b"), x.slot("e"), x.slot("f")), (None, None, None));
         x.append(["e", "b"].into_iter().collect()).unwrap();
         assert_eq!(all(&x), ["a", "d", "c", "e", "b"]);
-        assert_eq!(x.slot("b"), Some(4));
+        assert_eq!(x.slot("b"), Some(Slot(4)));
     }
 
     #[test]
@@ -369,18 +375,18 @@ mod tests {
                 Some(slot) => {
                     let (s, moved) = x.remove(&id).unwrap();
                     assert_eq!(s, slot);
-                    model.swap_remove(slot as usize);
-                    assert_eq!(moved.is_some(), (slot as usize) < model.len());
+                    model.swap_remove(slot.index());
+                    assert_eq!(moved.is_some(), slot.index() < model.len());
                 }
                 None => {
-                    assert_eq!(x.push_new(&id) as usize, model.len());
+                    assert_eq!(x.push_new(&id).index(), model.len());
                     model.push(id);
                 }
             }
         }
         assert_eq!(all(&x), model.iter().map(String::as_str).collect::<Vec<_>>());
         for (slot, id) in model.iter().enumerate() {
-            assert_eq!(x.slot(id), Some(slot as u32));
+            assert_eq!(x.slot(id), Some(Slot::at(slot)));
         }
         assert!(x.dead * 2 < x.list.arena.len().max(8192), "dead bytes are reclaimed");
     }

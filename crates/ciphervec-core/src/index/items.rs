@@ -4,36 +4,37 @@
 
 use std::sync::Arc;
 
+use crate::crypto::SealToken;
 use crate::format::record::{Contents, Record};
-use crate::index::ids::{IdList, Ids};
-use crate::meta::value::Meta;
-use crate::vector::kernels;
+use crate::index::ids::{DuplicateId, IdList, Ids};
+use crate::meta::Meta;
+use crate::vector::{kernels, ListId, Slot};
 
 /// Where the stored version of an item lives (see `segment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
+pub(crate) enum Stored {
     /// In a packed segment.
     Packed,
     /// In its own record entry, whose seal token is `token`. `over_packed`: a dead packed copy
     /// of the id exists too, so deleting the item needs a tombstone (unless one exists).
-    Loose { token: u128, over_packed: bool },
+    Loose { token: SealToken, over_packed: bool },
 }
 
 impl Stored {
     /// Whether a packed copy of the id exists, live or dead.
-    pub fn has_packed_copy(self) -> bool {
+    pub(crate) fn has_packed_copy(self) -> bool {
         matches!(self, Stored::Packed | Stored::Loose { over_packed: true, .. })
     }
 }
 
 /// A [`Stored`] as the working set's column holds it: 8 bytes, nothing for a packed item
-/// (every item, after a compaction) and a boxed token for a loose one. As the enum it took
-/// 32 bytes a slot, the largest column after the vectors.
+/// (every item, after a compaction) and a boxed token for a loose one (the enum itself would
+/// take 32 bytes a slot, the largest column after the vectors).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoredCell(Option<Box<(u128, bool)>>);
+pub(crate) struct StoredCell(Option<Box<(SealToken, bool)>>);
 
 impl StoredCell {
-    pub fn get(&self) -> Stored {
+    pub(crate) fn get(&self) -> Stored {
         match self.0.as_deref() {
             None => Stored::Packed,
             Some(&(token, over_packed)) => Stored::Loose { token, over_packed },
@@ -56,7 +57,7 @@ impl From<Stored> for StoredCell {
 /// Vectors and norms are held here until the index is trained; then the IVF lists hold them
 /// (see [`Items::release_vectors`]), so they are not held twice.
 #[derive(Default)]
-pub struct Items {
+pub(crate) struct Items {
     dim: usize,
     ids: Ids,
     /// Row-major, slot order; empty once `released`.
@@ -66,104 +67,104 @@ pub struct Items {
     released: bool,
     metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
-    lists: Vec<u32>,
+    lists: Vec<Option<ListId>>,
     stored: Vec<StoredCell>,
 }
 
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
 #[derive(Default)]
-pub struct Columns {
-    pub ids: IdList,
-    pub vectors: Vec<f32>,
-    pub norms: Vec<f32>,
-    pub metadata: Vec<Option<Meta>>,
-    pub contents: Vec<Option<Arc<Contents>>>,
-    pub lists: Vec<u32>,
-    pub stored: Vec<StoredCell>,
+pub(crate) struct Columns {
+    pub(crate) ids: IdList,
+    pub(crate) vectors: Vec<f32>,
+    pub(crate) norms: Vec<f32>,
+    pub(crate) metadata: Vec<Option<Meta>>,
+    pub(crate) contents: Vec<Option<Arc<Contents>>>,
+    pub(crate) lists: Vec<Option<ListId>>,
+    pub(crate) stored: Vec<StoredCell>,
 }
 
 impl Items {
-    pub fn new(dim: usize) -> Self {
+    pub(crate) fn new(dim: usize) -> Self {
         Items { dim, ..Default::default() }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 
     /// Sets the dimension of an empty working set (first upsert into an index without one).
-    pub fn set_dim(&mut self, dim: usize) {
+    pub(crate) fn set_dim(&mut self, dim: usize) {
         assert!(self.is_empty(), "dimension is fixed once items exist");
         self.dim = dim;
     }
 
-    pub fn slot(&self, id: &str) -> Option<u32> {
+    pub(crate) fn slot(&self, id: &str) -> Option<Slot> {
         self.ids.slot(id)
     }
 
-    pub fn id(&self, slot: u32) -> &str {
+    pub(crate) fn id(&self, slot: Slot) -> &str {
         self.ids.get(slot)
     }
 
     /// Ids in slot order.
-    pub fn ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+    pub(crate) fn ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.ids.iter()
     }
 
     /// A slot's vector (while the vectors are held here: see [`Items::release_vectors`]).
-    pub fn vector(&self, slot: u32) -> &[f32] {
+    pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
         debug_assert!(!self.released, "the vectors live in the IVF lists");
-        let s = slot as usize * self.dim;
+        let s = slot.index() * self.dim;
         &self.vectors[s..s + self.dim]
     }
 
     /// All vectors, row-major (while held here).
-    pub fn vectors(&self) -> &[f32] {
+    pub(crate) fn vectors(&self) -> &[f32] {
         debug_assert!(!self.released, "the vectors live in the IVF lists");
         &self.vectors
     }
 
     /// L2 norms per slot (used by the cosine metric; while held here).
-    pub fn norms(&self) -> &[f32] {
+    pub(crate) fn norms(&self) -> &[f32] {
         debug_assert!(!self.released, "the vectors live in the IVF lists");
         &self.norms
     }
 
     /// Frees the vector and norm columns once another structure (the IVF lists) holds every
     /// slot's vector; from then on upserts and removes leave them to it.
-    pub fn release_vectors(&mut self) {
+    pub(crate) fn release_vectors(&mut self) {
         (self.vectors, self.norms, self.released) = (Vec::new(), Vec::new(), true);
     }
 
-    pub fn metadata(&self, slot: u32) -> Option<&Meta> {
-        self.metadata[slot as usize].as_ref()
+    pub(crate) fn metadata(&self, slot: Slot) -> Option<&Meta> {
+        self.metadata[slot.index()].as_ref()
     }
 
-    pub fn contents(&self, slot: u32) -> Option<&Arc<Contents>> {
-        self.contents[slot as usize].as_ref()
+    pub(crate) fn contents(&self, slot: Slot) -> Option<&Arc<Contents>> {
+        self.contents[slot.index()].as_ref()
     }
 
-    pub fn list(&self, slot: u32) -> u32 {
-        self.lists[slot as usize]
+    pub(crate) fn list(&self, slot: Slot) -> Option<ListId> {
+        self.lists[slot.index()]
     }
 
     /// Where the stored version of a slot's item lives.
-    pub fn stored(&self, slot: u32) -> Stored {
-        self.stored[slot as usize].get()
+    pub(crate) fn stored(&self, slot: Slot) -> Stored {
+        self.stored[slot.index()].get()
     }
 
     /// Appends decoded items (moving the columns into an empty working set, so a load writes
     /// each vector once). Fails, changing nothing, with the first id that is already present
     /// (or repeated within `cols`).
-    pub fn append(&mut self, cols: Columns) -> Result<(), String> {
+    pub(crate) fn append(&mut self, cols: Columns) -> Result<(), DuplicateId> {
         assert!(!self.released, "append is for loading, before the lists hold the vectors");
         let n = cols.ids.len();
         debug_assert_eq!(cols.vectors.len(), n * self.dim);
@@ -179,7 +180,7 @@ impl Items {
 
     /// [`Items::append`] of several column sets in order, as one append of their ids (so a
     /// large one fills the id tables in parallel); each set is freed once copied.
-    pub fn append_all(&mut self, parts: Vec<Columns>) -> Result<(), String> {
+    pub(crate) fn append_all(&mut self, parts: Vec<Columns>) -> Result<(), DuplicateId> {
         assert!(!self.released, "append is for loading, before the lists hold the vectors");
         let n = parts.iter().map(|p| p.ids.len()).sum();
         let mut ids = IdList::with_capacity(n, parts.iter().map(|p| p.ids.bytes()).sum());
@@ -202,14 +203,14 @@ impl Items {
 
     /// Sizes the id tables for `n` more items (before appending columns that bring their own
     /// room, so nothing else is allocated twice).
-    pub fn reserve_ids(&mut self, n: usize) {
+    pub(crate) fn reserve_ids(&mut self, n: usize) {
         self.ids.reserve_tables(n);
     }
 
     /// Inserts a record stored as `stored`, replacing every field of an existing item with the
     /// same id. Returns its slot. Once the vectors are released, `rec.vector` is ignored (the
     /// caller gives it to the structure that holds them).
-    pub fn upsert(&mut self, rec: Record, stored: Stored) -> u32 {
+    pub(crate) fn upsert(&mut self, rec: Record, stored: Stored) -> Slot {
         if self.released {
             return self.upsert_fields(rec, stored);
         }
@@ -217,7 +218,7 @@ impl Items {
         let norm = kernels::norm_sqr(&rec.vector).sqrt();
         match self.ids.slot(&rec.id) {
             Some(slot) => {
-                let s = slot as usize;
+                let s = slot.index();
                 self.vectors[s * self.dim..(s + 1) * self.dim].copy_from_slice(&rec.vector);
                 self.norms[s] = norm;
                 self.metadata[s] = rec.metadata;
@@ -240,7 +241,7 @@ impl Items {
     }
 
     /// [`Items::upsert`] of every field but the vector and norm.
-    fn upsert_fields(&mut self, rec: Record, stored: Stored) -> u32 {
+    fn upsert_fields(&mut self, rec: Record, stored: Stored) -> Slot {
         let slot = self.ids.slot(&rec.id).unwrap_or_else(|| {
             let slot = self.ids.push_new(&rec.id);
             self.metadata.push(None);
@@ -249,7 +250,7 @@ impl Items {
             self.stored.push(StoredCell::default());
             slot
         });
-        let s = slot as usize;
+        let s = slot.index();
         self.metadata[s] = rec.metadata;
         self.contents[s] = rec.contents;
         self.lists[s] = rec.list;
@@ -257,20 +258,20 @@ impl Items {
         slot
     }
 
-    pub fn set_list(&mut self, slot: u32, list: u32) {
-        self.lists[slot as usize] = list;
+    pub(crate) fn set_list(&mut self, slot: Slot, list: ListId) {
+        self.lists[slot.index()] = Some(list);
     }
 
     /// Records where a slot's item is stored after a rewrite (a compaction).
-    pub fn set_stored(&mut self, slot: u32, stored: Stored) {
-        self.stored[slot as usize] = stored.into();
+    pub(crate) fn set_stored(&mut self, slot: Slot, stored: Stored) {
+        self.stored[slot.index()] = stored.into();
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
     /// slots dense, the slot it moved from.
-    pub fn remove(&mut self, id: &str) -> Option<(u32, Option<u32>)> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<(Slot, Option<Slot>)> {
         let (slot, moved_from) = self.ids.remove(id)?;
-        let s = slot as usize;
+        let s = slot.index();
         let last = self.lists.len() - 1;
         if !self.released {
             if s != last {
@@ -288,7 +289,7 @@ impl Items {
 
     /// Appends the record encoding of a slot's item with vector `vector` and IVF list `list`
     /// (see `record`), so a compaction re-seals items without copying them into [`Record`]s.
-    pub fn encode_into(&self, slot: u32, vector: &[f32], list: u32, out: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, slot: Slot, vector: &[f32], list: Option<ListId>, out: &mut Vec<u8>) {
         crate::format::record::encode_fields(
             out,
             self.id(slot),
@@ -300,7 +301,8 @@ impl Items {
     }
 
     /// Rebuilds the record of a slot.
-    pub fn record(&self, slot: u32) -> Record {
+    #[cfg(test)]
+    pub(crate) fn record(&self, slot: Slot) -> Record {
         Record {
             id: self.id(slot).to_string(),
             vector: self.vector(slot).to_vec(),
@@ -314,14 +316,13 @@ impl Items {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::record::UNASSIGNED;
 
     fn loose(token: u128) -> Stored {
-        Stored::Loose { token, over_packed: false }
+        Stored::Loose { token: SealToken(token), over_packed: false }
     }
 
     fn rec(id: &str, v: f32) -> Record {
-        Record { id: id.into(), vector: vec![v, v + 1.0], metadata: None, contents: None, list: UNASSIGNED }
+        Record { id: id.into(), vector: vec![v, v + 1.0], metadata: None, contents: None, list: None }
     }
 
     #[test]
@@ -334,7 +335,7 @@ mod tests {
         assert_eq!(items.stored(items.slot("a").unwrap()), Stored::Packed);
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("a").unwrap()), &[10.0, 11.0]);
-        assert_eq!(items.remove("a"), Some((0, Some(2))));
+        assert_eq!(items.remove("a"), Some((Slot(0), Some(Slot(2)))));
         assert_eq!(items.remove("a"), None);
         assert_eq!(items.len(), 2);
         for id in ["b", "c"] {
@@ -356,18 +357,18 @@ mod tests {
             norms: vec![5.0; ids.len()],
             metadata: vec![None; ids.len()],
             contents: vec![None; ids.len()],
-            lists: vec![UNASSIGNED; ids.len()],
+            lists: vec![None; ids.len()],
             stored: vec![loose(9).into(); ids.len()],
         };
         items.append(cols(&["b", "c"])).unwrap();
         assert_eq!(items.len(), 3);
         assert_eq!(items.vector(items.slot("c").unwrap()), &[3.0, 4.0]);
-        assert_eq!(items.stored(2), loose(9));
-        assert_eq!(items.append(cols(&["d", "a"])).unwrap_err(), "a");
-        assert_eq!(items.append(cols(&["e", "e"])).unwrap_err(), "e");
+        assert_eq!(items.stored(Slot(2)), loose(9));
+        assert_eq!(items.append(cols(&["d", "a"])).unwrap_err(), DuplicateId("a".into()));
+        assert_eq!(items.append(cols(&["e", "e"])).unwrap_err(), DuplicateId("e".into()));
         assert_eq!(items.len(), 3);
         assert_eq!(items.slot("d"), None);
         assert_eq!(items.slot("e"), None);
-        assert_eq!((items.slot("a"), items.slot("b"), items.slot("c")), (Some(0), Some(1), Some(2)));
+        assert_eq!((items.slot("a"), items.slot("b"), items.slot("c")), (Some(Slot(0)), Some(Slot(1)), Some(Slot(2))));
     }
 }

@@ -26,19 +26,22 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use crate::client::Shared;
-use crate::crypto::{DataKeys, SEAL_OVERHEAD};
+use crate::crypto::SealToken;
 use crate::error::{Error, Result};
-use crate::format::manifest::{aad, aad_into, RECORD_PREFIX};
-use crate::format::record::Contents;
-use crate::format::record::RecordView;
-use crate::format::segment::{self, DIRECTORY_KEY, SEGMENT_BYTES, SEGMENT_PREFIX, TOMBSTONE_PREFIX};
-use crate::format::summary::RecordSet;
-use crate::index::ids::IdList;
+use crate::format::keys::{
+    segment_key, segment_number, DIRECTORY_KEY, RECORD_PREFIX, SEGMENT_PREFIX, TOMBSTONE_PREFIX,
+};
+use crate::format::record::{Contents, RecordView};
+use crate::format::segment::{self, SEGMENT_BYTES};
+use crate::format::summary::Summary;
+use crate::format::vault::Vault;
+use crate::index::ids::{DuplicateId, IdList};
 use crate::index::items::{Columns, Items, Stored};
-use crate::meta::value::Meta;
+use crate::index::ledger::shadows_packed;
+use crate::index::Shared;
+use crate::meta::Meta;
 use crate::store::{prefix_end, EntryBatch};
-use crate::vector::kernels;
+use crate::vector::{kernels, ListId};
 
 /// Bytes of ciphertext per batch: small enough to stay in a core's cache between being read
 /// and being decrypted, large enough to amortise the per-batch allocations.
@@ -46,20 +49,25 @@ const BATCH_BYTES: usize = 256 << 10;
 
 /// What one index's stored entries decode to.
 pub(crate) struct Loaded {
-    pub items: Items,
-    pub tombstones: HashMap<String, u128>,
+    pub(crate) items: Items,
+    pub(crate) tombstones: HashMap<String, SealToken>,
     /// Segments found (numbered `0..segments` if the store is intact).
-    pub segments: u32,
+    pub(crate) segments: u32,
 }
 
-/// The index being loaded: its keys, its names (storage and, for messages, user) and dimension.
+/// The index being loaded: its vault, its name (for messages) and dimension.
 pub(crate) struct Source<'a> {
-    pub keys: &'a DataKeys,
-    pub storage_name: &'a str,
-    pub index_name: &'a str,
-    pub dim: usize,
+    pub(crate) vault: &'a Vault,
+    pub(crate) index_name: &'a str,
+    pub(crate) dim: usize,
     /// The sealed record summary: the entries (segments, loose records, tombstones) written.
-    pub summary: &'a RecordSet,
+    pub(crate) summary: &'a Summary,
+}
+
+impl Source<'_> {
+    fn storage_name(&self) -> &str {
+        self.vault.storage_name()
+    }
 }
 
 /// Loose entries from which splitting their scan into 256 key ranges pays: each range scan
@@ -69,7 +77,7 @@ const LANES_FROM: u64 = 16_384;
 /// Decoded columns of one scanned batch of loose records and the summary of their entries.
 struct Part {
     cols: Columns,
-    set: RecordSet,
+    set: Summary,
 }
 
 pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> {
@@ -100,7 +108,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     }
 
     let duplicate =
-        |id: String| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
+        |DuplicateId(id)| Error::Corrupt(format!("index '{}' holds two records with the id '{id}'", src.index_name));
     // On the pool, which fills the id tables of a large append in parallel.
     let items = shared.pool.install(|| -> Result<Items> {
         let mut items = Items::new(src.dim);
@@ -120,7 +128,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
             let shadowing: Vec<Vec<usize>> = loose
                 .par_iter()
                 .map(|cols| {
-                    let shadows = |id: &str| packed.slot(id).is_some() || tombstones.contains_key(id);
+                    let shadows = |id: &str| shadows_packed(packed.slot(id).is_some(), tombstones.contains_key(id));
                     cols.ids.iter().enumerate().filter(|&(_, id)| shadows(id)).map(|(i, _)| i).collect()
                 })
                 .collect();
@@ -159,7 +167,7 @@ fn scan_lanes(
             .par_iter()
             .map(|range| {
                 let mut parts = Vec::new();
-                shared.store.scan_prefix_batches(src.storage_name, range, BATCH_BYTES, &mut |batch| {
+                shared.store.scan_prefix_batches(src.storage_name(), range, BATCH_BYTES, &mut |batch| {
                     parts.extend(decode(batch, src)?);
                     Ok(())
                 })?;
@@ -192,7 +200,7 @@ fn scan_pipelined<T: Send>(
             // The sink must not wait on pool work while the scan is open: it spawns, or, once
             // the pool is `backlog` batches behind (always, on a one-thread pool, whose only
             // thread is this one), opens the batch itself, so batches waiting in memory stay few.
-            shared.store.scan_prefix_batches(src.storage_name, prefix, SEGMENT_BYTES, &mut |batch| {
+            shared.store.scan_prefix_batches(src.storage_name(), prefix, SEGMENT_BYTES, &mut |batch| {
                 let (opened, pending) = (&opened, &pending);
                 if pending.load(Ordering::Acquire) >= backlog {
                     let result = open(batch);
@@ -230,14 +238,8 @@ fn columns(n: usize, dim: usize) -> Columns {
 }
 
 /// Authenticates and decrypts one entry in place; returns its plaintext and seal token.
-fn open<'b>(src: &Source<'_>, aad: &mut Vec<u8>, key: &[u8], blob: &'b mut [u8]) -> Result<(&'b [u8], u128)> {
-    aad_into(aad, src.storage_name, key);
-    if blob.len() < SEAL_OVERHEAD {
-        return Err(integrity(src));
-    }
-    let token = src.keys.seal_token(blob);
-    let plain = src.keys.records.open_in_place(aad, blob).map_err(|_| integrity(src))?;
-    Ok((plain, token))
+fn open<'b>(src: &Source<'_>, aad: &mut Vec<u8>, key: &[u8], blob: &'b mut [u8]) -> Result<(&'b [u8], SealToken)> {
+    src.vault.open_in_place(aad, key, blob).map_err(|_| integrity(src))
 }
 
 fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_>) -> Result<()> {
@@ -258,7 +260,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
 /// A batch of loose records: one part.
 fn decode_records(mut batch: EntryBatch, src: &Source<'_>) -> Result<Vec<Part>> {
     let mut cols = columns(batch.len(), src.dim);
-    let mut set = RecordSet::default();
+    let mut set = Summary::default();
     let mut aad = Vec::new();
     for (key, blob) in batch.iter_mut() {
         let (plain, token) = open(src, &mut aad, key, blob)?;
@@ -274,13 +276,13 @@ struct Dest<'a> {
     norms: &'a mut [f32],
     metadata: &'a mut [Option<Meta>],
     contents: &'a mut [Option<Arc<Contents>>],
-    lists: &'a mut [u32],
+    lists: &'a mut [Option<ListId>],
 }
 
 /// What decoding a segment into its [`Dest`] leaves to merge: its ids and its seal token.
 struct Decoded {
     number: u32,
-    token: u128,
+    token: SealToken,
     ids: IdList,
 }
 
@@ -300,7 +302,7 @@ fn load_segments(
     src: &Source<'_>,
     directory: Option<Vec<u32>>,
     room: Room,
-) -> Result<(Columns, RecordSet, u32)> {
+) -> Result<(Columns, Summary, u32)> {
     if let Some(counts) = directory {
         if let Some(loaded) = decode_segments(shared, src, &counts, room)? {
             return Ok(loaded);
@@ -320,7 +322,7 @@ fn decode_segments(
     src: &Source<'_>,
     counts: &[u32],
     room: Room,
-) -> Result<Option<(Columns, RecordSet, u32)>> {
+) -> Result<Option<(Columns, Summary, u32)>> {
     let total: usize = counts.iter().map(|&c| c as usize).sum();
     let dim = src.dim;
     let mut cols = Columns {
@@ -329,7 +331,7 @@ fn decode_segments(
         norms: zeroed_with_room(total, room.items),
         metadata: filled_with_room(total, room.items, None),
         contents: filled_with_room(total, room.items, None),
-        lists: zeroed_with_room(total, room.items),
+        lists: filled_with_room(total, room.items, None),
         stored: filled_with_room(total, room.items, Stored::Packed.into()),
     };
     let mut dests = Vec::with_capacity(counts.len());
@@ -351,7 +353,7 @@ fn decode_segments(
         let mut out = Vec::with_capacity(batch.len());
         let mut aad = Vec::new();
         for (key, blob) in batch.iter_mut() {
-            let number = segment::segment_number(key)
+            let number = segment_number(key)
                 .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
             let (plain, token) = open(src, &mut aad, key, blob)?;
             // Each listed segment's place is taken once; an unlisted segment, or one holding
@@ -372,7 +374,7 @@ fn decode_segments(
             .map(|(start, end)| {
                 let mut out = Vec::new();
                 shared.store.scan_range_batches(
-                    src.storage_name,
+                    src.storage_name(),
                     start,
                     end.as_deref(),
                     SEGMENT_BYTES,
@@ -393,7 +395,7 @@ fn decode_segments(
         return Ok(None);
     }
     decoded.sort_unstable_by_key(|d| d.number);
-    let set = RecordSet::of(decoded.iter().map(|d| d.token));
+    let set = Summary::of(decoded.iter().map(|d| d.token));
     // One copy into lists sized exactly: grown by doubling, this merge was ~10% of a load.
     let id_bytes: usize = decoded.iter().map(|d| d.ids.bytes()).sum();
     let mut ids = IdList::with_capacity(total + room.items, id_bytes + room.id_bytes);
@@ -423,7 +425,7 @@ fn filled_with_room<T: Clone>(len: usize, room: usize, value: T) -> Vec<T> {
 fn segment_runs(n: u32, parts: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let parts = (parts as u64).clamp(1, u64::from(n.max(1)));
     let mut bounds = vec![SEGMENT_PREFIX.to_vec()];
-    bounds.extend((1..parts).map(|i| segment::segment_key((u64::from(n) * i / parts) as u32)));
+    bounds.extend((1..parts).map(|i| segment_key((u64::from(n) * i / parts) as u32)));
     let mut ends: Vec<Option<Vec<u8>>> = bounds[1..].iter().cloned().map(Some).collect();
     ends.push(prefix_end(SEGMENT_PREFIX));
     bounds.into_iter().zip(ends).collect()
@@ -431,8 +433,8 @@ fn segment_runs(n: u32, parts: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 
 /// The record count of each segment, from the sealed directory a compaction wrote.
 fn read_directory(shared: &Shared, src: &Source<'_>) -> Result<Option<Vec<u32>>> {
-    let Some(blob) = shared.store.get(src.storage_name, DIRECTORY_KEY)? else { return Ok(None) };
-    let plain = src.keys.records.open(&aad(src.storage_name, DIRECTORY_KEY), &blob).map_err(|_| integrity(src))?;
+    let Some(blob) = shared.store.get(src.storage_name(), DIRECTORY_KEY)? else { return Ok(None) };
+    let plain = src.vault.open(DIRECTORY_KEY, &blob).map_err(|_| integrity(src))?;
     segment::decode_directory(&plain).map(Some)
 }
 
@@ -443,7 +445,7 @@ fn count_segments(shared: &Shared, src: &Source<'_>) -> Result<Vec<u32>> {
         let mut aad = Vec::new();
         let mut out = Vec::with_capacity(batch.len());
         for (key, blob) in batch.iter_mut() {
-            let number = segment::segment_number(key)
+            let number = segment_number(key)
                 .ok_or_else(|| Error::Corrupt(format!("index '{}' has a malformed segment key", src.index_name)))?;
             let (plain, _) = open(src, &mut aad, key, blob)?;
             out.push((number, segment::record_count(plain)? as u32));
@@ -489,11 +491,11 @@ fn mismatch(src: &Source<'_>) -> Error {
     Error::Integrity(format!("the segments of index '{}' do not match their directory", src.index_name))
 }
 
-fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String, u128>, RecordSet)> {
+fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String, SealToken>, Summary)> {
     let mut tombstones = HashMap::new();
-    let mut set = RecordSet::default();
+    let mut set = Summary::default();
     let mut aad = Vec::new();
-    shared.store.scan_prefix_batches(src.storage_name, TOMBSTONE_PREFIX, BATCH_BYTES, &mut |mut batch| {
+    shared.store.scan_prefix_batches(src.storage_name(), TOMBSTONE_PREFIX, BATCH_BYTES, &mut |mut batch| {
         for (key, blob) in batch.iter_mut() {
             let (plain, token) = open(src, &mut aad, key, blob)?;
             tombstones.insert(segment::decode_tombstone(plain)?.to_string(), token);

@@ -6,20 +6,20 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use crate::format::record::{Record, UNASSIGNED};
+use crate::format::record::Record;
 use crate::index::items::{Items, Stored};
+use crate::vector::exhaustive::Rows;
 use crate::vector::ivf::Ivf;
-use crate::vector::kernels;
-use crate::vector::metric::Metric;
+use crate::vector::{kernels, ListId, Metric, Slot};
 
-pub struct State {
-    pub items: Items,
-    pub ivf: Option<Ivf>,
+pub(crate) struct State {
+    pub(crate) items: Items,
+    pub(crate) ivf: Option<Ivf>,
 }
 
 /// The vector that decides an item's list: unit length under cosine (so k-means clusters
 /// directions), the vector itself otherwise.
-pub fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
+pub(crate) fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
     if metric != Metric::Cosine {
         return Cow::Borrowed(v);
     }
@@ -28,61 +28,66 @@ pub fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 impl State {
-    pub fn new(items: Items) -> State {
+    pub(crate) fn new(items: Items) -> State {
         State { items, ivf: None }
     }
 
     /// A slot's vector, wherever it is held.
-    pub fn vector(&self, slot: u32) -> &[f32] {
+    pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
         match &self.ivf {
             Some(ivf) => ivf.vector(slot),
             None => self.items.vector(slot),
         }
     }
 
+    /// The working set's vectors and norms, for exhaustive search (untrained only).
+    pub(crate) fn rows(&self) -> Rows<'_> {
+        Rows { vectors: self.items.vectors(), norms: self.items.norms() }
+    }
+
     /// Every vector in slot order: the working set's column until training, a copy gathered
     /// from the lists after it.
-    pub fn vectors_in_slot_order(&self, pool: &rayon::ThreadPool) -> Cow<'_, [f32]> {
+    pub(crate) fn vectors_in_slot_order(&self, pool: &rayon::ThreadPool) -> Cow<'_, [f32]> {
         let Some(ivf) = &self.ivf else { return Cow::Borrowed(self.items.vectors()) };
         let dim = self.items.dim();
         let mut out = vec![0f32; self.items.len() * dim];
         pool.install(|| {
-            out.par_chunks_mut(dim).enumerate().for_each(|(s, row)| row.copy_from_slice(ivf.vector(s as u32)));
+            out.par_chunks_mut(dim).enumerate().for_each(|(s, row)| row.copy_from_slice(ivf.vector(Slot::at(s))));
         });
         Cow::Owned(out)
     }
 
     /// Appends a slot's record encoding with IVF list `list` (see `Items::encode_into`).
-    pub fn encode_into(&self, slot: u32, list: u32, out: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, slot: Slot, list: Option<ListId>, out: &mut Vec<u8>) {
         self.items.encode_into(slot, self.vector(slot), list, out);
     }
 
-    /// Inserts or replaces an item stored as `stored`. Under IVF,
-    /// `rec.list` must name a valid list (callers compute it before sealing, so the list id is
-    /// inside the ciphertext), and the vector goes to that list only.
-    pub fn upsert(&mut self, mut rec: Record, stored: Stored) {
+    /// Inserts or replaces an item stored as `stored`. Under IVF, `rec.list` must name a
+    /// list (callers compute it before sealing, so the list id is inside the ciphertext), and
+    /// the vector goes to that list only.
+    pub(crate) fn upsert(&mut self, mut rec: Record, stored: Stored) {
         let list = rec.list;
         match &mut self.ivf {
             None => {
                 self.items.upsert(rec, stored);
             }
             Some(ivf) => {
-                debug_assert!((list as usize) < ivf.n_lists());
+                let list = list.expect("a trained index assigns every item a list");
                 let vector = std::mem::take(&mut rec.vector);
                 let slot = self.items.upsert(rec, stored);
-                ivf.remove(slot);
-                ivf.insert(slot, list, &vector, kernels::norm_sqr(&vector).sqrt());
+                ivf.lists.remove(slot);
+                ivf.lists.insert(slot, list, &vector, kernels::norm_sqr(&vector).sqrt());
             }
         }
     }
 
     /// Removes an item; returns whether it existed.
-    pub fn remove(&mut self, id: &str) -> bool {
+    pub(crate) fn remove(&mut self, id: &str) -> bool {
         let Some((slot, moved_from)) = self.items.remove(id) else { return false };
         if let Some(ivf) = &mut self.ivf {
-            ivf.remove(slot);
+            ivf.lists.remove(slot);
             if let Some(from) = moved_from {
-                ivf.relabel(from, slot);
+                ivf.lists.relabel(from, slot);
             }
         }
         true
@@ -90,22 +95,22 @@ impl State {
 
     /// Fills `ivf` with every item, in the list given by `lists[slot]`. Read-only, so it can
     /// run under a read lock; [`State::swap_ivf`] then takes the write lock only briefly.
-    pub fn fill_ivf(&self, ivf: &mut Ivf, lists: &[u32], pool: &rayon::ThreadPool) {
+    pub(crate) fn fill_ivf(&self, ivf: &mut Ivf, lists: &[ListId], pool: &rayon::ThreadPool) {
         match &self.ivf {
-            None => ivf.fill(lists, self.items.vectors(), self.items.norms(), pool),
+            None => ivf.lists.fill(lists, self.items.vectors(), self.items.norms(), pool),
             Some(old) => {
                 // Retraining: the vectors are in the old lists.
-                let norms: Vec<f32> = (0..self.items.len() as u32).map(|s| old.norm(s)).collect();
-                ivf.fill(lists, &self.vectors_in_slot_order(pool), &norms, pool)
+                let norms: Vec<f32> = (0..self.items.len()).map(|s| old.lists.norm(Slot::at(s))).collect();
+                ivf.lists.fill(lists, &self.vectors_in_slot_order(pool), &norms, pool)
             }
         }
     }
 
     /// Installs lists built by [`State::fill_ivf`] from this same working set; they now hold
     /// the only copy of the vectors.
-    pub fn swap_ivf(&mut self, ivf: Ivf, lists: &[u32]) {
+    pub(crate) fn swap_ivf(&mut self, ivf: Ivf, lists: &[ListId]) {
         for (slot, &list) in lists.iter().enumerate() {
-            self.items.set_list(slot as u32, list);
+            self.items.set_list(Slot::at(slot), list);
         }
         self.ivf = Some(ivf);
         self.items.release_vectors();
@@ -113,12 +118,12 @@ impl State {
 
     /// After a load: rebuilds lists from the list ids stored in the records, placing any
     /// record without a valid list by its nearest centroid.
-    pub fn rebuild_ivf(&mut self, metric: Metric, ivf: Ivf, pool: &rayon::ThreadPool) {
-        let n_lists = ivf.n_lists() as u32;
-        let lists: Vec<u32> = (0..self.items.len() as u32)
-            .map(|slot| match self.items.list(slot) {
-                l if l != UNASSIGNED && l < n_lists => l,
-                _ => ivf.nearest_list(&placement(metric, self.items.vector(slot))),
+    pub(crate) fn rebuild_ivf(&mut self, metric: Metric, ivf: Ivf, pool: &rayon::ThreadPool) {
+        let n_lists = ivf.n_lists();
+        let lists: Vec<ListId> = (0..self.items.len())
+            .map(|s| match self.items.list(Slot::at(s)) {
+                Some(l) if l.index() < n_lists => l,
+                _ => ivf.quantizer.nearest(&placement(metric, self.items.vector(Slot::at(s)))),
             })
             .collect();
         let mut ivf = ivf;

@@ -15,20 +15,24 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::index::compaction::Packed;
 use crate::index::state::placement;
 use crate::index::Index;
-use crate::vector::ivf::Ivf;
-use crate::vector::kmeans::{self, KMeansError, KMeansParams, Progress, SplitMix64};
+use crate::vector::ivf::{auto_n_lists, Ivf};
+use crate::vector::kmeans::{self, KMeansError, KMeansParams, SplitMix64, POINTS_PER_CENTROID};
+use crate::vector::{ListId, Metric, Slot};
+
+pub use crate::vector::kmeans::Progress as TrainingProgress;
 
 /// Largest accepted `nLists`.
 pub const MAX_N_LISTS: usize = 1 << 16;
 /// Largest accepted `maxIters`.
 pub const MAX_ITERS: usize = 10_000;
 
-/// Options of a training run; `None` fields take documented defaults.
+/// Options of a training run; the defaults are k-means' (see `vector::kmeans`).
 #[derive(Debug, Clone)]
 pub struct TrainParams {
-    /// Lists (k-means centroids); default [`auto_n_lists`].
+    /// Lists (k-means centroids); default: the largest power of two ≤ 4·√n, at most n/39.
     pub n_lists: Option<usize>,
     /// Points per assignment block; default 2048.
     pub batch_size: usize,
@@ -44,31 +48,30 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> Self {
-        TrainParams { n_lists: None, batch_size: 2048, max_iters: 100, tolerance: 1e-6, max_memory_mb: 0, seed: 0x5eed }
+        TrainParams {
+            n_lists: None,
+            batch_size: kmeans::DEFAULT_BATCH_SIZE,
+            max_iters: kmeans::DEFAULT_MAX_ITERS,
+            tolerance: kmeans::DEFAULT_TOLERANCE,
+            max_memory_mb: 0,
+            seed: kmeans::DEFAULT_SEED,
+        }
     }
 }
 
 /// What a finished training run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainReport {
+    /// Lists built.
     pub n_lists: usize,
+    /// k-means iterations run.
     pub iterations: usize,
+    /// Final inertia of the training sample.
     pub inertia: f64,
+    /// Vectors the centroids were trained on.
     pub trained_on: usize,
+    /// Wall-clock seconds, including assigning and re-sealing every item.
     pub seconds: f64,
-}
-
-/// Default list count for `n` vectors: the largest power of two ≤ 4·√n (FAISS's guidance of
-/// 4–16·√n, at its cheap end), kept ≤ n/39 so each list has ~39+ training points; at least 1.
-pub fn auto_n_lists(n: usize) -> usize {
-    let target = (4.0 * (n as f64).sqrt()).min(n as f64 / 39.0).max(1.0) as usize;
-    1usize << (usize::BITS - 1 - target.max(1).leading_zeros())
-}
-
-/// Default probes for `n_lists` lists: 2·⌈√n_lists⌉ (64 of 1024), capped at `n_lists`. On the
-/// glove50 set this reaches recall@10 ≈ 0.97 (FAISS measures 0.969 at nprobe 64).
-pub fn auto_n_probes(n_lists: usize) -> usize {
-    (2 * (n_lists as f64).sqrt().ceil() as usize).clamp(1, n_lists)
 }
 
 /// Resets the index's training flag however the run ends.
@@ -87,7 +90,7 @@ impl Index {
         &self,
         params: &TrainParams,
         cancel: &AtomicBool,
-        on_progress: &(dyn Fn(&Progress) + Sync),
+        on_progress: &(dyn Fn(&TrainingProgress) + Sync),
     ) -> Result<TrainReport> {
         self.reserve_training()?;
         self.train_reserved(params, cancel, on_progress)
@@ -98,7 +101,7 @@ impl Index {
     /// and then call [`Index::train_reserved`], which releases the reservation.
     pub fn reserve_training(&self) -> Result<()> {
         self.check_open()?;
-        if self.training_flag().swap(true, Ordering::AcqRel) {
+        if self.background.training.swap(true, Ordering::AcqRel) {
             return Err(Error::TrainingInProgress(self.name().to_string()));
         }
         Ok(())
@@ -109,9 +112,9 @@ impl Index {
         &self,
         params: &TrainParams,
         cancel: &AtomicBool,
-        on_progress: &(dyn Fn(&Progress) + Sync),
+        on_progress: &(dyn Fn(&TrainingProgress) + Sync),
     ) -> Result<TrainReport> {
-        let _guard = TrainingGuard(self.training_flag());
+        let _guard = TrainingGuard(&self.background.training);
         self.check_open()?;
         validate(params)?;
         let started = Instant::now();
@@ -122,19 +125,19 @@ impl Index {
             max_iters: params.max_iters,
             tolerance: params.tolerance,
             batch_size: params.batch_size,
-            max_points_per_centroid: 256,
+            max_points_per_centroid: POINTS_PER_CENTROID,
             max_memory_bytes: params.max_memory_mb << 20,
             seed: params.seed,
         };
-        let result = self.pool().install(|| kmeans::train(&sample, dim, &kparams, cancel, on_progress)).map_err(
-            |e| match e {
+        let stop = || cancel.load(Ordering::Acquire);
+        let result =
+            self.pool().install(|| kmeans::train(&sample, dim, &kparams, &stop, on_progress)).map_err(|e| match e {
                 KMeansError::Aborted => Error::Aborted(self.name().to_string()),
                 KMeansError::InsufficientPoints { needed, have } => insufficient(needed, have),
                 KMeansError::InvalidArgument(m) => Error::InvalidArgument(m),
-            },
-        )?;
+            })?;
         drop(sample);
-        if cancel.load(Ordering::Acquire) {
+        if stop() {
             return Err(Error::Aborted(self.name().to_string()));
         }
         self.install_centroids(result.centroids, cancel)?;
@@ -157,13 +160,13 @@ impl Index {
         if n < 2 * n_lists || n == 0 {
             return Err(insufficient(2 * n_lists.max(1), n));
         }
-        let cap = (n_lists * 256).min(n);
+        let cap = (n_lists * POINTS_PER_CENTROID).min(n);
         let slots = kmeans::pick_distinct(n, cap, &mut SplitMix64(params.seed ^ 0x9e37_79b9));
         let metric = self.metric();
         let mut sample = vec![0f32; slots.len() * dim];
         self.pool().install(|| {
             sample.par_chunks_mut(dim).zip(&slots).for_each(|(out, &s)| {
-                out.copy_from_slice(&placement(metric, state.vector(s as u32)));
+                out.copy_from_slice(&placement(metric, state.vector(Slot::at(s))));
             })
         });
         Ok((sample, dim, n_lists))
@@ -171,26 +174,29 @@ impl Index {
 
     /// Step 3: assign everything to the new centroids, persist, swap.
     fn install_centroids(&self, centroids: Vec<f32>, cancel: &AtomicBool) -> Result<()> {
-        let _w = self.lock_writer();
-        self.check_open()?;
+        let _w = self.lock_writer()?;
         let state = self.read_state()?;
         let dim = state.items.dim();
         let metric = self.metric();
         let n = state.items.len();
-        let placed: std::borrow::Cow<[f32]> = if metric == crate::vector::metric::Metric::Cosine {
+        let placed: std::borrow::Cow<[f32]> = if metric == Metric::Cosine {
             let mut v = vec![0f32; n * dim];
             self.pool().install(|| {
                 v.par_chunks_mut(dim)
                     .enumerate()
-                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, state.vector(s as u32))))
+                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, state.vector(Slot::at(s)))))
             });
             v.into()
         } else {
             // Borrowed until the index is trained (no copy under the lock any more).
             state.vectors_in_slot_order(self.pool())
         };
-        let lists: Vec<u32> =
-            self.pool().install(|| kmeans::assign(&placed, dim, &centroids)).into_iter().map(|(l, _)| l).collect();
+        let lists: Vec<ListId> = self
+            .pool()
+            .install(|| kmeans::assign(&placed, dim, &centroids))
+            .into_iter()
+            .map(|(l, _)| ListId::new(l as usize))
+            .collect();
         drop(placed);
         if cancel.load(Ordering::Acquire) {
             return Err(Error::Aborted(self.name().to_string()));
@@ -198,15 +204,15 @@ impl Index {
         // The writer lock keeps the working set fixed from here to the swap, so lists built
         // under this read guard still match it when installed. Every record changes (its list
         // id is sealed inside it), so training writes them all packed (see `compaction`).
-        let crate::index::compaction::Packed { mut changes, ledger } = self.pack(&state, &lists);
-        changes.push((crate::format::manifest::CENTROIDS_KEY.to_vec(), Some(self.seal_centroids(dim, &centroids))));
+        let Packed { changes, ledger, vault } =
+            self.pack(&state, |slot| Some(lists[slot.index()]), Some(&centroids))?;
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);
         self.write_packed(changes)?;
-        let mut state = self.write_state();
+        let mut state = self.write_state()?;
         state.swap_ivf(ivf, &lists);
-        self.install_packed(ledger, &mut state);
+        self.install_packed(ledger, vault, &mut state)?;
         Ok(())
     }
 }
@@ -227,32 +233,22 @@ fn validate(p: &TrainParams) -> Result<()> {
     if p.max_iters == 0 || p.max_iters > MAX_ITERS {
         return bad(format!("maxIters must be between 1 and {MAX_ITERS}, got {}", p.max_iters));
     }
-    if p.batch_size == 0 {
-        return bad("batchSize must be at least 1".into());
+    if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
+        return bad(format!("batchSize must be between 1 and {MAX_BATCH_SIZE}, got {}", p.batch_size));
     }
     if !(p.tolerance.is_finite() && p.tolerance >= 0.0) {
         return bad(format!("tolerance must be a finite number >= 0, got {}", p.tolerance));
     }
+    if p.max_memory_mb > MAX_MEMORY_MB {
+        return bad(format!("maxMemory must be at most {MAX_MEMORY_MB} (MB), got {}", p.max_memory_mb));
+    }
+    if p.seed >= 1 << 53 {
+        return bad(format!("seed must be below 2^53 (a whole number JavaScript holds exactly), got {}", p.seed));
+    }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_rules_are_powers_of_two_and_bounded() {
-        assert_eq!(auto_n_lists(0), 1);
-        assert_eq!(auto_n_lists(100), 2);
-        assert_eq!(auto_n_lists(10_000), 256);
-        assert_eq!(auto_n_lists(50_000), 512);
-        assert_eq!(auto_n_lists(390_000), 2048);
-        for n in [1, 7, 1000, 123_456, 10_000_000] {
-            let k = auto_n_lists(n);
-            assert!(k.is_power_of_two() && (n < 2 || 2 * k <= n), "n={n} k={k}");
-        }
-        assert_eq!(auto_n_probes(1024), 64);
-        assert_eq!(auto_n_probes(1), 1);
-        assert_eq!(auto_n_probes(2), 2);
-    }
-}
+/// Largest accepted `batchSize`.
+const MAX_BATCH_SIZE: usize = 1 << 24;
+/// Largest accepted `maxMemory`, in MB.
+const MAX_MEMORY_MB: usize = 1 << 30;

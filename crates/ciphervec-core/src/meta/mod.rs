@@ -1,5 +1,10 @@
-//! Metadata: the binary encoding, ordering, filters.
+//! Item metadata: the binary JSON encoding the working set holds and records store ([`Meta`],
+//! read through [`MetaRef`] views), ordering by a field (`order`), and Mongo-style filters
+//! ([`Filter`]: parsed and validated once, evaluated per candidate).
 
-pub mod filter;
-pub mod order;
-pub mod value;
+pub(crate) mod filter;
+pub(crate) mod order;
+mod value;
+
+pub use filter::{Filter, FilterError};
+pub use value::{ArrayRef, Meta, MetaRef, ObjectRef};

@@ -7,7 +7,7 @@ use crate::meta::value::{Meta, MetaRef};
 /// The value of one field, reduced to what sorting needs: numbers before strings, and items
 /// without the field (or with another type there) last, whichever the direction.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     Number(f64),
     Text(String),
     Missing,
@@ -15,7 +15,7 @@ pub enum SortKey {
 
 impl SortKey {
     /// The key of the field at dot `path` of `metadata`.
-    pub fn of(metadata: Option<&Meta>, path: &str) -> SortKey {
+    pub(crate) fn of(metadata: Option<&Meta>, path: &str) -> SortKey {
         let mut v = match metadata {
             Some(v) => v.as_ref(),
             None => return SortKey::Missing,
@@ -36,7 +36,7 @@ impl SortKey {
     }
 
     /// Compares in the requested direction; `Missing` sorts last either way.
-    pub fn cmp(&self, other: &SortKey, ascending: bool) -> Ordering {
+    pub(crate) fn cmp(&self, other: &SortKey, ascending: bool) -> Ordering {
         let rank = |k: &SortKey| match k {
             SortKey::Number(_) => 0,
             SortKey::Text(_) => 1,

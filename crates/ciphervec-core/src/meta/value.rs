@@ -44,7 +44,9 @@ pub struct Meta(Box<[u8]>);
 /// A borrowed view of an encoded value.
 #[derive(Debug, Clone, Copy)]
 pub enum MetaRef<'a> {
+    /// JSON `null`.
     Null,
+    /// A boolean.
     Bool(bool),
     /// A non-negative integer.
     U64(u64),
@@ -52,8 +54,11 @@ pub enum MetaRef<'a> {
     I64(i64),
     /// Any other number (always finite: JSON has no NaN or infinity).
     F64(f64),
+    /// A string.
     Str(&'a str),
+    /// An array.
     Array(ArrayRef<'a>),
+    /// An object, keys sorted.
     Object(ObjectRef<'a>),
 }
 
@@ -87,6 +92,7 @@ impl Meta {
         (check(bytes, 0, 0)? == bytes.len()).then(|| Meta(bytes.into()))
     }
 
+    /// Whether this is an object.
     pub fn is_object(&self) -> bool {
         self.0.first() == Some(&OBJECT)
     }
@@ -127,6 +133,7 @@ impl fmt::Debug for Meta {
 }
 
 impl<'a> MetaRef<'a> {
+    /// Whether this is an object.
     pub fn is_object(&self) -> bool {
         matches!(self, MetaRef::Object(_))
     }
@@ -146,6 +153,7 @@ impl<'a> MetaRef<'a> {
         Meta(out.into_boxed_slice())
     }
 
+    /// The value as a `serde_json::Value`.
     pub fn to_json(&self) -> Value {
         match *self {
             MetaRef::Null => Value::Null,
@@ -180,14 +188,17 @@ impl PartialEq for MetaRef<'_> {
 }
 
 impl<'a> ArrayRef<'a> {
+    /// Elements.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The elements in order.
     pub fn iter(&self) -> impl Iterator<Item = MetaRef<'a>> + 'a {
         let (body, mut pos) = (self.body, 0);
         (0..self.len).map(move |_| {
@@ -197,20 +208,24 @@ impl<'a> ArrayRef<'a> {
         })
     }
 
+    /// Element `i`, if there is one.
     pub fn get(&self, i: usize) -> Option<MetaRef<'a>> {
         self.iter().nth(i)
     }
 }
 
 impl<'a> ObjectRef<'a> {
+    /// Keys.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The `(key, value)` pairs, keys increasing.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, MetaRef<'a>)> + 'a {
         let (body, mut pos) = (self.body, 0);
         (0..self.len).map(move |_| {

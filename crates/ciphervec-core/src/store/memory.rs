@@ -17,6 +17,7 @@ pub struct MemoryStorage {
 }
 
 impl MemoryStorage {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

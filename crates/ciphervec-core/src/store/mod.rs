@@ -4,8 +4,11 @@
 //! value and hashes every key before calling them. Later backends (disk, Redis, PostgreSQL)
 //! implement the same methods.
 
-pub mod disk;
-pub mod memory;
+mod disk;
+mod memory;
+
+pub use disk::DiskStorage;
+pub use memory::MemoryStorage;
 
 use crate::error::Result;
 
@@ -77,7 +80,7 @@ pub trait Storage: Send + Sync {
 
 /// The least key above every key that starts with `prefix`, if there is one (none if the
 /// prefix is empty or all `0xff` bytes).
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let last = prefix.iter().rposition(|&b| b != 0xff)?;
     let mut end = prefix[..=last].to_vec();
     end[last] += 1;
@@ -86,7 +89,7 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// [`Storage::write_clearing`] for any backend: one batch that deletes every key listed under
 /// the prefixes, then applies `changes`.
-pub fn write_clearing_by_keys<S: Storage + ?Sized>(
+pub(crate) fn write_clearing_by_keys<S: Storage + ?Sized>(
     store: &S,
     space: &str,
     cleared: &[&[u8]],
@@ -118,6 +121,7 @@ impl EntryBatch {
         EntryBatch { buf: Vec::with_capacity(bytes), ends: Vec::new() }
     }
 
+    /// Appends an entry.
     pub fn push(&mut self, key: &[u8], value: &[u8]) {
         self.buf.extend_from_slice(key);
         let key_end = self.buf.len();
@@ -125,10 +129,12 @@ impl EntryBatch {
         self.ends.push((key_end, self.buf.len()));
     }
 
+    /// Entries.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

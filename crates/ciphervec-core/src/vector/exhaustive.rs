@@ -1,62 +1,42 @@
-//! Exhaustive (exact) k-nearest-neighbour search over the working set.
+//! Exhaustive (exact) k-nearest-neighbour search over all stored vectors, before an index is
+//! trained.
 
 use rayon::prelude::*;
 
-use crate::index::items::Items;
-use crate::vector::kernels;
-use crate::vector::metric::Metric;
+use crate::vector::scan::{scan_into, Accept, FlatScanner, Query};
 use crate::vector::topk::{Hit, TopK};
+use crate::vector::{Metric, Slot};
 
-/// Slots per parallel task: big enough to amortise task overhead, small enough to balance.
+/// Rows per parallel task: big enough to amortise task overhead, small enough to balance.
 const CHUNK: usize = 8192;
 
-/// Decides whether a slot may be returned (a compiled metadata filter). Only called for
-/// candidates close enough to enter the top-k, so a costly filter runs on few items.
-pub type Accept<'a> = Option<&'a (dyn Fn(u32) -> bool + Sync)>;
-
-/// A prepared query: the vector and its norm (cosine needs it).
-pub struct Query<'a> {
-    pub vector: &'a [f32],
-    pub norm: f32,
+/// Vectors in slot order (row-major) with their L2 norms: what an untrained index searches.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) vectors: &'a [f32],
+    pub(crate) norms: &'a [f32],
 }
 
-impl<'a> Query<'a> {
-    pub fn new(vector: &'a [f32]) -> Self {
-        Query { vector, norm: kernels::norm_sqr(vector).sqrt() }
+impl Rows<'_> {
+    fn scan_chunk(&self, metric: Metric, q: &Query, accept: Accept, c: usize, top: &mut TopK, scratch: &mut Vec<f32>) {
+        let dim = q.vector.len();
+        let (start, end) = (c * CHUNK, ((c + 1) * CHUNK).min(self.norms.len()));
+        let scanner = FlatScanner::new(metric, q, &self.vectors[start * dim..end * dim], &self.norms[start..end]);
+        scan_into(&scanner, |i| Slot::at(start + i), accept, top, scratch);
     }
-}
 
-/// Scores slots `start..end` with one batch-kernel call (the same kernel IVF lists use, so a
-/// pair's distance is identical whichever way it is searched).
-fn scan_range(items: &Items, metric: Metric, q: &Query, accept: Accept, start: usize, end: usize, top: &mut TopK) {
-    let dim = items.dim();
-    let rows = &items.vectors()[start * dim..end * dim];
-    let mut scores = vec![0f32; end - start];
-    match metric {
-        Metric::Cosine => {
-            kernels::dot_batch(q.vector, rows, dim, &mut scores);
-            for (s, n) in scores.iter_mut().zip(&items.norms()[start..end]) {
-                *s = 1.0 - *s / (q.norm * n);
-            }
-        }
-        _ => kernels::l2_sqr_batch(q.vector, rows, dim, &mut scores),
-    }
-    for (i, &s) in scores.iter().enumerate() {
-        let slot = (start + i) as u32;
-        if s < top.threshold() && accept.is_none_or(|ok| ok(slot)) {
-            top.push(Hit { score: s, slot });
-        }
+    fn chunks(&self) -> usize {
+        self.norms.len().div_ceil(CHUNK)
     }
 }
 
 /// The k closest slots, best first, scanning chunks in parallel (one query, many cores).
-pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
-    let n = items.len();
-    (0..n.div_ceil(CHUNK))
+pub(crate) fn exhaustive_parallel(rows: Rows, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
+    (0..rows.chunks())
         .into_par_iter()
         .map(|c| {
             let mut top = TopK::new(k);
-            scan_range(items, metric, q, accept, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
+            rows.scan_chunk(metric, q, accept, c, &mut top, &mut Vec::new());
             top
         })
         .reduce(|| TopK::new(k), TopK::merge)
@@ -64,11 +44,11 @@ pub fn exhaustive_parallel(items: &Items, metric: Metric, q: &Query, accept: Acc
 }
 
 /// The k closest slots, best first, on the calling thread (batches parallelise over queries).
-pub fn exhaustive(items: &Items, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
+pub(crate) fn exhaustive(rows: Rows, metric: Metric, q: &Query, accept: Accept, k: usize) -> Vec<Hit> {
     let mut top = TopK::new(k);
-    let n = items.len();
-    for c in 0..n.div_ceil(CHUNK) {
-        scan_range(items, metric, q, accept, c * CHUNK, ((c + 1) * CHUNK).min(n), &mut top);
+    let mut scratch = Vec::new();
+    for c in 0..rows.chunks() {
+        rows.scan_chunk(metric, q, accept, c, &mut top, &mut scratch);
     }
     top.into_sorted()
 }

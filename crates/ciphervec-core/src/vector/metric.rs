@@ -28,6 +28,7 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The metric named `s` (`"euclidean"`, `"squared_euclidean"`, `"cosine"`).
     pub fn parse(s: &str) -> Option<Metric> {
         match s {
             "euclidean" => Some(Metric::Euclidean),
@@ -37,6 +38,7 @@ impl Metric {
         }
     }
 
+    /// The metric's name.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Euclidean => "euclidean",

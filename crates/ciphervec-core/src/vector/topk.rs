@@ -3,11 +3,13 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::vector::Slot;
+
 /// A scored candidate; ordered by score, then slot, so results are deterministic.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Hit {
-    pub score: f32,
-    pub slot: u32,
+pub(crate) struct Hit {
+    pub(crate) score: f32,
+    pub(crate) slot: Slot,
 }
 
 impl Eq for Hit {}
@@ -23,19 +25,19 @@ impl PartialOrd for Hit {
 }
 
 /// A max-heap of the k best hits; `push` is O(1) when the hit cannot enter.
-pub struct TopK {
+pub(crate) struct TopK {
     k: usize,
     heap: BinaryHeap<Hit>,
 }
 
 impl TopK {
-    pub fn new(k: usize) -> Self {
+    pub(crate) fn new(k: usize) -> Self {
         TopK { k, heap: BinaryHeap::with_capacity(k + 1) }
     }
 
     /// The score a new hit must beat once the heap is full.
     #[inline]
-    pub fn threshold(&self) -> f32 {
+    pub(crate) fn threshold(&self) -> f32 {
         if self.heap.len() < self.k {
             f32::INFINITY
         } else {
@@ -44,7 +46,7 @@ impl TopK {
     }
 
     #[inline]
-    pub fn push(&mut self, hit: Hit) {
+    pub(crate) fn push(&mut self, hit: Hit) {
         if self.heap.len() < self.k {
             self.heap.push(hit);
         } else if let Some(mut top) = self.heap.peek_mut() {
@@ -54,15 +56,11 @@ impl TopK {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    pub fn merge(mut self, other: TopK) -> TopK {
+    pub(crate) fn merge(mut self, other: TopK) -> TopK {
         for h in other.heap {
             self.push(h);
         }
@@ -70,7 +68,7 @@ impl TopK {
     }
 
     /// Best first.
-    pub fn into_sorted(self) -> Vec<Hit> {
+    pub(crate) fn into_sorted(self) -> Vec<Hit> {
         self.heap.into_sorted_vec()
     }
 }
@@ -84,9 +82,9 @@ mod tests {
         let scores = [5.0, 1.0, 9.0, 3.0, 3.0, 7.0, 0.5];
         let mut t = TopK::new(3);
         for (i, s) in scores.iter().enumerate() {
-            t.push(Hit { score: *s, slot: i as u32 });
+            t.push(Hit { score: *s, slot: Slot(i as u32) });
         }
-        let got: Vec<u32> = t.into_sorted().iter().map(|h| h.slot).collect();
+        let got: Vec<u32> = t.into_sorted().iter().map(|h| h.slot.0).collect();
         assert_eq!(got, vec![6, 1, 3]);
     }
 
@@ -94,11 +92,11 @@ mod tests {
     fn merge_equals_single_pass() {
         let mut a = TopK::new(2);
         let mut b = TopK::new(2);
-        a.push(Hit { score: 4.0, slot: 0 });
-        a.push(Hit { score: 2.0, slot: 1 });
-        b.push(Hit { score: 1.0, slot: 2 });
-        b.push(Hit { score: 3.0, slot: 3 });
-        let got: Vec<u32> = a.merge(b).into_sorted().iter().map(|h| h.slot).collect();
+        a.push(Hit { score: 4.0, slot: Slot(0) });
+        a.push(Hit { score: 2.0, slot: Slot(1) });
+        b.push(Hit { score: 1.0, slot: Slot(2) });
+        b.push(Hit { score: 3.0, slot: Slot(3) });
+        let got: Vec<u32> = a.merge(b).into_sorted().iter().map(|h| h.slot.0).collect();
         assert_eq!(got, vec![2, 1]);
     }
 }

@@ -5,7 +5,7 @@
 // Each user (the compatibility test, the fixture writer) uses part of it.
 #![allow(dead_code)]
 
-use ciphervec_core::format::record::Contents;
+use ciphervec_core::Contents;
 use ciphervec_core::NewItem;
 
 /// Name and key of the fixture index.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use ciphervec_core::crypto::random_key;
-use ciphervec_core::store::memory::MemoryStorage;
+use ciphervec_core::random_key;
+use ciphervec_core::MemoryStorage;
 use ciphervec_core::{Client, NewItem};
 
 /// A small deterministic PRNG (xorshift64*), so tests need no extra dependency.

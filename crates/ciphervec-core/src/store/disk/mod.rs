@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::store::{prefix_end, Change, EntryBatch, Storage};
 
 /// File name inside the client's directory.
-pub const FILE_NAME: &str = "ciphervec.redb";
+pub(super) const FILE_NAME: &str = "ciphervec.redb";
 /// Version of the layout below; a store written by another layout is `ERR_UNSUPPORTED_FORMAT`.
 const FORMAT_VERSION: u32 = 1;
 
@@ -131,6 +131,9 @@ fn full_key(space: &str, key: &[u8]) -> Vec<u8> {
 }
 
 impl DiskStorage {
+    /// The name of the store's file in its directory.
+    pub const FILE_NAME: &'static str = FILE_NAME;
+
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<DiskStorage> {
         Self::open_with(dir.as_ref(), Opener::default())
@@ -146,6 +149,10 @@ impl DiskStorage {
     }
 
     fn open_with(dir: &Path, opener: Opener) -> Result<DiskStorage> {
+        if dir.as_os_str().is_empty() {
+            // It would open the current directory, which nobody means by leaving it out.
+            return Err(Error::invalid("the disk store's path is empty: pass the directory to keep the store in"));
+        }
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(FILE_NAME);
         // redb can panic on pages damaged in ways its checks miss, also while opening.

@@ -10,47 +10,68 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(test)]
+mod tests;
+
+/// Iteration cap by default.
+pub(crate) const DEFAULT_MAX_ITERS: usize = 100;
+/// Relative inertia change below which training stops, by default.
+pub(crate) const DEFAULT_TOLERANCE: f64 = 1e-6;
+/// Points per assignment block by default.
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 2048;
+/// Training points per centroid: k-means runs on a random sample of at most this many points
+/// per list (FAISS's `max_points_per_centroid`).
+pub(crate) const POINTS_PER_CENTROID: usize = 256;
+/// Seed for sampling and initialisation by default.
+pub(crate) const DEFAULT_SEED: u64 = 0x5eed;
+
+/// Polled between blocks of work; `true` stops the run with [`KMeansError::Aborted`].
+pub(crate) type Stop<'a> = &'a (dyn Fn() -> bool + Sync);
 
 #[derive(Clone, Debug)]
-pub struct KMeansParams {
-    pub n_lists: usize,
-    pub max_iters: usize,
+pub(crate) struct KMeansParams {
+    pub(crate) n_lists: usize,
+    pub(crate) max_iters: usize,
     /// Stop when |prev_inertia - inertia| / prev_inertia < tolerance (0 = fixed iteration count).
-    pub tolerance: f64,
+    pub(crate) tolerance: f64,
     /// Points per assignment block: the unit of parallel work and of cancel polling.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Training sample = min(n, n_lists * cap) random points, like FAISS (0 = no cap).
-    pub max_points_per_centroid: usize,
+    pub(crate) max_points_per_centroid: usize,
     /// 0 = no limit; otherwise the training sample shrinks to keep working memory under it.
-    pub max_memory_bytes: usize,
-    pub seed: u64,
+    pub(crate) max_memory_bytes: usize,
+    pub(crate) seed: u64,
 }
 
 impl KMeansParams {
-    pub fn new(n_lists: usize) -> Self {
+    /// The defaults, with `n_lists` centroids.
+    pub(crate) fn new(n_lists: usize) -> Self {
         Self {
             n_lists,
-            max_iters: 25,
-            tolerance: 1e-4,
-            batch_size: 2048,
-            max_points_per_centroid: 256,
+            max_iters: DEFAULT_MAX_ITERS,
+            tolerance: DEFAULT_TOLERANCE,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_points_per_centroid: POINTS_PER_CENTROID,
             max_memory_bytes: 0,
-            seed: 1234,
+            seed: DEFAULT_SEED,
         }
     }
 }
 
+/// Progress of a training run, reported once per k-means iteration.
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// 1-based number of completed iterations.
     pub iteration: usize,
+    /// The iteration cap.
     pub max_iters: usize,
+    /// Sum of squared distances of the training sample to the centroids it was assigned to.
     pub inertia: f64,
 }
 
 #[derive(Clone, Debug)]
-pub struct KMeansResult {
+pub(crate) struct KMeansResult {
     /// n_lists * dim, row-major.
     pub centroids: Vec<f32>,
     pub iterations: usize,
@@ -62,7 +83,7 @@ pub struct KMeansResult {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum KMeansError {
+pub(crate) enum KMeansError {
     Aborted,
     InsufficientPoints { needed: usize, have: usize },
     InvalidArgument(String),
@@ -90,11 +111,11 @@ const POLL_FLOPS: usize = 1 << 25;
 
 /// data: n*dim row-major f32. `cancel` is polled in every assignment block (and sub-block for
 /// large dim * k) and every seeding step. `on_progress` runs once per iteration.
-pub fn train(
+pub(crate) fn train(
     data: &[f32],
     dim: usize,
     params: &KMeansParams,
-    cancel: &AtomicBool,
+    cancel: Stop,
     on_progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<KMeansResult, KMeansError> {
     validate(data, dim, params)?;
@@ -130,7 +151,7 @@ pub fn train(
 }
 
 /// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
-pub fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32, f32)> {
+pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32, f32)> {
     assert!(dim > 0 && data.len().is_multiple_of(dim), "data length must be a multiple of dim");
     assert!(!centroids.is_empty() && centroids.len().is_multiple_of(dim), "centroids must be k*dim, k >= 1");
     let n = data.len() / dim;
@@ -244,8 +265,8 @@ fn gather(data: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
     out
 }
 
-fn check(cancel: &AtomicBool) -> Result<(), KMeansError> {
-    if cancel.load(Ordering::Relaxed) {
+fn check(cancel: Stop) -> Result<(), KMeansError> {
+    if cancel() {
         Err(KMeansError::Aborted)
     } else {
         Ok(())
@@ -254,13 +275,7 @@ fn check(cancel: &AtomicBool) -> Result<(), KMeansError> {
 
 /// k-means++ on a random subsample: nearly the seeding quality of full k-means++ at a small
 /// fraction of its sequential cost.
-fn seed_kmeanspp(
-    x: &[f32],
-    dim: usize,
-    k: usize,
-    rng: &mut SplitMix64,
-    cancel: &AtomicBool,
-) -> Result<Vec<f32>, KMeansError> {
+fn seed_kmeanspp(x: &[f32], dim: usize, k: usize, rng: &mut SplitMix64, cancel: Stop) -> Result<Vec<f32>, KMeansError> {
     const ROWS: usize = 4096;
     let m = x.len() / dim;
     let s = m.min(SEED_POINTS_PER_CENTROID * k);
@@ -305,7 +320,7 @@ fn assign_into(
     panels: &CentroidPanels,
     centroids: &[f32],
     block: usize,
-    cancel: Option<&AtomicBool>,
+    cancel: Option<Stop>,
     ids: &mut [u32],
     dists: &mut [f32],
 ) -> Result<(), KMeansError> {
@@ -385,40 +400,5 @@ fn split_empty_clusters(centroids: &mut [f32], dim: usize, counts: &mut [usize])
         }
         counts[empty] = counts[big] / 2;
         counts[big] -= counts[empty];
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_copies_largest_and_halves_its_count() {
-        let mut c = vec![9.0, 9.0, 1.0, 2.0, 3.0, 4.0];
-        let mut counts = vec![0, 5, 3];
-        split_empty_clusters(&mut c, 2, &mut counts);
-        assert_eq!(counts, [2, 3, 3]);
-        let e = 1.0 / 1024.0;
-        assert_eq!(c[..4], [1.0 * (1.0 + e), 2.0 * (1.0 - e), 1.0 * (1.0 - e), 2.0 * (1.0 + e)]);
-    }
-
-    #[test]
-    fn pick_distinct_is_sorted_unique_and_in_range() {
-        let mut rng = SplitMix64(7);
-        for (n, m) in [(10, 10), (1000, 3), (50, 49)] {
-            let v = pick_distinct(n, m, &mut rng);
-            assert_eq!(v.len(), m);
-            assert!(v.windows(2).all(|w| w[0] < w[1]) && v[m - 1] < n);
-        }
-    }
-
-    #[test]
-    fn memory_limit_shrinks_sample() {
-        let mut p = KMeansParams::new(10);
-        p.max_memory_bytes = 100_000;
-        let m = sample_size(100_000, 8, &p).unwrap();
-        assert!((20..2560).contains(&m), "{m}");
-        p.max_memory_bytes = 1000;
-        assert!(matches!(sample_size(100_000, 8, &p), Err(KMeansError::InvalidArgument(_))));
     }
 }

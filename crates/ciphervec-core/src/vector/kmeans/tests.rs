@@ -1,5 +1,7 @@
-use ciphervec_core::vector::kmeans::{assign, train, KMeansError, KMeansParams, KMeansResult, Progress};
-use std::sync::atomic::{AtomicBool, Ordering};
+//! Quality, determinism, cancellation and edge cases of k-means.
+
+use super::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ fn blobs(blobs: usize, per: usize, dim: usize, sigma: f32, seed: u64) -> (Vec<f3
 fn quiet(_: &Progress) {}
 
 fn run(data: &[f32], dim: usize, p: &KMeansParams) -> Result<KMeansResult, KMeansError> {
-    train(data, dim, p, &AtomicBool::new(false), &quiet)
+    train(data, dim, p, &|| false, &quiet)
 }
 
 #[test]
@@ -78,7 +80,7 @@ fn progress_reports_each_iteration() {
     p.max_iters = 7;
     p.tolerance = 0.0;
     let seen = Mutex::new(Vec::new());
-    let r = train(&data, 4, &p, &AtomicBool::new(false), &|pr: &Progress| {
+    let r = train(&data, 4, &p, &|| false, &|pr: &Progress| {
         seen.lock().unwrap().push((pr.iteration, pr.max_iters, pr.inertia))
     })
     .unwrap();
@@ -90,8 +92,11 @@ fn progress_reports_each_iteration() {
     assert_eq!(seen[6].2, r.inertia);
 }
 
+/// A cancel is observed at the next poll: every worker stops at its next block, so after the
+/// flag is set the run polls it only a bounded number of times (about one per worker), however
+/// long a block takes on a busy machine. The latency is printed, not asserted.
 #[test]
-fn cancel_from_another_thread_aborts_quickly() {
+fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
     let mut r = Lcg(4);
     let dim = 32;
     let data: Vec<f32> = (0..20_000 * dim).map(|_| r.unit()).collect();
@@ -100,27 +105,41 @@ fn cancel_from_another_thread_aborts_quickly() {
     p.tolerance = 0.0;
     p.batch_size = 64; // debug builds are slow: keep blocks short
     let cancel = AtomicBool::new(false);
-    let iterations = std::sync::atomic::AtomicUsize::new(0);
+    let polls_after = AtomicUsize::new(0);
+    let polled = || {
+        let stopped = cancel.load(Ordering::Acquire);
+        if stopped {
+            polls_after.fetch_add(1, Ordering::Relaxed);
+        }
+        stopped
+    };
+    let iterations = AtomicUsize::new(0);
+    let threads = 2;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     std::thread::scope(|s| {
         let h = s.spawn(|| {
-            train(&data, dim, &p, &cancel, &|pr: &Progress| iterations.store(pr.iteration, Ordering::Relaxed))
+            pool.install(|| {
+                train(&data, dim, &p, &polled, &|pr: &Progress| iterations.store(pr.iteration, Ordering::Relaxed))
+            })
         });
         while iterations.load(Ordering::Relaxed) < 1 {
             std::thread::sleep(Duration::from_millis(5));
         }
         let t = Instant::now();
-        cancel.store(true, Ordering::Relaxed);
+        cancel.store(true, Ordering::Release);
         let res = h.join().unwrap();
-        let latency = t.elapsed();
         assert_eq!(res.unwrap_err(), KMeansError::Aborted);
-        assert!(latency < Duration::from_millis(100), "abort took {latency:?}");
+        let polls = polls_after.load(Ordering::Relaxed);
+        // A worker may have taken one more block before the run stopped handing them out.
+        assert!(polls <= 2 * threads, "{polls} polls saw the cancel: workers ran on after it");
+        println!("abort observed after {:?}, {polls} poll(s)", t.elapsed());
     });
 }
 
 #[test]
 fn cancel_before_start_aborts() {
     let (data, _) = blobs(4, 50, 4, 1.0, 5);
-    let res = train(&data, 4, &KMeansParams::new(4), &AtomicBool::new(true), &quiet);
+    let res = train(&data, 4, &KMeansParams::new(4), &|| true, &quiet);
     assert_eq!(res.unwrap_err(), KMeansError::Aborted);
 }
 
@@ -206,4 +225,35 @@ fn assign_matches_brute_force() {
         assert!(got <= best + 1e-4, "{got} > {best}");
         assert!((d as f64 - got).abs() < 1e-4);
     }
+}
+
+// Unit tests of the helpers.
+#[test]
+fn split_copies_largest_and_halves_its_count() {
+    let mut c = vec![9.0, 9.0, 1.0, 2.0, 3.0, 4.0];
+    let mut counts = vec![0, 5, 3];
+    split_empty_clusters(&mut c, 2, &mut counts);
+    assert_eq!(counts, [2, 3, 3]);
+    let e = 1.0 / 1024.0;
+    assert_eq!(c[..4], [1.0 * (1.0 + e), 2.0 * (1.0 - e), 1.0 * (1.0 - e), 2.0 * (1.0 + e)]);
+}
+
+#[test]
+fn pick_distinct_is_sorted_unique_and_in_range() {
+    let mut rng = SplitMix64(7);
+    for (n, m) in [(10, 10), (1000, 3), (50, 49)] {
+        let v = pick_distinct(n, m, &mut rng);
+        assert_eq!(v.len(), m);
+        assert!(v.windows(2).all(|w| w[0] < w[1]) && v[m - 1] < n);
+    }
+}
+
+#[test]
+fn memory_limit_shrinks_sample() {
+    let mut p = KMeansParams::new(10);
+    p.max_memory_bytes = 100_000;
+    let m = sample_size(100_000, 8, &p).unwrap();
+    assert!((20..2560).contains(&m), "{m}");
+    p.max_memory_bytes = 1000;
+    assert!(matches!(sample_size(100_000, 8, &p), Err(KMeansError::InvalidArgument(_))));
 }

@@ -1,0 +1,232 @@
+//! Reads: nearest-neighbour queries (exact before training, IVF after), metadata queries,
+//! and fetching items by id. Reads hold the state's read lock and take no other.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::format::record::Contents;
+use crate::index::state::{placement, State};
+use crate::index::validate::{check_ids, check_n_probes, check_query, check_top_k};
+use crate::index::Index;
+use crate::meta::order::SortKey;
+use crate::meta::{Filter, Meta};
+use crate::vector::exhaustive::{exhaustive, exhaustive_parallel};
+use crate::vector::ivf::{auto_n_probes, Ivf};
+use crate::vector::kmeans::SplitMix64;
+use crate::vector::scan::{Accept, Query};
+use crate::vector::topk::Hit;
+use crate::vector::Slot;
+
+/// Which fields a read returns besides the id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Include {
+    /// The distance to the query (queries only).
+    pub distance: bool,
+    /// The item's metadata.
+    pub metadata: bool,
+    /// The item's contents.
+    pub contents: bool,
+    /// The item's vector.
+    pub vector: bool,
+}
+
+impl Include {
+    /// What a query returns unless told: the distance.
+    pub const QUERY_DEFAULT: Include = Include { distance: true, metadata: false, contents: false, vector: false };
+    /// What a get returns unless told: everything stored.
+    pub const GET_DEFAULT: Include = Include { distance: false, metadata: true, contents: true, vector: true };
+}
+
+/// How a query searches: result count, probes (trained indexes), an optional metadata
+/// filter and which fields to return.
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a> {
+    /// Results to return, 1..=[`MAX_TOP_K`](crate::MAX_TOP_K) (default
+    /// [`DEFAULT_TOP_K`](crate::DEFAULT_TOP_K)).
+    pub k: usize,
+    /// Lists to scan once trained; default 2·⌈√nLists⌉. `nLists` or more is exact.
+    pub n_probes: Option<usize>,
+    /// Only items whose metadata matches are returned.
+    pub filter: Option<&'a Filter>,
+    /// Fields to return.
+    pub include: Include,
+}
+
+/// Items sampled to estimate a filter's selectivity.
+const SELECTIVITY_SAMPLE: usize = 1024;
+
+/// One returned item; fields not requested are `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemView {
+    /// The item's id.
+    pub id: String,
+    /// Distance to the query under the index's metric (lower is closer).
+    pub distance: Option<f32>,
+    /// The item's metadata, if it has any.
+    pub metadata: Option<Meta>,
+    /// The item's contents, if it has any.
+    pub contents: Option<Arc<Contents>>,
+    /// The item's vector.
+    pub vector: Option<Vec<f32>>,
+}
+
+impl Index {
+    /// The `k` nearest items to `vector` that pass the filter, closest first. Untrained: exact
+    /// search over every item. Trained: the `n_probes` nearest lists, widened by the filter's
+    /// estimated selectivity; exact when `n_probes` ≥ the number of lists.
+    pub fn query(&self, vector: &[f32], search: &Search) -> Result<Vec<ItemView>> {
+        let Search { k, n_probes, include, .. } = *search;
+        check_top_k(k)?;
+        check_n_probes(n_probes)?;
+        let state = self.read_state()?;
+        check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
+        if state.items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = Query::new(vector);
+        let filter = search.filter.filter(|f| !f.is_match_all());
+        let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
+        let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
+        let hits = match &state.ivf {
+            None => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
+            Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
+        };
+        Ok(self.views(&state, &hits, include))
+    }
+
+    /// One result list per query vector, computed in parallel over queries.
+    pub fn query_batch(&self, vectors: &[Vec<f32>], search: &Search) -> Result<Vec<Vec<ItemView>>> {
+        let Search { k, n_probes, include, .. } = *search;
+        check_top_k(k)?;
+        check_n_probes(n_probes)?;
+        let state = self.read_state()?;
+        for (i, v) in vectors.iter().enumerate() {
+            check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
+        }
+        if state.items.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
+        }
+        let filter = search.filter.filter(|f| !f.is_match_all());
+        let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
+        let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
+        Ok(self.pool().install(|| {
+            vectors
+                .par_iter()
+                .map(|v| {
+                    let q = Query::new(v);
+                    let hits = match &state.ivf {
+                        None => exhaustive(state.rows(), self.metric, &q, accept, k),
+                        Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
+                    };
+                    self.views(&state, &hits, include)
+                })
+                .collect()
+        }))
+    }
+
+    /// IVF search. A filter that matches a fraction `s` of the items widens the probe to
+    /// `n_probes / √s` lists; `s` is estimated on a fixed sample of the working set. (`/ s`
+    /// would scan as many matching candidates as an unfiltered query scans items, but the
+    /// filtered neighbours sit in nearby lists too: on glove50, `/ √s` keeps recall@10 ≥ 0.97
+    /// at 50%–0.05% selectivity and scans 3.6× fewer lists than `/ s` at 5%.)
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        &self,
+        state: &State,
+        ivf: &Ivf,
+        q: &Query,
+        n_probes: Option<usize>,
+        filter: Option<&Filter>,
+        accept: Accept,
+        k: usize,
+    ) -> Vec<Hit> {
+        let mut n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
+        if let Some(f) = filter {
+            let s = estimate_selectivity(state, f);
+            n_probes = ((n_probes as f64 / s.sqrt()).ceil() as usize).min(ivf.n_lists());
+        }
+        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k, accept)
+    }
+
+    /// Ids of items matching `filter`, at most `k`: ordered by the metadata field `order_by`
+    /// (numbers before strings, items without it last) or else by id.
+    pub fn query_metadata(
+        &self,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+    ) -> Result<Vec<String>> {
+        check_top_k(k)?;
+        let state = self.read_state()?;
+        let items = &state.items;
+        let mut slots: Vec<Slot> = self.pool().install(|| {
+            (0..items.len()).into_par_iter().map(Slot::at).filter(|&s| filter.matches(items.metadata(s))).collect()
+        });
+        let by_id = |a: &Slot, b: &Slot| items.id(*a).cmp(items.id(*b));
+        match order_by {
+            None => slots.sort_unstable_by(by_id),
+            Some(path) => {
+                let key = |s: Slot| SortKey::of(items.metadata(s), path);
+                let mut keyed: Vec<_> = slots.iter().map(|&s| (key(s), s)).collect();
+                keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb, ascending).then_with(|| by_id(a, b)));
+                slots = keyed.into_iter().map(|(_, s)| s).collect();
+            }
+        }
+        Ok(slots.into_iter().take(k).map(|s| items.id(s).to_string()).collect())
+    }
+
+    /// The items with these ids, in the order asked; ids not in the index yield no item.
+    pub fn get(&self, ids: &[String], include: Include) -> Result<Vec<ItemView>> {
+        check_ids(ids.iter().map(String::as_str))?;
+        let state = self.read_state()?;
+        let include = Include { distance: false, ..include };
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.items.slot(id))
+            .map(|slot| self.view(&state, slot, None, include))
+            .collect())
+    }
+
+    /// Every id, in no particular order.
+    pub fn list_ids(&self) -> Result<Vec<String>> {
+        Ok(self.read_state()?.items.ids().map(str::to_string).collect())
+    }
+
+    /// The number of items.
+    pub fn count(&self) -> Result<usize> {
+        Ok(self.read_state()?.items.len())
+    }
+
+    fn views(&self, state: &State, hits: &[Hit], include: Include) -> Vec<ItemView> {
+        hits.iter().map(|h| self.view(state, h.slot, Some(self.metric.finish(h.score)), include)).collect()
+    }
+
+    fn view(&self, state: &State, slot: Slot, distance: Option<f32>, include: Include) -> ItemView {
+        let items = &state.items;
+        ItemView {
+            id: items.id(slot).to_string(),
+            distance: distance.filter(|_| include.distance),
+            metadata: include.metadata.then(|| items.metadata(slot).cloned()).flatten(),
+            contents: include.contents.then(|| items.contents(slot).cloned()).flatten(),
+            vector: include.vector.then(|| state.vector(slot).to_vec()),
+        }
+    }
+}
+
+/// Fraction of items matching `filter`, from a fixed pseudo-random sample (a stride sample
+/// aliased with periodic metadata, e.g. ids assigned round-robin to tenants); never below
+/// half an item of the sample, so a filter no sampled item matches scans every list.
+fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
+    let n = state.items.len();
+    if n == 0 {
+        return 1.0;
+    }
+    let sample = n.min(SELECTIVITY_SAMPLE);
+    let mut rng = SplitMix64(0x5e1e_c7ed);
+    let matches =
+        (0..sample).map(|_| Slot::at(rng.below(n))).filter(|&s| filter.matches(state.items.metadata(s))).count();
+    (matches as f64).max(0.5) / sample as f64
+}

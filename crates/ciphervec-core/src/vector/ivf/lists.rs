@@ -1,0 +1,162 @@
+//! The inverted lists: each holds the slots and `f32` vectors (with their norms) of the items
+//! whose nearest centroid is its own, stored contiguously like FAISS's IndexIVFFlat, so a
+//! probe is one sequential scan. Once an index is trained these are the only copy of its
+//! vectors. `loc` maps a working-set slot to its place in a list, so finding, removing or
+//! moving a slot is O(1).
+
+use rayon::prelude::*;
+
+use crate::vector::ivf::ListId;
+use crate::vector::scan::{FlatScanner, Query};
+use crate::vector::{Metric, Slot};
+
+#[derive(Default, Clone)]
+pub(crate) struct List {
+    pub(crate) slots: Vec<Slot>,
+    vectors: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl List {
+    /// The scanner of this list's vectors for `query`.
+    pub(crate) fn scanner<'a>(&'a self, metric: Metric, query: &'a Query<'a>) -> FlatScanner<'a> {
+        FlatScanner::new(metric, query, &self.vectors, &self.norms)
+    }
+}
+
+/// Where a slot is: its list and its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    list: ListId,
+    pos: u32,
+}
+
+/// The lists of an IVF index (see the module docs).
+#[derive(Clone)]
+pub(crate) struct InvertedLists {
+    dim: usize,
+    lists: Vec<List>,
+    /// slot → its place, `None` for a slot in no list.
+    loc: Vec<Option<Place>>,
+}
+
+impl InvertedLists {
+    /// `n_lists` empty lists of `dim`-dimensional vectors.
+    pub(crate) fn new(dim: usize, n_lists: usize) -> InvertedLists {
+        InvertedLists { dim, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    }
+
+    pub(crate) fn list(&self, l: ListId) -> &List {
+        &self.lists[l.index()]
+    }
+
+    /// Fills empty lists with every slot `s` of a working set into list `lists[s]`, in slot
+    /// order within each list (the lists one [`InvertedLists::insert`] per slot would build),
+    /// each list allocated at its exact size and the lists copied in parallel on `pool`.
+    pub(crate) fn fill(&mut self, lists: &[ListId], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
+        assert!(self.loc.is_empty(), "fill needs empty lists");
+        let dim = self.dim;
+        let mut sizes = vec![0u32; self.lists.len()];
+        self.loc = lists
+            .iter()
+            .map(|&list| {
+                let pos = sizes[list.index()];
+                sizes[list.index()] += 1;
+                Some(Place { list, pos })
+            })
+            .collect();
+        // Slots grouped by list, in slot order within each (a counting sort).
+        let mut starts: Vec<usize> = Vec::with_capacity(sizes.len() + 1);
+        starts.push(0);
+        for &n in &sizes {
+            starts.push(starts.last().unwrap() + n as usize);
+        }
+        let mut order = vec![Slot(0); lists.len()];
+        for (slot, place) in self.loc.iter().enumerate() {
+            let Place { list, pos } = place.expect("every slot was placed");
+            order[starts[list.index()] + pos as usize] = Slot::at(slot);
+        }
+        pool.install(|| {
+            self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
+                let slots = &order[starts[l]..starts[l + 1]];
+                let mut vs = Vec::with_capacity(slots.len() * dim);
+                for &s in slots {
+                    vs.extend_from_slice(&vectors[s.index() * dim..(s.index() + 1) * dim]);
+                }
+                *list = List {
+                    slots: slots.to_vec(),
+                    vectors: vs,
+                    norms: slots.iter().map(|&s| norms[s.index()]).collect(),
+                };
+            })
+        });
+    }
+
+    fn place(&self, slot: Slot) -> Option<Place> {
+        self.loc.get(slot.index()).copied().flatten()
+    }
+
+    /// The vector of `slot` (which must be in a list).
+    pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
+        let Place { list, pos } = self.place(slot).expect("the slot is in a list");
+        let p = pos as usize * self.dim;
+        &self.lists[list.index()].vectors[p..p + self.dim]
+    }
+
+    /// The L2 norm of `slot`'s vector.
+    pub(crate) fn norm(&self, slot: Slot) -> f32 {
+        let Place { list, pos } = self.place(slot).expect("the slot is in a list");
+        self.lists[list.index()].norms[pos as usize]
+    }
+
+    /// Adds `slot` (whose vector is `v` with L2 norm `norm`) to `list`.
+    pub(crate) fn insert(&mut self, slot: Slot, list: ListId, v: &[f32], norm: f32) {
+        let s = slot.index();
+        if self.loc.len() <= s {
+            self.loc.resize(s + 1, None);
+        }
+        debug_assert_eq!(self.loc[s], None, "slot inserted twice");
+        let l = &mut self.lists[list.index()];
+        self.loc[s] = Some(Place { list, pos: l.slots.len() as u32 });
+        l.slots.push(slot);
+        l.vectors.extend_from_slice(v);
+        l.norms.push(norm);
+    }
+
+    /// Removes `slot` from its list (swap-remove inside the list).
+    pub(crate) fn remove(&mut self, slot: Slot) {
+        let Some(Place { list, pos }) = self.place(slot) else { return };
+        let dim = self.dim;
+        let l = &mut self.lists[list.index()];
+        let last = l.slots.len() - 1;
+        let p = pos as usize;
+        if p != last {
+            let moved = l.slots[last];
+            l.slots[p] = moved;
+            l.vectors.copy_within(last * dim..(last + 1) * dim, p * dim);
+            l.norms[p] = l.norms[last];
+            self.loc[moved.index()] = Some(Place { list, pos });
+        }
+        l.slots.pop();
+        l.vectors.truncate(last * dim);
+        l.norms.pop();
+        self.loc[slot.index()] = None;
+    }
+
+    /// Records that the item in slot `from` now lives in slot `to` (the working set moved it).
+    pub(crate) fn relabel(&mut self, from: Slot, to: Slot) {
+        let Some(place) = self.place(from) else { return };
+        self.lists[place.list.index()].slots[place.pos as usize] = to;
+        if self.loc.len() <= to.index() {
+            self.loc.resize(to.index() + 1, None);
+        }
+        self.loc[to.index()] = Some(place);
+        self.loc[from.index()] = None;
+    }
+
+    /// Items per list.
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> Vec<usize> {
+        self.lists.iter().map(|l| l.slots.len()).collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! Kernels in portable Rust, written so LLVM can auto-vectorise them for the baseline target:
+//! the fallback where AVX2 and FMA are missing, and the reference the AVX2 paths are tested against.
+
+use super::{chunk_panels, CentroidPanels, NR};
+
+#[inline(always)]
+fn term<const L2: bool>(a: f32, b: f32) -> f32 {
+    if L2 {
+        let d = a - b;
+        d * d
+    } else {
+        a * b
+    }
+}
+
+/// Eight independent partial sums let LLVM vectorise without reassociating floats.
+pub(super) fn pair<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, ta) = a.as_chunks::<8>();
+    let (cb, tb) = b.as_chunks::<8>();
+    let mut acc = [0.0f32; 8];
+    for (x, y) in ca.iter().zip(cb) {
+        for l in 0..8 {
+            acc[l] += term::<L2>(x[l], y[l]);
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (&x, &y) in ta.iter().zip(tb) {
+        s += term::<L2>(x, y);
+    }
+    s
+}
+
+pub(super) fn batch<const L2: bool>(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(q.len())) {
+        *o = pair::<L2>(q, r);
+    }
+}
+
+pub(super) fn nearest(points: &[f32], c: &CentroidPanels, out: &mut [u32]) {
+    let dim = c.dim;
+    let chunk = chunk_panels(c);
+    let mut best = vec![f32::INFINITY; out.len()];
+    out.fill(0);
+    for p0 in (0..c.panels()).step_by(chunk) {
+        let p1 = (p0 + chunk).min(c.panels());
+        for ((x, o), b) in points.chunks_exact(dim).zip(out.iter_mut()).zip(best.iter_mut()) {
+            for p in p0..p1 {
+                let panel = &c.data[p * dim * NR..(p + 1) * dim * NR];
+                let mut acc = [0.0f32; NR];
+                for (&xj, cj) in x.iter().zip(panel.as_chunks::<NR>().0) {
+                    for l in 0..NR {
+                        acc[l] += xj * cj[l];
+                    }
+                }
+                for (l, &a) in acc.iter().enumerate() {
+                    let d = c.norms[p * NR + l] - 2.0 * a;
+                    if d < *b {
+                        *b = d;
+                        *o = (p * NR + l) as u32;
+                    }
+                }
+            }
+        }
+    }
+}
