@@ -33,22 +33,36 @@ pub(crate) struct Vault {
     storage_name: String,
     /// Values sealed under `keys` so far (persisted in the record summary).
     seals: AtomicU64,
-    /// The budget's thresholds; constants except in tests, which cannot seal 2^31 values.
-    rotate_after: u64,
-    refuse_at: u64,
+    /// The budget's thresholds: [`ROTATE_AFTER`] and [`REFUSE_AT`] except in tests, which
+    /// cannot seal 2^31 values.
+    rotate_after: AtomicU64,
+    refuse_at: AtomicU64,
 }
 
 impl Vault {
     /// The vault of the index stored as `storage_name` whose data keys are `keys` and which
     /// has sealed `seals` values under them.
     pub(crate) fn new(keys: DataKeys, storage_name: String, seals: u64) -> Vault {
-        Vault { keys, storage_name, seals: AtomicU64::new(seals), rotate_after: ROTATE_AFTER, refuse_at: REFUSE_AT }
+        Vault {
+            keys,
+            storage_name,
+            seals: AtomicU64::new(seals),
+            rotate_after: AtomicU64::new(ROTATE_AFTER),
+            refuse_at: AtomicU64::new(REFUSE_AT),
+        }
+    }
+
+    /// Sets a nonce budget of `rotate_after` / `refuse_at` seals, for tests.
+    #[cfg(test)]
+    pub(crate) fn set_budget(&self, rotate_after: u64, refuse_at: u64) {
+        self.rotate_after.store(rotate_after, Ordering::Release);
+        self.refuse_at.store(refuse_at, Ordering::Release);
     }
 
     /// The same vault with a nonce budget of `rotate_after` / `refuse_at` seals, for tests.
     #[cfg(test)]
-    pub(crate) fn with_budget(mut self, rotate_after: u64, refuse_at: u64) -> Vault {
-        (self.rotate_after, self.refuse_at) = (rotate_after, refuse_at);
+    pub(crate) fn with_budget(self, rotate_after: u64, refuse_at: u64) -> Vault {
+        self.set_budget(rotate_after, refuse_at);
         self
     }
 
@@ -69,14 +83,14 @@ impl Vault {
 
     /// Whether the data key has sealed enough for the next compaction to replace it.
     pub(crate) fn rotation_due(&self) -> bool {
-        self.seals() >= self.rotate_after
+        self.seals() >= self.rotate_after.load(Ordering::Acquire)
     }
 
     /// `ERR_NONCE_BUDGET` if the data key has sealed so much that writes must wait for a
     /// compaction to rotate it; `index_name` is for the message.
     pub(crate) fn check_budget(&self, index_name: &str) -> Result<()> {
         let seals = self.seals();
-        if seals < self.refuse_at {
+        if seals < self.refuse_at.load(Ordering::Acquire) {
             return Ok(());
         }
         Err(Error::NonceBudget(format!(

@@ -169,3 +169,125 @@ impl Index {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::format::keys::HEADER_KEY;
+    use crate::store::{Change, EntryBatch, MemoryStorage, Storage};
+    use crate::{Client, Include, Metric, NewItem};
+
+    fn items(from: usize, n: usize) -> Vec<NewItem> {
+        (from..from + n)
+            .map(|i| NewItem { id: format!("id-{i}"), vector: vec![i as f32, 1.0], metadata: None, contents: None })
+            .collect()
+    }
+
+    fn wait_compacted(index: &crate::Index) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while index.is_compacting() {
+            assert!(std::time::Instant::now() < deadline, "the compaction did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Every seal counts against the data key's budget; once half of it is spent, writes start
+    /// a compaction that seals the index anew under a fresh data key, and the index reads back
+    /// whole with the same index key.
+    #[test]
+    fn a_spent_nonce_budget_rotates_the_data_key_at_the_next_compaction() {
+        let store = Arc::new(MemoryStorage::new());
+        let client = Client::new(store.clone(), 2).unwrap();
+        let index = client.create_index("n", &[5; 32], None, Metric::Euclidean).unwrap();
+        index.upsert(items(0, 40)).unwrap();
+        // Trained, so the centroids move to the new key too.
+        let params = crate::TrainParams { n_lists: Some(2), ..Default::default() };
+        index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+        index.vault().set_budget(index.vault().seals() + 15, 1_000);
+        let header = || store.get(index.storage_name(), HEADER_KEY).unwrap().unwrap();
+        let before = header();
+        index.upsert(items(40, 10)).unwrap();
+        assert!(!index.vault().rotation_due(), "{} seals", index.vault().seals());
+        index.upsert(items(50, 10)).unwrap();
+        wait_compacted(&index);
+        assert_ne!(header(), before, "a new data key is wrapped in the header");
+        let vault = index.vault();
+        assert!(vault.seals() < 10, "the new key has sealed only the compaction: {}", vault.seals());
+        assert_eq!(index.loose_entries(), 0);
+        index.upsert(items(60, 5)).unwrap();
+        drop(index);
+        let reopened = Client::new(store, 2).unwrap().load_index("n", &[5; 32]).unwrap();
+        assert_eq!(reopened.count().unwrap(), 65);
+        assert!(reopened.is_trained());
+        let search = crate::Search { k: 1, n_probes: Some(2), filter: None, include: Include::default() };
+        assert_eq!(reopened.query(&[62.0, 1.0], &search).unwrap()[0].id, "id-62");
+        let got = reopened.get(&["id-3".to_string(), "id-62".to_string()], Include::GET_DEFAULT).unwrap();
+        assert_eq!(got[0].vector.as_deref(), Some(&[3.0, 1.0][..]));
+        assert_eq!(got[1].vector.as_deref(), Some(&[62.0, 1.0][..]));
+    }
+
+    /// A store that refuses a compaction's large batch while `full` is set.
+    struct NearlyFull {
+        inner: MemoryStorage,
+        full: AtomicBool,
+    }
+
+    impl Storage for NearlyFull {
+        fn get(&self, space: &str, key: &[u8]) -> crate::Result<Option<Vec<u8>>> {
+            self.inner.get(space, key)
+        }
+        fn write(&self, space: &str, changes: Vec<Change>) -> crate::Result<()> {
+            self.inner.write(space, changes)
+        }
+        fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> crate::Result<()> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(crate::Error::Io("No space left on device (os error 28)".into()));
+            }
+            self.inner.write_clearing(space, cleared, changes)
+        }
+        fn scan_range_batches(
+            &self,
+            space: &str,
+            start: &[u8],
+            end: Option<&[u8]>,
+            batch_bytes: usize,
+            sink: &mut dyn FnMut(EntryBatch) -> crate::Result<()>,
+        ) -> crate::Result<()> {
+            self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
+        }
+        fn spaces(&self) -> crate::Result<Vec<String>> {
+            self.inner.spaces()
+        }
+        fn drop_space(&self, space: &str) -> crate::Result<()> {
+            self.inner.drop_space(space)
+        }
+    }
+
+    /// When compactions cannot rotate the key (here: the store refuses their batches), writes
+    /// are refused with ERR_NONCE_BUDGET before the budget runs out, changing nothing; a
+    /// compaction that succeeds rotates the key and writes go on.
+    #[test]
+    fn writes_are_refused_before_the_budget_runs_out_until_a_compaction_rotates_the_key() {
+        let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: AtomicBool::new(true) });
+        let client = Client::new(store.clone(), 2).unwrap();
+        let index = client.create_index("r", &[6; 32], None, Metric::Euclidean).unwrap();
+        index.vault().set_budget(20, 30);
+        index.upsert(items(0, 40)).unwrap();
+        wait_compacted(&index);
+        let failure = index.take_background_failure().expect("the rotating compaction failed");
+        assert_eq!(failure.error.code(), "ERR_IO");
+        let err = index.upsert(items(40, 1)).unwrap_err();
+        assert_eq!(err.code(), "ERR_NONCE_BUDGET");
+        assert!(err.to_string().contains("compact()"), "{err}");
+        assert_eq!(index.delete(&["id-1".to_string()]).unwrap_err().code(), "ERR_NONCE_BUDGET");
+        assert_eq!(index.count().unwrap(), 40, "nothing changed");
+        store.full.store(false, Ordering::SeqCst);
+        index.compact().unwrap();
+        assert_eq!(index.upsert(items(40, 1)).unwrap().upserted, 1);
+        drop(index);
+        let reopened = Client::new(store, 2).unwrap().load_index("r", &[6; 32]).unwrap();
+        assert_eq!(reopened.count().unwrap(), 41);
+    }
+}

@@ -99,15 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_scan_and_drop() {
-        let s = MemoryStorage::new();
-        s.write("a", vec![(b"r1".to_vec(), Some(b"x".to_vec())), (b"r2".to_vec(), Some(b"y".to_vec()))]).unwrap();
-        s.write("a", vec![(b"h".to_vec(), Some(b"z".to_vec())), (b"r1".to_vec(), None)]).unwrap();
-        assert_eq!(s.scan_prefix("a", b"r").unwrap(), vec![(b"r2".to_vec(), b"y".to_vec())]);
-        assert_eq!(s.get("a", b"h").unwrap(), Some(b"z".to_vec()));
-        assert_eq!(s.spaces().unwrap(), vec!["a".to_string()]);
-        s.drop_space("a").unwrap();
-        assert!(s.spaces().unwrap().is_empty());
-        assert_eq!(s.get("a", b"h").unwrap(), None);
+    fn memory_storage_conforms() {
+        crate::store::conformance::run(&MemoryStorage::new());
     }
 }

@@ -4,6 +4,8 @@
 //! value and hashes every key before calling them. Later backends (disk, Redis, PostgreSQL)
 //! implement the same methods.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 mod disk;
 mod memory;
 
@@ -176,77 +178,16 @@ impl EntryBatch {
     }
 }
 
-/// Checks a backend's [`Storage::write_clearing`] (or `clear`, another implementation of it on
-/// the same store): the cleared ranges go, changes apply after them in order (of two to one
-/// key, the last wins), and nothing outside the ranges or the space changes.
-#[cfg(test)]
-pub(crate) fn check_write_clearing<F>(store: &dyn Storage, clear: F)
-where
-    F: Fn(&str, &[&[u8]], Vec<Change>) -> Result<()>,
-{
-    let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
-    let before: Vec<&[u8]> = vec![b"r1", b"r2", b"rz", b"r\xff\xff", b"d1", b"p1", b"q", b"s", b"\xff\x01", b"\xff"];
-    store.write("a", before.iter().map(|k| put(k)).collect()).unwrap();
-    store.write("b", vec![put(b"r1"), put(b"\xff")]).unwrap();
-    let changes = vec![
-        (b"r2".to_vec(), Some(b"new".to_vec())),
-        (b"q".to_vec(), Some(b"first".to_vec())),
-        put(b"p2"),
-        (b"p1".to_vec(), None),
-        (b"q".to_vec(), Some(b"last".to_vec())),
-    ];
-    clear("a", &[b"r", b"d", b"\xff"], changes).unwrap();
-    let all = |space| store.scan_prefix(space, b"").unwrap();
-    let kv = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
-    assert_eq!(all("a"), vec![kv(b"p2", b"p2"), kv(b"q", b"last"), kv(b"r2", b"new"), kv(b"s", b"s")]);
-    assert_eq!(all("b"), vec![kv(b"r1", b"r1"), kv(b"\xff", b"\xff")]);
-}
-
-/// Checks a backend's [`Storage::scan_range_batches`]: half-open ranges, an open end stops
-/// at the end of the space, and prefix scans (the default over ranges) see only their prefix.
-#[cfg(test)]
-pub(crate) fn check_scan_range(store: &dyn Storage) {
-    let put = |k: &[u8]| (k.to_vec(), Some(k.to_vec()));
-    store.write("s", vec![put(b"a"), put(b"b"), put(b"b\xff"), put(b"c"), put(b"d")]).unwrap();
-    store.write("t", vec![put(b"a"), put(b"z")]).unwrap();
-    let keys = |start: &[u8], end: Option<&[u8]>| {
-        let mut out = Vec::new();
-        store
-            .scan_range_batches("s", start, end, 1, &mut |batch| {
-                out.extend(batch.iter().map(|(k, _)| k.to_vec()));
-                Ok(())
-            })
-            .unwrap();
-        out
-    };
-    assert_eq!(keys(b"b", Some(b"d")), [&b"b"[..], b"b\xff", b"c"]);
-    assert_eq!(keys(b"b\xff", None), [&b"b\xff"[..], b"c", b"d"]);
-    assert_eq!(keys(b"", Some(b"a")), Vec::<Vec<u8>>::new());
-    let prefixed: Vec<Vec<u8>> = store.scan_prefix("s", b"b").unwrap().into_iter().map(|(k, _)| k).collect();
-    assert_eq!(prefixed, [&b"b"[..], b"b\xff"]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn memory_range_scans() {
-        check_scan_range(&crate::store::memory::MemoryStorage::new());
+    fn prefix_ends() {
         assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xff]), None);
         assert_eq!(prefix_end(b""), None);
-    }
-
-    #[test]
-    fn write_clearing_drops_the_ranges_then_applies_the_changes() {
-        let by_keys = crate::store::memory::MemoryStorage::new();
-        check_write_clearing(&by_keys, |space, cleared, changes| {
-            write_clearing_by_keys(&by_keys, space, cleared, changes)
-        });
-        let memory = crate::store::memory::MemoryStorage::new();
-        check_write_clearing(&memory, |space, cleared, changes| memory.write_clearing(space, cleared, changes));
     }
 
     #[test]
