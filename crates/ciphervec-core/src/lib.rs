@@ -53,6 +53,11 @@ pub mod test_util {
         crate::crypto::legacy_storage_name(name)
     }
 
+    /// Values sealed under the index's current data key (its nonce budget spent).
+    pub fn seals_under_data_key(index: &crate::Index) -> u64 {
+        index.vault().seals()
+    }
+
     /// AES-256-GCM sealing as the index does it (for timing it alone).
     pub struct Sealer(crate::crypto::Sealer);
 

@@ -9,6 +9,7 @@
 //! - `packed-v2`: segments with a directory, binary metadata (record format 2).
 //! - `keyed-v3`: the index under its keyed storage name; padded loose records, tombstones and
 //!   config.
+//! - `counted-v4`: the record summary counts the values sealed under the data key.
 
 #[path = "common/fixture_items.rs"]
 mod fixture_items;
@@ -20,7 +21,7 @@ use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
-const FIXTURES: [&str; 4] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3"];
+const FIXTURES: [&str; 5] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4"];
 /// The fixtures written before index names were keyed.
 const LEGACY_NAMED: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
 
@@ -121,7 +122,13 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
     // the key): segments only in packed stores, a segment directory only from format 2 on.
     use ciphervec_core::test_util::{legacy_storage_name, storage_name};
     use ciphervec_core::Storage;
-    for (fixture, packed) in [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true)] {
+    for (fixture, packed) in [
+        ("loose-v1", false),
+        ("packed-v1", true),
+        ("packed-v2", true),
+        ("keyed-v3", true),
+        ("counted-v4", true),
+    ] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
         let space = store.spaces().unwrap().pop().unwrap();
@@ -130,16 +137,48 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
         assert_eq!(segments > 0, packed, "{fixture}: segments");
         assert_eq!(directory, fixture != "loose-v1" && fixture != "packed-v1", "{fixture}: segment directory");
         let keyed = storage_name(&KEY, INDEX);
-        let expected = if fixture == "keyed-v3" { keyed } else { legacy_storage_name(INDEX) };
+        let expected = if LEGACY_NAMED.contains(&fixture) { legacy_storage_name(INDEX) } else { keyed };
         assert_eq!(space, expected, "{fixture}: storage name");
         // Blob version 2 (padded) for loose records from keyed-v3 on.
         let loose = store.scan_prefix(&space, b"r").unwrap();
         assert!(!loose.is_empty(), "{fixture}: has loose records");
         assert!(
-            loose.iter().all(|(_, v)| v[0] == if fixture == "keyed-v3" { 2 } else { 1 }),
+            loose.iter().all(|(_, v)| v[0] == if LEGACY_NAMED.contains(&fixture) { 1 } else { 2 }),
             "{fixture}: blob version"
         );
         store.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// A store that records its seal count resumes from it; one written before seals were counted
+/// may have spent any part of its nonce budget, so its next compaction rotates the data key
+/// (and the count starts over under the new one).
+#[test]
+fn the_nonce_budget_resumes_from_the_recorded_count_and_unknown_counts_rotate() {
+    use ciphervec_core::test_util::seals_under_data_key;
+    for fixture in FIXTURES {
+        let dir = copy_of(fixture, "seals");
+        let (client, index) = open(&dir);
+        let seals = seals_under_data_key(&index);
+        if fixture == "counted-v4" {
+            // The fixture's writes sealed a few hundred values, nowhere near the budget.
+            assert!((100..10_000).contains(&seals), "{fixture}: resumed at {seals}");
+            index.compact().unwrap();
+            assert!(seals_under_data_key(&index) > seals, "{fixture}: the same key goes on counting");
+        } else {
+            assert!(seals >= 1 << 31, "{fixture}: an unknown count is taken as half the budget: {seals}");
+            index.compact().unwrap();
+            let after = seals_under_data_key(&index);
+            assert!(after < 10_000, "{fixture}: the compaction rotated the data key: {after}");
+        }
+        drop(index);
+        client.close();
+        // The count survives a reload, and the rotated store still holds everything.
+        let (client, index) = open(&dir);
+        assert!(seals_under_data_key(&index) < 1 << 31, "{fixture}: after reload");
+        assert_holds_expected(&index, fixture);
+        client.close();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -76,8 +76,9 @@ impl Summary {
         vault.seal(SUMMARY_KEY, &plain)
     }
 
-    /// Opens a sealed summary; returns it and the seal count it records.
-    pub(crate) fn open(blob: &[u8], vault: &Vault, index_name: &str) -> Result<(Summary, u64)> {
+    /// Opens a sealed summary; returns it and the seal count it records (`None` from a
+    /// summary written before seals were counted).
+    pub(crate) fn open(blob: &[u8], vault: &Vault, index_name: &str) -> Result<(Summary, Option<u64>)> {
         let plain = vault
             .open(SUMMARY_KEY, blob)
             .map_err(|_| Error::Integrity(format!("the record summary of index '{index_name}'")))?;
@@ -87,7 +88,7 @@ impl Summary {
             check_version("record summary", plain.first().copied(), &[UNCOUNTED_VERSION, VERSION], Some(hint))?;
         r.u8()?;
         let summary = Summary { count: r.u64()?, acc: SealToken(r.u128()?) };
-        let seals = if version == VERSION { r.u64()? } else { 0 };
+        let seals = if version == VERSION { Some(r.u64()?) } else { None };
         r.finish()?;
         Ok((summary, seals))
     }
@@ -120,7 +121,7 @@ mod tests {
         assert_eq!(updated.count, all.count);
         assert_ne!(updated, all, "an older version of an entry is detected");
         let sealed = all.seal(&vault);
-        assert_eq!(Summary::open(&sealed.blob, &vault, "x").unwrap(), (all, 102), "it records the seal count");
+        assert_eq!(Summary::open(&sealed.blob, &vault, "x").unwrap(), (all, Some(102)), "it records the seal count");
         assert_eq!(Summary::open(&sealed.blob, &self::vault("s2"), "x").unwrap_err().code(), "ERR_INTEGRITY");
     }
 
@@ -131,7 +132,7 @@ mod tests {
         v2.extend_from_slice(&7u64.to_le_bytes());
         v2.extend_from_slice(&9u128.to_le_bytes());
         let (read, seals) = Summary::open(&vault.seal(SUMMARY_KEY, &v2).blob, &vault, "x").unwrap();
-        assert_eq!((read.count, read.acc, seals), (7, SealToken(9), 0), "version 2: no seal count yet");
+        assert_eq!((read.count, read.acc, seals), (7, SealToken(9), None), "version 2: no seal count yet");
         let mut v1 = vec![1u8];
         v1.extend_from_slice(&[0u8; 40]);
         let err = Summary::open(&vault.seal(SUMMARY_KEY, &v1).blob, &vault, "x").unwrap_err();

@@ -76,6 +76,13 @@ impl Vault {
         self.seals.fetch_max(seals, Ordering::AcqRel);
     }
 
+    /// Continues from a count that was never recorded (an index written before seals were
+    /// counted): as far as the budget goes it may be anything, so the next compaction rotates
+    /// the data key.
+    pub(crate) fn resume_unknown_count(&self) {
+        self.resume_count(self.rotate_after.load(Ordering::Acquire));
+    }
+
     /// Values sealed under this vault's data key.
     pub(crate) fn seals(&self) -> u64 {
         self.seals.load(Ordering::Acquire)

@@ -152,7 +152,10 @@ impl Index {
             .get(&storage_name, SUMMARY_KEY)?
             .ok_or_else(|| Error::Integrity(format!("index '{name}' (its record summary is missing)")))?;
         let (summary, seals) = Summary::open(&summary_blob, &vault, name)?;
-        vault.resume_count(seals);
+        match seals {
+            Some(seals) => vault.resume_count(seals),
+            None => vault.resume_unknown_count(),
+        }
         let dim = config.dimension.unwrap_or(0);
         let source = load::Source { vault: &vault, index_name: name, dim, summary: &summary };
         let load::Loaded { items, tombstones, segments } = load::load_records(&shared, &source)?;
@@ -285,7 +288,7 @@ impl Index {
     }
 
     /// The vault that seals the index's entries now.
-    fn vault(&self) -> Arc<Vault> {
+    pub(crate) fn vault(&self) -> Arc<Vault> {
         Arc::clone(&self.vault.read().unwrap_or_else(|p| p.into_inner()))
     }
 
