@@ -1,6 +1,7 @@
 //! Results → JS values, prepared as compact columns on a worker and built into objects on the
-//! JS thread a slice per macrotask (see `staged`). Built one N-API call per property, the
-//! 100k result objects of a 10k-query batch held the JS thread for ~140 ms.
+//! JS thread a slice per macrotask (see `staged`): built in one piece, one N-API call per
+//! property, the results of a large query batch held the JS thread for a long time
+//! (BENCHMARKS.md, "Event-loop blocking per input form").
 
 use ciphervec_core::{Contents, Include, ItemView};
 use napi::bindgen_prelude::{Buffer, Float32Array, Float64Array, JsObjectValue, Null, Object, Uint32Array, Unknown};

@@ -1,6 +1,7 @@
 //! Work on the JS thread cut into slices, one per macrotask, so that converting the arguments
-//! or results of a large call never holds the event loop for long: a 100k-item upsert with
-//! `number[][]` vectors used to block it for ~3 s in one piece.
+//! or results of a large call never holds the event loop for long (in one piece, a 100k-item
+//! upsert with `number[][]` vectors held it for seconds: BENCHMARKS.md, "Event-loop blocking
+//! per input form").
 //!
 //! A [`Pump`] converts one slice per [`Pump::step`]. [`run`] takes the first slice at once (a
 //! small call needs no other) and, if more remain, returns a promise and takes each further

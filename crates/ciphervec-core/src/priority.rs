@@ -1,12 +1,13 @@
 //! Worker threads run below normal priority, so they yield the CPU to the thread that called
 //! into the library (in Node, the event loop) whenever it has work.
 //!
-//! With the pool keeping both cores of a 2-core machine busy, a 1 ms timer on the JS thread
-//! went 20-240 ms without running during a large query batch, although no library code ran
-//! on that thread: the scheduler shared the cores among it and three busy workers. At nice
-//! 10 a worker weighs ~1/9 of a normal thread, so the JS thread runs as soon as it wakes,
-//! and the workers still take all the CPU it leaves idle (unlike `SCHED_IDLE`, under which
-//! any other process on the machine could starve them).
+//! At normal priority the scheduler shares the cores fairly between the JS thread and busy
+//! workers, so with the pool on every core a timer on the JS thread waits for a time slice
+//! although no library code runs on that thread (BENCHMARKS.md, "Event-loop blocking per
+//! input form" and "Event-loop delay with our pool on every core"). At nice 10 a worker
+//! weighs ~1/9 of a normal thread, so the JS thread runs as soon as it wakes, and the workers
+//! still take all the CPU it leaves idle (unlike `SCHED_IDLE`, under which any other process
+//! on the machine could starve them).
 
 use std::cell::Cell;
 use std::sync::OnceLock;

@@ -122,13 +122,9 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
     // the key): segments only in packed stores, a segment directory only from format 2 on.
     use ciphervec_core::test_util::{legacy_storage_name, storage_name};
     use ciphervec_core::Storage;
-    for (fixture, packed) in [
-        ("loose-v1", false),
-        ("packed-v1", true),
-        ("packed-v2", true),
-        ("keyed-v3", true),
-        ("counted-v4", true),
-    ] {
+    for (fixture, packed) in
+        [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true), ("counted-v4", true)]
+    {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
         let space = store.spaces().unwrap().pop().unwrap();

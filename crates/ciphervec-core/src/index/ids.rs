@@ -1,16 +1,13 @@
 //! The ids of the working set: every id's bytes in one arena, a span per slot, and hash
 //! tables from id to slot that hold only slot numbers.
 //!
-//! A load rebuilds hundreds of thousands of ids at once. As one `Arc<str>` each, shared with
-//! a `HashMap<Arc<str>, u32>`, every id cost an allocation, ~56 bytes and a SipHash; building
-//! them was the largest serial step of `loadIndex`, and the fresh pages behind all those small
-//! allocations were a fifth of its time. Here an id costs its bytes, a 16-byte span and ~5
-//! bytes of table, and a loader builds its ids into an [`IdList`] that is appended with one
-//! copy of bytes.
+//! A load rebuilds hundreds of thousands of ids at once, so an id must not cost an allocation
+//! of its own: here it costs its bytes, a 16-byte span and ~5 bytes of table, and a loader
+//! builds its ids into an [`IdList`] that is appended with one copy of bytes.
 //!
 //! The table is split into [`SHARDS`] by hash, so a large append fills the shards in
-//! parallel: built serially, it was a fifth of a two-thread load, and on more cores it would
-//! be most of one.
+//! parallel instead of being the serial step of a load (BENCHMARKS.md, "Disk store: ingest
+//! and reopen", items 1 and 9).
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::LazyLock;

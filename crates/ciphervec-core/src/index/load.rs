@@ -396,7 +396,7 @@ fn decode_segments(
     }
     decoded.sort_unstable_by_key(|d| d.number);
     let set = Summary::of(decoded.iter().map(|d| d.token));
-    // One copy into lists sized exactly: grown by doubling, this merge was ~10% of a load.
+    // One copy into lists sized exactly (grown by doubling, the merge copies each id again).
     let id_bytes: usize = decoded.iter().map(|d| d.ids.bytes()).sum();
     let mut ids = IdList::with_capacity(total + room.items, id_bytes + room.id_bytes);
     decoded.into_iter().for_each(|d| ids.extend(d.ids));

@@ -129,8 +129,8 @@ impl Index {
     /// IVF search. A filter that matches a fraction `s` of the items widens the probe to
     /// `n_probes / √s` lists; `s` is estimated on a fixed sample of the working set. (`/ s`
     /// would scan as many matching candidates as an unfiltered query scans items, but the
-    /// filtered neighbours sit in nearby lists too: on glove50, `/ √s` keeps recall@10 ≥ 0.97
-    /// at 50%–0.05% selectivity and scans 3.6× fewer lists than `/ s` at 5%.)
+    /// filtered neighbours sit in nearby lists too, so `/ √s` keeps the recall at a fraction
+    /// of the lists: BENCHMARKS.md, "Filtered queries".)
     #[allow(clippy::too_many_arguments)]
     fn probe(
         &self,

@@ -1,12 +1,12 @@
 //! Item metadata as the working set holds it: a JSON value in a compact binary encoding,
 //! one boxed byte string per item, read through borrowed views ([`MetaRef`]).
 //!
-//! A tree of boxed values cost a two-field object four allocations and ~128 bytes, and
-//! building those trees (parsing JSON into them) was ~40% of `loadIndex`. The encoding is
-//! what records store too, so a load only checks it and copies it: the same object takes
-//! ~25 bytes in one allocation. Values are canonical: object keys unique and sorted (the
-//! order `serde_json::Value` returns them in, so results are unchanged), numbers in
-//! serde_json's three kinds, so every value round-trips exactly.
+//! A tree of boxed values costs a small object several allocations, and building those trees
+//! (parsing JSON into them) would dominate `loadIndex` (BENCHMARKS.md, "Disk store: ingest
+//! and reopen", item 5). The encoding is what records store too, so a load only checks it and
+//! copies it: a two-field object takes ~25 bytes in one allocation. Values are canonical:
+//! object keys unique and sorted (the order `serde_json::Value` returns them in, so results
+//! are unchanged), numbers in serde_json's three kinds, so every value round-trips exactly.
 //!
 //! Encoding (one value): tag u8, then
 //! - `NULL`, `FALSE`, `TRUE`: nothing;

@@ -25,19 +25,19 @@ pub(super) const FILE_NAME: &str = "ciphervec.redb";
 /// Version of the layout below; a store written by another layout is `ERR_UNSUPPORTED_FORMAT`.
 const FORMAT_VERSION: u32 = 1;
 
-/// redb's page cache (read cache plus write buffer). Its default, 1 GiB, kept the whole file
-/// in memory after `loadIndex` read it, next to the decrypted working set that already holds
-/// every record. Every page a load reads passes through the cache, so its size is fresh memory
-/// a load faults in; but writes need it: upserts next to background compactions ran ~15%
-/// slower at 16 MiB than at 64 MiB. At 32 MiB ingest was within noise of 64 MiB, and a
-/// 390k-item load ended at 207 MB resident instead of 254 MB (188 MB at 16 MiB).
+/// redb's page cache (read cache plus write buffer). Every page a load reads passes through
+/// it, so its size is memory a load faults in next to the decrypted working set, which
+/// already holds every record (redb's default, 1 GiB, kept the whole file resident); but
+/// writes need it. 32 MiB is the smallest size at which ingest next to background
+/// compactions is as fast as with more (BENCHMARKS.md, "Disk store: ingest and reopen",
+/// item 7).
 const CACHE_BYTES: usize = 32 << 20;
 
 /// [`Storage::reclaim_space`] shrinks the file once its unused pages are at least this many
 /// bytes and at least as many as its used ones. A compaction writes its new segments next to
 /// the records and segments it replaces (a transaction cannot reuse pages it frees), and freed
-/// small pages rarely fit a segment's 256 KiB: compacting a 390k-item store grew its file
-/// from 271 to 543 MB, for 100 MB of pages in use.
+/// small pages rarely fit a segment's 256 KiB, so a compaction can leave the file several
+/// times the size of the pages in use (BENCHMARKS.md, "Disk space").
 const RECLAIM_MIN_BYTES: u64 = 32 << 20;
 
 /// `space ‖ 0 ‖ key` → sealed value.
@@ -533,8 +533,8 @@ impl Storage for DiskStorage {
             let txn = db.begin_write().map_err(|e| self.err(e))?;
             {
                 let mut kv = txn.open_table(KV).map_err(|e| self.err(e))?;
-                // One pass over each range: deleting a compacted index's loose records one key
-                // at a time took 2-3x as long as this (390k records: 1.1-1.5 s vs 0.4 s).
+                // One pass over each range, not one delete per key: it drops a compacted
+                // index's loose records in a fraction of the time.
                 for prefix in cleared {
                     let start = full_key(space, prefix);
                     match prefix_end(&start) {

@@ -88,7 +88,8 @@ pub(super) fn batch<const L2: bool>(q: &[f32], rows: &[f32], out: &mut [f32]) {
         // SAFETY: rows r..r+8 exist; loads stay inside each row as in `pair`.
         unsafe {
             let base = rows.as_ptr().add(r * dim);
-            // IVF lists stream from DRAM: fetch the group 32 rows ahead (~+15% scan speed measured).
+            // IVF lists stream from DRAM: fetch the group 32 rows ahead, so it is in cache when
+            // scored (BENCHMARKS.md, "Measurements behind design choices").
             let ahead = base.wrapping_add(PREFETCH_ROWS * dim).cast::<i8>();
             for line in (0..8 * dim * 4).step_by(64) {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
