@@ -23,12 +23,16 @@ impl MemoryStorage {
     }
 
     /// Every (space, key, value) held, for tests that inspect what the store sees.
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
     pub fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let spaces = self.spaces.read().unwrap();
         spaces.iter().flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.clone()))).collect()
     }
 
     /// Overwrites one stored value in place, for tests that simulate tampering.
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
     pub fn replace_raw(&self, space: &str, key: &[u8], value: Vec<u8>) {
         let mut spaces = self.spaces.write().unwrap();
         if let Some(v) = spaces.get_mut(space).and_then(|m| m.get_mut(key)) {

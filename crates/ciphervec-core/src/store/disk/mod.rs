@@ -405,6 +405,8 @@ impl DiskStorage {
     }
 
     /// The store's file, for tests that inspect or damage it.
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
     pub fn file(&self) -> &Path {
         &self.path
     }
