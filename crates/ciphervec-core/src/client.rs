@@ -8,13 +8,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
 use crate::format::keys::HEADER_KEY;
 use crate::index::{Index, Shared};
-use crate::store::Storage;
+use crate::store::{Storage, Wake};
 use crate::vector::Metric;
 
 /// Largest accepted index name, in UTF-8 bytes.
@@ -27,7 +29,7 @@ pub const MAX_THREADS: usize = 1024;
 pub struct Client {
     shared: Arc<Shared>,
     /// Serialises create/load/list so "exists?" checks and header writes cannot interleave.
-    catalog: Mutex<Catalog>,
+    catalog: Arc<Mutex<Catalog>>,
 }
 
 /// The indexes this client has seen, by storage name (see [`IndexKey::storage_name`]).
@@ -65,7 +67,20 @@ impl Client {
             .build()
             .map_err(|e| Error::Internal(format!("could not start worker threads: {e}")))?;
         let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false) });
-        Ok(Client { shared, catalog: Mutex::new(Catalog::default()) })
+        let catalog = Arc::new(Mutex::new(Catalog::default()));
+        if let Some(sharing) = shared.store.sharing() {
+            let wakes = sharing.subscribe()?;
+            let every = sharing.poll_interval();
+            let (shared, catalog) = (Arc::downgrade(&shared), Arc::downgrade(&catalog));
+            std::thread::Builder::new()
+                .name("ciphervec-follow".into())
+                .spawn(move || {
+                    crate::priority::lower_current_thread();
+                    follow(&shared, &catalog, &wakes, every)
+                })
+                .map_err(|e| Error::Internal(format!("could not start the follower thread: {e}")))?;
+        }
+        Ok(Client { shared, catalog })
     }
 
     /// The catalog; poisoned only by a panic (a bug) in an earlier call holding it.
@@ -157,6 +172,53 @@ impl Client {
             index.release_working_set();
         }
         self.shared.store.close();
+    }
+}
+
+/// The follower of a client over a shared store: applies other processes' commits to the
+/// client's open indexes when woken for them, and polls every `every` for those it was not
+/// woken for (see `index::follow`). Ends with the client. Failures (the database is down, say)
+/// are left to the next round: reads keep being served from memory meanwhile.
+fn follow(shared: &Weak<Shared>, catalog: &Weak<Mutex<Catalog>>, wakes: &Receiver<Wake>, every: Duration) {
+    loop {
+        let first = match wakes.recv_timeout(every) {
+            Ok(wake) => Some(wake),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let (Some(shared), Some(catalog)) = (shared.upgrade(), catalog.upgrade()) else { return };
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let open: Vec<Arc<Index>> = {
+            let cat = catalog.lock().unwrap_or_else(|p| p.into_inner());
+            cat.open.values().filter_map(Weak::upgrade).filter(|i| i.is_open()).collect()
+        };
+        drop(catalog);
+        match first {
+            Some(first) => {
+                // Every wake-up waiting now, the latest per index.
+                let mut latest: HashMap<String, u64> = HashMap::new();
+                for wake in std::iter::once(first).chain(wakes.try_iter()) {
+                    let seq = latest.entry(wake.space).or_insert(wake.seq);
+                    *seq = if wake.seq == 0 { 0 } else { (*seq).max(wake.seq) };
+                }
+                for index in &open {
+                    if let Some(&seq) = latest.get(index.storage_name()) {
+                        let _ = index.follow_wake(seq);
+                    }
+                }
+            }
+            None => {
+                let Some(sharing) = shared.store.sharing() else { return };
+                let spaces: Vec<&str> = open.iter().map(|i| i.storage_name()).collect();
+                if let Ok(heads) = sharing.heads(&spaces) {
+                    for (index, head) in open.iter().zip(heads) {
+                        let _ = index.follow_to(head);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -230,6 +230,8 @@ fn blob_nonce(blob: &[u8]) -> [u8; NONCE_LEN] {
 /// The keys derived from one index's data key. `Debug` shows no key material.
 pub(crate) struct DataKeys {
     pub records: Sealer,
+    /// Seals a shared store's change-log bodies (see `format::log`).
+    pub log: Sealer,
     /// Keyed once: cloning the keyed state skips two of the four SHA-256 blocks per id.
     id_mac: HmacSha256,
     seal_token: Aes256,
@@ -245,6 +247,7 @@ impl DataKeys {
     pub(crate) fn derive(dek: &[u8; KEY_LEN]) -> Self {
         DataKeys {
             records: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/records")),
+            log: Sealer::new(&hkdf_expand(dek, b"ciphervec/v1/change-log")),
             id_mac: <HmacSha256 as KeyInit>::new_from_slice(&hkdf_expand(dek, b"ciphervec/v1/id-mac"))
                 .expect("HMAC accepts any key length"),
             seal_token: Aes256::new(&hkdf_expand(dek, b"ciphervec/v2/seal-token").into()),

@@ -45,9 +45,13 @@ pub enum Error {
     /// The storage failed with an OS error (disk full, permission denied, ...).
     #[error("storage I/O failed: {0}")]
     Io(String),
-    /// Another process or client holds the store.
+    /// Another process or client holds the store (or, in a shared store, the index's write
+    /// lock for longer than the configured wait).
     #[error("{0}")]
     Locked(String),
+    /// A shared store's database cannot be reached, or did not answer in time.
+    #[error("the database is unavailable: {0}; calls fail until it answers again (the client reconnects by itself)")]
+    Unavailable(String),
     /// Stored data is in a format version this build does not read.
     #[error("{0}")]
     UnsupportedFormat(String),
@@ -57,8 +61,8 @@ pub enum Error {
     /// Training needs more vectors than the index holds.
     #[error("{0}")]
     InsufficientVectors(String),
-    /// A training run is already in progress.
-    #[error("index '{0}' is already training: wait for it (see isTraining()) or abort it")]
+    /// A training run is already in progress (the message says where).
+    #[error("{0}")]
     TrainingInProgress(String),
     /// Training was aborted by its caller.
     #[error("training of index '{0}' was aborted; the index is unchanged")]
@@ -87,6 +91,7 @@ impl Error {
             Error::Closed(_) => "ERR_CLOSED",
             Error::Io(_) => "ERR_IO",
             Error::Locked(_) => "ERR_LOCKED",
+            Error::Unavailable(_) => "ERR_UNAVAILABLE",
             Error::UnsupportedFormat(_) => "ERR_UNSUPPORTED_FORMAT",
             Error::InvalidFilter(_) => "ERR_INVALID_FILTER",
             Error::InsufficientVectors(_) => "ERR_INSUFFICIENT_VECTORS",

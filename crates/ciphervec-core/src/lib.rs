@@ -30,7 +30,10 @@ pub use index::{
     MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_TOP_K,
 };
 pub use meta::{ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef};
-pub use store::{Change, DiskStorage, EntryBatch, MemoryStorage, Storage};
+pub use store::{
+    Change, Claim, DiskStorage, EntryBatch, LogEntry, LogKind, MemoryStorage, Sharing, Snapshot, Storage, Wake,
+    WriteTxn,
+};
 pub use vector::{Metric, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 
 /// Internals that the crate's own integration tests and examples inspect: storage names,
@@ -42,6 +45,19 @@ pub mod test_util {
     pub const DIRECTORY_KEY: &[u8] = crate::format::keys::DIRECTORY_KEY;
     /// Bytes a sealed blob adds to its plaintext.
     pub const SEAL_OVERHEAD: usize = crate::crypto::SEAL_OVERHEAD;
+
+    pub use crate::store::SharedMemoryStorage;
+
+    /// Runs the checks every [`Storage`](crate::Storage) backend must pass on `store` (which
+    /// must be empty).
+    pub fn storage_conformance(store: &dyn crate::Storage) {
+        crate::store::conformance::run(store)
+    }
+
+    /// Runs the checks every [`Sharing`](crate::Sharing) backend must pass on `store`.
+    pub fn sharing_conformance<S: crate::Storage + 'static>(store: &std::sync::Arc<S>) {
+        crate::store::conformance::run_sharing(store)
+    }
 
     /// The space index `name` is stored under with `key`.
     pub fn storage_name(key: &[u8; 32], name: &str) -> String {

@@ -34,13 +34,15 @@ fn code_of(path: &Path) -> String {
     text[..end].lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
 }
 
-/// Whether `path` is a module its parent declares only for tests (`#[cfg(test)] mod x;`).
+/// Whether `path` is a module its parent declares only for tests (`#[cfg(test)] mod x;`, or
+/// with the `test-util` feature).
 fn test_only(path: &Path) -> bool {
     let stem = path.file_stem().unwrap().to_str().unwrap();
     let parent = path.parent().unwrap();
     let Ok(parent_code) = std::fs::read_to_string(parent.join("mod.rs")) else { return false };
-    let declaration = |vis: &str| format!("#[cfg(test)]\n{vis}mod {stem};");
-    stem != "mod" && ["", "pub(crate) "].iter().any(|vis| parent_code.contains(&declaration(vis)))
+    let cfgs = ["#[cfg(test)]", "#[cfg(any(test, feature = \"test-util\"))]"];
+    let declared = |cfg: &str, vis: &str| parent_code.contains(&format!("{cfg}\n{vis}mod {stem};"));
+    stem != "mod" && cfgs.iter().any(|cfg| ["", "pub(crate) "].iter().any(|vis| declared(cfg, vis)))
 }
 
 /// The top-level modules `path` names after `crate::`, besides `module` itself.

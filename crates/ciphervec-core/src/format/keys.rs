@@ -13,6 +13,10 @@
 //! | `d ‖ HMAC(id)` | a tombstone: the packed copy of `id` is deleted | delete |
 //! | `p ‖ n (u32 BE)` | packed segment `n` (see `segment`) | compaction |
 //!
+//! A shared store also keeps a change log beside the space (see `store::sharing`); its
+//! bodies are sealed as if stored under `l ‖ seq (u64 BE)` (see `log`), so a body cannot be
+//! replayed under another number.
+//!
 //! Every value but the header is sealed with associated data `storage name ‖ 0 ‖ key`, so a
 //! value moved to another key or another index fails authentication.
 
@@ -32,6 +36,11 @@ pub(crate) const RECORD_PREFIX: &[u8] = b"r";
 pub(crate) const TOMBSTONE_PREFIX: &[u8] = b"d";
 /// Packed segments: this byte, then the segment number (u32 big-endian, so keys sort by it).
 pub(crate) const SEGMENT_PREFIX: &[u8] = b"p";
+
+/// The key whose associated data seals the body of change-log entry `seq`.
+pub(crate) fn log_key(seq: u64) -> Vec<u8> {
+    [b"l".as_slice(), &seq.to_be_bytes()].concat()
+}
 
 /// The storage key of the loose record of the id whose HMAC is `tag`.
 pub(crate) fn record_key(tag: &[u8; 32]) -> Vec<u8> {

@@ -118,7 +118,6 @@ impl<'a> RecordView<'a> {
     }
 
     /// An owned copy (checks metadata and contents).
-    #[cfg(test)]
     pub(crate) fn to_record(self) -> Result<Record> {
         Ok(Record {
             id: self.id.to_string(),

@@ -11,7 +11,8 @@
 //! (summary and entries together) to an older commit; that needs state outside the store.
 //!
 //! Layout (sealed): version u8 ‖ count u64 ‖ XOR u128 ‖ seals u64 (all little-endian).
-//! Version 2 had no seal count (read as 0: such an index starts counting at its next write);
+//! Version 2 had no seal count (unknown: such an index rotates its data key at its next
+//! compaction, see `Vault::resume_unknown_count`);
 //! version 1 (pre-release) summed MACs of storage keys instead of seal tokens.
 
 use crate::crypto::SealToken;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::crypto::{AuthError, DataKeys, SealToken, NONCE_LIMIT};
 use crate::error::{Error, Result};
-use crate::format::keys::{aad, aad_into, record_key, tombstone_key};
+use crate::format::keys::{aad, aad_into, log_key, record_key, tombstone_key};
 
 /// Seals after which the next compaction rotates the data key.
 pub(crate) const ROTATE_AFTER: u64 = NONCE_LIMIT / 2;
@@ -143,6 +143,19 @@ impl Vault {
         let token = self.keys.seal_token(blob);
         let plain = self.keys.records.open_in_place(aad, blob)?;
         Ok((plain, token))
+    }
+
+    /// The body of change-log entry `seq`, sealed under the log's own key. Those seals are
+    /// not counted: a write seals one body and at least two values (records or tombstones,
+    /// and the summary) under the data key, so the log key's budget never runs out first,
+    /// and it is replaced with the data key.
+    pub(crate) fn seal_log(&self, seq: u64, plain: &[u8]) -> Vec<u8> {
+        self.keys.log.seal(&aad(&self.storage_name, &log_key(seq)), plain)
+    }
+
+    /// Opens what [`Vault::seal_log`] sealed.
+    pub(crate) fn open_log(&self, seq: u64, blob: &[u8]) -> std::result::Result<Vec<u8>, AuthError> {
+        self.keys.log.open(&aad(&self.storage_name, &log_key(seq)), blob)
     }
 
     /// The storage key of `id`'s loose record.

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::index::training::TrainParams;
 use crate::index::Index;
+use crate::store::Claim;
 
 /// Vectors after which an untrained index trains itself, unless configured otherwise.
 pub const DEFAULT_THRESHOLD: usize = 10_000;
@@ -118,6 +119,8 @@ pub struct BackgroundFailure {
 pub(crate) struct Background {
     /// A training run (explicit or automatic) is running.
     pub(crate) training: AtomicBool,
+    /// In a shared store, the claim that keeps other processes from training meanwhile.
+    pub(crate) training_claim: Mutex<Option<Box<dyn Claim>>>,
     /// A background compaction is running.
     pub(crate) compacting: AtomicBool,
     /// The auto-training threshold (0 = off).
@@ -166,21 +169,37 @@ impl Index {
     /// slot, so a `train()` call meanwhile gets `ERR_TRAINING_IN_PROGRESS`; it never blocks
     /// readers or writers (see `training`). A failed run leaves the index as it was.
     fn maybe_auto_train(self: &Arc<Self>) -> bool {
-        let Some(threshold) = self.auto_train_threshold() else { return false };
-        let n = self.len_hint();
-        let due = if self.is_trained() { n > self.n_lists().saturating_mul(threshold) } else { n >= threshold };
-        if !due || self.reserve_training().is_err() {
+        if !self.auto_train_due() || self.reserve_training().is_err() {
             return false;
         }
         let started = self.spawn_background("autotrain", |index| {
-            if let Err(e) = index.train_reserved(&TrainParams::default(), &AtomicBool::new(false), &|_| {}) {
-                index.record_background_failure(BackgroundTask::Training, e);
+            // In a shared store another process may have trained the index since this one
+            // last looked.
+            if index.sync().is_err() || !index.auto_train_due() {
+                index.background.training.store(false, Ordering::Release);
+                return;
+            }
+            match index.train_reserved(&TrainParams::default(), &AtomicBool::new(false), &|_| {}) {
+                // Another process is training the index (in a shared store): once is enough.
+                Ok(_) | Err(Error::TrainingInProgress(_)) => {}
+                Err(e) => index.record_background_failure(BackgroundTask::Training, e),
             }
         });
         if !started {
             self.background.training.store(false, Ordering::Release);
         }
         started
+    }
+
+    /// Whether auto-training is on and the index is due for it.
+    fn auto_train_due(&self) -> bool {
+        let Some(threshold) = self.auto_train_threshold() else { return false };
+        let n = self.len_hint();
+        if self.is_trained() {
+            n > self.n_lists().saturating_mul(threshold)
+        } else {
+            n >= threshold
+        }
     }
 
     /// Whether enough loose entries piled up since the last compaction: at least
@@ -201,7 +220,7 @@ impl Index {
         }
         let started = self.spawn_background("compact", |index| {
             if index.compaction_due() {
-                if let Err(e) = index.compact_packing_only() {
+                if let Err(e) = index.compact_packing_only(true) {
                     index.record_background_failure(BackgroundTask::Compaction, e);
                 }
             }

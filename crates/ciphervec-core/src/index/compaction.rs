@@ -25,7 +25,7 @@ use crate::index::background::BackgroundTask;
 use crate::index::items::Stored;
 use crate::index::ledger::Ledger;
 use crate::index::state::State;
-use crate::index::Index;
+use crate::index::{Index, WriteLock};
 use crate::store::Change;
 use crate::vector::{ListId, Slot};
 
@@ -48,19 +48,24 @@ impl Index {
     /// key if it is due); then gives the store's unused space back (see
     /// [`Index::reclaim_space`]). Writes wait; queries go on.
     pub fn compact(&self) -> Result<()> {
-        self.compact_packing_only()?;
+        self.compact_packing_only(false)?;
         self.reclaim_space();
         Ok(())
     }
 
     /// [`Index::compact`] without giving space back: what a background compaction does. The
     /// next round of writes would only grow the file again (see BENCHMARKS.md, "Disk space").
-    pub(crate) fn compact_packing_only(&self) -> Result<()> {
-        let _w = self.lock_writer()?;
+    /// `only_if_due`: unless still due once the writer lock is held (in a shared store,
+    /// another process may have compacted meanwhile).
+    pub(crate) fn compact_packing_only(&self, only_if_due: bool) -> Result<()> {
+        let mut lock = self.lock_writer()?;
+        if only_if_due && !self.compaction_due() {
+            return Ok(());
+        }
         let state = self.read_state()?;
         let Packed { changes, ledger, vault } = self.pack(&state, |slot| state.items.list(slot), None)?;
         drop(state);
-        self.write_packed(changes)?;
+        self.write_packed(&mut lock, changes)?;
         self.install_packed(ledger, vault, &mut self.write_state()?)
     }
 
@@ -75,9 +80,10 @@ impl Index {
         }
     }
 
-    /// Writes a [`Packed`] batch (and anything added to it), clearing [`CLEARED`].
-    pub(crate) fn write_packed(&self, changes: Vec<Change>) -> Result<()> {
-        self.shared.store.write_clearing(&self.storage_name, &CLEARED, changes)
+    /// Writes a [`Packed`] batch (and anything added to it), clearing [`CLEARED`]: a rewrite
+    /// of the whole index.
+    pub(crate) fn write_packed(&self, lock: &mut WriteLock<'_>, changes: Vec<Change>) -> Result<()> {
+        self.commit(lock, &CLEARED, changes, None)
     }
 
     /// The batch that stores every item of `state` (in list `list_of(slot)`) in segments, in

@@ -40,7 +40,7 @@ use crate::index::items::{Columns, Items, Stored};
 use crate::index::ledger::shadows_packed;
 use crate::index::Shared;
 use crate::meta::Meta;
-use crate::store::{prefix_end, EntryBatch};
+use crate::store::{prefix_end, EntryBatch, Storage};
 use crate::vector::{kernels, ListId};
 
 /// Bytes of ciphertext per batch: small enough to stay in a core's cache between being read
@@ -55,8 +55,10 @@ pub(crate) struct Loaded {
     pub(crate) segments: u32,
 }
 
-/// The index being loaded: its vault, its name (for messages) and dimension.
+/// The index being loaded: where to read it (the store, or a snapshot of a shared one), its
+/// vault, its name (for messages) and dimension.
 pub(crate) struct Source<'a> {
+    pub(crate) store: &'a dyn Storage,
     pub(crate) vault: &'a Vault,
     pub(crate) index_name: &'a str,
     pub(crate) dim: usize,
@@ -84,7 +86,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
     // Loose records first, so the packed columns are allocated with room for them: appended
     // into exactly sized columns and id tables, they made every column reallocate and every
     // packed id be hashed again (a third of loading 390k packed and 190k loose items).
-    let directory = read_directory(shared, src)?;
+    let directory = read_directory(src)?;
     // Whatever the summary's count says, every loose entry is scanned (an entry it does not
     // account for fails the load), but a few are scanned in one range.
     let packed_hint = directory.as_ref().map_or(0, |counts| counts.len() as u64);
@@ -95,7 +97,7 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
         id_bytes: loose.iter().map(|p| p.cols.ids.bytes()).sum(),
     };
     let (packed, packed_set, segments) = load_segments(shared, src, directory, room)?;
-    let (tombstones, tombstone_set) = read_tombstones(shared, src)?;
+    let (tombstones, tombstone_set) = read_tombstones(src)?;
     // Before anything is built from them: are these exactly the entries written? (Entries of
     // other versions put together can hold one id twice, which is tampering, not damage.)
     let found = loose.iter().fold(packed_set.merge(tombstone_set), |set, part| set.merge(part.set));
@@ -167,7 +169,7 @@ fn scan_lanes(
             .par_iter()
             .map(|range| {
                 let mut parts = Vec::new();
-                shared.store.scan_prefix_batches(src.storage_name(), range, BATCH_BYTES, &mut |batch| {
+                src.store.scan_prefix_batches(src.storage_name(), range, BATCH_BYTES, &mut |batch| {
                     parts.extend(decode(batch, src)?);
                     Ok(())
                 })?;
@@ -200,7 +202,7 @@ fn scan_pipelined<T: Send>(
             // The sink must not wait on pool work while the scan is open: it spawns, or, once
             // the pool is `backlog` batches behind (always, on a one-thread pool, whose only
             // thread is this one), opens the batch itself, so batches waiting in memory stay few.
-            shared.store.scan_prefix_batches(src.storage_name(), prefix, SEGMENT_BYTES, &mut |batch| {
+            src.store.scan_prefix_batches(src.storage_name(), prefix, SEGMENT_BYTES, &mut |batch| {
                 let (opened, pending) = (&opened, &pending);
                 if pending.load(Ordering::Acquire) >= backlog {
                     let result = open(batch);
@@ -373,7 +375,7 @@ fn decode_segments(
         runs.par_iter()
             .map(|(start, end)| {
                 let mut out = Vec::new();
-                shared.store.scan_range_batches(
+                src.store.scan_range_batches(
                     src.storage_name(),
                     start,
                     end.as_deref(),
@@ -432,8 +434,8 @@ fn segment_runs(n: u32, parts: usize) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// The record count of each segment, from the sealed directory a compaction wrote.
-fn read_directory(shared: &Shared, src: &Source<'_>) -> Result<Option<Vec<u32>>> {
-    let Some(blob) = shared.store.get(src.storage_name(), DIRECTORY_KEY)? else { return Ok(None) };
+fn read_directory(src: &Source<'_>) -> Result<Option<Vec<u32>>> {
+    let Some(blob) = src.store.get(src.storage_name(), DIRECTORY_KEY)? else { return Ok(None) };
     let plain = src.vault.open(DIRECTORY_KEY, &blob).map_err(|_| integrity(src))?;
     segment::decode_directory(&plain).map(Some)
 }
@@ -491,11 +493,11 @@ fn mismatch(src: &Source<'_>) -> Error {
     Error::Integrity(format!("the segments of index '{}' do not match their directory", src.index_name))
 }
 
-fn read_tombstones(shared: &Shared, src: &Source<'_>) -> Result<(HashMap<String, SealToken>, Summary)> {
+fn read_tombstones(src: &Source<'_>) -> Result<(HashMap<String, SealToken>, Summary)> {
     let mut tombstones = HashMap::new();
     let mut set = Summary::default();
     let mut aad = Vec::new();
-    shared.store.scan_prefix_batches(src.storage_name(), TOMBSTONE_PREFIX, BATCH_BYTES, &mut |mut batch| {
+    src.store.scan_prefix_batches(src.storage_name(), TOMBSTONE_PREFIX, BATCH_BYTES, &mut |mut batch| {
         for (key, blob) in batch.iter_mut() {
             let (plain, token) = open(src, &mut aad, key, blob)?;
             tombstones.insert(segment::decode_tombstone(plain)?.to_string(), token);

@@ -16,6 +16,7 @@
 
 mod background;
 mod compaction;
+mod follow;
 mod ids;
 mod items;
 mod ledger;
@@ -26,7 +27,7 @@ mod training;
 mod validate;
 mod write;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use background::{AutoTrain, BackgroundFailure, BackgroundTask, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD};
@@ -45,7 +46,7 @@ use crate::index::background::Background;
 use crate::index::items::Items;
 use crate::index::ledger::Ledger;
 use crate::index::state::State;
-use crate::store::Storage;
+use crate::store::{Change, LogKind, Storage, WriteTxn};
 use crate::vector::ivf::Ivf;
 use crate::vector::Metric;
 
@@ -78,6 +79,9 @@ pub struct Index {
     /// Loose entries (records and tombstones) in the store, from the ledger, lock-free.
     loose_entries: AtomicUsize,
     background: Background,
+    /// In a shared store: the last commit of the index this handle has applied (see
+    /// `follow`); changed only under `writer`.
+    seq: AtomicU64,
 }
 
 #[derive(Default)]
@@ -95,9 +99,18 @@ impl Stats {
     }
 }
 
+/// What reading an index's stored entries yields (see [`Index::read_stored`]).
+pub(crate) struct Opened {
+    config: Config,
+    vault: Vault,
+    state: State,
+    ledger: Ledger,
+}
+
 impl Index {
     /// Creates the header, config and summary of a new index. The caller checked the name
-    /// is free.
+    /// is free (in a shared store, another process may take it meanwhile: the write of a
+    /// space that exists fails with `ERR_INDEX_EXISTS`).
     pub(crate) fn create(
         shared: Arc<Shared>,
         name: &str,
@@ -114,23 +127,54 @@ impl Index {
         let config = Config { name: name.to_string(), dimension, metric };
         let sealed_config = config.seal(&vault);
         let summary = Summary::default().seal(&vault);
-        shared.store.write(
-            &storage_name,
-            vec![
-                (HEADER_KEY.to_vec(), Some(header.encode())),
-                (CONFIG_KEY.to_vec(), Some(sealed_config.blob)),
-                (SUMMARY_KEY.to_vec(), Some(summary.blob)),
-            ],
-        )?;
+        let changes = vec![
+            (HEADER_KEY.to_vec(), Some(header.encode())),
+            (CONFIG_KEY.to_vec(), Some(sealed_config.blob)),
+            (SUMMARY_KEY.to_vec(), Some(summary.blob)),
+        ];
+        let seq = match shared.store.sharing() {
+            None => {
+                shared.store.write(&storage_name, changes)?;
+                0
+            }
+            Some(sharing) => {
+                let txn = sharing.begin_write(&storage_name)?;
+                if txn.head().is_some() {
+                    return Err(Error::IndexExists(name.into()));
+                }
+                txn.commit(&[], changes, LogKind::Rewrite, Vec::new())?
+            }
+        };
         let state = State::new(Items::new(dimension.unwrap_or(0)));
-        Ok(Index::assemble(shared, config, kek, vault, state, Ledger::default()))
+        let opened = Opened { config, vault, state, ledger: Ledger::default() };
+        Ok(Index::assemble(shared, kek, opened, seq))
     }
 
     /// Opens an existing index: checks the key first, then authenticates and decrypts every
     /// segment, record and tombstone in parallel (see `load`). Any altered, missing, extra or
-    /// rolled-back entry fails the whole load with `ERR_INTEGRITY`.
+    /// rolled-back entry fails the whole load with `ERR_INTEGRITY`. A shared store is read
+    /// from one snapshot, however much other processes write meanwhile.
     pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
-        let store = &shared.store;
+        let (opened, seq) = match shared.store.sharing() {
+            None => (Index::read_stored(&shared, &*shared.store, name, storage_name, kek)?, 0),
+            Some(sharing) => {
+                let snapshot = sharing.snapshot(&storage_name)?;
+                let opened = Index::read_stored(&shared, snapshot.reader(), name, storage_name, kek)?;
+                (opened, snapshot.head().unwrap_or(0))
+            }
+        };
+        Ok(Index::assemble(shared, kek, opened, seq))
+    }
+
+    /// Reads and checks every stored entry of index `name` from `store` (the client's store
+    /// or a snapshot of it).
+    pub(crate) fn read_stored(
+        shared: &Shared,
+        store: &dyn Storage,
+        name: &str,
+        storage_name: String,
+        kek: &IndexKey,
+    ) -> Result<Opened> {
         let Some(header_blob) = store.get(&storage_name, HEADER_KEY)? else {
             // Other entries without a header: the header was lost (damage), not never written.
             if store.get(&storage_name, CONFIG_KEY)?.is_some() || store.spaces()?.contains(&storage_name) {
@@ -157,25 +201,20 @@ impl Index {
             None => vault.resume_unknown_count(),
         }
         let dim = config.dimension.unwrap_or(0);
-        let source = load::Source { vault: &vault, index_name: name, dim, summary: &summary };
-        let load::Loaded { items, tombstones, segments } = load::load_records(&shared, &source)?;
+        let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary };
+        let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let centroids = open_centroids(&blob, &vault, name, dim)?;
             state.rebuild_ivf(config.metric, Ivf::new(dim, centroids), &shared.pool);
         }
         let ledger = Ledger { summary, tombstones, segments };
-        Ok(Index::assemble(shared, config, kek, vault, state, ledger))
+        Ok(Opened { config, vault, state, ledger })
     }
 
-    fn assemble(
-        shared: Arc<Shared>,
-        config: Config,
-        kek: &IndexKey,
-        vault: Vault,
-        state: State,
-        ledger: Ledger,
-    ) -> Index {
+    /// The handle of an index read as of commit `seq` (0: a store that is not shared).
+    fn assemble(shared: Arc<Shared>, kek: &IndexKey, opened: Opened, seq: u64) -> Index {
+        let Opened { config, vault, state, ledger } = opened;
         let stats = Stats::default();
         stats.refresh(&state);
         Index {
@@ -192,6 +231,7 @@ impl Index {
             loose_entries: AtomicUsize::new(ledger.loose_entries()),
             ledger: Mutex::new(ledger),
             background: Background::default(),
+            seq: AtomicU64::new(seq),
         }
     }
 
@@ -268,12 +308,56 @@ impl Index {
         Ok(StateWriter { guard: self.state.write().map_err(|e| self.poisoned(e))?, stats: &self.stats })
     }
 
-    /// The writer lock, once the index is (still) open.
-    fn lock_writer(&self) -> Result<MutexGuard<'_, ()>> {
+    /// The writer lock, once the index is (still) open. In a shared store it also holds the
+    /// index's write lock across processes, and the handle has applied every commit made
+    /// before it (see `follow`), so a write builds on the latest state.
+    fn lock_writer(&self) -> Result<WriteLock<'_>> {
+        let local = self.lock_local_writer()?;
+        let txn = match self.shared.store.sharing() {
+            None => None,
+            Some(sharing) => {
+                let txn = sharing.begin_write(&self.storage_name)?;
+                self.catch_up(txn.as_snapshot())?;
+                Some(txn)
+            }
+        };
+        Ok(WriteLock { _local: local, txn })
+    }
+
+    /// The writer lock of this handle only (for following other processes' commits).
+    fn lock_local_writer(&self) -> Result<MutexGuard<'_, ()>> {
         self.check_open()?;
         let guard = self.writer.lock().map_err(|e| self.poisoned(e))?;
         self.check_open()?;
         Ok(guard)
+    }
+
+    /// Stores a write's batch (after clearing the key ranges `cleared`): in a shared store,
+    /// committed with its change-log entry, which names `touched` (the ids whose entries it
+    /// changed) or, for a rewrite of the whole index (`None`), tells other processes to read
+    /// it again.
+    fn commit(
+        &self,
+        lock: &mut WriteLock<'_>,
+        cleared: &[&[u8]],
+        changes: Vec<Change>,
+        touched: Option<&[&str]>,
+    ) -> Result<()> {
+        let Some(txn) = lock.txn.take() else {
+            return if cleared.is_empty() {
+                self.shared.store.write(&self.storage_name, changes)
+            } else {
+                self.shared.store.write_clearing(&self.storage_name, cleared, changes)
+            };
+        };
+        let next = txn.head().unwrap_or(0) + 1;
+        let (kind, body) = match touched {
+            Some(ids) => (LogKind::Write, crate::format::log::seal_ids(&self.vault(), next, ids.iter().copied())),
+            None => (LogKind::Rewrite, Vec::new()),
+        };
+        let seq = txn.commit(cleared, changes, kind, body)?;
+        self.seq.store(seq, Ordering::Release);
+        Ok(())
     }
 
     fn lock_ledger(&self) -> Result<MutexGuard<'_, Ledger>> {
@@ -298,8 +382,11 @@ impl Index {
 
     /// Removes every stored entry of the index; the handle is closed afterwards.
     pub fn destroy(&self) -> Result<()> {
-        let _w = self.lock_writer()?;
-        self.shared.store.drop_space(&self.storage_name)?;
+        let mut lock = self.lock_writer()?;
+        match lock.txn.take() {
+            Some(txn) => txn.drop_space()?,
+            None => self.shared.store.drop_space(&self.storage_name)?,
+        }
         self.close();
         *self.write_state()? = State::new(Items::new(0));
         // The deletion is committed, so a failure to give its space back must not reject this
@@ -329,6 +416,14 @@ impl Index {
             .ok_or_else(|| Error::IndexNotFound(self.name.clone()))?;
         Header::decode(&blob)?.open(kek, &self.storage_name, &self.name).map(|_| ())
     }
+}
+
+/// The writer lock (see [`Index::lock_writer`]): this handle's, and in a shared store the
+/// write transaction that holds the index's lock across processes until
+/// [`Index::commit`] commits it (dropped uncommitted, it rolls back).
+pub(crate) struct WriteLock<'a> {
+    _local: MutexGuard<'a, ()>,
+    txn: Option<Box<dyn WriteTxn>>,
 }
 
 /// A write guard on the state that refreshes the lock-free stats on release.

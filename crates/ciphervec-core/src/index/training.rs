@@ -15,6 +15,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::index::background::Background;
 use crate::index::compaction::Packed;
 use crate::index::state::placement;
 use crate::index::Index;
@@ -74,12 +75,14 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
-/// Resets the index's training flag however the run ends.
-struct TrainingGuard<'a>(&'a AtomicBool);
+/// Resets the index's training flag (and gives up its claim across processes) however the
+/// run ends.
+struct TrainingGuard<'a>(&'a Background);
 
 impl Drop for TrainingGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.training_claim.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.0.training.store(false, Ordering::Release);
     }
 }
 
@@ -102,8 +105,26 @@ impl Index {
     pub fn reserve_training(&self) -> Result<()> {
         self.check_open()?;
         if self.background.training.swap(true, Ordering::AcqRel) {
-            return Err(Error::TrainingInProgress(self.name().to_string()));
+            return Err(Error::TrainingInProgress(format!(
+                "index '{}' is already training: wait for it (see isTraining()) or abort it",
+                self.name()
+            )));
         }
+        Ok(())
+    }
+
+    /// In a shared store, claims the index's training across processes (held until the run
+    /// ends), or fails with `ERR_TRAINING_IN_PROGRESS`. Part of the run, not of
+    /// [`Index::reserve_training`], which the addon calls on the JS thread.
+    fn claim_training(&self) -> Result<()> {
+        let Some(sharing) = self.shared.store.sharing() else { return Ok(()) };
+        let Some(claim) = sharing.try_claim(&self.storage_name, "training")? else {
+            return Err(Error::TrainingInProgress(format!(
+                "index '{}' is already training in another process: wait for it to finish",
+                self.name()
+            )));
+        };
+        *self.background.training_claim.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
         Ok(())
     }
 
@@ -114,9 +135,10 @@ impl Index {
         cancel: &AtomicBool,
         on_progress: &(dyn Fn(&TrainingProgress) + Sync),
     ) -> Result<TrainReport> {
-        let _guard = TrainingGuard(&self.background.training);
+        let _guard = TrainingGuard(&self.background);
         self.check_open()?;
         validate(params)?;
+        self.claim_training()?;
         let started = Instant::now();
 
         let (sample, dim, n_lists) = self.snapshot_sample(params)?;
@@ -174,7 +196,7 @@ impl Index {
 
     /// Step 3: assign everything to the new centroids, persist, swap.
     fn install_centroids(&self, centroids: Vec<f32>, cancel: &AtomicBool) -> Result<()> {
-        let _w = self.lock_writer()?;
+        let mut lock = self.lock_writer()?;
         let state = self.read_state()?;
         let dim = state.items.dim();
         let metric = self.metric();
@@ -209,7 +231,7 @@ impl Index {
         let mut ivf = Ivf::new(dim, centroids);
         state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);
-        self.write_packed(changes)?;
+        self.write_packed(&mut lock, changes)?;
         let mut state = self.write_state()?;
         state.swap_ivf(ivf, &lists);
         self.install_packed(ledger, vault, &mut state)?;

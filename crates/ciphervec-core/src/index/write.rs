@@ -55,7 +55,7 @@ impl Index {
         if batch.is_empty() {
             return Ok(0);
         }
-        let _w = self.lock_writer()?;
+        let mut lock = self.lock_writer()?;
         let vault = self.vault();
         vault.check_budget(&self.name)?;
         let dim = batch[0].vector.len();
@@ -107,7 +107,9 @@ impl Index {
         }
         changes.push((SUMMARY_KEY.to_vec(), Some(update.summary.seal(&vault).blob)));
         drop(state);
-        self.shared.store.write(&self.storage_name, changes)?;
+        let touched: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        self.commit(&mut lock, &[], changes, Some(&touched))?;
+        drop(touched);
         ledger.apply(update);
         self.loose_entries.store(ledger.loose_entries(), Ordering::Release);
         drop(ledger);
@@ -135,7 +137,7 @@ impl Index {
     fn delete_items(&self, ids: &[String]) -> Result<usize> {
         self.check_open()?;
         check_ids(ids.iter().map(String::as_str))?;
-        let _w = self.lock_writer()?;
+        let mut lock = self.lock_writer()?;
         let vault = self.vault();
         let present: Vec<(&String, _)> = {
             let state = self.read_state()?;
@@ -166,7 +168,8 @@ impl Index {
             }
         }
         changes.push((SUMMARY_KEY.to_vec(), Some(update.summary.seal(&vault).blob)));
-        self.shared.store.write(&self.storage_name, changes)?;
+        let touched: Vec<&str> = present.iter().map(|(id, _)| id.as_str()).collect();
+        self.commit(&mut lock, &[], changes, Some(&touched))?;
         ledger.apply(update);
         self.loose_entries.store(ledger.loose_entries(), Ordering::Release);
         drop(ledger);

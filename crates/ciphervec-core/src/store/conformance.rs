@@ -1,7 +1,12 @@
 //! What every [`Storage`] backend must do, checked the same way for each: every backend's
-//! tests call [`run`] on a fresh, empty store (the PostgreSQL backend too).
+//! tests call [`run`] on a fresh, empty store (the PostgreSQL backend too), and a backend
+//! that several processes share calls [`run_sharing`] as well.
 
-use super::{Change, Storage};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use super::{Change, LogKind, Sharing, Storage, Wake};
 
 /// Runs every check on `store`, which must be empty. Uses spaces named `conf-*`.
 pub(crate) fn run(store: &dyn Storage) {
@@ -44,6 +49,12 @@ fn batches_apply_in_order_and_spaces_are_separate(store: &dyn Storage) {
     store.write(a, vec![(b"big".to_vec(), Some(big.clone())), (b"empty".to_vec(), Some(Vec::new()))]).unwrap();
     assert_eq!(store.get(a, b"big").unwrap(), Some(big), "values of a segment's size");
     assert_eq!(store.get(a, b"empty").unwrap(), Some(Vec::new()), "an empty value is a value");
+    let keys = [b"r2".to_vec(), b"nothing".to_vec(), b"h".to_vec(), b"r2".to_vec(), b"empty".to_vec()];
+    let got = store.get_many(a, &keys).unwrap();
+    let want = [Some(b"y".to_vec()), None, Some(b"2".to_vec()), Some(b"y".to_vec()), Some(Vec::new())];
+    assert_eq!(got, want, "get_many answers in the order asked, repeats included");
+    assert_eq!(store.get_many(a, &[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+    assert_eq!(store.get_many("conf-never-written", &keys[..2]).unwrap(), [None, None]);
 }
 
 fn scan_ranges_are_half_open_and_prefix_scans_see_only_their_prefix(store: &dyn Storage) {
@@ -91,7 +102,7 @@ fn batched_scans_yield_the_plain_scan_in_order(store: &dyn Storage) {
         assert!(batches > 1 || batch_bytes == 1 << 20, "batches follow batch_bytes");
     }
     // An error from the sink ends the scan with that error.
-    let stopped = store.scan_prefix_batches(s, b"r", 1, &mut |_| Err(crate::Error::Aborted("sink".into())));
+    let stopped = store.scan_prefix_batches(s, b"r", 1, &mut |_| Err(crate::error::Error::Aborted("sink".into())));
     assert_eq!(stopped.unwrap_err().code(), "ERR_ABORTED");
 }
 
@@ -105,7 +116,7 @@ fn write_clearing_drops_the_ranges_then_applies_the_changes(store: &dyn Storage)
 fn check_write_clearing(
     store: &dyn Storage,
     a: &str,
-    clear: impl Fn(&str, &[&[u8]], Vec<Change>) -> crate::Result<()>,
+    clear: impl Fn(&str, &[&[u8]], Vec<Change>) -> crate::error::Result<()>,
 ) {
     let b = format!("{a}-other");
     let before: Vec<&[u8]> = vec![b"r1", b"r2", b"rz", b"r\xff\xff", b"d1", b"p1", b"q", b"s", b"\xff\x01", b"\xff"];
@@ -138,4 +149,155 @@ fn dropping_a_space_removes_it_and_nothing_else(store: &dyn Storage) {
     let mut sorted = spaces.clone();
     sorted.sort();
     assert_eq!(spaces, sorted, "spaces are listed in order");
+}
+
+/// Runs every check of [`Sharing`] on `sharing` (whose store must be empty of `share-*`
+/// spaces). `Arc` because some checks write from several threads.
+pub(crate) fn run_sharing<S: Storage + 'static>(store: &Arc<S>) {
+    let sharing = || store.sharing().expect("a shared store");
+    commits_are_numbered_without_gaps_and_logged(sharing());
+    a_dropped_transaction_changes_nothing(sharing());
+    snapshots_do_not_see_later_commits(sharing());
+    writers_of_a_space_take_turns(store);
+    claims_are_exclusive_until_dropped(sharing());
+    commits_wake_subscribers_and_dropping_a_space_ends_it(sharing());
+}
+
+fn commits_are_numbered_without_gaps_and_logged(sharing: &dyn Sharing) {
+    let s = "share-log";
+    assert_eq!(sharing.heads(&[s]).unwrap(), [None], "a space never written has no head");
+    let txn = sharing.begin_write(s).unwrap();
+    assert_eq!(txn.head(), None);
+    assert_eq!(txn.commit(&[], vec![put(b"a")], LogKind::Rewrite, Vec::new()).unwrap(), 1, "created at 1");
+    let txn = sharing.begin_write(s).unwrap();
+    assert_eq!(txn.head(), Some(1));
+    assert_eq!(txn.reader().get(s, b"a").unwrap(), Some(b"a".to_vec()), "a write sees earlier commits");
+    assert_eq!(txn.commit(&[], vec![put(b"b")], LogKind::Write, b"body 2".to_vec()).unwrap(), 2);
+    let txn = sharing.begin_write(s).unwrap();
+    let changes = vec![(b"a".to_vec(), None), put(b"rc")];
+    assert_eq!(txn.commit(&[b"b"], changes, LogKind::Write, b"body 3".to_vec()).unwrap(), 3);
+    assert_eq!(sharing.heads(&[s, "share-none", s]).unwrap(), [Some(3), None, Some(3)]);
+    let snap = sharing.snapshot(s).unwrap();
+    assert_eq!(snap.head(), Some(3));
+    let log = snap.log_after(1).unwrap().unwrap();
+    let seen: Vec<_> = log.iter().map(|e| (e.seq, e.kind, e.body.clone())).collect();
+    assert_eq!(seen, [(2, LogKind::Write, b"body 2".to_vec()), (3, LogKind::Write, b"body 3".to_vec())]);
+    assert_eq!(snap.log_after(3).unwrap().unwrap(), vec![], "nothing after the head");
+    assert_eq!(snap.log_after(0).unwrap().unwrap().len(), 3);
+    let all: Vec<_> = snap.reader().scan_prefix(s, b"").unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(all, [b"rc".to_vec()], "the cleared range went before the changes applied");
+    // A rewrite lets the store drop what came before it: a follower further behind must
+    // read everything again.
+    let txn = sharing.begin_write(s).unwrap();
+    assert_eq!(txn.commit(&[], vec![put(b"d")], LogKind::Rewrite, Vec::new()).unwrap(), 4);
+    let snap = sharing.snapshot(s).unwrap();
+    assert_eq!(
+        snap.log_after(3).unwrap().unwrap().iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(),
+        [(4, LogKind::Rewrite)]
+    );
+    assert_eq!(snap.log_after(1).unwrap(), None, "entries before the rewrite may be gone");
+}
+
+fn a_dropped_transaction_changes_nothing(sharing: &dyn Sharing) {
+    let s = "share-rollback";
+    sharing.begin_write(s).unwrap().commit(&[], vec![put(b"a")], LogKind::Rewrite, Vec::new()).unwrap();
+    drop(sharing.begin_write(s).unwrap());
+    assert_eq!(sharing.heads(&[s]).unwrap(), [Some(1)]);
+    // The lock went with it.
+    let txn = sharing.begin_write(s).unwrap();
+    assert_eq!(txn.commit(&[], vec![put(b"b")], LogKind::Write, Vec::new()).unwrap(), 2);
+    drop(sharing.begin_write("share-rollback-new").unwrap());
+    assert_eq!(sharing.heads(&["share-rollback-new"]).unwrap(), [None], "no space is created by a rollback");
+}
+
+fn snapshots_do_not_see_later_commits(sharing: &dyn Sharing) {
+    let s = "share-snapshot";
+    sharing
+        .begin_write(s)
+        .unwrap()
+        .commit(&[], vec![(b"k".to_vec(), Some(b"old".to_vec()))], LogKind::Rewrite, vec![])
+        .unwrap();
+    let snap = sharing.snapshot(s).unwrap();
+    let changes = vec![(b"k".to_vec(), Some(b"new".to_vec())), put(b"k2")];
+    sharing.begin_write(s).unwrap().commit(&[], changes, LogKind::Write, b"x".to_vec()).unwrap();
+    assert_eq!(snap.head(), Some(1));
+    assert_eq!(snap.reader().get(s, b"k").unwrap(), Some(b"old".to_vec()));
+    assert_eq!(snap.reader().get_many(s, &[b"k".to_vec(), b"k2".to_vec()]).unwrap(), [Some(b"old".to_vec()), None]);
+    assert_eq!(snap.reader().scan_prefix(s, b"k").unwrap().len(), 1);
+    assert_eq!(snap.log_after(1).unwrap().unwrap(), vec![]);
+    assert!(snap.reader().write(s, vec![put(b"z")]).is_err(), "a snapshot is read-only");
+    assert_eq!(sharing.snapshot(s).unwrap().reader().get(s, b"k").unwrap(), Some(b"new".to_vec()));
+}
+
+/// Threads increment a counter through read-modify-write transactions: a write that did not
+/// wait for the one before it would lose an increment or reuse a sequence number.
+fn writers_of_a_space_take_turns<S: Storage + 'static>(store: &Arc<S>) {
+    let s = "share-turns";
+    let sharing = store.sharing().unwrap();
+    sharing
+        .begin_write(s)
+        .unwrap()
+        .commit(&[], vec![(b"n".to_vec(), Some(0u64.to_le_bytes().to_vec()))], LogKind::Rewrite, vec![])
+        .unwrap();
+    let (threads, rounds) = (4, 25);
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (store, start) = (Arc::clone(store), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let mut seqs = Vec::new();
+                for _ in 0..rounds {
+                    let txn = store.sharing().unwrap().begin_write(s).unwrap();
+                    let n = u64::from_le_bytes(txn.reader().get(s, b"n").unwrap().unwrap().try_into().unwrap());
+                    let next = (b"n".to_vec(), Some((n + 1).to_le_bytes().to_vec()));
+                    let seq = txn.commit(&[], vec![next], LogKind::Write, n.to_le_bytes().to_vec()).unwrap();
+                    seqs.push(seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    seqs.sort();
+    let total = (threads * rounds) as u64;
+    assert_eq!(seqs, (2..=total + 1).collect::<Vec<_>>(), "every commit got its own number, none skipped");
+    let n = store.get(s, b"n").unwrap().unwrap();
+    assert_eq!(u64::from_le_bytes(n.try_into().unwrap()), total, "no increment was lost");
+    let log = sharing.snapshot(s).unwrap().log_after(1).unwrap().unwrap();
+    let bodies: Vec<u64> = log.iter().map(|e| u64::from_le_bytes(e.body.clone().try_into().unwrap())).collect();
+    assert_eq!(bodies, (0..total).collect::<Vec<_>>(), "the log holds the commits in commit order");
+}
+
+fn claims_are_exclusive_until_dropped(sharing: &dyn Sharing) {
+    let claim = sharing.try_claim("share-claim", "training").unwrap().expect("free");
+    assert!(sharing.try_claim("share-claim", "training").unwrap().is_none(), "held");
+    let other = sharing.try_claim("share-claim", "other").unwrap().expect("another claim is separate");
+    let elsewhere = sharing.try_claim("share-claim-2", "training").unwrap().expect("another space is separate");
+    drop(claim);
+    let again = sharing.try_claim("share-claim", "training").unwrap();
+    assert!(again.is_some(), "released when dropped");
+    drop((other, elsewhere, again));
+}
+
+fn commits_wake_subscribers_and_dropping_a_space_ends_it(sharing: &dyn Sharing) {
+    let s = "share-wake";
+    let wakes = sharing.subscribe().unwrap();
+    sharing.begin_write(s).unwrap().commit(&[], vec![put(b"a")], LogKind::Rewrite, vec![]).unwrap();
+    sharing.begin_write(s).unwrap().commit(&[], vec![put(b"b")], LogKind::Write, vec![]).unwrap();
+    sharing.begin_write(s).unwrap().drop_space().unwrap();
+    assert_eq!(sharing.heads(&[s]).unwrap(), [None]);
+    let snap = sharing.snapshot(s).unwrap();
+    assert_eq!((snap.head(), snap.reader().get(s, b"a").unwrap()), (None, None));
+    // Wake-ups may be lost in general, but not on a healthy connection; a minute is only
+    // there to fail instead of hanging.
+    let mut seen = Vec::new();
+    while seen.last() != Some(&Wake { space: s.into(), seq: 0 }) {
+        match wakes.recv_timeout(Duration::from_secs(60)) {
+            Ok(w) if w.space == s => seen.push(w),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!("missing wake-ups: {seen:?}"),
+        }
+    }
+    assert_eq!(seen.iter().map(|w| w.seq).collect::<Vec<_>>(), [1, 2, 0]);
 }

@@ -1,16 +1,22 @@
 //! The storage trait: an ordered key → blob store split into named spaces (one per index).
 //!
 //! Implementations only ever receive ciphertext and derived names: the index seals every
-//! value and hashes every key before calling them. Later backends (disk, Redis, PostgreSQL)
-//! implement the same methods.
+//! value and hashes every key before calling them. A store that several processes share
+//! implements [`Sharing`] too (see `sharing`).
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) mod conformance;
 mod disk;
 mod memory;
+#[cfg(any(test, feature = "test-util"))]
+mod memory_shared;
+mod sharing;
 
 pub use disk::DiskStorage;
 pub use memory::MemoryStorage;
+#[cfg(any(test, feature = "test-util"))]
+pub use memory_shared::SharedMemoryStorage;
+pub use sharing::{Claim, LogEntry, LogKind, Sharing, Snapshot, Wake, WriteTxn};
 
 use crate::error::Result;
 
@@ -21,6 +27,11 @@ pub type Change = (Vec<u8>, Option<Vec<u8>>);
 pub trait Storage: Send + Sync {
     /// The value under `key` in `space`, if any.
     fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The values under `keys`, in order. This default gets them one by one; a backend with
+    /// a round trip per call should fetch them at once.
+    fn get_many(&self, space: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(space, k)).collect()
+    }
     /// Applies all changes or none (creating the space if needed).
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()>;
     /// Removes every entry of `space` whose key starts with one of `cleared`, then applies
@@ -78,6 +89,11 @@ pub trait Storage: Send + Sync {
     }
     /// Releases the backend (files, locks, connections); later calls may fail with `ERR_CLOSED`.
     fn close(&self) {}
+    /// The store's sharing between processes, if several may use it at once (see
+    /// [`Sharing`]). This default: none, the store belongs to one client.
+    fn sharing(&self) -> Option<&dyn Sharing> {
+        None
+    }
 }
 
 /// The least key above every key that starts with `prefix`, if there is one (none if the
