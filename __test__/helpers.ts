@@ -1,7 +1,6 @@
 // Shared helpers for the Node tests (not a test file itself: node --test only runs *.test.ts).
 import assert from 'node:assert/strict'
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {
@@ -64,38 +63,6 @@ export async function rejectsWithCode(p: Promise<unknown> | (() => unknown), cod
     return e as Error
   }
   assert.fail(`expected rejection with ${code}, but it resolved`)
-}
-
-/**
- * Worst event-loop delay (ms) while `work` runs, measured with monitorEventLoopDelay. The
- * monitor is armed (one timer tick) before `work` starts so synchronous argument conversion
- * counts too. On a shared machine another process can preempt the JS thread, which no code
- * of ours can prevent; so the scenario runs up to `attempts` times and the best attempt is
- * returned with all of them. Blocking in our code would show in every attempt.
- */
-export async function bestWorstDelay(
-  attempts: number,
-  work: () => Promise<void>,
-): Promise<{ best: number; all: number[]; elapsedMs: number; ticks: number }> {
-  const all: number[] = []
-  let elapsedMs = 0
-  let ticks = 0
-  for (let a = 0; a < attempts; a++) {
-    const h = monitorEventLoopDelay({ resolution: 1 })
-    h.enable()
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    let n = 0
-    const timer = setInterval(() => n++, 1)
-    const started = performance.now()
-    await work()
-    elapsedMs = performance.now() - started
-    clearInterval(timer)
-    h.disable()
-    ticks = n
-    all.push(h.max / 1e6)
-    if (h.max / 1e6 < 20) break
-  }
-  return { best: Math.min(...all), all, elapsedMs, ticks }
 }
 
 // ---- The JS thread, measured in what other processes' load does not change ----
