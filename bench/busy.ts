@@ -14,7 +14,7 @@
 //
 //   npm run bench:busy
 //   env: BENCH_DATA (default ../shared/data/glove50.base.fbin; missing → 400k generated
-//        50-d vectors), ROUNDS (3: before/after pairs), QUERIES (2000), NLISTS (1024),
+//        50-d vectors), ROUNDS (5: before/after pairs), QUERIES (2000), NLISTS (1024),
 //        ITERS (10), THREADS (number of cores)
 import { spawnSync } from 'node:child_process'
 import { existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs'
@@ -27,7 +27,7 @@ const config = {
   data: process.env.BENCH_DATA
     ? path.resolve(process.env.BENCH_DATA)
     : path.resolve(__dirname, '../../shared/data/glove50.base.fbin'),
-  rounds: Number(process.env.ROUNDS ?? 3),
+  rounds: Number(process.env.ROUNDS ?? 5),
   queries: Number(process.env.QUERIES ?? 2000),
   nLists: Number(process.env.NLISTS ?? 1024),
   iters: Number(process.env.ITERS ?? 10),
