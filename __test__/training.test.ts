@@ -74,7 +74,6 @@ describe('training', () => {
   it('keeps the event loop responsive during a multi-second training run', { skip: noSchedstat }, async (t) => {
     const { index } = await filled(50_000, 32, 2)
     const before = threadSamples()
-    // Retraining an already-trained index is the same work as the first run.
     const { value, watch } = await watchLoop(() => index.train({ nLists: 512, maxIters: 60, tolerance: 0 }))
     const priority = workerPriority(before, threadSamples())
     t.diagnostic(describeWatch(watch))
