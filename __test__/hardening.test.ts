@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 
 import { Client, type EncryptedIndex } from '../index.js'
-import { randomVectors, rejectsWithCode } from './helpers.js'
+import { describeSpan, noSchedstat, randomVectors, rejectsWithCode, sliceSpans, type Span } from './helpers.js'
 
 const ADDON = JSON.stringify(require.resolve('../index.js'))
 
@@ -274,35 +274,7 @@ describe('options are validated', () => {
   })
 })
 
-/**
- * The synchronous pieces of JS-thread work a call does: its own synchronous part and every
- * slice it schedules with `setImmediate` (wrapped here to time each one), in ms.
- */
-async function slices(call: () => Promise<unknown>): Promise<number[]> {
-  const pieces: number[] = []
-  const original = globalThis.setImmediate
-  const timed = (cb: (...args: unknown[]) => void, ...args: unknown[]) =>
-    original(() => {
-      const t = performance.now()
-      try {
-        cb(...args)
-      } finally {
-        pieces.push(performance.now() - t)
-      }
-    })
-  globalThis.setImmediate = timed as unknown as typeof setImmediate
-  try {
-    const t = performance.now()
-    const p = call()
-    pieces.push(performance.now() - t)
-    await p
-  } finally {
-    globalThis.setImmediate = original
-  }
-  return pieces
-}
-
-describe('no input form holds the event loop', () => {
+describe('no input form holds the event loop', { skip: noSchedstat }, () => {
   const n = 100_000
   const dim = 128
   const flat = randomVectors(n, dim, 9)
@@ -332,20 +304,27 @@ describe('no input form holds the event loop', () => {
         // A trained index keeps the 10k queries' scan short; this test is about conversion.
         if (name.startsWith('queryBatch')) await index.train({ nLists: 64, maxIters: 2 })
       }
-      // The machine is shared: another process can preempt the JS thread mid-slice, which no
-      // code of ours controls, so the best of three attempts must keep every slice short;
-      // slices that are long by design would be long in every attempt.
-      const attempts: number[] = []
+      // Each piece is timed in the JS thread's CPU time, which other processes' load does not
+      // lengthen (see helpers.ts). What can lengthen one now and then is the kernel: a slice
+      // that writes fresh memory pays for its page faults, ~0.7 ms per 4 MB usually, ~10 ms
+      // on this VM when that memory comes as new huge pages the host has to back (the slow
+      // slices coincide with /proc/vmstat thp_fault_alloc counts), up to ~18 ms seen while a
+      // cargo build ran. That is not repeatable, so the best of three attempts must keep
+      // every piece short; a piece that is long by design is long in every attempt.
+      const longest: Span[] = []
       let count = 0
       for (let attempt = 0; attempt < 3; attempt++) {
-        const pieces = await slices(() => call(index))
+        const pieces = await sliceSpans(() => call(index))
         count = pieces.length
-        attempts.push(Math.max(...pieces))
+        longest.push(pieces.reduce((a, b) => (b.ranMs > a.ranMs ? b : a)))
         if (name.startsWith('delete')) await index.upsert({ ids, vectors: flat, metadata })
-        if (attempts[attempt] < 20) break
+        if (longest[attempt].ranMs < 20) break
       }
       assert.ok(count >= fewest, `${count} slices, expected at least ${fewest}`)
-      assert.ok(Math.min(...attempts) < 20, `longest slice per attempt: ${attempts.map((d) => d.toFixed(1)).join(', ')} ms`)
+      assert.ok(
+        longest.some((p) => p.ranMs < 20),
+        `the piece with the most CPU time, per attempt: ${longest.map(describeSpan).join(' | ')}`,
+      )
       await client.close()
     })
   }
