@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ciphervec_core::{Client, Include, Index, Metric, NewItem, Search, TrainParams};
 use common::{client, item, Rng};
@@ -113,29 +113,32 @@ fn bad_training_parameters_are_typed_errors() {
     assert!(!index.is_trained() && !index.is_training());
 }
 
+/// An abort is observed within the iteration it lands in (k-means polls the flag in every
+/// block): at most one more progress report follows it, however slow the machine is.
 #[test]
 fn abort_leaves_the_index_untrained_and_queryable() {
     let data = clustered(30_000, 32, 50, 4);
     let (_, _, _, index) = filled(Metric::Euclidean, &data);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = AtomicBool::new(false);
     let iterations = AtomicUsize::new(0);
     let params = TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
-    let aborted_at = {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(300));
+    let (err, at_abort) = thread::scope(|s| {
+        let aborter = s.spawn(|| {
+            while iterations.load(Ordering::Acquire) < 2 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            let at_abort = iterations.load(Ordering::Acquire);
             stop.store(true, Ordering::Release);
-            Instant::now()
-        })
-    };
-    let err = index.train(&params, &stop, &|_| {
-        iterations.fetch_add(1, Ordering::Relaxed);
+            at_abort
+        });
+        let err = index.train(&params, &stop, &|_| {
+            iterations.fetch_add(1, Ordering::AcqRel);
+        });
+        (err, aborter.join().unwrap())
     });
-    let returned = Instant::now();
-    let aborted_at = aborted_at.join().unwrap();
     assert_eq!(err.unwrap_err().code(), "ERR_ABORTED");
-    assert!(returned.duration_since(aborted_at) < Duration::from_millis(100), "abort took too long");
-    assert!(iterations.load(Ordering::Relaxed) > 0);
+    let after = iterations.load(Ordering::Acquire) - at_abort;
+    assert!(after <= 1, "{after} iterations reported after the abort");
     assert!(!index.is_trained() && !index.is_training());
     assert_eq!(index.query(&data[0], &top(1, None)).unwrap()[0].id, "0");
 }

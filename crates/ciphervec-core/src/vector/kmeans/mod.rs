@@ -106,7 +106,7 @@ impl std::error::Error for KMeansError {}
 /// Points per centroid in the k-means++ seeding subsample: enough to place seeds well while
 /// keeping the sequential O(subsample * k * dim) seeding a small share of training time.
 const SEED_POINTS_PER_CENTROID: usize = 16;
-/// Multiply-adds per cancel poll inside an assignment block (~10 ms of work).
+/// Multiply-adds per cancel poll inside an assignment block (about a millisecond of one core).
 const POLL_FLOPS: usize = 1 << 25;
 
 /// data: n*dim row-major f32. `cancel` is polled in every assignment block (and sub-block for
