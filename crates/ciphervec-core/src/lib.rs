@@ -34,6 +34,8 @@ pub use store::{
     Change, Claim, DiskStorage, EntryBatch, LogEntry, LogKind, MemoryStorage, Sharing, Snapshot, Storage, Wake,
     WriteTxn,
 };
+#[cfg(feature = "postgres")]
+pub use store::{PostgresOptions, PostgresStorage};
 pub use vector::{Metric, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 
 /// Internals that the crate's own integration tests and examples inspect: storage names,

@@ -10,12 +10,16 @@ mod disk;
 mod memory;
 #[cfg(any(test, feature = "test-util"))]
 mod memory_shared;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sharing;
 
 pub use disk::DiskStorage;
 pub use memory::MemoryStorage;
 #[cfg(any(test, feature = "test-util"))]
 pub use memory_shared::SharedMemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresStorage};
 pub use sharing::{Claim, LogEntry, LogKind, Sharing, Snapshot, Wake, WriteTxn};
 
 use crate::error::Result;

@@ -1,6 +1,7 @@
 //! Shared helpers for the core integration tests.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod sharing;
 
 use std::sync::Arc;

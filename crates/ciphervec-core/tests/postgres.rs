@@ -1,0 +1,114 @@
+//! The PostgreSQL store against a real server: the storage and sharing conformance checks,
+//! the multi-client scenarios of `tests/common/sharing.rs` (each client with a store, a pool
+//! and a runtime of its own, as separate processes have), the layout version, what the
+//! database holds, and failures. The server comes from `common::postgres` (the one `npm test`
+//! starts, or one of this test binary's own).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ciphervec_core::test_util::seals_under_data_key;
+use ciphervec_core::{Client, Metric, NewItem, PostgresOptions, PostgresStorage, Storage};
+use common::sharing;
+
+/// A table prefix no other test (or run) uses.
+fn fresh_table() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("t{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn options(table: &str) -> PostgresOptions {
+    let mut o = PostgresOptions::new(common::postgres::test_url());
+    o.table = table.to_string();
+    o.poll_interval = Duration::from_millis(200);
+    o
+}
+
+fn store(table: &str) -> Arc<PostgresStorage> {
+    Arc::new(PostgresStorage::open(options(table)).unwrap())
+}
+
+#[test]
+fn postgres_storage_conforms() {
+    ciphervec_core::test_util::storage_conformance(&*store(&fresh_table()));
+    ciphervec_core::test_util::sharing_conformance(&store(&fresh_table()));
+}
+
+#[test]
+fn clients_with_their_own_connections_follow_each_other() {
+    let table = fresh_table();
+    let open = || Client::new(store(&table), 2).unwrap();
+    sharing::all(&open, "pg", seals_under_data_key);
+}
+
+#[test]
+fn the_database_holds_no_plaintext() {
+    let table = fresh_table();
+    let pg = store(&table);
+    let client = Client::new(pg.clone(), 2).unwrap();
+    let index = client.create_index("secret-index-name", &[5; 32], None, Metric::Cosine).unwrap();
+    let items: Vec<NewItem> = (0..300)
+        .map(|i| NewItem {
+            id: format!("secret-id-{i}"),
+            vector: vec![0.25 + i as f32, 1.5, -2.0, 3.0],
+            metadata: Some(ciphervec_core::Meta::from(&serde_json::json!({ "tenant": "secret-tenant", "n": i }))),
+            contents: Some(ciphervec_core::Contents::Text(format!("secret contents {i}"))),
+        })
+        .collect();
+    index.upsert(items).unwrap();
+    index.delete(&["secret-id-3".to_string()]).unwrap();
+    index.compact().unwrap();
+    index
+        .upsert(vec![NewItem {
+            id: "secret-id-late".into(),
+            vector: vec![9.0, 9.0, 9.0, 9.0],
+            metadata: None,
+            contents: Some(ciphervec_core::Contents::Text("secret late".into())),
+        }])
+        .unwrap();
+    index.delete(&["secret-id-4".to_string()]).unwrap();
+    let rows = pg.dump().unwrap();
+    assert!(rows.len() > 5, "{} rows", rows.len());
+    let text: String = rows.iter().map(|(t, r)| format!("{t} {r}\n")).collect();
+    for needle in ["secret", "tenant", "index-name"] {
+        assert!(!text.contains(needle), "'{needle}' appears in the tables");
+    }
+    // Bytes too (rows print bytea as hex): the names, and the vectors' float32 bytes.
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for needle in [hex(b"secret"), hex(b"tenant"), hex(&1.5f32.to_le_bytes()), hex(&9.0f32.to_le_bytes())] {
+        assert!(!text.contains(&needle), "bytes {needle} appear in the tables");
+    }
+    client.close();
+}
+
+#[test]
+fn a_newer_layout_is_refused_and_bad_options_are_typed_errors() {
+    let table = fresh_table();
+    let pg = store(&table);
+    pg.execute(&format!("UPDATE {table}_schema SET version = 99")).unwrap();
+    pg.close();
+    let err = PostgresStorage::open(options(&table)).unwrap_err();
+    assert_eq!(err.code(), "ERR_UNSUPPORTED_FORMAT", "{err}");
+    for bad in ["", "Upper", "1abc", "a-b", &"x".repeat(41)] {
+        let err = PostgresStorage::open(options(bad)).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARGUMENT", "table '{bad}': {err}");
+    }
+    let mut o = options(&fresh_table());
+    o.pool_size = 0;
+    assert_eq!(PostgresStorage::open(o).unwrap_err().code(), "ERR_INVALID_ARGUMENT");
+}
+
+#[test]
+fn an_unreachable_database_fails_with_err_unavailable_and_no_password() {
+    // A port nothing listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut o = PostgresOptions::new(format!("postgres://u:hunter2@127.0.0.1:{port}/db?sslmode=disable"));
+    o.connect_timeout = Duration::from_secs(2);
+    let err = PostgresStorage::open(o).unwrap_err();
+    assert_eq!(err.code(), "ERR_UNAVAILABLE", "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
