@@ -1,6 +1,8 @@
 //! Shared helpers for the core integration tests.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::sync::Arc;
 
 use ciphervec_core::random_key;
