@@ -8,7 +8,7 @@ export type ShutdownMode = 'smart' | 'fast' | 'immediate'
 export interface StartOptions {
   /** Generate a CA + server certificate and turn on ssl; plain TCP keeps working too. */
   tls?: boolean
-  /** Extra postgresql.conf settings, overriding the defaults (e.g. `{ synchronous_commit: 'on' }`). */
+  /** Extra postgresql.conf settings, overriding the defaults (e.g. `{ log_statement: 'all' }`). */
   settings?: Record<string, string | number | boolean>
 }
 
