@@ -338,13 +338,15 @@ function spawnServer(bin, dataDir, port, onLog) {
   proc.stdin.on('error', () => {}) // EPIPE once the watchdog is gone: nothing to tell
   let settled = false
   return new Promise((resolve, reject) => {
-    const fail = (why) => {
+    // Rejects once the process is gone (so a retry may reuse the port or data dir), or at once
+    // when it never started (no 'exit' follows a failed spawn).
+    const fail = (why, spawned = true) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       const e = new Error(`postgres ${why}:\n${log.slice(-8000)}`)
       e.log = log
-      exited.then(() => reject(e))
+      spawned ? exited.then(() => reject(e)) : reject(e)
     }
     const timer = setTimeout(() => {
       fail(`did not start within ${START_TIMEOUT_MS} ms`)
@@ -365,7 +367,7 @@ function spawnServer(bin, dataDir, port, onLog) {
     const onEarlyExit = (code, signal) => fail(`exited during startup (${code ?? signal})`)
     proc.stderr.on('data', onData)
     proc.on('exit', onEarlyExit)
-    proc.on('error', (e) => fail(`could not be spawned: ${e.message}${hintFor(e)}`))
+    proc.on('error', (e) => fail(`could not be spawned: ${e.message}${hintFor(e)}`, proc.pid !== undefined))
   })
 }
 
