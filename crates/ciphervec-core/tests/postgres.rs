@@ -112,3 +112,54 @@ fn an_unreachable_database_fails_with_err_unavailable_and_no_password() {
     assert_eq!(err.code(), "ERR_UNAVAILABLE", "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+/// libpq's sslmode, against the harness's server (TLS with a certificate for localhost and
+/// 127.0.0.1 signed by its own CA; plain connections allowed too).
+#[test]
+fn sslmodes_encrypt_and_verify_as_libpq_does() {
+    let Some(ca) = common::postgres::ca_file() else {
+        panic!("the test server has no CA file: set CIPHERVEC_TEST_POSTGRES_CA with CIPHERVEC_TEST_POSTGRES_URL");
+    };
+    let base = common::postgres::test_url();
+    let (host, port) = common::postgres::host_port(&base);
+    let (user_pw, db) = {
+        let rest = base.split("://").nth(1).unwrap();
+        let (creds, tail) = rest.split_once('@').unwrap();
+        (creds.to_string(), tail.split_once('/').unwrap().1.split('?').next().unwrap().to_string())
+    };
+    let (user, password) = user_pw.split_once(':').unwrap();
+    let url = |host: &str, query: &str| format!("postgres://{user_pw}@{host}:{port}/{db}?{query}");
+    let ssl_in_use = |url: String| -> ciphervec_core::Result<String> {
+        let mut o = PostgresOptions::new(url);
+        o.table = fresh_table();
+        o.connect_timeout = Duration::from_secs(10);
+        let pg = PostgresStorage::open(o)?;
+        let used = pg.query_text("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()")?;
+        pg.close();
+        Ok(used.concat())
+    };
+    let ca_q = format!("sslrootcert={}", ca.replace('/', "%2F"));
+    assert_eq!(ssl_in_use(url(&host, "sslmode=disable")).unwrap(), "false");
+    assert_eq!(ssl_in_use(url(&host, "sslmode=prefer")).unwrap(), "true", "prefer takes TLS when offered");
+    assert_eq!(ssl_in_use(url(&host, "sslmode=require")).unwrap(), "true");
+    assert_eq!(ssl_in_use(url("localhost", &format!("sslmode=verify-full&{ca_q}"))).unwrap(), "true");
+    assert_eq!(ssl_in_use(url("127.0.0.1", &format!("sslmode=verify-full&{ca_q}"))).unwrap(), "true", "IP SAN");
+    // The certificate is not for this name: verify-full refuses, verify-ca (chain only) accepts.
+    let kv = |mode: &str| {
+        format!("host=wrong.example hostaddr=127.0.0.1 port={port} user={user} password={password} dbname={db} sslmode={mode} sslrootcert={ca}")
+    };
+    let err = ssl_in_use(kv("verify-full")).unwrap_err();
+    assert_eq!(err.code(), "ERR_UNAVAILABLE", "{err}");
+    assert!(err.to_string().contains("certificate"), "says why: {err}");
+    assert!(!err.to_string().contains(password), "{err}");
+    assert_eq!(ssl_in_use(kv("verify-ca")).unwrap(), "true");
+    // require with a root certificate given verifies the chain (libpq's rule); the system
+    // roots do not know this CA.
+    let err = ssl_in_use(url(&host, "sslmode=verify-full&sslrootcert=system")).unwrap_err();
+    assert!(matches!(err.code(), "ERR_UNAVAILABLE" | "ERR_INVALID_ARGUMENT"), "{err}");
+    let other_ca = std::env::temp_dir().join(format!("ciphervec-not-a-ca-{}.pem", std::process::id()));
+    std::fs::write(&other_ca, "not a certificate").unwrap();
+    let err = ssl_in_use(url(&host, &format!("sslmode=require&sslrootcert={}", other_ca.display()))).unwrap_err();
+    assert_eq!(err.code(), "ERR_INVALID_ARGUMENT", "{err}");
+    std::fs::remove_file(other_ca).unwrap();
+}

@@ -12,8 +12,15 @@ use crate::error::Error;
 /// `e`, which happened while doing `what`.
 pub(crate) fn from_pg(what: &str, e: tokio_postgres::Error) -> Error {
     let Some(db) = e.as_db_error() else {
-        // No answer from the server: the connection failed, closed or timed out.
-        return Error::Unavailable(format!("{what}: {e}"));
+        // No answer from the server: the connection failed, closed or timed out. The causes
+        // say which (a refused certificate, a refused connection, ...).
+        let mut message = format!("{what}: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        return Error::Unavailable(message);
     };
     let code = db.code();
     if *code == SqlState::LOCK_NOT_AVAILABLE {

@@ -329,6 +329,17 @@ impl PostgresStorage {
         })
     }
 
+    /// The first column of every row `sql` returns, as text, for tests that look at the
+    /// session (e.g. whether it is encrypted).
+    #[cfg(any(test, feature = "test-util"))]
+    #[doc(hidden)]
+    pub fn query_text(&self, sql: &str) -> Result<Vec<String>> {
+        let sql = sql.to_string();
+        self.inner.pooled("running SQL", move |c| {
+            Box::pin(async move { Ok(c.query(&sql, &[]).await?.into_iter().map(|r| r.get::<_, String>(0)).collect()) })
+        })
+    }
+
     /// Runs `sql` (statements separated by `;`), for tests that change the tables behind
     /// the store's back.
     #[cfg(any(test, feature = "test-util"))]
