@@ -14,7 +14,9 @@ export declare class Client {
   /**
    * Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
    * indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
-   * `ERR_IO` with the OS reason if it cannot be created or read).
+   * `ERR_IO` with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }`
+   * keeps them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it
+   * cannot be reached within `connectTimeoutMs`).
    */
   static open(options?: ClientOptions | undefined | null): Promise<Client>
   /** 32 random bytes from the operating system's CSPRNG, for use as an index key. */
@@ -81,9 +83,9 @@ export declare class EncryptedIndex {
   /** Deletes items, all or none; ids not in the index are ignored. */
   delete(options: DeleteOptions): Promise<DeleteResult>
   /** Every id in the index, in no particular order. */
-  listIds(): Promise<Array<string>>
+  listIds(options?: ReadOptions | undefined | null): Promise<Array<string>>
   /** The number of items. */
-  count(): Promise<number>
+  count(options?: ReadOptions | undefined | null): Promise<number>
   /**
    * Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only
    * the nearest lists. Queries, upserts and deletes keep working during training (served
@@ -143,7 +145,15 @@ export interface ClientOptions {
    * 1024; default: one per CPU core.
    */
   threads?: number
+  /** The default consistency of reads (`'postgres'` storage); default `'eventual'`. */
+  consistency?: Consistency
 }
+
+/**
+ * What a read sees of other processes' writes to a shared (`'postgres'`) store. A process
+ * always sees its own writes.
+ */
+export type Consistency = 'eventual' | 'strong'
 
 /** Options of `client.createIndex`. */
 export interface CreateIndexOptions {
@@ -187,6 +197,8 @@ export interface GetOptions {
   ids: Array<string>
   /** Fields to return besides `id`; default `['metadata', 'contents', 'vector']`. */
   include?: Array<IncludeField>
+  /** See `ClientOptions.consistency`. */
+  consistency?: Consistency
 }
 
 /** One fetched item. */
@@ -234,6 +246,8 @@ export interface QueryBatchOptions {
   filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
+  /** See `ClientOptions.consistency`. */
+  consistency?: Consistency
 }
 
 /** Options of `index.queryMetadata`. */
@@ -249,6 +263,8 @@ export interface QueryMetadataOptions {
   orderBy?: string
   /** Sort direction for `orderBy`; default true. */
   ascending?: boolean
+  /** See `ClientOptions.consistency`. */
+  consistency?: Consistency
 }
 
 /** Options of `index.query`. */
@@ -271,6 +287,8 @@ export interface QueryOptions {
   filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
   include?: Array<IncludeField>
+  /** See `ClientOptions.consistency`. */
+  consistency?: Consistency
 }
 
 /** One neighbour, closest first. */
@@ -284,18 +302,51 @@ export interface QueryResultItem {
   vector?: Float32Array
 }
 
+/** Options of reads without other options (`count`, `listIds`). */
+export interface ReadOptions {
+  /** See `ClientOptions.consistency`. */
+  consistency?: Consistency
+}
+
 /** Where a client keeps its indexes. */
-export type StorageKind = 'memory' | 'disk'
+export type StorageKind = 'memory' | 'disk' | 'postgres'
 
 /** Storage settings. */
 export interface StorageOptions {
-  /** The backend: `'memory'` or `'disk'`. */
+  /** The backend: `'memory'`, `'disk'` or `'postgres'`. */
   kind: StorageKind
   /**
    * Directory of a `'disk'` store (non-empty). One process at a time may open it
    * (`ERR_LOCKED`).
    */
   path?: string
+  /**
+   * `'postgres'`: a libpq connection string, `postgres://user:pw@host:5432/db?sslmode=verify-full&sslrootcert=ca.pem`
+   * or `host=... dbname=...`. `sslmode` as libpq: `disable`, `prefer` (default: TLS if
+   * offered, unverified), `require`, `verify-ca`, `verify-full`.
+   */
+  url?: string
+  /** `'postgres'`: prefix of the tables' names (lowercase SQL name); default `'ciphervec'`. */
+  table?: string
+  /** `'postgres'`: connections in the pool; default 8. */
+  poolSize?: number
+  /** `'postgres'`: how long to wait for a connection to open; default 10000. */
+  connectTimeoutMs?: number
+  /**
+   * `'postgres'`: how long one statement may take before the call rejects with
+   * `ERR_UNAVAILABLE`; default 30000.
+   */
+  queryTimeoutMs?: number
+  /**
+   * `'postgres'`: how long a write waits for another process's write of the same index
+   * before rejecting with `ERR_LOCKED`; default 60000.
+   */
+  lockTimeoutMs?: number
+  /**
+   * `'postgres'`: how often to look for other processes' writes whose notification was
+   * missed (while reconnecting, say); default 1000. Notified writes arrive in milliseconds.
+   */
+  pollIntervalMs?: number
 }
 
 /** Progress of a training run, reported once per k-means iteration. */

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use ciphervec_core::{DiskStorage, MemoryStorage, Metric, Storage};
+use std::time::Duration;
+
+use ciphervec_core::{DiskStorage, MemoryStorage, Metric, PostgresOptions, PostgresStorage, Storage};
 use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
@@ -10,44 +12,47 @@ use napi_derive::napi;
 use crate::index::EncryptedIndex;
 use crate::task;
 use crate::types::{
-    AutoTrainOptions, ClientOptions, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind, StorageOptions,
+    AutoTrainOptions, ClientOptions, Consistency, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind,
+    StorageOptions,
 };
 
 /// A connection to one storage backend; creates and opens encrypted indexes.
 #[napi]
 pub struct Client {
     inner: Arc<ciphervec_core::Client>,
+    /// Reads catch up with other processes first unless they say otherwise.
+    strong: bool,
 }
 
 #[napi]
 impl Client {
     /// Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
     /// indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
-    /// `ERR_IO` with the OS reason if it cannot be created or read).
+    /// `ERR_IO` with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }`
+    /// keeps them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it
+    /// cannot be reached within `connectTimeoutMs`).
     #[napi]
     pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
-        let options = options.unwrap_or(ClientOptions { storage: None, threads: None });
+        let options = options.unwrap_or(ClientOptions { storage: None, threads: None, consistency: None });
+        let strong = matches!(options.consistency, Some(Consistency::Strong));
         // -1 must not wrap to 4,294,967,295 threads.
-        let threads = match crate::convert::count(options.threads, "threads") {
-            Ok(t) => t,
+        let prepared = crate::convert::count(options.threads, "threads").and_then(|threads| {
+            let storage = options.storage.map(storage_choice).transpose()?.unwrap_or(StorageChoice::Memory);
+            Ok((threads, storage))
+        });
+        let (threads, storage) = match prepared {
+            Ok(p) => p,
             Err(e) => return task::reject(env, e),
         };
-        let storage = options.storage;
         let work = move || {
             let store: Arc<dyn Storage> = match storage {
-                None | Some(StorageOptions { kind: StorageKind::Memory, .. }) => Arc::new(MemoryStorage::new()),
-                Some(StorageOptions { kind: StorageKind::Disk, path: Some(path) }) => {
-                    Arc::new(DiskStorage::open(path)?)
-                }
-                Some(StorageOptions { kind: StorageKind::Disk, path: None }) => {
-                    return Err(ciphervec_core::Error::InvalidArgument(
-                        "storage kind 'disk' needs a `path` (a directory)".into(),
-                    ))
-                }
+                StorageChoice::Memory => Arc::new(MemoryStorage::new()),
+                StorageChoice::Disk(path) => Arc::new(DiskStorage::open(path)?),
+                StorageChoice::Postgres(options) => Arc::new(PostgresStorage::open(*options)?),
             };
             ciphervec_core::Client::open(store, threads)
         };
-        task::spawn(env, work, |_, inner| Ok(Client { inner: Arc::new(inner) }))
+        task::spawn(env, work, move |_, inner| Ok(Client { inner: Arc::new(inner), strong }))
     }
 
     /// 32 random bytes from the operating system's CSPRNG, for use as an index key.
@@ -75,7 +80,7 @@ impl Client {
             Ok(name) => name,
             Err(e) => return task::reject(env, e),
         };
-        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| {
+        open_with(env, options.auto_train.as_ref(), self.inner.clone(), self.strong, move |client| {
             client.create_index(&name, &key, dimension, metric)
         })
     }
@@ -95,7 +100,9 @@ impl Client {
             Ok(name) => name,
             Err(e) => return task::reject(env, e),
         };
-        open_with(env, options.auto_train.as_ref(), self.inner.clone(), move |client| client.load_index(&name, &key))
+        open_with(env, options.auto_train.as_ref(), self.inner.clone(), self.strong, move |client| {
+            client.load_index(&name, &key)
+        })
     }
 
     /// Names of the indexes created or loaded through this client that still exist. Names
@@ -123,11 +130,96 @@ impl Client {
     }
 }
 
+/// A storage backend, as the options chose it.
+enum StorageChoice {
+    Memory,
+    Disk(String),
+    Postgres(Box<PostgresOptions>),
+}
+
+/// The backend `options` describe; `ERR_INVALID_ARGUMENT` for a missing or misplaced field.
+fn storage_choice(options: StorageOptions) -> ciphervec_core::Result<StorageChoice> {
+    let StorageOptions {
+        kind,
+        path,
+        url,
+        table,
+        pool_size,
+        connect_timeout_ms,
+        query_timeout_ms,
+        lock_timeout_ms,
+        poll_interval_ms,
+    } = options;
+    let postgres_only = [
+        ("url", url.is_some()),
+        ("table", table.is_some()),
+        ("poolSize", pool_size.is_some()),
+        ("connectTimeoutMs", connect_timeout_ms.is_some()),
+        ("queryTimeoutMs", query_timeout_ms.is_some()),
+        ("lockTimeoutMs", lock_timeout_ms.is_some()),
+        ("pollIntervalMs", poll_interval_ms.is_some()),
+    ];
+    let misplaced = |kind: &str, given: &[(&str, bool)]| -> ciphervec_core::Result<()> {
+        match given.iter().find(|(_, set)| *set) {
+            Some((name, _)) => {
+                Err(ciphervec_core::Error::InvalidArgument(format!("storage.{name} does not apply to kind '{kind}'")))
+            }
+            None => Ok(()),
+        }
+    };
+    match kind {
+        StorageKind::Memory => {
+            misplaced("memory", &[("path", path.is_some())])?;
+            misplaced("memory", &postgres_only)?;
+            Ok(StorageChoice::Memory)
+        }
+        StorageKind::Disk => {
+            misplaced("disk", &postgres_only)?;
+            let path = path.ok_or_else(|| {
+                ciphervec_core::Error::InvalidArgument("storage kind 'disk' needs a `path` (a directory)".into())
+            })?;
+            Ok(StorageChoice::Disk(path))
+        }
+        StorageKind::Postgres => {
+            misplaced("postgres", &[("path", path.is_some())])?;
+            let url = url.ok_or_else(|| {
+                ciphervec_core::Error::InvalidArgument(
+                    "storage kind 'postgres' needs a `url` (a PostgreSQL connection string)".into(),
+                )
+            })?;
+            let mut o = PostgresOptions::new(url);
+            if let Some(table) = table {
+                o.table = table;
+            }
+            if let Some(n) = crate::convert::count(pool_size, "storage.poolSize")? {
+                o.pool_size = n;
+            }
+            let ms = |x: Option<f64>, name: &str| -> ciphervec_core::Result<Option<Duration>> {
+                Ok(crate::convert::count(x, name)?.map(|ms| Duration::from_millis(ms as u64)))
+            };
+            if let Some(d) = ms(connect_timeout_ms, "storage.connectTimeoutMs")? {
+                o.connect_timeout = d;
+            }
+            if let Some(d) = ms(query_timeout_ms, "storage.queryTimeoutMs")? {
+                o.query_timeout = d;
+            }
+            if let Some(d) = ms(lock_timeout_ms, "storage.lockTimeoutMs")? {
+                o.lock_timeout = d;
+            }
+            if let Some(d) = ms(poll_interval_ms, "storage.pollIntervalMs")? {
+                o.poll_interval = d;
+            }
+            Ok(StorageChoice::Postgres(Box::new(o)))
+        }
+    }
+}
+
 /// Runs `open` (create or load) off the JS thread, then applies the `autoTrain` option.
 fn open_with<'env>(
     env: &'env Env,
     auto_train: Option<&Either<bool, AutoTrainOptions>>,
     client: Arc<ciphervec_core::Client>,
+    strong: bool,
     open: impl FnOnce(&ciphervec_core::Client) -> ciphervec_core::Result<Arc<ciphervec_core::Index>> + Send + 'static,
 ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
     let auto_train = match crate::convert::auto_train(auto_train) {
@@ -141,5 +233,5 @@ fn open_with<'env>(
         crate::memory::give_back();
         Ok(index)
     };
-    task::spawn(env, work, |_, inner| Ok(EncryptedIndex::new(inner)))
+    task::spawn(env, work, move |_, inner| Ok(EncryptedIndex::new(inner, strong)))
 }

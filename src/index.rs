@@ -16,20 +16,27 @@ use crate::output;
 use crate::staged::{self, Failure};
 use crate::task;
 use crate::types::{
-    DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch, QueryBatchOptions,
-    QueryMetadataOptions, QueryOptions, QueryResultItem, TrainOptions, TrainResult, TrainingProgress, TrainingState,
-    UpsertOptions, UpsertResult,
+    Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch,
+    QueryBatchOptions, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions, TrainOptions, TrainResult,
+    TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
 
 /// An open encrypted index. Every data method returns a Promise and runs off the JS thread.
 #[napi]
 pub struct EncryptedIndex {
     inner: Arc<Index>,
+    /// The client's default: reads catch up with other processes first.
+    strong: bool,
 }
 
 impl EncryptedIndex {
-    pub fn new(inner: Arc<Index>) -> Self {
-        EncryptedIndex { inner }
+    pub fn new(inner: Arc<Index>, strong: bool) -> Self {
+        EncryptedIndex { inner, strong }
+    }
+
+    /// Whether a read asking for `consistency` catches up first.
+    fn strong(&self, consistency: Option<Consistency>) -> bool {
+        consistency.map_or(self.strong, |c| matches!(c, Consistency::Strong))
     }
 
     fn top_k(x: Option<f64>) -> ciphervec_core::Result<usize> {
@@ -113,7 +120,11 @@ impl EncryptedIndex {
         warn_if_background_failed(env, &self.inner)?;
         let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
+        let strong = self.strong(options.consistency);
         let work = move || {
+            if strong {
+                index.sync()?;
+            }
             let filter = input::parse_filter(filter.as_deref())?;
             let views = index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })?;
             Ok(output::Items::of(&views, include))
@@ -132,12 +143,16 @@ impl EncryptedIndex {
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
         let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
+        let strong = self.strong(options.consistency);
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
             let n_probes = convert::count(options.n_probes, "nProbes")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
             let then = input::rows_then(move |env, rows: RowsInput| {
                 let work = move || {
+                    if strong {
+                        index.sync()?;
+                    }
                     let filter = input::parse_filter(filter.as_deref())?;
                     let search = Search { k: top_k, n_probes, filter: filter.as_ref(), include };
                     let lists = index.query_batch(&rows.rows(), &search)?;
@@ -177,7 +192,11 @@ impl EncryptedIndex {
         };
         let ascending = options.ascending.unwrap_or(true);
         let index = self.inner.clone();
+        let strong = self.strong(options.consistency);
         let work = move || {
+            if strong {
+                index.sync()?;
+            }
             let filter = input::parse_filter(Some(&filter))?.expect("a filter was given");
             let ids = index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)?;
             Ok(output::Ids::of(&ids, true))
@@ -196,8 +215,12 @@ impl EncryptedIndex {
     ) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
         let include = convert::include(options.include.as_deref(), Include::GET_DEFAULT);
         let index = self.inner.clone();
+        let strong = self.strong(options.consistency);
         let then = input::ids_then(move |env, ids: IdsInput| {
             let work = move || {
+                if strong {
+                    index.sync()?;
+                }
                 let include = Include { distance: false, ..include };
                 let views = index.get(&ids.into_ids()?, include)?;
                 Ok(output::Items::of(&views, include))
@@ -231,18 +254,35 @@ impl EncryptedIndex {
 
     /// Every id in the index, in no particular order.
     #[napi]
-    pub fn list_ids<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+    pub fn list_ids<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<ReadOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
         let index = self.inner.clone();
-        let promise =
-            task::spawn(env, move || Ok(output::Ids::of(&index.list_ids()?, false)), |env, ids| ids.into_js(env))?;
+        let strong = self.strong(options.and_then(|o| o.consistency));
+        let work = move || {
+            if strong {
+                index.sync()?;
+            }
+            Ok(output::Ids::of(&index.list_ids()?, false))
+        };
+        let promise = task::spawn(env, work, |env, ids| ids.into_js(env))?;
         Ok(task::typed(promise.to_unknown()))
     }
 
     /// The number of items.
     #[napi]
-    pub fn count<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, u32>> {
+    pub fn count<'env>(&self, env: &'env Env, options: Option<ReadOptions>) -> napi::Result<PromiseRaw<'env, u32>> {
         let index = self.inner.clone();
-        task::spawn(env, move || index.count(), |_, n| Ok(n as u32))
+        let strong = self.strong(options.and_then(|o| o.consistency));
+        let work = move || {
+            if strong {
+                index.sync()?;
+            }
+            index.count()
+        };
+        task::spawn(env, work, |_, n| Ok(n as u32))
     }
 
     /// Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only

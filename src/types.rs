@@ -13,16 +13,50 @@ pub enum StorageKind {
     Memory,
     /// An embedded, crash-safe database file in the directory `path` (created if missing).
     Disk,
+    /// A PostgreSQL database that many processes share (`url`); each process keeps its own
+    /// working set and follows the others' writes.
+    Postgres,
 }
 
 /// Storage settings.
 #[napi(object)]
 pub struct StorageOptions {
-    /// The backend: `'memory'` or `'disk'`.
+    /// The backend: `'memory'`, `'disk'` or `'postgres'`.
     pub kind: StorageKind,
     /// Directory of a `'disk'` store (non-empty). One process at a time may open it
     /// (`ERR_LOCKED`).
     pub path: Option<String>,
+    /// `'postgres'`: a libpq connection string, `postgres://user:pw@host:5432/db?sslmode=verify-full&sslrootcert=ca.pem`
+    /// or `host=... dbname=...`. `sslmode` as libpq: `disable`, `prefer` (default: TLS if
+    /// offered, unverified), `require`, `verify-ca`, `verify-full`.
+    pub url: Option<String>,
+    /// `'postgres'`: prefix of the tables' names (lowercase SQL name); default `'ciphervec'`.
+    pub table: Option<String>,
+    /// `'postgres'`: connections in the pool; default 8.
+    pub pool_size: Option<f64>,
+    /// `'postgres'`: how long to wait for a connection to open; default 10000.
+    pub connect_timeout_ms: Option<f64>,
+    /// `'postgres'`: how long one statement may take before the call rejects with
+    /// `ERR_UNAVAILABLE`; default 30000.
+    pub query_timeout_ms: Option<f64>,
+    /// `'postgres'`: how long a write waits for another process's write of the same index
+    /// before rejecting with `ERR_LOCKED`; default 60000.
+    pub lock_timeout_ms: Option<f64>,
+    /// `'postgres'`: how often to look for other processes' writes whose notification was
+    /// missed (while reconnecting, say); default 1000. Notified writes arrive in milliseconds.
+    pub poll_interval_ms: Option<f64>,
+}
+
+/// What a read sees of other processes' writes to a shared (`'postgres'`) store. A process
+/// always sees its own writes.
+#[napi(string_enum = "lowercase")]
+pub enum Consistency {
+    /// Served from this process's working set, which follows other processes' commits within
+    /// milliseconds when notified (at most `pollIntervalMs` when a notification is missed).
+    Eventual,
+    /// First catches up with every commit made before the read started (one round trip when
+    /// there is nothing new).
+    Strong,
 }
 
 /// Options of `Client.open`.
@@ -33,6 +67,15 @@ pub struct ClientOptions {
     /// Worker threads for heavy work (queries, upserts, training): a whole number from 1 to
     /// 1024; default: one per CPU core.
     pub threads: Option<f64>,
+    /// The default consistency of reads (`'postgres'` storage); default `'eventual'`.
+    pub consistency: Option<Consistency>,
+}
+
+/// Options of reads without other options (`count`, `listIds`).
+#[napi(object)]
+pub struct ReadOptions {
+    /// See `ClientOptions.consistency`.
+    pub consistency: Option<Consistency>,
 }
 
 /// How distances are measured. Lower is always closer.
@@ -177,6 +220,8 @@ pub struct QueryOptions<'env> {
     pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
+    /// See `ClientOptions.consistency`.
+    pub consistency: Option<Consistency>,
 }
 
 /// Options of `index.queryBatch`.
@@ -195,6 +240,8 @@ pub struct QueryBatchOptions<'env> {
     pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
     pub include: Option<Vec<IncludeField>>,
+    /// See `ClientOptions.consistency`.
+    pub consistency: Option<Consistency>,
 }
 
 /// One neighbour, closest first.
@@ -217,6 +264,8 @@ pub struct GetOptions<'env> {
     pub ids: Unknown<'env>,
     /// Fields to return besides `id`; default `['metadata', 'contents', 'vector']`.
     pub include: Option<Vec<IncludeField>>,
+    /// See `ClientOptions.consistency`.
+    pub consistency: Option<Consistency>,
 }
 
 /// One fetched item.
@@ -321,6 +370,8 @@ pub struct QueryMetadataOptions<'env> {
     pub order_by: Option<ExactString>,
     /// Sort direction for `orderBy`; default true.
     pub ascending: Option<bool>,
+    /// See `ClientOptions.consistency`.
+    pub consistency: Option<Consistency>,
 }
 
 /// One item matched by `queryMetadata`.
