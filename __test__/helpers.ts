@@ -289,8 +289,11 @@ export function workerPriority(before: ThreadSample[], after: ThreadSample[]): P
   let lowered = 0
   let normal = 0
   const busiest: string[] = []
+  // The library's threads only: its pool and background threads (`ciphervec-*`) and the
+  // binding's tokio threads (`tokio-*`). Node's own (V8's garbage-collector helpers, named
+  // `node`, and libuv's) are not the library's to lower, and collect more under load.
   const used = after
-    .filter((t) => t.tid !== process.pid)
+    .filter((t) => t.tid !== process.pid && (t.name.startsWith('ciphervec') || t.name.startsWith('tokio')))
     .map((t) => ({ ...t, used: t.ranMs - (start.get(t.tid) ?? 0) }))
     .sort((x, y) => y.used - x.used)
   for (const t of used) {

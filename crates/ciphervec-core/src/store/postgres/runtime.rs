@@ -31,6 +31,8 @@ impl Runtime {
         let thread = std::thread::Builder::new()
             .name("ciphervec-pg".into())
             .spawn(move || {
+                // Its work (TLS, decoding rows) competes with the caller's thread like the pool's.
+                crate::priority::lower_current_thread();
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
