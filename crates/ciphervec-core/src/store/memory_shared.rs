@@ -31,6 +31,8 @@ struct Inner {
     data: Mutex<Data>,
     unlocked: Condvar,
     subscribers: Mutex<Vec<Sender<Wake>>>,
+    /// No wake-ups, and followers poll only hourly: they catch up only when told to.
+    quiet: bool,
 }
 
 impl Inner {
@@ -39,6 +41,9 @@ impl Inner {
     }
 
     fn notify(&self, wake: Wake) {
+        if self.quiet {
+            return;
+        }
         self.subscribers.lock().unwrap().retain(|s| s.send(wake.clone()).is_ok());
     }
 }
@@ -53,6 +58,12 @@ impl SharedMemoryStorage {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose clients follow each other only when a call makes them (a write,
+    /// `Index::sync`): for tests that must act between a commit and its being followed.
+    pub fn quiet() -> Self {
+        SharedMemoryStorage { inner: Arc::new(Inner { quiet: true, ..Inner::default() }) }
     }
 
     /// Every (space, key, value) held.
@@ -278,6 +289,14 @@ impl Sharing for SharedMemoryStorage {
         let (tx, rx) = channel();
         self.inner.subscribers.lock().unwrap().push(tx);
         Ok(rx)
+    }
+
+    fn poll_interval(&self) -> std::time::Duration {
+        if self.inner.quiet {
+            std::time::Duration::from_secs(3600)
+        } else {
+            std::time::Duration::from_secs(1)
+        }
     }
 }
 
