@@ -63,12 +63,14 @@ describe('event-loop measures', { skip: noSchedstat }, () => {
     const own = threadSamples().find((s) => s.tid === process.pid)!.nice
     const { nice } = workerPriority([], [])
     if (own >= nice) return t.skip(`the whole process runs at nice ${own}`)
-    // A thread of ours at the JS thread's priority burns 200 ms of its CPU time, then waits
-    // (so that it is still there to be sampled) until terminated.
+    // A thread at the JS thread's priority, named like the library's (workerPriority counts
+    // only those), burns 200 ms of its CPU time, then waits (so that it is still there to be
+    // sampled) until terminated.
     const before = threadSamples()
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads')
-      const { readFileSync } = require('node:fs')
+      const { readFileSync, writeFileSync } = require('node:fs')
+      writeFileSync('/proc/thread-self/comm', 'ciphervec-probe')
       const ran = () => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6
       const until = ran() + 200
       while (ran() < until);
