@@ -554,10 +554,13 @@ impl Reads {
                 },
             };
             let mut guard = conn.lock().await;
-            let Some(client) = guard.as_ref() else {
+            let Some(object) = guard.take() else {
                 let _ = tx.send(Err(Error::Unavailable("scanning: the connection was lost earlier".into()))).await;
                 return;
             };
+            // Closed unless the scan ends cleanly (see `InFlight`).
+            let in_flight = session::InFlight::new(object);
+            let client = in_flight.client();
             let result: std::result::Result<bool, tokio_postgres::Error> = async {
                 let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match &end {
                     Some(end) => vec![&space, &start, end],
@@ -591,7 +594,7 @@ impl Reads {
             }
             .await;
             match result {
-                Ok(true) => {}
+                Ok(true) => *guard = Some(in_flight.release()),
                 Ok(false) => {
                     let _ = tx
                         .send(Err(Error::Unavailable(format!(
@@ -601,9 +604,6 @@ impl Reads {
                         .await;
                 }
                 Err(e) => {
-                    if let Some(object) = guard.take() {
-                        drop(deadpool_postgres::Object::take(object));
-                    }
                     let _ = tx.send(Err(from_pg("scanning", e))).await;
                 }
             }

@@ -2,10 +2,11 @@
 //! load or a catch-up (`REPEATABLE READ READ ONLY`), or the write of one index (which holds
 //! the index's row lock until it commits).
 //!
-//! Every statement is one bounded call on the store's runtime. A statement that fails or
-//! times out leaves the transaction in an unknown state, so the connection is closed, not
-//! returned to the pool; a session dropped before it finished rolls back (in the background)
-//! and returns its connection only if that works.
+//! Every statement is one bounded call on the store's runtime. A statement that fails, times
+//! out or is cancelled leaves the transaction in an unknown state (a `BEGIN` or `COMMIT` may
+//! still be on its way), so the connection is closed, not returned to the pool ([`InFlight`]);
+//! a session dropped before it finished rolls back (in the background) and returns its
+//! connection only if that works.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,25 +35,50 @@ pub(crate) async fn checkout(pool: &Pool, what: &str) -> Result<Object> {
     pool.get().await.map_err(|e| from_pool(what, e))
 }
 
-/// Runs `query` on `conn`; a failure closes the connection (see the module docs).
+/// A pooled connection with a statement under way. Dropped before [`InFlight::release`] (the
+/// statement failed, or its future was dropped at a timeout), it closes the connection instead
+/// of handing it back to the pool, where the next caller would find it inside a transaction
+/// it knows nothing about.
+pub(crate) struct InFlight(Option<Object>);
+
+impl InFlight {
+    pub(crate) fn new(object: Object) -> InFlight {
+        InFlight(Some(object))
+    }
+
+    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+        self.0.as_ref().expect("an InFlight holds its connection until released")
+    }
+
+    /// The statement finished cleanly: the connection can be used again.
+    pub(crate) fn release(mut self) -> Object {
+        self.0.take().expect("an InFlight holds its connection until released")
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
+    }
+}
+
+/// Runs `query` on `conn`; a failure or a cancellation closes the connection (see the module
+/// docs).
 pub(crate) async fn on_conn<T>(
     conn: &Mutex<Option<Object>>,
     what: &str,
     query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> Query<'c, T>,
 ) -> Result<T> {
     let mut guard = conn.lock().await;
-    let Some(client) = guard.as_ref() else {
+    let Some(object) = guard.take() else {
         return Err(Error::Unavailable(format!("{what}: the connection was lost earlier in this transaction")));
     };
-    match query(client).await {
-        Ok(out) => Ok(out),
-        Err(e) => {
-            if let Some(object) = guard.take() {
-                drop(Object::take(object));
-            }
-            Err(from_pg(what, e))
-        }
-    }
+    let in_flight = InFlight::new(object);
+    let out = query(in_flight.client()).await.map_err(|e| from_pg(what, e))?;
+    *guard = Some(in_flight.release());
+    Ok(out)
 }
 
 impl Session {
@@ -61,9 +87,9 @@ impl Session {
         let pool = inner.pool.clone();
         let label = what.to_string();
         let object = inner.run(inner.limits.query, what, async move {
-            let object = checkout(&pool, &label).await?;
-            object.batch_execute(&begin).await.map_err(|e| from_pg(&label, e))?;
-            Ok(object)
+            let object = InFlight::new(checkout(&pool, &label).await?);
+            object.client().batch_execute(&begin).await.map_err(|e| from_pg(&label, e))?;
+            Ok(object.release())
         })?;
         Ok(Session { inner: Arc::clone(inner), conn: Arc::new(Mutex::new(Some(object))), finished: false })
     }
@@ -110,14 +136,10 @@ impl Drop for Session {
         let conn = Arc::clone(&self.conn);
         let limit = self.inner.limits.query;
         self.inner.spawn(async move {
+            // A rollback that fails or times out closes the connection (`on_conn`).
             let rollback =
                 tokio::time::timeout(limit, on_conn(&conn, "rolling back", |c| Box::pin(c.batch_execute("ROLLBACK"))));
-            if rollback.await.is_err() {
-                // Timed out: whatever the connection is doing, it is not coming back.
-                if let Some(object) = conn.lock().await.take() {
-                    drop(Object::take(object));
-                }
-            }
+            let _ = rollback.await;
         });
     }
 }
