@@ -138,6 +138,38 @@ describe('postgres storage, one process', () => {
     assert.deepEqual(await a.listIndexes(), [])
   })
 
+  it('a write lock held elsewhere past lockTimeoutMs is ERR_LOCKED; reads go on; writes work once it is released', async () => {
+    const table = prefix()
+    const client = await open({ url: server.url, table, lockTimeoutMs: 500 })
+    const key = Client.generateKey()
+    const index = await client.createIndex({ indexName: 'locked', indexKey: key, dimension: DIM, autoTrain: false })
+    await index.upsert(batchOf(['x0', 'x1'], DIM, 'L'))
+    // Another session holds the index's row lock (what a writer in another process takes).
+    const holder = new pg.Client({ connectionString: server.url })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      const { rowCount } = await holder.query(`SELECT 1 FROM "${table}_spaces" FOR UPDATE`)
+      assert.ok(rowCount && rowCount >= 1)
+      await rejectsWithCode(index.upsert(batchOf(['y0', 'y1'], DIM, 'L')), 'ERR_LOCKED')
+      await rejectsWithCode(index.delete({ ids: ['x0'] }), 'ERR_LOCKED')
+      // Reads are not writes: eventual and strong ones both answer.
+      assert.equal(await index.count(), 2)
+      assert.equal(await index.count({ consistency: 'strong' }), 2)
+      assert.equal((await index.query({ vector: vectorFor('x1', DIM, 'L'), topK: 1, consistency: 'strong' }))[0].id, 'x1')
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {})
+      await holder.end()
+    }
+    // Nothing of the rejected calls was written; the next writes go through.
+    assert.deepEqual(await sortedIds(index, 'strong'), ['x0', 'x1'])
+    await index.upsert(batchOf(['y0', 'y1'], DIM, 'L'))
+    assert.deepEqual(await index.delete({ ids: ['x0'] }), { deletedCount: 1 })
+    const other = await open({ url: server.url, table })
+    const reloaded = await other.loadIndex({ indexName: 'locked', indexKey: key })
+    assert.deepEqual(await sortedIds(reloaded), ['x1', 'y0', 'y1'])
+  })
+
   it('rejects bad storage options with ERR_INVALID_ARGUMENT', async () => {
     const bad: Array<[string, StorageOptions]> = [
       ['postgres without url', { kind: 'postgres' }],
