@@ -319,7 +319,7 @@ describe('postgres storage, many processes', () => {
       })()
       const ackedBefore = writer.acks.length
       t0 = performance.now()
-      const result = await trainer.call('train', { options: { nLists: 64, seed: 7, maxIters: 300, tolerance: 0 } }, 300_000)
+      const result = await trainer.call('train', { options: { nLists: 64, seed: 7, maxIters: 1000, tolerance: 0 } }, 300_000)
       t.diagnostic(`training: ${(performance.now() - t0).toFixed(0)} ms, ${result.iterations} iterations; ${writer.acks.length - ackedBefore} batches written meanwhile`)
       assert.equal(result.nLists, 64)
       // A few more writes after the commit, then stop.
@@ -422,7 +422,11 @@ describe('postgres storage, many processes', () => {
      * every other one all or nothing (a rejected write's outcome is unknown).
      */
     async function ingestThroughOutage(t: TestContext, outage: { begin(): Promise<void>; end(): Promise<void> }) {
-      const storage = { url: server.url, table: prefix(), connectTimeoutMs: 2000, queryTimeoutMs: 2000, pollIntervalMs: 300 }
+      // A write whose row-lock statement is caught by the outage waits lockTimeoutMs +
+      // queryTimeoutMs (the client cannot tell a silent server from a lock held elsewhere),
+      // so lockTimeoutMs is small too: rejections come within seconds, well inside the
+      // liveness deadlines.
+      const storage = { url: server.url, table: prefix(), connectTimeoutMs: 2000, queryTimeoutMs: 2000, lockTimeoutMs: 4000, pollIntervalMs: 300 }
       const dim = 8
       const batchSize = 100
       const key = Client.generateKey()
