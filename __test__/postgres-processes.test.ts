@@ -515,7 +515,6 @@ describe('postgres storage, many processes', () => {
 
     it(
       "a snapshot whose BEGIN got no answer in time does not leave its connection in the pool inside that transaction",
-      { todo: 'library bug: Session::begin returns a timed-out connection to the pool with its BEGIN in flight' },
       async () => {
         const table = prefix()
         const db = new pg.Client({ connectionString: server.url })
