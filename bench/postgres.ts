@@ -34,6 +34,8 @@
 //   BENCH_PG_SETTINGS   JSON of extra postgresql.conf settings for the throwaway server
 //   BENCH_OUT           also write every raw result as JSON to this file
 //   BENCH_SECTIONS      comma list of sections to run (default "ingest,load,train,qps,prop,scale")
+//   BENCH_PERF          a file: record the first postgres ingest with `perf record -a -g` into it
+//                       (system-wide, for the server's backends too; the pids to filter on are printed)
 // The library's own variables reach the children as they are (e.g. CIPHERVEC_WORKER_NICE).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -70,6 +72,7 @@ const QPS_SECONDS = num('BENCH_QPS_SECONDS', 8)
 const QPS_BATCH = num('BENCH_QPS_BATCH', 1000)
 const SCALE = list('BENCH_SCALE', '50000,100000,200000')
 const POOL = env.BENCH_POOL ? Number(env.BENCH_POOL) : undefined
+const PERF = env.BENCH_PERF
 const SECTIONS = new Set((env.BENCH_SECTIONS ?? 'ingest,load,train,qps,prop,scale').split(','))
 
 /** Milliseconds on CLOCK_MONOTONIC: the same clock in every process of the machine. */
@@ -613,20 +616,40 @@ async function main() {
           const last = r === reps
           const target = kind === 'disk' ? disk() : pgT(`ingest${r}`)
           const lsn0 = await walLsn()
+          if (kind === 'postgres') await sql('SELECT pg_stat_statements_reset()')
           const m0 = machineTicks()
           const t0 = serverTicks(server.pid)
           const w0 = now()
+          let perf: ChildProcess | undefined
+          if (PERF && kind === 'postgres' && r === 1) {
+            perf = spawn('perf', ['record', '-a', '-g', '-F', '999', '-o', PERF], { stdio: 'ignore' })
+            live.add(perf)
+            await sleep(1000) // perf needs a moment before it samples
+          }
           const child = new Child('ingest', { target, key, name, n: N, batch: BATCH, compact: last, hold: true })
           const res = await child.next()
+          if (perf) {
+            const pids = (await sql(`SELECT pid FROM pg_stat_activity WHERE application_name = 'ciphervec'`)).map((x) => x.pid)
+            perf.kill('SIGINT')
+            await new Promise((r) => perf!.on('exit', r))
+            live.delete(perf)
+            out(`(perf record of this ingest in ${PERF}: the ingesting Node process is pid ${child.pid}, its server backends (in the server's pid namespace view, see pg_stat_activity) ${pids.join(', ')}, the postmaster ${server.pid})`)
+          }
           const server_ = serverCpu(t0, serverTicks(server.pid))
           const cores = machineCores(m0, machineTicks(), now() - w0)
           const wal = (await walLsn()) - lsn0
           const conns = Number((await sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ciphervec'`))[0].n)
+          // Where the server's time went, by statement (execution only: not parsing, not the wire).
+          const top = kind === 'postgres'
+            ? (await sql(`SELECT calls::bigint AS calls, total_exec_time AS ms, rows::bigint AS rows, query FROM pg_stat_statements
+                          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat%' ORDER BY total_exec_time DESC LIMIT 6`))
+                .map((x) => ({ calls: Number(x.calls), ms: Number(x.ms), rows: Number(x.rows), query: x.query.replace(/\s+/g, ' ').slice(0, 110) }))
+            : undefined
           child.send({ close: true })
           await child.done()
           const items = res.rows / (res.upsertMs / 1000)
           const serverMs = server_.ms
-          ingests.push({ rep: r, kind, ...res, serverCpuMs: serverMs, serverByRole: server_.byRole, walBytes: wal, itemsPerSecond: items, machineCores: cores, conns })
+          ingests.push({ rep: r, kind, ...res, serverCpuMs: serverMs, serverByRole: server_.byRole, walBytes: wal, itemsPerSecond: items, machineCores: cores, conns, top })
           out(`| ${r} | ${kind} | ${f(items)} | ${f(res.upsertMs / 1000, 2)} | ${f(res.settleMs / 1000, 2)} | ${f(res.upsertMedianMs)} / ${f(res.upsertMaxMs)} | ${f((res.cpuUserMs + res.cpuSystemMs) / 1000, 2)} | ${kind === 'postgres' ? `${f(serverMs / 1000, 2)} (${roles(server_.byRole)})` : '-'} | ${kind === 'postgres' ? f(MB(wal)) : '-'} | ${cores.busy.toFixed(2)} | ${f(MB(res.rss))} |`)
           if (last) {
             if (kind === 'disk') mainDisk = target
@@ -644,6 +667,9 @@ async function main() {
       const lastP = ingests.filter((x) => x.kind === 'postgres').pop()!
       out(`final compact() of the last repetition: disk ${f(lastD.compactMs / 1000, 2)} s, postgres ${f(lastP.compactMs / 1000, 2)} s`)
       out(`server connections the ingesting process held at its end (pg_stat_activity): ${ingests.filter((x) => x.kind === 'postgres').map((x) => x.conns).join(', ')}`)
+      const firstPg = ingests.find((x) => x.kind === 'postgres')!
+      out(`statements by execution time in postgres repetition ${firstPg.rep} (pg_stat_statements: calls, total_exec_time s, rows, text):`)
+      for (const x of firstPg.top) out(`    ${x.calls}  ${(x.ms / 1000).toFixed(2)} s  ${x.rows} rows  ${x.query}`)
       results.ingest = ingests
     }
 
@@ -666,12 +692,18 @@ async function main() {
         if (res.count !== N) throw new Error(`loaded ${res.count} items, not ${N}`)
         return { ...res, serverMs: sv.ms, serverByRole: sv.byRole }
       }
-      const loads: Record<string, Json[]> = { disk: [], postgres: [], vacuumed: [] }
+      const loads: Record<string, Json[]> = { disk: [], postgres: [], plain: [], vacuumed: [] }
       for (let r = 0; r < LOADS; r++) {
         for (const t of r % 2 ? [mainPg, mainDisk] : [mainDisk, mainPg]) loads[t.kind].push(await loadOnce(t))
       }
-      // The same after VACUUM FULL: does the dead space the compaction left behind cost the load?
-      const tv = now()
+      // The same after a plain VACUUM (what autovacuum does, in time) and after VACUUM FULL: does the
+      // dead space the compaction left behind cost the load?
+      let tv = now()
+      await sql(`VACUUM ${mainPg.table}_entries`)
+      const plainS = (now() - tv) / 1000
+      const relPlain = await relation(mainPg.table!)
+      for (let r = 0; r < LOADS; r++) loads.plain.push(await loadOnce(mainPg))
+      tv = now()
       await sql(`VACUUM FULL ${mainPg.table}_entries`)
       const vacuumS = (now() - tv) / 1000
       const rel1 = await relation(mainPg.table!)
@@ -689,10 +721,12 @@ async function main() {
       }
       const md = row('disk', 'disk', dBytes)
       const mp = row('postgres', 'postgres', pgBytes.value)
+      const mpl = row('plain', 'postgres after VACUUM', pgBytes.value)
       const mv = row('vacuumed', 'postgres after VACUUM FULL', pgBytes.value)
-      out(`\npostgres/disk: loadIndex time ${(mp / md).toFixed(2)}×, MB/s ${(MB(pgBytes.value) / mp / (MB(dBytes) / md)).toFixed(2)}× (items/s ${(md / mp).toFixed(2)}×); after VACUUM FULL ${(mv / md).toFixed(2)}× the time`)
+      out(`\npostgres/disk: loadIndex time ${(mp / md).toFixed(2)}×, MB/s ${(MB(pgBytes.value) / mp / (MB(dBytes) / md)).toFixed(2)}× (items/s ${(md / mp).toFixed(2)}×); after VACUUM ${(mpl / md).toFixed(2)}×, after VACUUM FULL ${(mv / md).toFixed(2)}× the time`)
+      out(`VACUUM took ${plainS.toFixed(2)} s; after it: ${relationText(relPlain)}`)
       out(`VACUUM FULL took ${vacuumS.toFixed(2)} s; after it: ${relationText(rel1)}`)
-      results.load = { disk: loads.disk, postgres: loads.postgres, vacuumed: loads.vacuumed, diskBytes: dBytes, pgBytes, relation: rel0, relationVacuumed: rel1, vacuumS }
+      results.load = { disk: loads.disk, postgres: loads.postgres, plain: loads.plain, vacuumed: loads.vacuumed, diskBytes: dBytes, pgBytes, relation: rel0, relationPlain: relPlain, relationVacuumed: rel1, plainS, vacuumS }
     }
 
     // Train both (for the query and propagation sections) ----------------------------------
@@ -810,7 +844,7 @@ async function main() {
           const [w, ...rs] = await Promise.all([writer, ...readers].map((c) => c.next()))
           const sv = serverCpu(t0, serverTicks(server.pid))
           const cores = machineCores(m0, machineTicks(), now() - w0)
-          const stmts = await sql(`SELECT calls::bigint AS calls, query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC`)
+          const stmts = await sql(`SELECT calls::bigint AS calls, total_exec_time AS ms, query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC`)
           await Promise.all([writer, ...readers].map((c) => c.done()))
           // Backends report their transaction counts when they end or at most once a second.
           await sleep(1500)
@@ -829,11 +863,12 @@ async function main() {
           const ack = w.acked.map((x: number, i: number) => x - w.sent[i])
           const mine = stmts.filter((x) => !/pg_stat|pg_database|pg_wal|SHOW|count\(\*\)/.test(x.query))
           const calls = mine.reduce((t, x) => t + Number(x.calls), 0)
+          const execMs = mine.reduce((t, x) => t + Number(x.ms), 0)
           rows.push({
             label: variant.label, readers: nReaders, ack, seenAck, seenSent, polls: rs.reduce((t, r) => t + r.pollsPerSecond, 0) / rs.length, metaOk,
             dropped: proxy?.dropped(), serverMs: sv.ms, serverByRole: sv.byRole, cores,
-            statementsPerWrite: calls / PROP_N, commitsPerWrite: (Number(xact1.c) - Number(xact0.c)) / PROP_N, rollbacksPerWrite: (Number(xact1.r) - Number(xact0.r)) / PROP_N,
-            statements: mine.slice(0, 25).map((x) => ({ calls: Number(x.calls), query: x.query.replace(/\s+/g, ' ').slice(0, 150) })),
+            statementsPerWrite: calls / PROP_N, execMsPerWrite: execMs / PROP_N, commitsPerWrite: (Number(xact1.c) - Number(xact0.c)) / PROP_N, rollbacksPerWrite: (Number(xact1.r) - Number(xact0.r)) / PROP_N,
+            statements: mine.slice(0, 25).map((x) => ({ calls: Number(x.calls), ms: Number(x.ms), query: x.query.replace(/\s+/g, ' ').slice(0, 150) })),
           })
         } finally {
           for (const ch of [...readers, writer]) if (live.has(ch.proc)) ch.proc.kill('SIGKILL')
@@ -847,10 +882,10 @@ async function main() {
       out(`\nreaders saw the writer's send time in the metadata: ${rows.filter((r) => r.seenAck).every((r) => r.metaOk) ? 'yes, every item' : 'NO (mismatch)'}`)
       out('database work per single-item write (the writer + its readers; pg_stat_statements and pg_stat_database from the first write to the last report, divided by writes; server CPU by role):')
       for (const r of rows.filter((r) => r.statementsPerWrite !== undefined)) {
-        out(`- ${r.label}: ${r.statementsPerWrite.toFixed(1)} statements, ${r.commitsPerWrite.toFixed(2)} commits + ${r.rollbacksPerWrite.toFixed(2)} rollbacks; server CPU ${f(r.serverMs / PROP_N, 2)} ms per write (${roles(r.serverByRole)} s in all)`)
+        out(`- ${r.label}: ${r.statementsPerWrite.toFixed(1)} statements (executing ${r.execMsPerWrite.toFixed(3)} ms: pg_stat_statements total_exec_time), ${r.commitsPerWrite.toFixed(2)} commits + ${r.rollbacksPerWrite.toFixed(2)} rollbacks; server CPU ${f(r.serverMs / PROP_N, 2)} ms per write (ticks, coarse: ${roles(r.serverByRole)} s in all)`)
       }
       for (const r of rows.filter((r) => r.statements).slice(0, 2)) {
-        out(`statements of "${r.label}" (calls, text):\n${r.statements.map((x: Json) => `    ${x.calls}  ${x.query}`).join('\n')}`)
+        out(`statements of "${r.label}" (calls, text):\n${r.statements.map((x: Json) => `    ${x.calls}  ${x.ms.toFixed(1)} ms  ${x.query}`).join('\n')}`)
       }
       results.prop = rows
     }
