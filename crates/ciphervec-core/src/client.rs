@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
@@ -176,12 +176,16 @@ impl Client {
 }
 
 /// The follower of a client over a shared store: applies other processes' commits to the
-/// client's open indexes when woken for them, and polls every `every` for those it was not
-/// woken for (see `index::follow`). Ends with the client. Failures (the database is down, say)
-/// are left to the next round: reads keep being served from memory meanwhile.
+/// client's open indexes when woken for them, and every `every` polls the heads of all of
+/// them, for commits it was not woken for (see `index::follow`). The poll keeps its schedule
+/// however many wake-ups arrive: wake-ups for one index must not put off finding another's
+/// lost ones, nor the retry of a catch-up that failed. Ends with the client. Failures (the
+/// database is down, say) are left to the next round: reads keep being served from memory
+/// meanwhile.
 fn follow(shared: &Weak<Shared>, catalog: &Weak<Mutex<Catalog>>, wakes: &Receiver<Wake>, every: Duration) {
+    let mut next_poll = Instant::now() + every;
     loop {
-        let first = match wakes.recv_timeout(every) {
+        let first = match wakes.recv_timeout(next_poll.saturating_duration_since(Instant::now())) {
             Ok(wake) => Some(wake),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
@@ -195,29 +199,28 @@ fn follow(shared: &Weak<Shared>, catalog: &Weak<Mutex<Catalog>>, wakes: &Receive
             cat.open.values().filter_map(Weak::upgrade).filter(|i| i.is_open()).collect()
         };
         drop(catalog);
-        match first {
-            Some(first) => {
-                // Every wake-up waiting now, the latest per index.
-                let mut latest: HashMap<String, u64> = HashMap::new();
-                for wake in std::iter::once(first).chain(wakes.try_iter()) {
-                    let seq = latest.entry(wake.space).or_insert(wake.seq);
-                    *seq = if wake.seq == 0 { 0 } else { (*seq).max(wake.seq) };
-                }
-                for index in &open {
-                    if let Some(&seq) = latest.get(index.storage_name()) {
-                        let _ = index.follow_wake(seq);
-                    }
+        if let Some(first) = first {
+            // Every wake-up waiting now, the latest per index.
+            let mut latest: HashMap<String, u64> = HashMap::new();
+            for wake in std::iter::once(first).chain(wakes.try_iter()) {
+                let seq = latest.entry(wake.space).or_insert(wake.seq);
+                *seq = if wake.seq == 0 { 0 } else { (*seq).max(wake.seq) };
+            }
+            for index in &open {
+                if let Some(&seq) = latest.get(index.storage_name()) {
+                    let _ = index.follow_wake(seq);
                 }
             }
-            None => {
-                let Some(sharing) = shared.store.sharing() else { return };
-                let spaces: Vec<&str> = open.iter().map(|i| i.storage_name()).collect();
-                if let Ok(heads) = sharing.heads(&spaces) {
-                    for (index, head) in open.iter().zip(heads) {
-                        let _ = index.follow_to(head);
-                    }
+        }
+        if Instant::now() >= next_poll {
+            let Some(sharing) = shared.store.sharing() else { return };
+            let spaces: Vec<&str> = open.iter().map(|i| i.storage_name()).collect();
+            if let Ok(heads) = sharing.heads(&spaces) {
+                for (index, head) in open.iter().zip(heads) {
+                    let _ = index.follow_to(head);
                 }
             }
+            next_poll = Instant::now() + every;
         }
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use ciphervec_core::test_util::{seals_under_data_key, SharedMemoryStorage};
+use ciphervec_core::test_util::{seals_under_data_key, storage_name, SharedMemoryStorage};
 use ciphervec_core::{Client, Include, Metric};
 use common::sharing;
 
@@ -41,4 +41,31 @@ fn a_record_altered_in_the_store_fails_the_follower_that_reads_it() {
     assert_eq!(err.code(), "ERR_INTEGRITY", "{err}");
     let got = ib.get(&["x".to_string()], Include { vector: true, ..Include::default() }).unwrap();
     assert_eq!(got[0].vector.as_deref(), Some(&[1.0f32, 2.0][..]), "the follower kept what it had checked");
+}
+
+/// A commit whose wake-up was lost (as notifications are while a listener reconnects) is
+/// found by polling, on schedule, even while wake-ups for another index keep arriving more
+/// often than the polling interval.
+#[test]
+fn a_lost_wake_up_is_caught_by_polling_while_other_indexes_keep_waking() {
+    let key = [5u8; 32];
+    let store = Arc::new(SharedMemoryStorage::deaf_to(&storage_name(&key, "lost"), std::time::Duration::from_millis(200)));
+    let (a, b) = (Client::new(store.clone(), 1).unwrap(), Client::new(store.clone(), 1).unwrap());
+    let (lost, busy) = (
+        a.create_index("lost", &key, None, Metric::Euclidean).unwrap(),
+        a.create_index("busy", &key, None, Metric::Euclidean).unwrap(),
+    );
+    lost.upsert(vec![common::item("x", vec![1.0, 2.0])]).unwrap();
+    busy.upsert(vec![common::item("b0", vec![1.0, 2.0])]).unwrap();
+    let (lost_b, busy_b) = (b.load_index("lost", &key).unwrap(), b.load_index("busy", &key).unwrap());
+    lost.upsert(vec![common::item("y", vec![3.0, 4.0])]).unwrap();
+    // Writes to `busy` every 20 ms wake b's follower ten times per polling interval.
+    let mut k = 1;
+    sharing::eventually("b sees the write whose wake-up was lost", || {
+        busy.upsert(vec![common::item(&format!("b{k}"), vec![k as f32, 0.0])]).unwrap();
+        k += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        lost_b.count().unwrap() == 2
+    });
+    sharing::eventually("b follows busy too", || busy_b.count().unwrap() == busy.count().unwrap());
 }

@@ -33,6 +33,10 @@ struct Inner {
     subscribers: Mutex<Vec<Sender<Wake>>>,
     /// No wake-ups, and followers poll only hourly: they catch up only when told to.
     quiet: bool,
+    /// A space whose wake-ups are lost (as notifications are while a listener reconnects).
+    deaf_to: Option<String>,
+    /// Followers' polling interval, if not the default.
+    poll: Option<std::time::Duration>,
 }
 
 impl Inner {
@@ -41,7 +45,7 @@ impl Inner {
     }
 
     fn notify(&self, wake: Wake) {
-        if self.quiet {
+        if self.quiet || self.deaf_to.as_deref() == Some(wake.space.as_str()) {
             return;
         }
         self.subscribers.lock().unwrap().retain(|s| s.send(wake.clone()).is_ok());
@@ -64,6 +68,13 @@ impl SharedMemoryStorage {
     /// `Index::sync`): for tests that must act between a commit and its being followed.
     pub fn quiet() -> Self {
         SharedMemoryStorage { inner: Arc::new(Inner { quiet: true, ..Inner::default() }) }
+    }
+
+    /// An empty store that loses every wake-up for `space` and has followers poll every
+    /// `poll`: for tests of the polling fallback.
+    pub fn deaf_to(space: &str, poll: std::time::Duration) -> Self {
+        let inner = Inner { deaf_to: Some(space.to_string()), poll: Some(poll), ..Inner::default() };
+        SharedMemoryStorage { inner: Arc::new(inner) }
     }
 
     /// Every (space, key, value) held.
@@ -292,7 +303,9 @@ impl Sharing for SharedMemoryStorage {
     }
 
     fn poll_interval(&self) -> std::time::Duration {
-        if self.inner.quiet {
+        if let Some(poll) = self.inner.poll {
+            poll
+        } else if self.inner.quiet {
             std::time::Duration::from_secs(3600)
         } else {
             std::time::Duration::from_secs(1)

@@ -62,7 +62,9 @@ pub fn writes_reach_every_client(open: Open, name: &str) {
     ia.delete(&(250..260).map(|i| format!("id-{i}")).collect::<Vec<_>>()).unwrap();
     ib.upsert(items(300, 50, 3, 8)).unwrap(); // a write builds on the other's writes
     assert_eq!(ib.count().unwrap(), 340, "the writer applied the other's commits before writing");
-    assert_eq!(ia.count().unwrap(), 290, "a's own writes, before it has followed b");
+    // a's follower may or may not have applied b's commit yet; never anything in between.
+    let seen = ia.count().unwrap();
+    assert!(seen == 290 || seen == 340, "a holds its own writes, with or without b's: {seen}");
     ia.sync().unwrap();
     assert_eq!(contents(&ia), contents(&ib));
     // Without sync: the follower catches up by itself.
