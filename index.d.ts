@@ -349,13 +349,19 @@ export interface StorageOptions {
   pollIntervalMs?: number
 }
 
-/** Progress of a training run, reported once per k-means iteration. */
+/** The k-means `index.train` runs. */
+export type TrainAlgorithm = 'lloyd' | 'minibatch'
+
+/** Progress of a training run, reported once per Lloyd iteration or mini-batch pass. */
 export interface TrainingProgress {
-  /** 1-based iteration number. */
+  /** 1-based iteration number (`'minibatch'`: passes, then the finishing Lloyd iteration). */
   iteration: number
-  /** The iteration cap (`maxIters`). */
+  /** The most iterations the run reports: `maxIters` (`'minibatch'`: `maxIters` + 1). */
   maxIters: number
-  /** Sum of squared distances of the training sample to its centroids (lower is better). */
+  /**
+   * Sum of squared distances of the training sample to its centroids (lower is better);
+   * in a mini-batch pass, each vector's distance when its step assigned it.
+   */
   inertia: number
 }
 
@@ -369,11 +375,25 @@ export interface TrainOptions {
    * n/39 (n = vectors in the index). Needs at least 2 × nLists vectors.
    */
   nLists?: number
-  /** Vectors per assignment batch; default 2048. */
+  /**
+   * Which k-means runs: `'lloyd'` (default) or `'minibatch'`; any other value rejects with
+   * `ERR_INVALID_ARGUMENT`.
+   */
+  algorithm?: TrainAlgorithm
+  /**
+   * `'lloyd'`: vectors per assignment block (a unit of parallel work); `'minibatch'`:
+   * vectors per training step (the centroids move after each). Default 2048.
+   */
   batchSize?: number
-  /** Iteration cap; default 100. */
+  /**
+   * `'lloyd'`: iteration cap (default 10; `maxIters: 20, tolerance: 0` is FAISS's k-means).
+   * `'minibatch'`: passes over the training sample (default 4; one Lloyd iteration follows).
+   */
   maxIters?: number
-  /** Stop when the relative change of inertia falls below this; default 1e-6. */
+  /**
+   * Stop when the relative change of inertia between two iterations (or passes) falls below
+   * this; default 1e-6.
+   */
   tolerance?: number
   /**
    * Megabytes the trainer may use for its sample (0 = no limit); it samples fewer vectors
@@ -387,7 +407,10 @@ export interface TrainOptions {
    * previous state.
    */
   signal?: AbortSignal
-  /** Called once per iteration. It does not keep the process alive. */
+  /**
+   * Called once per Lloyd iteration or mini-batch pass (then once for the finishing Lloyd
+   * iteration). It does not keep the process alive.
+   */
   onProgress?: (progress: TrainingProgress) => void
 }
 
@@ -395,7 +418,7 @@ export interface TrainOptions {
 export interface TrainResult {
   /** Lists built. */
   nLists: number
-  /** k-means iterations run. */
+  /** k-means iterations run (`'minibatch'`: passes + the finishing Lloyd iteration). */
   iterations: number
   /** Final inertia of the training sample. */
   inertia: number

@@ -841,4 +841,5 @@ module.exports.Consistency = nativeBinding.Consistency
 module.exports.DistanceMetric = nativeBinding.DistanceMetric
 module.exports.IncludeField = nativeBinding.IncludeField
 module.exports.StorageKind = nativeBinding.StorageKind
+module.exports.TrainAlgorithm = nativeBinding.TrainAlgorithm
 module.exports.TrainingState = nativeBinding.TrainingState

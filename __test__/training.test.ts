@@ -71,6 +71,56 @@ describe('training', () => {
     assert.equal(batch.length, 5)
   })
 
+  it("algorithm 'minibatch': recall@10 >= 0.95, one report per pass, the same lists for the same seed, and an abort", async () => {
+    const dim = 32
+    const { index, data } = await filled(50_000, dim, 5)
+    const reports: { iteration: number; maxIters: number }[] = []
+    const result = await index.train({ algorithm: 'minibatch', seed: 7, onProgress: (p) => reports.push(p) })
+    // 4 passes by default, then one Lloyd iteration: one report each.
+    assert.equal(result.iterations, 5)
+    assert.deepEqual(reports.map((r) => r.iteration), [1, 2, 3, 4, 5])
+    assert.ok(reports.every((r) => r.maxIters === 5))
+    const queries = clustered(100, dim, 100, 1).map((x) => x + 0.01)
+    let found = 0
+    const firstHits: string[][] = []
+    for (let qi = 0; qi < 100; qi++) {
+      const q = row(queries, dim, qi)
+      const truth = new Set(bruteForce('euclidean', data, dim, q, 10).map((h) => h.id))
+      const hits = (await index.query({ vector: q, topK: 10 })).map((h) => h.id)
+      firstHits.push(hits)
+      found += hits.filter((id) => truth.has(id)).length
+    }
+    assert.ok(found / 1000 >= 0.95, `recall@10 ${found / 1000} at the default nProbes`)
+
+    // The same data and seed on a client with another thread count: the same centroids, so the
+    // same inertia and the same answers.
+    const client = await Client.open({ threads: 1 })
+    const other = await client.createIndex({ indexName: 'ivf1', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
+    await other.upsert({ ids: Array.from({ length: data.length / dim }, (_, i) => String(i)), vectors: data })
+    const again = await other.train({ algorithm: 'minibatch', seed: 7 })
+    assert.equal(again.inertia, result.inertia)
+    for (let qi = 0; qi < 100; qi += 10) {
+      const hits = (await other.query({ vector: row(queries, dim, qi), topK: 10 })).map((h) => h.id)
+      assert.deepEqual(hits, firstHits[qi])
+    }
+    const different = await other.train({ algorithm: 'minibatch', seed: 8 })
+    assert.notEqual(different.inertia, result.inertia)
+
+    // An abort during the passes rejects and leaves the trained lists in place.
+    const controller = new AbortController()
+    const run = other.train({
+      algorithm: 'minibatch',
+      maxIters: 10_000,
+      tolerance: 0,
+      signal: controller.signal,
+      onProgress: (p) => p.iteration === 2 && controller.abort(),
+    })
+    await rejectsWithCode(run, 'ERR_ABORTED')
+    assert.equal(other.isTrained(), true)
+    assert.equal(other.isTraining(), false)
+    await client.close()
+  })
+
   it('keeps the event loop responsive during a multi-second training run', { skip: noSchedstat }, async (t) => {
     const { index } = await filled(50_000, 32, 2)
     const before = threadSamples()
@@ -163,6 +213,9 @@ describe('training', () => {
     await rejectsWithCode(index.train({ nLists: 2.5 }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(index.train({ maxIters: -1 }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(index.train({ tolerance: -1 }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(index.train({ algorithm: 'kmeans' as unknown as 'lloyd' }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(index.train({ algorithm: 'minibatch', batchSize: 0 }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(index.train({ algorithm: 'minibatch', maxIters: 0 }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(index.query({ vector: new Float32Array(8), nProbes: 0 }), 'ERR_INVALID_ARGUMENT')
     const controller = new AbortController()
     const first = index.train({ nLists: 16, maxIters: 10_000, tolerance: 0, signal: controller.signal })

@@ -2,7 +2,7 @@
 //! whole number (napi's u32 conversion would silently wrap -1 or truncate 1.5), strings
 //! become enums; the core checks ranges and applies defaults, so every limit has one home.
 
-use ciphervec_core::{AutoTrain, Error, Include, Metric, Result, TrainParams};
+use ciphervec_core::{AutoTrain, Error, Include, Metric, Result, TrainAlgorithm, TrainParams};
 use napi::bindgen_prelude::Either;
 
 use crate::types::{AutoTrainOptions, DistanceMetric, IncludeField, TrainOptions};
@@ -58,12 +58,26 @@ pub fn train_params(o: &TrainOptions) -> Result<TrainParams> {
     let d = TrainParams::default();
     Ok(TrainParams {
         n_lists: count(o.n_lists, "nLists")?,
+        algorithm: match o.algorithm.as_deref() {
+            None => d.algorithm,
+            Some(a) => algorithm(a)?,
+        },
         batch_size: count(o.batch_size, "batchSize")?.unwrap_or(d.batch_size),
-        max_iters: count(o.max_iters, "maxIters")?.unwrap_or(d.max_iters),
+        max_iters: count(o.max_iters, "maxIters")?.or(d.max_iters),
         tolerance: o.tolerance.unwrap_or(d.tolerance),
         max_memory_mb: count(o.max_memory, "maxMemory")?.unwrap_or(d.max_memory_mb),
         seed: count(o.seed, "seed")?.map_or(d.seed, |s| s as u64),
     })
+}
+
+/// A `TrainAlgorithm` string. Taken as a string rather than napi's string enum so that an
+/// unknown value rejects with `ERR_INVALID_ARGUMENT` like every other bad option.
+fn algorithm(name: &str) -> Result<TrainAlgorithm> {
+    match name {
+        "minibatch" => Ok(TrainAlgorithm::MiniBatch),
+        "lloyd" => Ok(TrainAlgorithm::Lloyd),
+        other => Err(Error::InvalidArgument(format!("algorithm must be 'minibatch' or 'lloyd', got '{other}'"))),
+    }
 }
 
 /// The `autoTrain` option as the core's setting: absent → the environment's default.

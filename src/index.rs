@@ -298,6 +298,7 @@ impl EncryptedIndex {
     ) -> napi::Result<PromiseRaw<'env, TrainResult>> {
         let options = options.unwrap_or(TrainOptions {
             n_lists: None,
+            algorithm: None,
             batch_size: None,
             max_iters: None,
             tolerance: None,

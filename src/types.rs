@@ -293,15 +293,29 @@ pub struct DeleteResult {
     pub deleted_count: u32,
 }
 
-/// Progress of a training run, reported once per k-means iteration.
+/// Progress of a training run, reported once per Lloyd iteration or mini-batch pass.
 #[napi(object)]
 pub struct TrainingProgress {
-    /// 1-based iteration number.
+    /// 1-based iteration number (`'minibatch'`: passes, then the finishing Lloyd iteration).
     pub iteration: u32,
-    /// The iteration cap (`maxIters`).
+    /// The most iterations the run reports: `maxIters` (`'minibatch'`: `maxIters` + 1).
     pub max_iters: u32,
-    /// Sum of squared distances of the training sample to its centroids (lower is better).
+    /// Sum of squared distances of the training sample to its centroids (lower is better);
+    /// in a mini-batch pass, each vector's distance when its step assigned it.
     pub inertia: f64,
+}
+
+/// The k-means `index.train` runs.
+#[napi(string_enum = "lowercase")]
+pub enum TrainAlgorithm {
+    /// Exact Lloyd iterations, FAISS's k-means (the default): `maxIters` (default 10) full
+    /// passes over the training sample, each moving every centroid to the mean of its points,
+    /// until `tolerance`.
+    Lloyd,
+    /// Mini-batch k-means: `maxIters` passes (default 4) over the training sample in steps of
+    /// `batchSize` vectors, each step moving the centroids, then one exact Lloyd iteration.
+    /// Costs about `maxIters` + 1 Lloyd iterations.
+    Minibatch,
 }
 
 /// Options of `index.train`.
@@ -310,11 +324,18 @@ pub struct TrainOptions<'env> {
     /// Number of lists (k-means centroids). Default: the largest power of two ≤ 4·√n, at most
     /// n/39 (n = vectors in the index). Needs at least 2 × nLists vectors.
     pub n_lists: Option<f64>,
-    /// Vectors per assignment batch; default 2048.
+    /// Which k-means runs: `'lloyd'` (default) or `'minibatch'`; any other value rejects with
+    /// `ERR_INVALID_ARGUMENT`.
+    #[napi(ts_type = "TrainAlgorithm")]
+    pub algorithm: Option<String>,
+    /// `'lloyd'`: vectors per assignment block (a unit of parallel work); `'minibatch'`:
+    /// vectors per training step (the centroids move after each). Default 2048.
     pub batch_size: Option<f64>,
-    /// Iteration cap; default 100.
+    /// `'lloyd'`: iteration cap (default 10; `maxIters: 20, tolerance: 0` is FAISS's k-means).
+    /// `'minibatch'`: passes over the training sample (default 4; one Lloyd iteration follows).
     pub max_iters: Option<f64>,
-    /// Stop when the relative change of inertia falls below this; default 1e-6.
+    /// Stop when the relative change of inertia between two iterations (or passes) falls below
+    /// this; default 1e-6.
     pub tolerance: Option<f64>,
     /// Megabytes the trainer may use for its sample (0 = no limit); it samples fewer vectors
     /// to stay under it.
@@ -325,7 +346,8 @@ pub struct TrainOptions<'env> {
     /// previous state.
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<Object<'env>>,
-    /// Called once per iteration. It does not keep the process alive.
+    /// Called once per Lloyd iteration or mini-batch pass (then once for the finishing Lloyd
+    /// iteration). It does not keep the process alive.
     #[napi(ts_type = "(progress: TrainingProgress) => void")]
     pub on_progress: Option<Function<'env, TrainingProgress, ()>>,
 }
@@ -335,7 +357,7 @@ pub struct TrainOptions<'env> {
 pub struct TrainResult {
     /// Lists built.
     pub n_lists: u32,
-    /// k-means iterations run.
+    /// k-means iterations run (`'minibatch'`: passes + the finishing Lloyd iteration).
     pub iterations: u32,
     /// Final inertia of the training sample.
     pub inertia: f64,

@@ -61,7 +61,7 @@ fn main() {
         if let Some(n_lists) = args.get(4) {
             let params = ciphervec_core::TrainParams {
                 n_lists: Some(n_lists.parse().unwrap()),
-                max_iters: 10,
+                max_iters: Some(10),
                 ..Default::default()
             };
             index.train(&params, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap();

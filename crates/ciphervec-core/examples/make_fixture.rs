@@ -20,7 +20,7 @@ fn main() {
     for batch in batches() {
         index.upsert(batch).unwrap();
     }
-    let params = TrainParams { n_lists: Some(4), max_iters: 5, seed: 7, ..Default::default() };
+    let params = TrainParams { n_lists: Some(4), max_iters: Some(5), seed: 7, ..Default::default() };
     index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
     index.upsert(after_training()).unwrap();
     index.delete(&deleted()).unwrap();

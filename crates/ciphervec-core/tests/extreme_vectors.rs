@@ -63,7 +63,7 @@ fn accepted_extremes_give_finite_complete_results_exact_trained_and_after_traini
         }
         let report = index
             .train(
-                &TrainParams { n_lists: Some(4), max_iters: 20, ..Default::default() },
+                &TrainParams { n_lists: Some(4), max_iters: Some(20), ..Default::default() },
                 &AtomicBool::new(false),
                 &|_| {},
             )

@@ -56,7 +56,7 @@ fn run(seed: u64, ops: usize, store: Arc<dyn Storage>, reopen: &dyn Fn() -> Arc<
             }
             6 => index.compact().unwrap(),
             7 if model.len() >= 8 => {
-                let params = TrainParams { n_lists: Some(2), max_iters: 3, ..Default::default() };
+                let params = TrainParams { n_lists: Some(2), max_iters: Some(3), ..Default::default() };
                 index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
             }
             _ => {
@@ -422,7 +422,7 @@ fn compaction_and_training_give_the_freed_file_space_back() {
     for from in (0..20_000).step_by(5000) {
         upsert(from..from + 5000, &mut rng);
     }
-    let params = TrainParams { n_lists: Some(64), max_iters: 4, ..Default::default() };
+    let params = TrainParams { n_lists: Some(64), max_iters: Some(4), ..Default::default() };
     index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
     let trained = len();
     assert!(trained < held() * 5 / 4, "trained: {trained} bytes of file for {} held", held());
@@ -457,7 +457,7 @@ fn a_failed_reclaim_is_reported_and_fails_nothing() {
     let failure = index.take_background_failure().expect("the failure is kept");
     assert_eq!((failure.task, failure.error.code()), (BackgroundTask::Reclaim, "ERR_IO"));
     assert_eq!(index.loose_entries(), 0, "the compaction is done");
-    let params = TrainParams { n_lists: Some(4), max_iters: 2, ..Default::default() };
+    let params = TrainParams { n_lists: Some(4), max_iters: Some(2), ..Default::default() };
     index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
     assert_eq!(index.take_background_failure().map(|f| f.task), Some(BackgroundTask::Reclaim));
     drop(index);

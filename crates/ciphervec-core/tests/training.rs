@@ -104,7 +104,7 @@ fn bad_training_parameters_are_typed_errors() {
     assert!(err.to_string().contains("128") && err.to_string().contains("100"), "{err}");
     for bad in [
         TrainParams { n_lists: Some(0), ..TrainParams::default() },
-        TrainParams { max_iters: 0, ..TrainParams::default() },
+        TrainParams { max_iters: Some(0), ..TrainParams::default() },
         TrainParams { batch_size: 0, ..TrainParams::default() },
         TrainParams { tolerance: f64::NAN, ..TrainParams::default() },
     ] {
@@ -121,7 +121,7 @@ fn abort_leaves_the_index_untrained_and_queryable() {
     let (_, _, _, index) = filled(Metric::Euclidean, &data);
     let stop = AtomicBool::new(false);
     let iterations = AtomicUsize::new(0);
-    let params = TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
+    let params = TrainParams { n_lists: Some(100), max_iters: Some(10_000), tolerance: 0.0, ..TrainParams::default() };
     let (err, at_abort) = thread::scope(|s| {
         let aborter = s.spawn(|| {
             while iterations.load(Ordering::Acquire) < 2 {
@@ -152,7 +152,7 @@ fn a_second_training_run_is_refused_while_one_runs() {
         let (index, stop) = (index.clone(), stop.clone());
         thread::spawn(move || {
             let params =
-                TrainParams { n_lists: Some(100), max_iters: 10_000, tolerance: 0.0, ..TrainParams::default() };
+                TrainParams { n_lists: Some(100), max_iters: Some(10_000), tolerance: 0.0, ..TrainParams::default() };
             index.train(&params, &stop, &no_progress)
         })
     };
@@ -172,7 +172,7 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
     let trainer = {
         let index = index.clone();
         thread::spawn(move || {
-            let params = TrainParams { n_lists: Some(128), max_iters: 40, tolerance: 0.0, ..TrainParams::default() };
+            let params = TrainParams { n_lists: Some(128), max_iters: Some(40), tolerance: 0.0, ..TrainParams::default() };
             index.train(&params, &AtomicBool::new(false), &no_progress).unwrap()
         })
     };
@@ -230,7 +230,7 @@ fn vectors_held_by_the_lists_stay_exact_through_writes_retraining_compaction_and
             assert_eq!(&index.query(v, &top(1, Some(1 << 20))).unwrap()[0].id, id, "{when}: query by {id}");
         }
     };
-    let params = TrainParams { n_lists: Some(16), max_iters: 10, ..TrainParams::default() };
+    let params = TrainParams { n_lists: Some(16), max_iters: Some(10), ..TrainParams::default() };
     index.train(&params, &AtomicBool::new(false), &no_progress).unwrap();
     check(&index, &model, "trained");
     let mut rng = Rng(12);

@@ -21,6 +21,8 @@ use crate::index::state::placement;
 use crate::index::Index;
 use crate::vector::ivf::{auto_n_lists, Ivf};
 use crate::vector::kmeans::{self, KMeansError, KMeansParams, SplitMix64, POINTS_PER_CENTROID};
+
+pub use crate::vector::kmeans::Algorithm as TrainAlgorithm;
 use crate::vector::{ListId, Metric, Slot};
 
 pub use crate::vector::kmeans::Progress as TrainingProgress;
@@ -35,10 +37,13 @@ pub const MAX_ITERS: usize = 10_000;
 pub struct TrainParams {
     /// Lists (k-means centroids); default: the largest power of two ≤ 4·√n, at most n/39.
     pub n_lists: Option<usize>,
-    /// Points per assignment block; default 2048.
+    /// Which k-means runs; default [`TrainAlgorithm::Lloyd`].
+    pub algorithm: TrainAlgorithm,
+    /// Mini-batch: vectors per step. Lloyd: vectors per assignment block. Default 2048.
     pub batch_size: usize,
-    /// Iteration cap; default 100.
-    pub max_iters: usize,
+    /// Lloyd: iterations (default 10). Mini-batch: passes over the training sample (default 4,
+    /// then one Lloyd iteration).
+    pub max_iters: Option<usize>,
     /// Stop when the relative inertia change falls below it; default 1e-6.
     pub tolerance: f64,
     /// Megabytes the trainer may use for its sample (0 = no limit).
@@ -51,8 +56,9 @@ impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
             n_lists: None,
+            algorithm: TrainAlgorithm::default(),
             batch_size: kmeans::DEFAULT_BATCH_SIZE,
-            max_iters: kmeans::DEFAULT_MAX_ITERS,
+            max_iters: None,
             tolerance: kmeans::DEFAULT_TOLERANCE,
             max_memory_mb: 0,
             seed: kmeans::DEFAULT_SEED,
@@ -65,12 +71,16 @@ impl Default for TrainParams {
 pub struct TrainReport {
     /// Lists built.
     pub n_lists: usize,
-    /// k-means iterations run.
+    /// k-means iterations run: Lloyd iterations, or mini-batch passes + the finishing Lloyd
+    /// iteration.
     pub iterations: usize,
     /// Final inertia of the training sample.
     pub inertia: f64,
     /// Vectors the centroids were trained on.
     pub trained_on: usize,
+    /// Training vectors assigned against all centroids, seeding aside: the work k-means did
+    /// (Lloyd: iterations × sample; mini-batch: about (passes + 1) × sample).
+    pub assigned: usize,
     /// Wall-clock seconds, including assigning and re-sealing every item.
     pub seconds: f64,
 }
@@ -88,7 +98,7 @@ impl Drop for TrainingGuard<'_> {
 
 impl Index {
     /// Trains IVF lists with k-means. `cancel` aborts (→ `ERR_ABORTED`, state unchanged);
-    /// `on_progress` is called once per k-means iteration.
+    /// `on_progress` is called once per Lloyd iteration or mini-batch pass.
     pub fn train(
         &self,
         params: &TrainParams,
@@ -144,7 +154,8 @@ impl Index {
         let (sample, dim, n_lists) = self.snapshot_sample(params)?;
         let kparams = KMeansParams {
             n_lists,
-            max_iters: params.max_iters,
+            algorithm: params.algorithm,
+            max_iters: params.max_iters.unwrap_or(params.algorithm.default_max_iters()),
             tolerance: params.tolerance,
             batch_size: params.batch_size,
             max_points_per_centroid: POINTS_PER_CENTROID,
@@ -169,6 +180,7 @@ impl Index {
             iterations: result.iterations,
             inertia: result.inertia,
             trained_on: result.trained_on,
+            assigned: result.assigned,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -252,8 +264,8 @@ fn validate(p: &TrainParams) -> Result<()> {
             return bad(format!("nLists must be between 1 and {MAX_N_LISTS}, got {k}"));
         }
     }
-    if p.max_iters == 0 || p.max_iters > MAX_ITERS {
-        return bad(format!("maxIters must be between 1 and {MAX_ITERS}, got {}", p.max_iters));
+    if let Some(i) = p.max_iters.filter(|&i| i == 0 || i > MAX_ITERS) {
+        return bad(format!("maxIters must be between 1 and {MAX_ITERS}, got {i}"));
     }
     if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
         return bad(format!("batchSize must be between 1 and {MAX_BATCH_SIZE}, got {}", p.batch_size));

@@ -137,7 +137,7 @@ pub fn training_while_others_write(open: Open, name: &str) {
             }
             round
         });
-        let params = TrainParams { n_lists: Some(16), max_iters: 10, ..Default::default() };
+        let params = TrainParams { n_lists: Some(16), max_iters: Some(10), ..Default::default() };
         let report = ia.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
         assert_eq!(report.n_lists, 16);
         stop.store(true, std::sync::atomic::Ordering::Release);
@@ -173,7 +173,7 @@ pub fn one_training_run_at_a_time(open: Open, name: &str) {
     let released = std::sync::Mutex::new(released);
     std::thread::scope(|s| {
         let run = s.spawn(|| {
-            let params = TrainParams { n_lists: Some(8), max_iters: 3, tolerance: 0.0, ..Default::default() };
+            let params = TrainParams { n_lists: Some(8), max_iters: Some(3), tolerance: 0.0, ..Default::default() };
             let on_progress = |_: &ciphervec_core::TrainingProgress| {
                 let _ = started_tx.send(());
                 let _ = released.lock().unwrap().recv_timeout(Duration::from_secs(120));
@@ -191,7 +191,7 @@ pub fn one_training_run_at_a_time(open: Open, name: &str) {
     });
     ib.sync().unwrap();
     assert!(ib.is_trained());
-    let params = TrainParams { n_lists: Some(4), max_iters: 3, ..Default::default() };
+    let params = TrainParams { n_lists: Some(4), max_iters: Some(3), ..Default::default() };
     assert_eq!(ib.train(&params, &AtomicBool::new(false), &|_| {}).unwrap().n_lists, 4, "free again");
     ia.sync().unwrap();
     assert_eq!(ia.n_lists(), 4);

@@ -1,6 +1,13 @@
-//! Lloyd k-means for training the IVF coarse quantiser, modelled on FAISS's `Clustering`
-//! (sampled training set, GEMM-style assignment, empty clusters fixed by splitting) so quality
-//! and speed compare directly with IndexIVFFlat.
+//! k-means for training the IVF coarse quantiser. Both algorithms share FAISS's `Clustering`
+//! setup (sampled training set, k-means++ seeds, GEMM-style assignment, empty clusters fixed by
+//! splitting) so quality and speed compare directly with IndexIVFFlat:
+//!
+//! - [`Algorithm::Lloyd`] (the default): exact Lloyd iterations, FAISS's `niter`; 10 by
+//!   default, which from k-means++ seeds lands within about 1 % of FAISS's 20 from random
+//!   seeds (BENCHMARKS.md, "Training on defaults").
+//! - [`Algorithm::MiniBatch`]: a few passes of mini-batch k-means ([`minibatch`]), then one
+//!   exact Lloyd iteration over the whole sample, which replaces each centroid by the mean of
+//!   the points it now owns and measures the inertia exactly.
 //!
 //! Determinism: every per-point result is computed independently and every reduction runs in a
 //! fixed order, so the output depends only on the inputs and seed, not on the thread count.
@@ -11,14 +18,40 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+mod minibatch;
 #[cfg(test)]
 mod tests;
 
-/// Iteration cap by default.
-pub(crate) const DEFAULT_MAX_ITERS: usize = 100;
+/// Which k-means [`train`] runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Mini-batch passes over the sample, then one exact Lloyd iteration.
+    MiniBatch,
+    /// Exact Lloyd iterations until `max_iters` or `tolerance`.
+    #[default]
+    Lloyd,
+}
+
+impl Algorithm {
+    /// `max_iters` by default: Lloyd iterations, or mini-batch passes over the sample.
+    pub(crate) fn default_max_iters(self) -> usize {
+        match self {
+            Algorithm::MiniBatch => DEFAULT_PASSES,
+            Algorithm::Lloyd => DEFAULT_MAX_ITERS,
+        }
+    }
+}
+
+/// Lloyd iteration cap by default. Each iteration costs one assignment of the whole sample;
+/// past 10 the inertia improves by under 1 % (measured in BENCHMARKS.md).
+pub(crate) const DEFAULT_MAX_ITERS: usize = 10;
+/// Mini-batch passes over the training sample by default (measured in BENCHMARKS.md).
+pub(crate) const DEFAULT_PASSES: usize = 4;
+/// Exact Lloyd iterations after the mini-batch passes.
+const FINISHING_LLOYD: usize = 1;
 /// Relative inertia change below which training stops, by default.
 pub(crate) const DEFAULT_TOLERANCE: f64 = 1e-6;
-/// Points per assignment block by default.
+/// Points per mini-batch step (Lloyd: per assignment block) by default.
 pub(crate) const DEFAULT_BATCH_SIZE: usize = 2048;
 /// Training points per centroid: k-means runs on a random sample of at most this many points
 /// per list (FAISS's `max_points_per_centroid`).
@@ -32,10 +65,14 @@ pub(crate) type Stop<'a> = &'a (dyn Fn() -> bool + Sync);
 #[derive(Clone, Debug)]
 pub(crate) struct KMeansParams {
     pub(crate) n_lists: usize,
+    pub(crate) algorithm: Algorithm,
+    /// Lloyd iterations, or mini-batch passes over the sample (the finishing Lloyd iteration
+    /// of mini-batch training comes on top).
     pub(crate) max_iters: usize,
     /// Stop when |prev_inertia - inertia| / prev_inertia < tolerance (0 = fixed iteration count).
     pub(crate) tolerance: f64,
-    /// Points per assignment block: the unit of parallel work and of cancel polling.
+    /// Mini-batch: points per step. Lloyd: points per assignment block (the unit of parallel
+    /// work and of cancel polling).
     pub(crate) batch_size: usize,
     /// Training sample = min(n, n_lists * cap) random points, like FAISS (0 = no cap).
     pub(crate) max_points_per_centroid: usize,
@@ -47,9 +84,15 @@ pub(crate) struct KMeansParams {
 impl KMeansParams {
     /// The defaults, with `n_lists` centroids.
     pub(crate) fn new(n_lists: usize) -> Self {
+        Self::with(n_lists, Algorithm::default())
+    }
+
+    /// The defaults of `algorithm`, with `n_lists` centroids.
+    pub(crate) fn with(n_lists: usize, algorithm: Algorithm) -> Self {
         Self {
             n_lists,
-            max_iters: DEFAULT_MAX_ITERS,
+            algorithm,
+            max_iters: algorithm.default_max_iters(),
             tolerance: DEFAULT_TOLERANCE,
             batch_size: DEFAULT_BATCH_SIZE,
             max_points_per_centroid: POINTS_PER_CENTROID,
@@ -59,14 +102,17 @@ impl KMeansParams {
     }
 }
 
-/// Progress of a training run, reported once per k-means iteration.
+/// Progress of a training run, reported once per Lloyd iteration or mini-batch pass.
 #[derive(Clone, Debug)]
 pub struct Progress {
-    /// 1-based number of completed iterations.
+    /// 1-based number of completed iterations (mini-batch passes, then the finishing Lloyd
+    /// iteration).
     pub iteration: usize,
-    /// The iteration cap.
+    /// The most iterations this run can report: `max_iters` (+ 1 for the finishing Lloyd
+    /// iteration of mini-batch training).
     pub max_iters: usize,
-    /// Sum of squared distances of the training sample to the centroids it was assigned to.
+    /// Sum of squared distances of the training sample to the centroids it was assigned to
+    /// (in a mini-batch pass: each point's distance when its batch was assigned).
     pub inertia: f64,
 }
 
@@ -80,6 +126,8 @@ pub(crate) struct KMeansResult {
     pub inertia: f64,
     /// Training sample size.
     pub trained_on: usize,
+    /// Points assigned against all centroids during training (the work done, seeding aside).
+    pub assigned: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,23 +179,53 @@ pub(crate) fn train(
     let x = &*sample;
 
     let mut centroids = seed_kmeanspp(x, dim, k, &mut rng, cancel)?;
+    let (iterations, inertia, assigned) = match params.algorithm {
+        Algorithm::Lloyd => {
+            let (its, inertia) = lloyd(x, dim, &mut centroids, params, params.max_iters, 0, cancel, on_progress)?;
+            (its, inertia, its * m)
+        }
+        Algorithm::MiniBatch => {
+            let total = params.max_iters + FINISHING_LLOYD;
+            let p = minibatch::run(x, dim, &mut centroids, params, params.max_iters, total, &mut rng, cancel, on_progress)?;
+            let finish = KMeansParams { max_iters: total, tolerance: 0.0, ..params.clone() };
+            let (its, inertia) = lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, cancel, on_progress)?;
+            (p.passes + its, inertia, p.assigned + its * m)
+        }
+    };
+    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m, assigned })
+}
+
+/// Up to `iters` exact Lloyd iterations on `x`, numbered after `done` in the progress reports
+/// (whose cap is `params.max_iters`). Returns the iterations run and the last inertia.
+#[allow(clippy::too_many_arguments)]
+fn lloyd(
+    x: &[f32],
+    dim: usize,
+    centroids: &mut [f32],
+    params: &KMeansParams,
+    iters: usize,
+    done: usize,
+    cancel: Stop,
+    on_progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<(usize, f64), KMeansError> {
+    let m = x.len() / dim;
     let mut ids = vec![0u32; m];
     let mut dists = vec![0f32; m];
     let (mut inertia, mut iterations) = (f64::INFINITY, 0);
-    for it in 0..params.max_iters {
+    for it in 0..iters {
         let prev = inertia;
-        let panels = CentroidPanels::new(&centroids, dim);
-        assign_into(x, &panels, &centroids, params.batch_size, Some(cancel), &mut ids, &mut dists)?;
+        let panels = CentroidPanels::new(centroids, dim);
+        assign_into(x, &panels, centroids, params.batch_size, Some(cancel), &mut ids, &mut dists)?;
         inertia = dists.iter().map(|&d| d as f64).sum();
         iterations = it + 1;
-        on_progress(&Progress { iteration: iterations, max_iters: params.max_iters, inertia });
-        let mut counts = update_centroids(x, dim, &ids, &mut centroids);
-        split_empty_clusters(&mut centroids, dim, &mut counts);
+        on_progress(&Progress { iteration: done + iterations, max_iters: params.max_iters, inertia });
+        let mut counts = update_centroids(x, dim, &ids, centroids);
+        split_empty_clusters(centroids, dim, &mut counts);
         if prev == 0.0 || (prev - inertia).abs() < params.tolerance * prev {
             break;
         }
     }
-    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m })
+    Ok((iterations, inertia))
 }
 
 /// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
@@ -197,15 +275,20 @@ pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usiz
         return Ok(capped);
     }
     let f = 4; // bytes per f32 / u32
-               // Per sample point: id, distance, bucket order, plus its copied row when sampling.
-    let per_point = 3 * f;
+    let minibatch = p.algorithm == Algorithm::MiniBatch;
+    // Per sample point: id, distance, bucket order (Lloyd), pass order (mini-batch), plus its
+    // copied row when sampling.
+    let per_point = if minibatch { 4 * f } else { 3 * f };
     let row = dim * f;
-    // Centroids, panels and per-centroid sums; seeding subsample with its distances; block buffers.
+    // Centroids, panels and per-centroid sums; seeding subsample with its distances; block
+    // buffers; mini-batch: the batch, its ids and distances, f64 sums and counts per centroid.
     let panels_len = k.div_ceil(16) * 16 * (dim + 1);
     let seed_pts = (SEED_POINTS_PER_CENTROID * k).min(capped);
+    let batch = if minibatch { p.batch_size.min(capped) * (row + 2 * f) + k * (2 * dim + 3) * f } else { 0 };
     let fixed = (2 * k * dim + panels_len + 2 * k) * f
         + rayon::current_num_threads() * (dim * 8 + p.batch_size * f)
-        + seed_pts * (row + 2 * f);
+        + seed_pts * (row + 2 * f)
+        + batch;
     let bytes = |m: usize| fixed + m * (per_point + if m < n { row } else { 0 });
     if bytes(capped) <= p.max_memory_bytes {
         return Ok(capped);
@@ -325,7 +408,8 @@ fn assign_into(
     dists: &mut [f32],
 ) -> Result<(), KMeansError> {
     let dim = panels.dim();
-    let poll_rows = (POLL_FLOPS / (panels.len() * dim)).clamp(8, block);
+    // At least 8 rows per kernel call, unless the block itself is smaller (batchSize 1..8).
+    let poll_rows = (POLL_FLOPS / (panels.len() * dim)).clamp(block.min(8), block);
     x.par_chunks(block * dim).zip(ids.par_chunks_mut(block)).zip(dists.par_chunks_mut(block)).try_for_each(
         |((xb, ib), db)| {
             for ((xs, is), ds) in xb.chunks(poll_rows * dim).zip(ib.chunks_mut(poll_rows)).zip(db.chunks_mut(poll_rows))

@@ -35,11 +35,22 @@ fn run(data: &[f32], dim: usize, p: &KMeansParams) -> Result<KMeansResult, KMean
     train(data, dim, p, &|| false, &quiet)
 }
 
+/// Lloyd's defaults with `k` lists.
+fn lloyd(k: usize) -> KMeansParams {
+    KMeansParams::with(k, Algorithm::Lloyd)
+}
+
+/// Mini-batch's defaults with `k` lists.
+fn minibatch(k: usize) -> KMeansParams {
+    KMeansParams::with(k, Algorithm::MiniBatch)
+}
+
 #[test]
 fn recovers_gaussian_blobs() {
     let (dim, k, per, sigma) = (16, 12, 200, 0.5);
     let (data, centers) = blobs(k, per, dim, sigma, 1);
-    let mut p = KMeansParams::new(k);
+    let mut p = lloyd(k);
+    p.max_iters = 100;
     p.tolerance = 1e-6;
     let r = run(&data, dim, &p).unwrap();
     assert_eq!(r.trained_on, k * per);
@@ -55,9 +66,9 @@ fn recovers_gaussian_blobs() {
 }
 
 #[test]
-fn deterministic_for_seed_and_thread_count() {
+fn lloyd_deterministic_for_seed_and_thread_count() {
     let (data, _) = blobs(20, 30, 8, 3.0, 2);
-    let mut p = KMeansParams::new(25);
+    let mut p = lloyd(25);
     p.max_points_per_centroid = 20; // forces sampling
     let in_pool = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -74,9 +85,9 @@ fn deterministic_for_seed_and_thread_count() {
 }
 
 #[test]
-fn progress_reports_each_iteration() {
+fn lloyd_progress_reports_each_iteration() {
     let (data, _) = blobs(10, 50, 4, 5.0, 3);
-    let mut p = KMeansParams::new(10);
+    let mut p = lloyd(10);
     p.max_iters = 7;
     p.tolerance = 0.0;
     let seen = Mutex::new(Vec::new());
@@ -100,7 +111,7 @@ fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
     let mut r = Lcg(4);
     let dim = 32;
     let data: Vec<f32> = (0..20_000 * dim).map(|_| r.unit()).collect();
-    let mut p = KMeansParams::new(256);
+    let mut p = lloyd(256);
     p.max_iters = 100_000;
     p.tolerance = 0.0;
     p.batch_size = 64; // debug builds are slow: keep blocks short
@@ -162,9 +173,11 @@ fn invalid_arguments() {
         (4, |p| p.n_lists = 0),
         (4, |p| p.max_memory_bytes = 10),
     ] {
-        let mut p = KMeansParams::new(2);
-        f(&mut p);
-        assert!(matches!(run(&data, dim, &p), Err(KMeansError::InvalidArgument(_))), "dim {dim} {p:?}");
+        for algorithm in [Algorithm::MiniBatch, Algorithm::Lloyd] {
+            let mut p = KMeansParams::with(2, algorithm);
+            f(&mut p);
+            assert!(matches!(run(&data, dim, &p), Err(KMeansError::InvalidArgument(_))), "dim {dim} {p:?}");
+        }
     }
 }
 
@@ -174,7 +187,7 @@ fn duplicate_points_leave_no_nan_and_near_zero_inertia() {
     let dim = 6;
     let distinct: Vec<f32> = (0..5 * dim).map(|i| (i % 7) as f32 - 3.0).collect();
     let data: Vec<f32> = (0..400).flat_map(|i| distinct[(i % 5) * dim..][..dim].to_vec()).collect();
-    let mut p = KMeansParams::new(20);
+    let mut p = lloyd(20);
     p.tolerance = 0.0;
     p.max_iters = 10;
     let r = run(&data, dim, &p).unwrap();
@@ -191,7 +204,7 @@ fn empty_clusters_are_refilled() {
     let dim = 4;
     let mut data = vec![1.0f32; 600 * dim];
     data.extend((0..400 * dim).map(|_| g.unit() * 10.0));
-    let mut p = KMeansParams::new(40);
+    let mut p = lloyd(40);
     p.tolerance = 0.0;
     p.max_iters = 15;
     let r = run(&data, dim, &p).unwrap();
@@ -206,10 +219,15 @@ fn empty_clusters_are_refilled() {
 #[test]
 fn memory_limit_caps_training_sample() {
     let (data, _) = blobs(10, 1000, 8, 1.0, 7);
-    let mut p = KMeansParams::new(10);
-    p.max_memory_bytes = 150_000;
-    let r = run(&data, 8, &p).unwrap();
-    assert!(r.trained_on < 10_000 && r.trained_on >= 20, "{}", r.trained_on);
+    for algorithm in [Algorithm::MiniBatch, Algorithm::Lloyd] {
+        let mut p = KMeansParams::with(10, algorithm);
+        p.max_memory_bytes = 150_000;
+        let r = run(&data, 8, &p).unwrap();
+        assert!(r.trained_on < 10_000 && r.trained_on >= 20, "{algorithm:?}: {}", r.trained_on);
+        assert_eq!(r.trained_on, sample_size(10_000, 8, &p).unwrap());
+        p.max_memory_bytes = 0;
+        assert_eq!(run(&data, 8, &p).unwrap().trained_on, 2560, "{algorithm:?}: 256 per list without a limit");
+    }
 }
 
 #[test]
@@ -250,10 +268,175 @@ fn pick_distinct_is_sorted_unique_and_in_range() {
 
 #[test]
 fn memory_limit_shrinks_sample() {
-    let mut p = KMeansParams::new(10);
-    p.max_memory_bytes = 100_000;
-    let m = sample_size(100_000, 8, &p).unwrap();
-    assert!((20..2560).contains(&m), "{m}");
-    p.max_memory_bytes = 1000;
-    assert!(matches!(sample_size(100_000, 8, &p), Err(KMeansError::InvalidArgument(_))));
+    for algorithm in [Algorithm::MiniBatch, Algorithm::Lloyd] {
+        let mut p = KMeansParams::with(10, algorithm);
+        p.batch_size = 256;
+        p.max_memory_bytes = 100_000;
+        let m = sample_size(100_000, 8, &p).unwrap();
+        assert!((20..2560).contains(&m), "{algorithm:?}: {m}");
+        p.max_memory_bytes = 1000;
+        assert!(matches!(sample_size(100_000, 8, &p), Err(KMeansError::InvalidArgument(_))));
+    }
+}
+
+// Mini-batch k-means (the default algorithm).
+
+/// Overlapping clusters (unlike `blobs`, where any decent run finds the optimum): here the
+/// algorithms' inertias differ, so quality comparisons mean something.
+fn overlapping(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let (data, _) = blobs(40, n / 40, dim, 12.0, seed);
+    data
+}
+
+#[test]
+fn minibatch_recovers_gaussian_blobs() {
+    let (dim, k, per, sigma) = (16, 12, 200, 0.5);
+    let (data, centers) = blobs(k, per, dim, sigma, 1);
+    let p = minibatch(k);
+    assert_eq!(KMeansParams::new(k).algorithm, Algorithm::Lloyd, "Lloyd is the default");
+    assert_eq!(p.max_iters, DEFAULT_PASSES);
+    let r = run(&data, dim, &p).unwrap();
+    let optimal = (k * per * dim) as f64 * (sigma as f64).powi(2);
+    assert!(r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal, "{} vs {optimal}", r.inertia);
+    for c in centers.chunks_exact(dim) {
+        let (_, d) = assign(c, dim, &r.centroids)[0];
+        assert!(d < 0.05, "center missed by {d}");
+    }
+}
+
+#[test]
+fn minibatch_deterministic_for_seed_and_thread_count() {
+    let data = overlapping(4000, 8, 2);
+    let mut p = minibatch(25);
+    p.max_points_per_centroid = 100; // forces sampling
+    p.batch_size = 300; // several steps per pass, one batch split over the threads
+    let in_pool = |threads: usize, p: &KMeansParams| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run(&data, 8, p).unwrap())
+    };
+    let a = in_pool(2, &p);
+    assert_eq!(a.trained_on, 2500);
+    for threads in [2, 1, 3] {
+        let b = in_pool(threads, &p);
+        assert_eq!((&a.centroids, a.inertia), (&b.centroids, b.inertia), "{threads} threads");
+    }
+    p.seed += 1;
+    assert_ne!(a.centroids, in_pool(2, &p).centroids);
+}
+
+#[test]
+fn minibatch_progress_once_per_pass_then_once_for_the_finishing_lloyd_iteration() {
+    let data = overlapping(2000, 4, 3);
+    let mut p = minibatch(10);
+    p.max_iters = 5;
+    p.tolerance = 0.0;
+    p.batch_size = 256;
+    let seen = Mutex::new(Vec::new());
+    let r = train(&data, 4, &p, &|| false, &|pr: &Progress| {
+        seen.lock().unwrap().push((pr.iteration, pr.max_iters, pr.inertia))
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(r.iterations, 6);
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
+    assert!(seen.iter().all(|s| s.1 == 6 && s.2 > 0.0));
+    assert_eq!(seen[5].2, r.inertia, "the last report is the exact inertia of the finishing iteration");
+}
+
+/// The work is counted, not timed: a pass assigns every sample point once, like a Lloyd
+/// iteration, so mini-batch's defaults (4 passes + 1 Lloyd iteration) do half the work of
+/// Lloyd's (10 iterations), and a tenth of the 100 iterations Lloyd ran by default before.
+#[test]
+fn work_is_counted_in_sample_assignments() {
+    let data = overlapping(8000, 8, 4);
+    let mut p = minibatch(32);
+    p.tolerance = 0.0;
+    let r = run(&data, 8, &p).unwrap();
+    assert_eq!(r.iterations, DEFAULT_PASSES + 1);
+    assert_eq!(r.assigned, (DEFAULT_PASSES + 1) * r.trained_on);
+    let mut l = lloyd(32);
+    l.tolerance = 0.0;
+    let full = run(&data, 8, &l).unwrap();
+    assert_eq!(full.iterations, DEFAULT_MAX_ITERS);
+    assert_eq!(full.assigned, DEFAULT_MAX_ITERS * full.trained_on);
+    assert_eq!(r.assigned * 2, full.assigned);
+    l.max_iters = 100;
+    assert_eq!(run(&data, 8, &l).unwrap().assigned, 10 * full.assigned);
+}
+
+/// Quality against exact Lloyd on the same sample and seeds: within 2 % of 20 Lloyd
+/// iterations (FAISS's default) at a quarter of the work.
+#[test]
+fn minibatch_inertia_within_two_percent_of_twenty_lloyd_iterations() {
+    let data = overlapping(20_000, 16, 5);
+    let mb = run(&data, 16, &minibatch(64)).unwrap();
+    let mut l = lloyd(64);
+    l.max_iters = 20;
+    l.tolerance = 0.0;
+    let exact = run(&data, 16, &l).unwrap();
+    assert!(mb.inertia <= 1.02 * exact.inertia, "mini-batch {} vs Lloyd {}", mb.inertia, exact.inertia);
+    assert!(mb.assigned * 4 <= exact.assigned);
+}
+
+/// Batches smaller than a kernel tile (1..8 points; these once panicked in the assignment) or
+/// larger than the sample.
+#[test]
+fn batch_larger_than_sample_or_of_one_point() {
+    let data = overlapping(800, 4, 6);
+    for algorithm in [Algorithm::MiniBatch, Algorithm::Lloyd] {
+        for batch_size in [1, 3, 799, 10_000] {
+            let mut p = KMeansParams::with(8, algorithm);
+            p.batch_size = batch_size;
+            p.max_iters = 4;
+            p.tolerance = 0.0;
+            let r = run(&data, 4, &p).unwrap();
+            assert!(r.centroids.iter().all(|v| v.is_finite()), "{algorithm:?} batch {batch_size}");
+            let iterations = if algorithm == Algorithm::MiniBatch { 5 } else { 4 };
+            assert_eq!(r.assigned, iterations * 800, "{algorithm:?} batch {batch_size}");
+        }
+    }
+}
+
+#[test]
+fn minibatch_duplicate_points_leave_no_nan() {
+    let dim = 6;
+    let distinct: Vec<f32> = (0..5 * dim).map(|i| (i % 7) as f32 - 3.0).collect();
+    let data: Vec<f32> = (0..400).flat_map(|i| distinct[(i % 5) * dim..][..dim].to_vec()).collect();
+    let r = run(&data, dim, &minibatch(20)).unwrap();
+    assert!(r.centroids.iter().all(|v| v.is_finite()));
+    assert!(r.inertia < 1e-6, "{}", r.inertia);
+}
+
+/// As for Lloyd: after the flag is set, each worker sees it at its next poll (every step, and
+/// every assignment sub-block inside a step), so the run stops after a bounded number of polls.
+#[test]
+fn minibatch_cancel_from_another_thread_aborts_within_a_step() {
+    let data = overlapping(20_000, 32, 7);
+    let mut p = minibatch(256);
+    p.max_iters = 100_000;
+    p.tolerance = 0.0;
+    let cancel = AtomicBool::new(false);
+    let polls_after = AtomicUsize::new(0);
+    let polled = || {
+        let stopped = cancel.load(Ordering::Acquire);
+        if stopped {
+            polls_after.fetch_add(1, Ordering::Relaxed);
+        }
+        stopped
+    };
+    let passes = AtomicUsize::new(0);
+    let threads = 2;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            pool.install(|| train(&data, 32, &p, &polled, &|pr: &Progress| passes.store(pr.iteration, Ordering::Relaxed)))
+        });
+        while passes.load(Ordering::Relaxed) < 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cancel.store(true, Ordering::Release);
+        assert_eq!(h.join().unwrap().unwrap_err(), KMeansError::Aborted);
+        let polls = polls_after.load(Ordering::Relaxed);
+        assert!(polls <= 2 * threads, "{polls} polls saw the cancel: workers ran on after it");
+    });
 }
