@@ -2,15 +2,12 @@
 // Run with `npm run bench`; options in the README-style comment on `config` below and in
 // BENCHMARKS.md. The machine is shared and noisy, so only ratios from one run mean much:
 // that is why both systems run here, back to back, instead of comparing with old numbers.
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
-import type { Writable } from 'node:stream'
 import { Client, type EncryptedIndex, type QueryResultItem, type TrainResult } from '../index.js'
+import { type Dataset, FaissServer, gaussian, type Matrix, readDataset, rng, ROOT, siblings, writeDataset } from './common.js'
 
-const ROOT = path.resolve(__dirname, '..')
 const TOP_K = 10
 const SEED = 1
 const WARMUP_QUERIES = 200
@@ -35,80 +32,9 @@ const config = {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-interface Matrix<T extends Float32Array | Int32Array> {
-  rows: number
-  cols: number
-  data: T
-}
-
-interface Dataset {
-  name: string
-  /** Files FAISS reads (the same bytes ciphervec got). */
-  files: { base: string; query: string; gt: string }
-  base: Matrix<Float32Array>
-  query: Matrix<Float32Array>
-  gt: Matrix<Int32Array>
-}
-
-/** .fbin/.ibin: little-endian int32 rows, int32 cols, then rows × cols values, row-major. */
-function readBin(file: string): { rows: number; cols: number; buffer: ArrayBuffer } {
-  const buf = readFileSync(file)
-  const rows = buf.readInt32LE(0)
-  const cols = buf.readInt32LE(4)
-  // Copy into a fresh buffer: a typed array view needs a 4-aligned offset, the file's need not be.
-  const buffer = new Uint8Array(buf.buffer, buf.byteOffset + 8, rows * cols * 4).slice().buffer
-  return { rows, cols, buffer }
-}
-
-function readF32(file: string): Matrix<Float32Array> {
-  const { rows, cols, buffer } = readBin(file)
-  return { rows, cols, data: new Float32Array(buffer) }
-}
-
-function readI32(file: string): Matrix<Int32Array> {
-  const { rows, cols, buffer } = readBin(file)
-  return { rows, cols, data: new Int32Array(buffer) }
-}
-
-function writeBin(file: string, m: Matrix<Float32Array> | Matrix<Int32Array>): void {
-  const header = Buffer.alloc(8)
-  header.writeInt32LE(m.rows, 0)
-  header.writeInt32LE(m.cols, 4)
-  writeFileSync(file, Buffer.concat([header, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)]))
-}
-
-function siblings(baseFile: string): Dataset['files'] {
-  const stem = baseFile.replace(/\.base\.fbin$/, '')
-  return { base: baseFile, query: `${stem}.query.fbin`, gt: `${stem}.gt.ibin` }
-}
-
 function loadDataset(): Dataset {
   const files = siblings(config.data)
-  if (!Object.values(files).every((f) => existsSync(f))) return syntheticDataset()
-  return {
-    name: path.basename(files.base),
-    files,
-    base: readF32(files.base),
-    query: readF32(files.query),
-    gt: readI32(files.gt),
-  }
-}
-
-/** Deterministic PRNG (mulberry32) so a synthetic run can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** A standard normal sample (Box–Muller). */
-function gaussian(next: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())
+  return readDataset(path.basename(files.base), files) ?? syntheticDataset()
 }
 
 /** `n` points scattered around random ones of `centres` (clustered, like real embeddings). The
@@ -171,18 +97,13 @@ function syntheticDataset(): Dataset {
     query: { rows: nq, cols: dim, data: query },
     gt: { rows: nq, cols: gtK, data: gt },
   }
-  writeBin(files.base, ds.base)
-  writeBin(files.query, ds.query)
-  writeBin(files.gt, ds.gt)
+  writeDataset(ds)
   return ds
 }
 
 // ---------------------------------------------------------------------------------------------
 // FAISS: a Python child process that answers one JSON request per line, so its measurements
 // can be interleaved with ciphervec's (both then see the same load on the shared machine).
-
-const VENV = path.join(ROOT, 'bench', '.venv')
-const PYTHON = path.join(VENV, 'bin', 'python')
 
 interface FaissTrain {
   version: string
@@ -192,64 +113,6 @@ interface FaissTrain {
   iterations: number
   /** FAISS's own timer of the k-means loop (no sampling). */
   loopSeconds: number | null
-}
-
-/** Creates bench/.venv with faiss-cpu + numpy unless it already imports them. */
-function ensureVenv(): boolean {
-  const ok = () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0
-  if (ok()) return true
-  console.log('[faiss] creating bench/.venv (pip install faiss-cpu numpy) ...')
-  const steps: [string, string[]][] = [
-    ['python3', ['-m', 'venv', VENV]],
-    [path.join(VENV, 'bin', 'pip'), ['install', '--quiet', 'faiss-cpu', 'numpy']],
-  ]
-  for (const [cmd, args] of steps) {
-    if (spawnSync(cmd, args, { stdio: 'inherit' }).status !== 0) return false
-  }
-  return ok()
-}
-
-class FaissServer {
-  private constructor(
-    private readonly stdin: Writable,
-    private readonly lines: AsyncIterator<string>,
-  ) {}
-
-  /** Starts faiss_ivf.py on the dataset's files; null (with a message) if FAISS is unavailable. */
-  static async start(ds: Dataset): Promise<FaissServer | null> {
-    if (!config.faiss) {
-      console.log('[faiss] skipped (BENCH_FAISS=0)')
-      return null
-    }
-    if (!ensureVenv()) {
-      console.log('[faiss] SKIPPED: could not create bench/.venv with faiss-cpu and numpy (see the pip output above)')
-      return null
-    }
-    const script = path.join(ROOT, 'bench', 'faiss_ivf.py')
-    const opts = ['--nlist', config.nLists, '--iters', config.iters, '--seed', SEED, '--queries', ds.query.rows].map(String)
-    // stderr (progress) goes straight to the terminal; stdout carries the JSON replies.
-    const child = spawn(PYTHON, [script, ds.files.base, ds.files.query, ds.files.gt, ...opts], { stdio: ['pipe', 'pipe', 'inherit'] })
-    const server = new FaissServer(child.stdin, createInterface({ input: child.stdout })[Symbol.asyncIterator]())
-    await server.next() // {"ready": true} once the data is loaded
-    return server
-  }
-
-  private async next<T>(): Promise<T> {
-    const { value, done } = await this.lines.next()
-    if (done) throw new Error('faiss_ivf.py exited early (see its output above)')
-    const reply = JSON.parse(value) as T & { error?: string }
-    if (reply.error) throw new Error(`faiss_ivf.py: ${reply.error}`)
-    return reply
-  }
-
-  request<T>(req: { op: 'train'; threads: number } | { op: 'batch'; nprobe: number; threads: number } | { op: 'single'; nprobe: number; n: number }): Promise<T> {
-    this.stdin.write(`${JSON.stringify(req)}\n`)
-    return this.next<T>()
-  }
-
-  close(): void {
-    this.stdin.end()
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,7 +439,7 @@ async function main(): Promise<void> {
     ds.gt = { ...ds.gt, rows: config.queries }
   }
   console.log(`data: ${ds.name} (${ds.base.rows} × ${ds.base.cols}), ${ds.query.rows} queries; ${config.threads} threads; node ${process.version}; ${loadavg()}`)
-  const faiss = await FaissServer.start(ds)
+  const faiss = await FaissServer.start(ds, { enabled: config.faiss, nLists: config.nLists, iters: config.iters, seed: SEED })
   try {
     const built = await buildBoth(ds, faiss)
     const swept = await sweepBoth(ds, built.indexes, faiss)

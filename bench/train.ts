@@ -2,15 +2,12 @@
 // on glove50 and a generated 384-d clustered set, in one invocation with the rounds alternated
 // (FAISS, then each ciphervec variant, then again), so every ratio compares runs that saw the
 // same load on the shared machine. Run with `npm run bench:train`; options in BENCHMARKS.md.
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
-import type { Writable } from 'node:stream'
 import { Client, type TrainOptions } from '../index.js'
+import { type Dataset, FaissServer, gaussian, readDataset, rng, ROOT, siblings, writeDataset } from './common.js'
 
-const ROOT = path.resolve(__dirname, '..')
 const SEED = 1
 const TOP_K = 10
 
@@ -31,66 +28,10 @@ const config = {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-interface Matrix<T extends Float32Array | Int32Array> {
-  rows: number
-  cols: number
-  data: T
-}
-
-interface Dataset {
-  name: string
-  files: { base: string; query: string; gt: string }
-  base: Matrix<Float32Array>
-  query: Matrix<Float32Array>
-  gt: Matrix<Int32Array>
-}
-
-function readBin(file: string): { rows: number; cols: number; buffer: ArrayBuffer } {
-  const buf = readFileSync(file)
-  const rows = buf.readInt32LE(0)
-  const cols = buf.readInt32LE(4)
-  return { rows, cols, buffer: new Uint8Array(buf.buffer, buf.byteOffset + 8, rows * cols * 4).slice().buffer }
-}
-
-function writeBin(file: string, m: Matrix<Float32Array> | Matrix<Int32Array>): void {
-  const header = Buffer.alloc(8)
-  header.writeInt32LE(m.rows, 0)
-  header.writeInt32LE(m.cols, 4)
-  writeFileSync(file, Buffer.concat([header, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)]))
-}
-
 function glove(): Dataset | null {
-  const stem = config.glove.replace(/\.base\.fbin$/, '')
-  const files = { base: config.glove, query: `${stem}.query.fbin`, gt: `${stem}.gt.ibin` }
-  if (!Object.values(files).every((f) => existsSync(f))) {
-    console.log(`NOTE: ${config.glove} not found: glove50 skipped`)
-    return null
-  }
-  const b = readBin(files.base)
-  const q = readBin(files.query)
-  const g = readBin(files.gt)
-  return {
-    name: 'glove50',
-    files,
-    base: { rows: b.rows, cols: b.cols, data: new Float32Array(b.buffer) },
-    query: { rows: q.rows, cols: q.cols, data: new Float32Array(q.buffer) },
-    gt: { rows: g.rows, cols: g.cols, data: new Int32Array(g.buffer) },
-  }
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function gaussian(next: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())
+  const ds = readDataset('glove50', siblings(config.glove))
+  if (!ds) console.log(`NOTE: ${config.glove} not found: glove50 skipped`)
+  return ds
 }
 
 /** 100,000 × 384 unit vectors in a two-level hierarchy (100 topics × 100 sub-topics of ~10
@@ -141,68 +82,8 @@ async function clustered384(client: Client): Promise<Dataset> {
     query: { rows: nq, cols: dim, data: query },
     gt: { rows: nq, cols: 100, data: gt },
   }
-  writeBin(files.base, ds.base)
-  writeBin(files.query, ds.query)
-  writeBin(files.gt, ds.gt)
+  writeDataset(ds)
   return ds
-}
-
-// ---------------------------------------------------------------------------------------------
-// FAISS (bench/faiss_ivf.py as a line-oriented server, as in bench/ivf.ts)
-
-const VENV = path.join(ROOT, 'bench', '.venv')
-const PYTHON = path.join(VENV, 'bin', 'python')
-
-function ensureVenv(): boolean {
-  const ok = () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0
-  if (ok()) return true
-  console.log('[faiss] creating bench/.venv (pip install faiss-cpu numpy) ...')
-  for (const [cmd, args] of [
-    ['python3', ['-m', 'venv', VENV]],
-    [path.join(VENV, 'bin', 'pip'), ['install', '--quiet', 'faiss-cpu==1.15.1', 'numpy']],
-  ] as [string, string[]][]) {
-    if (spawnSync(cmd, args, { stdio: 'inherit' }).status !== 0) return false
-  }
-  return ok()
-}
-
-class Faiss {
-  private constructor(
-    private readonly stdin: Writable,
-    private readonly lines: AsyncIterator<string>,
-  ) {}
-
-  static async start(ds: Dataset): Promise<Faiss | null> {
-    if (!config.faiss) return null
-    if (!ensureVenv()) {
-      console.log('[faiss] SKIPPED: no bench/.venv with faiss-cpu and numpy')
-      return null
-    }
-    const opts = ['--nlist', config.nLists, '--iters', 20, '--seed', SEED, '--queries', ds.query.rows].map(String)
-    const child = spawn(PYTHON, [path.join(ROOT, 'bench', 'faiss_ivf.py'), ds.files.base, ds.files.query, ds.files.gt, ...opts], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    })
-    const f = new Faiss(child.stdin, createInterface({ input: child.stdout })[Symbol.asyncIterator]())
-    await f.next()
-    return f
-  }
-
-  private async next<T>(): Promise<T> {
-    const { value, done } = await this.lines.next()
-    if (done) throw new Error('faiss_ivf.py exited early')
-    const reply = JSON.parse(value) as T & { error?: string }
-    if (reply.error) throw new Error(`faiss_ivf.py: ${reply.error}`)
-    return reply
-  }
-
-  request<T>(req: object): Promise<T> {
-    this.stdin.write(`${JSON.stringify(req)}\n`)
-    return this.next<T>()
-  }
-
-  close(): void {
-    this.stdin.end()
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +143,7 @@ async function main(): Promise<void> {
     const ds = set === 'glove50' ? glove() : await clustered384(client)
     if (!ds) continue
     console.log(`\n${ds.name}: ${ds.base.rows} × ${ds.base.cols}, ${Math.min(config.queries, ds.query.rows)} queries`)
-    const faiss = await Faiss.start(ds)
+    const faiss = await FaissServer.start(ds, { enabled: config.faiss, nLists: config.nLists, iters: 20, seed: SEED })
     for (let round = 1; round <= config.rounds; round++) {
       if (faiss) {
         const f = await faiss.request<{ trainSeconds: number; addSeconds: number; inertia: number; iterations: number }>({ op: 'train', threads: config.threads })
