@@ -72,17 +72,8 @@ export function writeDataset(ds: Dataset): void {
   writeBin(ds.files.gt, ds.gt)
 }
 
-/** Deterministic PRNG (mulberry32) so a generated run can be repeated. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The tests' deterministic PRNG (mulberry32), so a generated run can be repeated. */
+export { rng } from '../__test__/helpers.js'
 
 /** A standard normal sample (Box–Muller). */
 export function gaussian(next: () => number): number {

@@ -49,7 +49,8 @@ fn a_record_altered_in_the_store_fails_the_follower_that_reads_it() {
 #[test]
 fn a_lost_wake_up_is_caught_by_polling_while_other_indexes_keep_waking() {
     let key = [5u8; 32];
-    let store = Arc::new(SharedMemoryStorage::deaf_to(&storage_name(&key, "lost"), std::time::Duration::from_millis(200)));
+    let store =
+        Arc::new(SharedMemoryStorage::deaf_to(&storage_name(&key, "lost"), std::time::Duration::from_millis(200)));
     let (a, b) = (Client::new(store.clone(), 1).unwrap(), Client::new(store.clone(), 1).unwrap());
     let (lost, busy) = (
         a.create_index("lost", &key, None, Metric::Euclidean).unwrap(),

@@ -172,7 +172,8 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
     let trainer = {
         let index = index.clone();
         thread::spawn(move || {
-            let params = TrainParams { n_lists: Some(128), max_iters: Some(40), tolerance: 0.0, ..TrainParams::default() };
+            let params =
+                TrainParams { n_lists: Some(128), max_iters: Some(40), tolerance: 0.0, ..TrainParams::default() };
             index.train(&params, &AtomicBool::new(false), &no_progress).unwrap()
         })
     };

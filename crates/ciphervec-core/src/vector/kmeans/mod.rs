@@ -186,9 +186,11 @@ pub(crate) fn train(
         }
         Algorithm::MiniBatch => {
             let total = params.max_iters + FINISHING_LLOYD;
-            let p = minibatch::run(x, dim, &mut centroids, params, params.max_iters, total, &mut rng, cancel, on_progress)?;
+            let p =
+                minibatch::run(x, dim, &mut centroids, params, params.max_iters, total, &mut rng, cancel, on_progress)?;
             let finish = KMeansParams { max_iters: total, tolerance: 0.0, ..params.clone() };
-            let (its, inertia) = lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, cancel, on_progress)?;
+            let (its, inertia) =
+                lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, cancel, on_progress)?;
             (p.passes + its, inertia, p.assigned + its * m)
         }
     };

@@ -45,24 +45,29 @@ fn minibatch(k: usize) -> KMeansParams {
     KMeansParams::with(k, Algorithm::MiniBatch)
 }
 
-#[test]
-fn recovers_gaussian_blobs() {
-    let (dim, k, per, sigma) = (16, 12, 200, 0.5);
-    let (data, centers) = blobs(k, per, dim, sigma, 1);
-    let mut p = lloyd(k);
-    p.max_iters = 100;
-    p.tolerance = 1e-6;
-    let r = run(&data, dim, &p).unwrap();
-    assert_eq!(r.trained_on, k * per);
-    assert!(r.iterations < p.max_iters, "tolerance should stop early");
-    // Optimal inertia is about n * dim * sigma^2.
-    let optimal = (k * per * dim) as f64 * (sigma as f64).powi(2);
+/// The run recovers `blobs`: inertia near the optimum (about n * dim * sigma^2) and every true
+/// centre has a centroid within a few sigma / sqrt(per).
+fn assert_recovers_blobs(p: &KMeansParams) -> KMeansResult {
+    let (dim, per, sigma) = (16, 200, 0.5);
+    let (data, centers) = blobs(p.n_lists, per, dim, sigma, 1);
+    let r = run(&data, dim, p).unwrap();
+    let optimal = (p.n_lists * per * dim) as f64 * (sigma as f64).powi(2);
     assert!(r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal, "{} vs {optimal}", r.inertia);
-    // Every true center has a centroid within a few sigma / sqrt(per).
     for c in centers.chunks_exact(dim) {
         let (_, d) = assign(c, dim, &r.centroids)[0];
         assert!(d < 0.05, "center missed by {d}");
     }
+    r
+}
+
+#[test]
+fn recovers_gaussian_blobs() {
+    let mut p = lloyd(12);
+    p.max_iters = 100;
+    p.tolerance = 1e-6;
+    let r = assert_recovers_blobs(&p);
+    assert_eq!(r.trained_on, 12 * 200);
+    assert!(r.iterations < p.max_iters, "tolerance should stop early");
 }
 
 #[test]
@@ -103,18 +108,12 @@ fn lloyd_progress_reports_each_iteration() {
     assert_eq!(seen[6].2, r.inertia);
 }
 
-/// A cancel is observed at the next poll: every worker stops at its next block, so after the
-/// flag is set the run polls it only a bounded number of times (about one per worker), however
-/// long a block takes on a busy machine. The latency is printed, not asserted.
-#[test]
-fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
-    let mut r = Lcg(4);
-    let dim = 32;
-    let data: Vec<f32> = (0..20_000 * dim).map(|_| r.unit()).collect();
-    let mut p = lloyd(256);
-    p.max_iters = 100_000;
-    p.tolerance = 0.0;
-    p.batch_size = 64; // debug builds are slow: keep blocks short
+/// Starts a run of `p` on `data` on a 2-thread pool, sets the cancel flag once the first
+/// iteration (or pass) is reported, and checks the run stops with `Aborted` after a bounded
+/// number of polls saw the flag: each worker sees it at its next poll and may have taken one
+/// more block before the run stopped handing them out, however long a block takes on a busy
+/// machine. The latency is printed, not asserted.
+fn assert_cancel_stops_within_a_block_per_worker(data: &[f32], dim: usize, p: &KMeansParams) {
     let cancel = AtomicBool::new(false);
     let polls_after = AtomicUsize::new(0);
     let polled = || {
@@ -130,7 +129,7 @@ fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
     std::thread::scope(|s| {
         let h = s.spawn(|| {
             pool.install(|| {
-                train(&data, dim, &p, &polled, &|pr: &Progress| iterations.store(pr.iteration, Ordering::Relaxed))
+                train(data, dim, p, &polled, &|pr: &Progress| iterations.store(pr.iteration, Ordering::Relaxed))
             })
         });
         while iterations.load(Ordering::Relaxed) < 1 {
@@ -138,13 +137,24 @@ fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
         }
         let t = Instant::now();
         cancel.store(true, Ordering::Release);
-        let res = h.join().unwrap();
-        assert_eq!(res.unwrap_err(), KMeansError::Aborted);
+        assert_eq!(h.join().unwrap().unwrap_err(), KMeansError::Aborted);
         let polls = polls_after.load(Ordering::Relaxed);
-        // A worker may have taken one more block before the run stopped handing them out.
         assert!(polls <= 2 * threads, "{polls} polls saw the cancel: workers ran on after it");
         println!("abort observed after {:?}, {polls} poll(s)", t.elapsed());
     });
+}
+
+/// A cancel is observed at the next poll of every worker (see the helper above).
+#[test]
+fn cancel_from_another_thread_aborts_within_a_block_per_worker() {
+    let mut r = Lcg(4);
+    let dim = 32;
+    let data: Vec<f32> = (0..20_000 * dim).map(|_| r.unit()).collect();
+    let mut p = lloyd(256);
+    p.max_iters = 100_000;
+    p.tolerance = 0.0;
+    p.batch_size = 64; // debug builds are slow: keep blocks short
+    assert_cancel_stops_within_a_block_per_worker(&data, dim, &p);
 }
 
 #[test]
@@ -290,18 +300,10 @@ fn overlapping(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn minibatch_recovers_gaussian_blobs() {
-    let (dim, k, per, sigma) = (16, 12, 200, 0.5);
-    let (data, centers) = blobs(k, per, dim, sigma, 1);
-    let p = minibatch(k);
-    assert_eq!(KMeansParams::new(k).algorithm, Algorithm::Lloyd, "Lloyd is the default");
+    let p = minibatch(12);
+    assert_eq!(KMeansParams::new(12).algorithm, Algorithm::Lloyd, "Lloyd is the default");
     assert_eq!(p.max_iters, DEFAULT_PASSES);
-    let r = run(&data, dim, &p).unwrap();
-    let optimal = (k * per * dim) as f64 * (sigma as f64).powi(2);
-    assert!(r.inertia < 1.1 * optimal && r.inertia > 0.9 * optimal, "{} vs {optimal}", r.inertia);
-    for c in centers.chunks_exact(dim) {
-        let (_, d) = assign(c, dim, &r.centroids)[0];
-        assert!(d < 0.05, "center missed by {d}");
-    }
+    assert_recovers_blobs(&p);
 }
 
 #[test]
@@ -407,36 +409,12 @@ fn minibatch_duplicate_points_leave_no_nan() {
     assert!(r.inertia < 1e-6, "{}", r.inertia);
 }
 
-/// As for Lloyd: after the flag is set, each worker sees it at its next poll (every step, and
-/// every assignment sub-block inside a step), so the run stops after a bounded number of polls.
+/// As for Lloyd: mini-batch polls before every step and in every assignment sub-block.
 #[test]
 fn minibatch_cancel_from_another_thread_aborts_within_a_step() {
     let data = overlapping(20_000, 32, 7);
     let mut p = minibatch(256);
     p.max_iters = 100_000;
     p.tolerance = 0.0;
-    let cancel = AtomicBool::new(false);
-    let polls_after = AtomicUsize::new(0);
-    let polled = || {
-        let stopped = cancel.load(Ordering::Acquire);
-        if stopped {
-            polls_after.fetch_add(1, Ordering::Relaxed);
-        }
-        stopped
-    };
-    let passes = AtomicUsize::new(0);
-    let threads = 2;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    std::thread::scope(|s| {
-        let h = s.spawn(|| {
-            pool.install(|| train(&data, 32, &p, &polled, &|pr: &Progress| passes.store(pr.iteration, Ordering::Relaxed)))
-        });
-        while passes.load(Ordering::Relaxed) < 1 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        cancel.store(true, Ordering::Release);
-        assert_eq!(h.join().unwrap().unwrap_err(), KMeansError::Aborted);
-        let polls = polls_after.load(Ordering::Relaxed);
-        assert!(polls <= 2 * threads, "{polls} polls saw the cancel: workers ran on after it");
-    });
+    assert_cancel_stops_within_a_block_per_worker(&data, 32, &p);
 }
