@@ -37,9 +37,12 @@ use crate::error::{Error, Result};
 use crate::store::postgres::conninfo::{ConnInfo, SslMode};
 use crate::store::postgres::errors::{from_pg, from_pool};
 use crate::store::postgres::runtime::Runtime;
-use crate::store::postgres::session::{checkout, on_conn, Session};
+use crate::store::postgres::session::{checkout, on_conn, Conn, Session};
 use crate::store::sharing::{Claim, LogEntry, LogKind, Sharing, Snapshot, Wake, WriteTxn};
 use crate::store::{prefix_end, Change, EntryBatch, Storage};
+
+/// A statement parameter (a named array of them outlives the statements sent together).
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 /// The layout version this build writes and reads.
 const SCHEMA_VERSION: i32 = 1;
@@ -170,7 +173,7 @@ impl Inner {
     fn pooled<T: Send + 'static>(
         &self,
         what: &str,
-        query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> session::Query<'c, T> + Send + 'static,
+        query: impl for<'c> FnOnce(&'c Conn) -> session::Query<'c, T> + Send + 'static,
     ) -> Result<T> {
         let pool = self.pool.clone();
         let label = what.to_string();
@@ -417,8 +420,8 @@ impl Statement {
                 session.run("clearing a key range", move |c| {
                     Box::pin(async move {
                         match &end {
-                            Some(end) => c.execute(&sql, &[&space, &start, end]).await,
-                            None => c.execute(&sql, &[&space, &start]).await,
+                            Some(end) => c.execute(&c.prepare_cached(&sql).await?, &[&space, &start, end]).await,
+                            None => c.execute(&c.prepare_cached(&sql).await?, &[&space, &start]).await,
                         }
                     })
                 })?;
@@ -426,7 +429,7 @@ impl Statement {
             Statement::Delete(keys) => {
                 let sql = format!("DELETE FROM {entries} WHERE space = $1 AND key = ANY($2)");
                 session.run("deleting entries", move |c| {
-                    Box::pin(async move { c.execute(&sql, &[&space, &keys]).await })
+                    Box::pin(async move { c.execute(&c.prepare_cached(&sql).await?, &[&space, &keys]).await })
                 })?;
             }
             Statement::Put(keys, values) => {
@@ -435,7 +438,7 @@ impl Statement {
                      ON CONFLICT (space, key) DO UPDATE SET value = EXCLUDED.value"
                 );
                 session.run("writing entries", move |c| {
-                    Box::pin(async move { c.execute(&sql, &[&space, &keys, &values]).await })
+                    Box::pin(async move { c.execute(&c.prepare_cached(&sql).await?, &[&space, &keys, &values]).await })
                 })?;
             }
         }
@@ -448,7 +451,7 @@ impl PostgresStorage {
     fn apply(&self, session: &Session, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
         let exists = self.space_exists_sql();
         let name = space.to_string();
-        session.run("creating the space", move |c| Box::pin(async move { c.execute(&exists, &[&name]).await }))?;
+        session.run("creating the space", move |c| Box::pin(async move { c.execute(&c.prepare_cached(&exists).await?, &[&name]).await }))?;
         for statement in batch_statements(cleared, changes) {
             statement.run(session, &self.inner.tables.entries, space)?;
         }
@@ -470,7 +473,7 @@ impl Reads {
     fn one<T: Send + 'static>(
         &self,
         what: &str,
-        query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> session::Query<'c, T> + Send + 'static,
+        query: impl for<'c> FnOnce(&'c Conn) -> session::Query<'c, T> + Send + 'static,
     ) -> Result<T> {
         match &self.conn {
             None => self.inner.pooled(what, query),
@@ -496,7 +499,7 @@ impl Reads {
         let sql = format!("SELECT value FROM {} WHERE space = $1 AND key = $2", self.inner.tables.entries);
         let (space, key) = (space.to_string(), key.to_vec());
         self.one("reading an entry", move |c| {
-            Box::pin(async move { Ok(c.query_opt(&sql, &[&space, &key]).await?.map(|r| r.get::<_, Vec<u8>>(0))) })
+            Box::pin(async move { Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&space, &key]).await?.map(|r| r.get::<_, Vec<u8>>(0))) })
         })
     }
 
@@ -509,7 +512,7 @@ impl Reads {
             let (space, chunk) = (space.to_string(), chunk.to_vec());
             let rows = self.one("reading entries", move |c| {
                 Box::pin(async move {
-                    let rows = c.query(&sql, &[&space, &chunk]).await?;
+                    let rows = c.query(&c.prepare_cached(&sql).await?, &[&space, &chunk]).await?;
                     Ok(rows.into_iter().map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1))).collect::<Vec<_>>())
                 })
             })?;
@@ -566,7 +569,11 @@ impl Reads {
                     Some(end) => vec![&space, &start, end],
                     None => vec![&space, &start],
                 };
-                let rows = match tokio::time::timeout(limit, client.query_raw(&sql, params)).await {
+                let statement = match tokio::time::timeout(limit, client.prepare_cached(&sql)).await {
+                    Ok(statement) => statement?,
+                    Err(_) => return Ok(false),
+                };
+                let rows = match tokio::time::timeout(limit, client.query_raw(&statement, params)).await {
                     Ok(rows) => rows?,
                     Err(_) => return Ok(false),
                 };
@@ -760,7 +767,7 @@ impl Snap {
         let (after, upto) = (seq as i64, head as i64);
         let rows = self.reads.one("reading the change log", move |c| {
             Box::pin(async move {
-                let rows = c.query(&sql, &[&space, &after, &upto]).await?;
+                let rows = c.query(&c.prepare_cached(&sql).await?, &[&space, &after, &upto]).await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, i16>(1), r.get::<_, Vec<u8>>(2)))
@@ -854,12 +861,29 @@ impl WriteTxn for Txn {
         session.run("writing the change log", move |c| {
             Box::pin(async move {
                 let seq = seq as i64;
-                c.execute(&sql[0], &[&space, &seq, &(rewrite as i16), &body]).await?;
-                c.execute(&sql[1], &[&space, &seq, &rewrite]).await?;
-                if rewrite {
-                    c.execute(&sql[2], &[&space, &seq]).await?;
-                }
-                c.execute("SELECT pg_notify($1, $2)", &[&channel, &payload]).await?;
+                let (log, head, trim, notify) = futures_util::try_join!(
+                    c.prepare_cached(&sql[0]),
+                    c.prepare_cached(&sql[1]),
+                    c.prepare_cached(&sql[2]),
+                    c.prepare_cached("SELECT pg_notify($1, $2)"),
+                )?;
+                // Sent together (the connection runs them in this order): one round trip.
+                let kind = rewrite as i16;
+                let trimmed = async {
+                    if rewrite {
+                        c.execute(&trim, &[&space, &seq]).await?;
+                    }
+                    Ok::<_, tokio_postgres::Error>(())
+                };
+                let log_params: [Param; 4] = [&space, &seq, &kind, &body];
+                let head_params: [Param; 3] = [&space, &seq, &rewrite];
+                let notify_params: [Param; 2] = [&channel, &payload];
+                futures_util::try_join!(
+                    c.execute(&log, &log_params),
+                    c.execute(&head, &head_params),
+                    trimmed,
+                    c.execute(&notify, &notify_params),
+                )?;
                 Ok(())
             })
         })?;
@@ -910,10 +934,15 @@ impl Sharing for PostgresStorage {
         let (created, head, floor) =
             session.run_within(limits.lock + limits.query, "waiting for the index's write lock", move |c| {
                 Box::pin(async move {
-                    let created = c.query_opt(&insert, &[&name]).await?.is_some();
-                    let row = c.query_one(&lock, &[&name]).await?;
-                    c.batch_execute(&reset).await?;
-                    Ok((created, row.get::<_, i64>(0), row.get::<_, i64>(1)))
+                    let (insert, lock) = futures_util::try_join!(c.prepare_cached(&insert), c.prepare_cached(&lock))?;
+                    // Sent together, run in this order: the row exists before it is locked.
+                    let params: [Param; 1] = [&name];
+                    let (created, row, ()) = futures_util::try_join!(
+                        c.query_opt(&insert, &params),
+                        c.query_one(&lock, &params),
+                        c.batch_execute(&reset),
+                    )?;
+                    Ok((created.is_some(), row.get::<_, i64>(0), row.get::<_, i64>(1)))
                 })
             })?;
         let reads =
@@ -933,7 +962,7 @@ impl Sharing for PostgresStorage {
         let name = space.to_string();
         let row = session.run("reading the index's head", move |c| {
             Box::pin(
-                async move { Ok(c.query_opt(&sql, &[&name]).await?.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))) },
+                async move { Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&name]).await?.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))) },
             )
         })?;
         let reads =
@@ -950,7 +979,7 @@ impl Sharing for PostgresStorage {
         let names: Vec<String> = spaces.iter().map(|s| s.to_string()).collect();
         let rows: HashMap<String, i64> = self.inner.pooled("reading heads", move |c| {
             Box::pin(
-                async move { Ok(c.query(&sql, &[&names]).await?.into_iter().map(|r| (r.get(0), r.get(1))).collect()) },
+                async move { Ok(c.query(&c.prepare_cached(&sql).await?, &[&names]).await?.into_iter().map(|r| (r.get(0), r.get(1))).collect()) },
             )
         })?;
         Ok(spaces.iter().map(|s| rows.get(*s).map(|&h| h as u64)).collect())

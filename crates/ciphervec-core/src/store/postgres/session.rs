@@ -22,6 +22,11 @@ use crate::store::postgres::Inner;
 /// A statement's future, borrowing the connection.
 pub(crate) type Query<'c, T> = Pin<Box<dyn Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'c>>;
 
+/// A pooled connection: a `tokio_postgres::Client` with the pool's per-connection cache of
+/// prepared statements ([`Conn::prepare_cached`]). A statement given as text is prepared anew,
+/// one more round trip, so the statements of every write and catch-up are cached.
+pub(crate) type Conn = deadpool_postgres::ClientWrapper;
+
 /// See the module docs.
 pub(crate) struct Session {
     pub(crate) inner: Arc<Inner>,
@@ -46,7 +51,7 @@ impl InFlight {
         InFlight(Some(object))
     }
 
-    pub(crate) fn client(&self) -> &tokio_postgres::Client {
+    pub(crate) fn client(&self) -> &Conn {
         self.0.as_ref().expect("an InFlight holds its connection until released")
     }
 
@@ -69,7 +74,7 @@ impl Drop for InFlight {
 pub(crate) async fn on_conn<T>(
     conn: &Mutex<Option<Object>>,
     what: &str,
-    query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> Query<'c, T>,
+    query: impl for<'c> FnOnce(&'c Conn) -> Query<'c, T>,
 ) -> Result<T> {
     let mut guard = conn.lock().await;
     let Some(object) = guard.take() else {
@@ -98,7 +103,7 @@ impl Session {
     pub(crate) fn run<T: Send + 'static>(
         &self,
         what: &str,
-        query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
+        query: impl for<'c> FnOnce(&'c Conn) -> Query<'c, T> + Send + 'static,
     ) -> Result<T> {
         self.run_within(self.inner.limits.query, what, query)
     }
@@ -108,7 +113,7 @@ impl Session {
         &self,
         limit: std::time::Duration,
         what: &str,
-        query: impl for<'c> FnOnce(&'c tokio_postgres::Client) -> Query<'c, T> + Send + 'static,
+        query: impl for<'c> FnOnce(&'c Conn) -> Query<'c, T> + Send + 'static,
     ) -> Result<T> {
         let conn = Arc::clone(&self.conn);
         let label = what.to_string();
