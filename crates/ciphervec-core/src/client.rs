@@ -159,14 +159,6 @@ impl Client {
         Ok(self.shared.store.get(sname, HEADER_KEY)?.is_some())
     }
 
-    /// Runs `f` once on every worker thread, and waits for all of them. For the allocator:
-    /// memory a worker freed may stay with that thread until it allocates again (mimalloc
-    /// returns a thread's freed pages to the OS only from that thread), and after a load or a
-    /// training run the workers sit idle while holding much of what the run freed.
-    pub fn on_every_worker(&self, f: &(dyn Fn() + Sync)) {
-        self.shared.pool.broadcast(|_| f());
-    }
-
     /// Closes the client: every later call on it or its indexes fails with `ERR_CLOSED`, and
     /// the storage is released (a disk store's lock with it). Waits for running writes.
     pub fn close(&self) {
