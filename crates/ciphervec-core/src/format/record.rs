@@ -45,6 +45,14 @@ impl Contents {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Heap bytes held (by capacity).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Contents::Text(s) => s.capacity(),
+            Contents::Bytes(b) => b.capacity(),
+        }
+    }
 }
 
 /// One item, decrypted.

@@ -87,6 +87,11 @@ impl IdList {
         self.arena.len()
     }
 
+    /// Heap bytes held (by capacity): the arena and the spans.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.spans.capacity() * size_of::<Span>()
+    }
+
     /// Appends all of `other`'s ids after this list's (taking `other` whole if this list is
     /// empty and has not reserved room for it).
     pub(crate) fn extend(&mut self, other: IdList) {
@@ -139,6 +144,11 @@ impl Ids {
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.list.iter()
+    }
+
+    /// Heap bytes held: the id list and the hash tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.list.heap_bytes() + self.tables.iter().map(HashTable::allocation_size).sum::<usize>()
     }
 
     pub(crate) fn slot(&self, id: &str) -> Option<Slot> {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::crypto::SealToken;
 use crate::format::record::{Contents, Record};
 use crate::index::ids::{DuplicateId, IdList, Ids};
+use crate::index::memory::MemoryUsage;
 use crate::meta::Meta;
 use crate::vector::{kernels, ListId, Slot};
 
@@ -154,6 +155,23 @@ impl Items {
 
     pub(crate) fn list(&self, slot: Slot) -> Option<ListId> {
         self.lists[slot.index()]
+    }
+
+    /// Heap bytes of the working set's columns (by capacity, so slack counts), into `usage`.
+    /// The vectors and norms count only while held here.
+    pub(crate) fn heap_bytes(&self, usage: &mut MemoryUsage) {
+        usage.ids += self.ids.heap_bytes();
+        usage.vectors += self.vectors.capacity() * size_of::<f32>();
+        usage.norms += self.norms.capacity() * size_of::<f32>();
+        usage.metadata += self.metadata.capacity() * size_of::<Option<Meta>>()
+            + self.metadata.iter().flatten().map(|m| m.encoded().len()).sum::<usize>();
+        // An `Arc`'s allocation: its two counts and the value, then the value's own bytes.
+        let arc = 2 * size_of::<usize>() + size_of::<Contents>();
+        usage.contents += self.contents.capacity() * size_of::<Option<Arc<Contents>>>()
+            + self.contents.iter().flatten().map(|c| arc + c.heap_bytes()).sum::<usize>();
+        usage.columns += self.lists.capacity() * size_of::<Option<ListId>>()
+            + self.stored.capacity() * size_of::<StoredCell>()
+            + self.stored.iter().filter(|s| s.0.is_some()).count() * size_of::<(SealToken, bool)>();
     }
 
     /// Where the stored version of a slot's item lives.

@@ -44,6 +44,13 @@ pub(crate) struct Deletion {
 }
 
 impl Ledger {
+    /// Heap bytes of the tombstones: the table (an id and a token per bucket, one control
+    /// byte each) and the ids' bytes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let bucket = size_of::<(String, SealToken)>() + 1;
+        self.tombstones.capacity() * bucket + self.tombstones.keys().map(String::capacity).sum::<usize>()
+    }
+
     /// Stored entries other than segments: loose records and tombstones.
     pub(crate) fn loose_entries(&self) -> usize {
         (self.summary.count as usize).saturating_sub(self.segments as usize)

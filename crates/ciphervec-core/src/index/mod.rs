@@ -21,6 +21,7 @@ mod ids;
 mod items;
 mod ledger;
 mod load;
+mod memory;
 mod read;
 mod state;
 mod training;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use background::{AutoTrain, BackgroundFailure, BackgroundTask, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD};
+pub use memory::MemoryUsage;
 pub use read::{Include, ItemView, Search};
 pub use training::{TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, MAX_ITERS, MAX_N_LISTS};
 pub use validate::{DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_METADATA_DEPTH, MAX_TOP_K};

@@ -24,6 +24,14 @@ impl List {
     }
 }
 
+/// Heap bytes of [`InvertedLists`], by structure.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ListBytes {
+    pub(crate) vectors: usize,
+    pub(crate) norms: usize,
+    pub(crate) slots: usize,
+}
+
 /// Where a slot is: its list and its position there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Place {
@@ -152,6 +160,33 @@ impl InvertedLists {
         }
         self.loc[to.index()] = Some(place);
         self.loc[from.index()] = None;
+    }
+
+    /// Bytes these lists hold on the heap (by capacity, so slack counts): the vectors, the
+    /// norms, and the slot bookkeeping (each list's slots and the slot → place map).
+    pub(crate) fn heap_bytes(&self) -> ListBytes {
+        let mut bytes = ListBytes {
+            slots: self.loc.capacity() * size_of::<Option<Place>>() + self.lists.capacity() * size_of::<List>(),
+            ..ListBytes::default()
+        };
+        for l in &self.lists {
+            bytes.vectors += l.vectors.capacity() * size_of::<f32>();
+            bytes.norms += l.norms.capacity() * size_of::<f32>();
+            bytes.slots += l.slots.capacity() * size_of::<Slot>();
+        }
+        bytes
+    }
+
+    /// Whether every list (and the slot map) is allocated at exactly its length: lists built by
+    /// [`InvertedLists::fill`] are; inserts after it grow a list by doubling.
+    #[cfg(test)]
+    pub(crate) fn is_exactly_sized(&self) -> bool {
+        self.loc.capacity() == self.loc.len()
+            && self.lists.iter().all(|l| {
+                l.vectors.capacity() == l.vectors.len()
+                    && l.norms.capacity() == l.norms.len()
+                    && l.slots.capacity() == l.slots.len()
+            })
     }
 
     /// Items per list.

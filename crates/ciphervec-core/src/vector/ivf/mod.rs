@@ -115,6 +115,8 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         filled.lists.fill(&lists, &vectors, &norms, &pool);
         assert_eq!(filled.lists.sizes(), vec![143, 286, 0, 143, 428]);
+        assert!(filled.lists.is_exactly_sized(), "no slack after a fill");
+        assert_eq!(filled.lists.heap_bytes().vectors, n * dim * 4);
         for s in 0..n {
             assert_eq!(filled.vector(Slot::at(s)), by_insert.vector(Slot::at(s)));
             assert_eq!(filled.lists.norm(Slot::at(s)), by_insert.lists.norm(Slot::at(s)));

@@ -40,6 +40,11 @@ impl Quantizer {
         &self.centroids
     }
 
+    /// Heap bytes of the centroids.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.centroids.capacity() * size_of::<f32>()
+    }
+
     fn centroid(&self, list: usize) -> &[f32] {
         &self.centroids[list * self.dim..(list + 1) * self.dim]
     }
