@@ -451,7 +451,9 @@ impl PostgresStorage {
     fn apply(&self, session: &Session, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> Result<()> {
         let exists = self.space_exists_sql();
         let name = space.to_string();
-        session.run("creating the space", move |c| Box::pin(async move { c.execute(&c.prepare_cached(&exists).await?, &[&name]).await }))?;
+        session.run("creating the space", move |c| {
+            Box::pin(async move { c.execute(&c.prepare_cached(&exists).await?, &[&name]).await })
+        })?;
         for statement in batch_statements(cleared, changes) {
             statement.run(session, &self.inner.tables.entries, space)?;
         }
@@ -499,7 +501,9 @@ impl Reads {
         let sql = format!("SELECT value FROM {} WHERE space = $1 AND key = $2", self.inner.tables.entries);
         let (space, key) = (space.to_string(), key.to_vec());
         self.one("reading an entry", move |c| {
-            Box::pin(async move { Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&space, &key]).await?.map(|r| r.get::<_, Vec<u8>>(0))) })
+            Box::pin(async move {
+                Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&space, &key]).await?.map(|r| r.get::<_, Vec<u8>>(0)))
+            })
         })
     }
 
@@ -961,9 +965,11 @@ impl Sharing for PostgresStorage {
         let sql = format!("SELECT head, floor FROM {} WHERE space = $1", self.inner.tables.spaces);
         let name = space.to_string();
         let row = session.run("reading the index's head", move |c| {
-            Box::pin(
-                async move { Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&name]).await?.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))) },
-            )
+            Box::pin(async move {
+                Ok(c.query_opt(&c.prepare_cached(&sql).await?, &[&name])
+                    .await?
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))))
+            })
         })?;
         let reads =
             Reads { inner: Arc::clone(&self.inner), conn: Some(session.conn()), space: Some(space.to_string()) };
@@ -978,9 +984,13 @@ impl Sharing for PostgresStorage {
         let sql = format!("SELECT space, head FROM {} WHERE space = ANY($1)", self.inner.tables.spaces);
         let names: Vec<String> = spaces.iter().map(|s| s.to_string()).collect();
         let rows: HashMap<String, i64> = self.inner.pooled("reading heads", move |c| {
-            Box::pin(
-                async move { Ok(c.query(&c.prepare_cached(&sql).await?, &[&names]).await?.into_iter().map(|r| (r.get(0), r.get(1))).collect()) },
-            )
+            Box::pin(async move {
+                Ok(c.query(&c.prepare_cached(&sql).await?, &[&names])
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect())
+            })
         })?;
         Ok(spaces.iter().map(|s| rows.get(*s).map(|&h| h as u64)).collect())
     }
