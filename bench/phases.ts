@@ -1,7 +1,7 @@
 // One pass through what a service does, phase by phase, for A/B runs of two builds: upsert the
 // glove50 base into a disk store, train, a query batch, single queries, a filtered batch, close,
 // load in the same process. Prints one JSON line of seconds per phase (and recall@10 of the
-// batch, so a faster build that answers differently shows).
+// batch, so a faster build that answers differently shows; and resident MB after the load).
 //
 // Run: `npm run bench:phases`. Env: CIPHERVEC_BUILD (directory holding the build's index.js,
 // default this checkout), BENCH_DATA (default ../shared/data/glove50), BENCH_THREADS (2),
@@ -85,9 +85,11 @@ async function main() {
     client = await Client.open({ storage: { kind: 'disk', path: dir }, threads })
     index = await time('load', () => client.loadIndex({ indexName: 'phases', indexKey: key }))
     if ((await index.count()) !== b.rows) throw new Error('the loaded index lost items')
+    // Resident memory with the loaded index (the JS copies of the data set count in both builds).
+    const rssMB = Math.round(process.memoryUsage().rss / 2 ** 20)
     await client.close()
     const recall = Number((found / (q.rows * 10)).toFixed(4))
-    console.log(JSON.stringify({ build, ...secs, recall }))
+    console.log(JSON.stringify({ build, ...secs, recall, rssMB }))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
