@@ -87,6 +87,12 @@ export declare class EncryptedIndex {
   /** The number of items. */
   count(options?: ReadOptions | undefined | null): Promise<number>
   /**
+   * What the index is made of: items, lists and their balance, loose entries due for
+   * compaction, and the memory its working set holds (see `IndexStats`). Reads nothing
+   * from the store.
+   */
+  stats(): Promise<IndexStats>
+  /**
    * Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only
    * the nearest lists. Queries, upserts and deletes keep working during training (served
    * by the previous state) and nothing written meanwhile is lost. Rejects with
@@ -213,6 +219,40 @@ export interface GetResultItem {
 /** A field a read can return besides the id. */
 export type IncludeField = 'distance' | 'metadata' | 'contents' | 'vector'
 
+/** What `index.stats()` reports: read from the working set in memory, nothing from the store. */
+export interface IndexStats {
+  /** Items held. */
+  items: number
+  /** The dimension; absent until the first upsert fixes it. */
+  dimension?: number
+  /** The distance metric. */
+  metric: DistanceMetric
+  /** `'untrained'`, `'training'` or `'trained'`. */
+  trainingState: TrainingState
+  /** IVF lists: 1 until trained. */
+  nLists: number
+  /** How the items spread over the lists; absent until trained. */
+  listSizes?: ListSizes
+  /** Loose records and tombstones in the store; a compaction packs them into segments. */
+  looseEntries: number
+  /** Packed segments in the store. */
+  segments: number
+  /** Heap bytes the working set holds, by structure. */
+  memory: MemoryStats
+}
+
+/** Items per IVF list (`IndexStats.listSizes`). */
+export interface ListSizes {
+  /** The smallest list. */
+  min: number
+  /** The median list. */
+  median: number
+  /** The largest list. */
+  max: number
+  /** Lists holding no item. */
+  empty: number
+}
+
 /** Options of `client.loadIndex`. */
 export interface LoadIndexOptions {
   /** The name the index was created with. */
@@ -224,6 +264,25 @@ export interface LoadIndexOptions {
   indexKey: Uint8Array
   /** Auto-training for this handle; see `CreateIndexOptions.autoTrain`. */
   autoTrain?: boolean | AutoTrainOptions
+}
+
+/**
+ * Heap bytes of an index's working set (`IndexStats.memory`), counted from capacities: the
+ * process also holds the allocator's slack and the disk store's page cache.
+ */
+export interface MemoryStats {
+  /** The float32 vectors (the IVF lists once trained). */
+  vectorsBytes: number
+  /** Ids and the id → item tables. */
+  idsBytes: number
+  /** Metadata (binary encoded). */
+  metadataBytes: number
+  /** Contents. */
+  contentsBytes: number
+  /** Everything else: norms, centroids, list slots, per-item bookkeeping, tombstones. */
+  otherBytes: number
+  /** All of it. */
+  totalBytes: number
 }
 
 /** One item matched by `queryMetadata`. */

@@ -5,7 +5,9 @@
 use ciphervec_core::{AutoTrain, Error, Include, Metric, Result, TrainAlgorithm, TrainParams};
 use napi::bindgen_prelude::Either;
 
-use crate::types::{AutoTrainOptions, DistanceMetric, IncludeField, TrainOptions};
+use crate::types::{
+    AutoTrainOptions, DistanceMetric, IncludeField, IndexStats, ListSizes, MemoryStats, TrainOptions, TrainingState,
+};
 
 /// Largest whole number a JS number holds exactly.
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
@@ -88,4 +90,33 @@ pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Aut
         Some(Either::A(true)) => AutoTrain::On(None),
         Some(Either::B(o)) => AutoTrain::On(count(o.threshold, "autoTrain.threshold")?),
     })
+}
+
+/// The core's stats as the JS object (counts fit a u32: an index holds fewer items).
+pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState) -> IndexStats {
+    let m = s.memory;
+    let other = m.total() - m.vectors - m.ids - m.metadata - m.contents;
+    IndexStats {
+        items: s.items as u32,
+        dimension: s.dimension.map(|d| d as u32),
+        metric: s.metric.into(),
+        training_state,
+        n_lists: s.n_lists as u32,
+        list_sizes: s.lists.map(|l| ListSizes {
+            min: l.min as u32,
+            median: l.median as u32,
+            max: l.max as u32,
+            empty: l.empty as u32,
+        }),
+        loose_entries: s.loose_entries as u32,
+        segments: s.segments as u32,
+        memory: MemoryStats {
+            vectors_bytes: m.vectors as f64,
+            ids_bytes: m.ids as f64,
+            metadata_bytes: m.metadata as f64,
+            contents_bytes: m.contents as f64,
+            other_bytes: other as f64,
+            total_bytes: m.total() as f64,
+        },
+    }
 }

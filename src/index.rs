@@ -16,7 +16,7 @@ use crate::output;
 use crate::staged::{self, Failure};
 use crate::task;
 use crate::types::{
-    Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, MetadataMatch,
+    Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, IndexStats, MetadataMatch,
     QueryBatchOptions, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions, TrainOptions, TrainResult,
     TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
@@ -283,6 +283,16 @@ impl EncryptedIndex {
             index.count()
         };
         task::spawn(env, work, |_, n| Ok(n as u32))
+    }
+
+    /// What the index is made of: items, lists and their balance, loose entries due for
+    /// compaction, and the memory its working set holds (see `IndexStats`). Reads nothing
+    /// from the store.
+    #[napi]
+    pub fn stats<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, IndexStats>> {
+        let index = self.inner.clone();
+        let state = self.training_state();
+        task::spawn(env, move || index.stats(), move |_, s| Ok(convert::index_stats(s, state)))
     }
 
     /// Clusters the index with k-means into IVF lists, off the JS thread; queries then scan only

@@ -286,6 +286,60 @@ pub struct DeleteOptions<'env> {
     pub ids: Unknown<'env>,
 }
 
+/// What `index.stats()` reports: read from the working set in memory, nothing from the store.
+#[napi(object)]
+pub struct IndexStats {
+    /// Items held.
+    pub items: u32,
+    /// The dimension; absent until the first upsert fixes it.
+    pub dimension: Option<u32>,
+    /// The distance metric.
+    pub metric: DistanceMetric,
+    /// `'untrained'`, `'training'` or `'trained'`.
+    pub training_state: TrainingState,
+    /// IVF lists: 1 until trained.
+    pub n_lists: u32,
+    /// How the items spread over the lists; absent until trained.
+    pub list_sizes: Option<ListSizes>,
+    /// Loose records and tombstones in the store; a compaction packs them into segments.
+    pub loose_entries: u32,
+    /// Packed segments in the store.
+    pub segments: u32,
+    /// Heap bytes the working set holds, by structure.
+    pub memory: MemoryStats,
+}
+
+/// Items per IVF list (`IndexStats.listSizes`).
+#[napi(object)]
+pub struct ListSizes {
+    /// The smallest list.
+    pub min: u32,
+    /// The median list.
+    pub median: u32,
+    /// The largest list.
+    pub max: u32,
+    /// Lists holding no item.
+    pub empty: u32,
+}
+
+/// Heap bytes of an index's working set (`IndexStats.memory`), counted from capacities: the
+/// process also holds the allocator's slack and the disk store's page cache.
+#[napi(object)]
+pub struct MemoryStats {
+    /// The float32 vectors (the IVF lists once trained).
+    pub vectors_bytes: f64,
+    /// Ids and the id → item tables.
+    pub ids_bytes: f64,
+    /// Metadata (binary encoded).
+    pub metadata_bytes: f64,
+    /// Contents.
+    pub contents_bytes: f64,
+    /// Everything else: norms, centroids, list slots, per-item bookkeeping, tombstones.
+    pub other_bytes: f64,
+    /// All of it.
+    pub total_bytes: f64,
+}
+
 /// Result of `index.delete`.
 #[napi(object)]
 pub struct DeleteResult {

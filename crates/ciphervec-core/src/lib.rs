@@ -25,9 +25,10 @@ pub use crypto::random_key;
 pub use error::{Error, Result};
 pub use format::record::Contents;
 pub use index::{
-    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, ItemView, MemoryUsage, NewItem, Search,
-    TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD,
-    DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_TOP_K,
+    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, IndexStats, ItemView, ListSizes, MemoryUsage,
+    NewItem, Search, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, UpsertReport, AUTO_COMPACT_MIN,
+    DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS,
+    MAX_TOP_K,
 };
 pub use meta::{ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef};
 pub use store::{

@@ -24,6 +24,7 @@ mod load;
 mod memory;
 mod read;
 mod state;
+mod stats;
 mod training;
 mod validate;
 mod write;
@@ -34,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 pub use background::{AutoTrain, BackgroundFailure, BackgroundTask, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD};
 pub use memory::MemoryUsage;
 pub use read::{Include, ItemView, Search};
+pub use stats::{IndexStats, ListSizes};
 pub use training::{TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, MAX_ITERS, MAX_N_LISTS};
 pub use validate::{DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_METADATA_DEPTH, MAX_TOP_K};
 pub use write::{NewItem, UpsertReport};

@@ -190,7 +190,6 @@ impl InvertedLists {
     }
 
     /// Items per list.
-    #[cfg(test)]
     pub(crate) fn sizes(&self) -> Vec<usize> {
         self.lists.iter().map(|l| l.slots.len()).collect()
     }
