@@ -74,14 +74,18 @@ impl Client {
             Ok(d) => d,
             Err(e) => return task::reject(env, e),
         };
-        let metric = Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean));
+        let spec = ciphervec_core::IndexSpec {
+            dimension,
+            metric: Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean)),
+            index_type: options.index_type.map_or(ciphervec_core::IndexType::IvfFlat, Into::into),
+        };
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {
             Ok(name) => name,
             Err(e) => return task::reject(env, e),
         };
         open_with(env, options.auto_train.as_ref(), self.inner.clone(), self.strong, move |client| {
-            client.create_index(&name, &key, dimension, metric)
+            client.create_index_with(&name, &key, &spec)
         })
     }
 

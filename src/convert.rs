@@ -6,7 +6,8 @@ use ciphervec_core::{AutoTrain, Error, Include, Metric, Result, TrainAlgorithm, 
 use napi::bindgen_prelude::Either;
 
 use crate::types::{
-    AutoTrainOptions, DistanceMetric, IncludeField, IndexStats, ListSizes, MemoryStats, TrainOptions, TrainingState,
+    AutoTrainOptions, DistanceMetric, IncludeField, IndexStats, IndexType, ListSizes, MemoryStats, TrainOptions,
+    TrainingState,
 };
 
 /// Largest whole number a JS number holds exactly.
@@ -55,6 +56,26 @@ impl From<Metric> for DistanceMetric {
     }
 }
 
+impl From<IndexType> for ciphervec_core::IndexType {
+    fn from(t: IndexType) -> ciphervec_core::IndexType {
+        match t {
+            IndexType::Ivfflat => ciphervec_core::IndexType::IvfFlat,
+            IndexType::Ivfsq8 => ciphervec_core::IndexType::IvfSq8,
+            IndexType::Ivffp16 => ciphervec_core::IndexType::IvfFp16,
+        }
+    }
+}
+
+impl From<ciphervec_core::IndexType> for IndexType {
+    fn from(t: ciphervec_core::IndexType) -> IndexType {
+        match t {
+            ciphervec_core::IndexType::IvfFlat => IndexType::Ivfflat,
+            ciphervec_core::IndexType::IvfSq8 => IndexType::Ivfsq8,
+            ciphervec_core::IndexType::IvfFp16 => IndexType::Ivffp16,
+        }
+    }
+}
+
 /// `train` options → core parameters (which the core validates; defaults are its own).
 pub fn train_params(o: &TrainOptions) -> Result<TrainParams> {
     let d = TrainParams::default();
@@ -95,11 +116,12 @@ pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Aut
 /// The core's stats as the JS object (counts fit a u32: an index holds fewer items).
 pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState) -> IndexStats {
     let m = s.memory;
-    let other = m.total() - m.vectors - m.ids - m.metadata - m.contents;
+    let other = m.total() - m.vectors - m.codes - m.ids - m.metadata - m.contents;
     IndexStats {
         items: s.items as u32,
         dimension: s.dimension.map(|d| d as u32),
         metric: s.metric.into(),
+        index_type: s.index_type.into(),
         training_state,
         n_lists: s.n_lists as u32,
         list_sizes: s.lists.map(|l| ListSizes {
@@ -112,6 +134,7 @@ pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState)
         segments: s.segments as u32,
         memory: MemoryStats {
             vectors_bytes: m.vectors as f64,
+            codes_bytes: m.codes as f64,
             ids_bytes: m.ids as f64,
             metadata_bytes: m.metadata as f64,
             contents_bytes: m.contents as f64,

@@ -108,11 +108,12 @@ impl EncryptedIndex {
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
             let n_probes = convert::count(options.n_probes, "nProbes")?;
+            let rerank = convert::count(options.rerank, "rerank")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
             let vector = input::vector(env, &options.vector, "the query vector")?;
-            Ok((top_k, n_probes, filter, vector))
+            Ok((top_k, n_probes, rerank, filter, vector))
         })();
-        let (top_k, n_probes, filter, vector) = match prepared {
+        let (top_k, n_probes, rerank, filter, vector) = match prepared {
             Ok(p) => p,
             Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
@@ -126,7 +127,8 @@ impl EncryptedIndex {
                 index.sync()?;
             }
             let filter = input::parse_filter(filter.as_deref())?;
-            let views = index.query(&vector, &Search { k: top_k, n_probes, filter: filter.as_ref(), include })?;
+            let views =
+                index.query(&vector, &Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include })?;
             Ok(output::Items::of(&views, include))
         };
         let promise = task::spawn(env, work, |env, items| items.into_js(env))?;
@@ -147,6 +149,7 @@ impl EncryptedIndex {
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
             let n_probes = convert::count(options.n_probes, "nProbes")?;
+            let rerank = convert::count(options.rerank, "rerank")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
             let then = input::rows_then(move |env, rows: RowsInput| {
                 let work = move || {
@@ -154,7 +157,7 @@ impl EncryptedIndex {
                         index.sync()?;
                     }
                     let filter = input::parse_filter(filter.as_deref())?;
-                    let search = Search { k: top_k, n_probes, filter: filter.as_ref(), include };
+                    let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
                     let lists = index.query_batch(&rows.rows(), &search)?;
                     Ok(output::Items::of_lists(&lists, include))
                 };

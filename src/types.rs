@@ -92,6 +92,22 @@ pub enum DistanceMetric {
     Cosine,
 }
 
+/// How an index stores the vectors its lists scan, once trained (`createIndex({ indexType })`).
+/// The full float32 vectors are always kept, so re-ranking and `get` are exact.
+#[napi(string_enum = "lowercase")]
+pub enum IndexType {
+    /// Float32 vectors, scanned exactly (the default). FAISS's IndexIVFFlat, the replaced
+    /// system's `IVFFlat`.
+    Ivfflat,
+    /// One byte per dimension on per-dimension ranges trained with the centroids: scans a
+    /// quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default 4).
+    /// FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced system's `IVFSQ` with `sqBits: 8`.
+    Ivfsq8,
+    /// One float16 per dimension: half the bytes, nearly exact, re-ranks 2 × topK by default.
+    /// FAISS's QT_fp16, in place of the replaced system's `IVFSQ` with `sqBits: 16`.
+    Ivffp16,
+}
+
 /// Auto-training settings.
 #[napi(object)]
 pub struct AutoTrainOptions {
@@ -114,6 +130,9 @@ pub struct CreateIndexOptions {
     pub dimension: Option<f64>,
     /// Distance metric; default `'euclidean'`.
     pub metric: Option<DistanceMetric>,
+    /// How the lists store vectors once trained; default `'ivfflat'` (see `IndexType`).
+    /// Fixed at creation.
+    pub index_type: Option<IndexType>,
     /// Background training once the index is large enough: `false` turns it off, `true` or
     /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
     /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -212,6 +231,11 @@ pub struct QueryOptions<'env> {
     /// Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
     /// more is slower and closer to exact; `nLists` or more is exact.
     pub n_probes: Option<f64>,
+    /// Index types with codes (`'ivfsq8'`, `'ivffp16'`): candidates per result taken from
+    /// the codes and re-scored on the exact vectors, 1..=1000; default 4 (`'ivfsq8'`) or 2
+    /// (`'ivffp16'`). Higher is slower and closer to the flat index; ignored by `'ivfflat'`.
+    /// Distances returned are always exact.
+    pub rerank: Option<f64>,
     /// Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
     /// items are returned (see the README for operators and edge cases). A value JSON would
     /// drop or change (`undefined`, a function, `NaN`, ...) rejects with `ERR_INVALID_FILTER`
@@ -235,6 +259,8 @@ pub struct QueryBatchOptions<'env> {
     pub top_k: Option<f64>,
     /// Lists to scan per query once trained; see `QueryOptions.nProbes`.
     pub n_probes: Option<f64>,
+    /// Candidates per result re-ranked exactly; see `QueryOptions.rerank`.
+    pub rerank: Option<f64>,
     /// Metadata filter applied to every query; see `QueryOptions.filters`.
     #[napi(ts_type = "Record<string, any>")]
     pub filters: Option<Unknown<'env>>,
@@ -295,6 +321,8 @@ pub struct IndexStats {
     pub dimension: Option<u32>,
     /// The distance metric.
     pub metric: DistanceMetric,
+    /// How the lists store vectors once trained.
+    pub index_type: IndexType,
     /// `'untrained'`, `'training'` or `'trained'`.
     pub training_state: TrainingState,
     /// IVF lists: 1 until trained.
@@ -328,6 +356,8 @@ pub struct ListSizes {
 pub struct MemoryStats {
     /// The float32 vectors (the IVF lists once trained).
     pub vectors_bytes: f64,
+    /// The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`) with their norms and code book.
+    pub codes_bytes: f64,
     /// Ids and the id → item tables.
     pub ids_bytes: f64,
     /// Metadata (binary encoded).

@@ -204,7 +204,8 @@ fn queries(index: &ciphervec_core::Index, n: usize) {
                 .collect()
         })
         .collect();
-    let search = ciphervec_core::Search { k: 10, n_probes: None, filter: None, include: Default::default() };
+    let search =
+        ciphervec_core::Search { k: 10, n_probes: None, rerank: None, filter: None, include: Default::default() };
     let t = Instant::now();
     for q in &qs {
         std::hint::black_box(index.query(q, &search).unwrap());

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::crypto::{legacy_storage_name, IndexKey};
 use crate::error::{Error, Result};
 use crate::format::keys::HEADER_KEY;
-use crate::index::{Index, Shared};
+use crate::index::{Index, IndexSpec, Shared};
 use crate::store::{Storage, Wake};
 use crate::vector::Metric;
 
@@ -99,6 +99,11 @@ impl Client {
     /// was created under the name alone, before names were keyed). An index is identified by
     /// its name and its key: the same name under another key is another index.
     pub fn create_index(&self, name: &str, key: &[u8], dimension: Option<usize>, metric: Metric) -> Result<Arc<Index>> {
+        self.create_index_with(name, key, &IndexSpec { dimension, metric, ..IndexSpec::default() })
+    }
+
+    /// [`Client::create_index`] with every setting of the new index, its type included.
+    pub fn create_index_with(&self, name: &str, key: &[u8], spec: &IndexSpec) -> Result<Arc<Index>> {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
@@ -108,7 +113,7 @@ impl Client {
             return Err(Error::IndexExists(name.into()));
         }
         self.shared.store.check_intact()?; // never create over an index that damage hides
-        let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, dimension, metric)?);
+        let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, spec)?);
         cat.open.insert(sname.clone(), Arc::downgrade(&index));
         cat.seen.insert(sname, name.to_string());
         Ok(index)

@@ -25,10 +25,10 @@ pub use crypto::random_key;
 pub use error::{Error, Result};
 pub use format::record::Contents;
 pub use index::{
-    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, IndexStats, ItemView, ListSizes, MemoryUsage,
-    NewItem, Search, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, UpsertReport, AUTO_COMPACT_MIN,
-    DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS,
-    MAX_TOP_K,
+    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, IndexSpec, IndexStats, ItemView, ListSizes,
+    MemoryUsage, NewItem, Search, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, UpsertReport,
+    AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH,
+    MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
 };
 pub use meta::{ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef};
 pub use store::{
@@ -37,7 +37,7 @@ pub use store::{
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStorage};
-pub use vector::{Metric, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
+pub use vector::{IndexType, Metric, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 
 /// Internals that the crate's own integration tests and examples inspect: storage names,
 /// raw sealing. Not part of the API.

@@ -64,7 +64,7 @@ fn assert_holds_expected(index: &Index, fixture: &str) {
     want_ids.sort();
     assert_eq!(listed, want_ids, "{fixture}: deleted items stay deleted");
     for want in expected.iter().step_by(7) {
-        let search = Search { k: 1, n_probes: Some(4), filter: None, include: Include::default() };
+        let search = Search { k: 1, n_probes: Some(4), rerank: None, filter: None, include: Include::default() };
         let hits = index.query(&want.vector, &search).unwrap();
         assert_eq!(hits[0].id, want.id, "{fixture}: query by the vector of {}", want.id);
     }

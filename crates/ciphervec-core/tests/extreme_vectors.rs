@@ -14,7 +14,7 @@ const DIM: usize = 8;
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 
 fn search(k: usize, n_probes: Option<usize>) -> Search<'static> {
-    Search { k, n_probes, filter: None, include: IDS }
+    Search { k, n_probes, rerank: None, filter: None, include: IDS }
 }
 
 /// Random directions scaled to squared lengths spread over the accepted range of `metric`,

@@ -52,7 +52,7 @@ fn filtered_recall_stays_high_at_every_selectivity() {
                     .collect();
                 exact.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let truth: HashSet<String> = exact.iter().take(10).map(|(_, i)| i.to_string()).collect();
-                let search = Search { k: 10, n_probes: None, filter: Some(&filter), include: IDS };
+                let search = Search { k: 10, n_probes: None, rerank: None, filter: Some(&filter), include: IDS };
                 let got = index.query(q, &search).unwrap();
                 assert_eq!(
                     got.len(),
@@ -93,7 +93,7 @@ fn a_filter_matching_fewer_than_k_returns_all_matches_and_metadata_queries_sort(
         .train(&TrainParams { n_lists: Some(64), ..TrainParams::default() }, &AtomicBool::new(false), &|_| {})
         .unwrap();
     let rare = Filter::parse(&json!({ "n": 7, "tag": "odd" })).unwrap();
-    let search = Search { k: 100, n_probes: Some(1), filter: Some(&rare), include: IDS };
+    let search = Search { k: 100, n_probes: Some(1), rerank: None, filter: Some(&rare), include: IDS };
     let got = index.query(&[0.0, 0.0], &search).unwrap();
     let expected = (0..3000).filter(|i| i % 3 != 0 && i % 50 == 7 && i % 2 == 1).count();
     assert_eq!(got.len(), expected, "one probe, but every match is found");

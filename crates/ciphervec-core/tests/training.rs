@@ -14,7 +14,7 @@ use common::{client, item, Rng};
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 
 fn top(k: usize, n_probes: Option<usize>) -> Search<'static> {
-    Search { k, n_probes, filter: None, include: IDS }
+    Search { k, n_probes, rerank: None, filter: None, include: IDS }
 }
 
 /// `n` points around `clusters` random centres (a stand-in for real embeddings).

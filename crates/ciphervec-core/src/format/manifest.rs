@@ -1,18 +1,21 @@
 //! The per-index entries besides items: the *header* (format version, key check, wrapped
 //! data key; readable before the key is known), the sealed *config* (name, dimension,
-//! metric) and the sealed IVF *centroids*.
+//! metric, index type) and the sealed IVF *centroids* with the code book of their codes.
 
 use crate::crypto::{random_key, DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::format::keys::{aad, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY};
 use crate::format::vault::{Sealed, Vault};
 use crate::format::wire::{check_version, Reader};
-use crate::vector::Metric;
+use crate::vector::codes::Codec;
+use crate::vector::{IndexType, Metric};
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
-const CONFIG_VERSION: u8 = 1;
-const CENTROIDS_VERSION: u8 = 1;
+/// 2 added the index type (version 1 is an IVF-Flat index).
+const CONFIG_VERSION: u8 = 2;
+/// 2 added the code book (version 1 has none).
+const CENTROIDS_VERSION: u8 = 2;
 
 /// What `loadIndex` reads first. Layout: magic(4) ‖ version(1) ‖ key check(32) ‖ wrapped DEK.
 pub(crate) struct Header {
@@ -26,6 +29,7 @@ pub(crate) struct Config {
     pub(crate) name: String,
     pub(crate) dimension: Option<usize>,
     pub(crate) metric: Metric,
+    pub(crate) index_type: IndexType,
 }
 
 impl Header {
@@ -74,11 +78,12 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 }
 
 impl Config {
-    /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ name (UTF-8),
-    /// padded: the config's size would reveal the length of the index's name.
+    /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ index type u8 ‖
+    /// name (UTF-8), padded: the config's size would reveal the length of the index's name.
     pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
         let mut plain = vec![CONFIG_VERSION, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
+        plain.push(self.index_type.to_byte());
         plain.extend_from_slice(self.name.as_bytes());
         vault.seal_padded(CONFIG_KEY, &plain)
     }
@@ -87,41 +92,81 @@ impl Config {
         let plain = vault
             .open(CONFIG_KEY, blob)
             .map_err(|_| Error::Integrity(format!("the config of index '{index_name}'")))?;
-        check_version("index config", plain.first().copied(), &[CONFIG_VERSION], None)?;
+        let version = plain.first().copied();
+        check_version("index config", version, &[1, CONFIG_VERSION], None)?;
         let mut r = Reader::new(&plain[1..], "index config");
         let metric = Metric::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown metric"))?;
         let dim = r.u32()? as usize;
+        let index_type = match version {
+            Some(1) => IndexType::IvfFlat,
+            _ => IndexType::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown index type"))?,
+        };
         let name = std::str::from_utf8(r.rest()).map_err(|_| r.corrupt("name is not UTF-8"))?.to_string();
-        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric })
+        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type })
     }
 }
 
-/// Seals trained centroids: version ‖ n_lists u32 ‖ dim u32 ‖ f32 × n_lists × dim.
-pub(crate) fn seal_centroids(vault: &Vault, dim: usize, centroids: &[f32]) -> Sealed {
-    let mut plain = Vec::with_capacity(9 + centroids.len() * 4);
+/// Seals trained centroids and the code book of the lists' codes: version ‖ n_lists u32 ‖
+/// dim u32 ‖ f32 × n_lists × dim ‖ codec tag u8 (0: no codes) ‖ parameter count u32 ‖ f32 ×
+/// count.
+pub(crate) fn seal_centroids(vault: &Vault, dim: usize, centroids: &[f32], codec: Option<&Codec>) -> Sealed {
+    let (tag, params) = codec.map_or((0, Vec::new()), Codec::to_parts);
+    let mut plain = Vec::with_capacity(14 + (centroids.len() + params.len()) * 4);
     plain.push(CENTROIDS_VERSION);
     plain.extend_from_slice(&((centroids.len() / dim) as u32).to_le_bytes());
     plain.extend_from_slice(&(dim as u32).to_le_bytes());
     for x in centroids {
         plain.extend_from_slice(&x.to_le_bytes());
     }
+    plain.push(tag);
+    plain.extend_from_slice(&(params.len() as u32).to_le_bytes());
+    for x in &params {
+        plain.extend_from_slice(&x.to_le_bytes());
+    }
     vault.seal(CENTROIDS_KEY, &plain)
 }
 
-/// Opens sealed centroids, checking they match the index dimension.
-pub(crate) fn open_centroids(blob: &[u8], vault: &Vault, index_name: &str, dim: usize) -> Result<Vec<f32>> {
+/// Opens sealed centroids and their code book, checking they match the index dimension.
+pub(crate) fn open_centroids(
+    blob: &[u8],
+    vault: &Vault,
+    index_name: &str,
+    dim: usize,
+) -> Result<(Vec<f32>, Option<Codec>)> {
     let plain = vault
         .open(CENTROIDS_KEY, blob)
         .map_err(|_| Error::Integrity(format!("the centroids of index '{index_name}'")))?;
-    check_version("centroid", plain.first().copied(), &[CENTROIDS_VERSION], None)?;
+    let version = plain.first().copied();
+    check_version("centroid", version, &[1, CENTROIDS_VERSION], None)?;
+    let malformed = || Error::Corrupt(format!("the centroids of index '{index_name}' are malformed"));
     let mut r = Reader::new(&plain[1..], "centroids");
     let n = r.u32()? as usize;
     let d = r.u32()? as usize;
-    let values = r.rest();
-    if n == 0 || d != dim || values.len() != n * d * 4 {
-        return Err(Error::Corrupt(format!("the centroids of index '{index_name}' are malformed")));
+    let rest = r.rest();
+    if n == 0 || d != dim || rest.len() < n * d * 4 {
+        return Err(malformed());
     }
-    Ok(values.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+    let (values, tail) = rest.split_at(n * d * 4);
+    let floats = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
+    };
+    let centroids = floats(values);
+    if version == Some(1) {
+        return if tail.is_empty() { Ok((centroids, None)) } else { Err(malformed()) };
+    }
+    let mut r = Reader::new(tail, "centroids");
+    let tag = r.u8()?;
+    let count = r.u32()? as usize;
+    let params = r.rest();
+    if params.len() != count * 4 {
+        return Err(malformed());
+    }
+    let codec = match tag {
+        0 if count == 0 => None,
+        0 => return Err(malformed()),
+        _ => Some(Codec::from_parts(tag, dim, &floats(params)).ok_or_else(malformed)?),
+    };
+    Ok((centroids, codec))
 }
 
 #[cfg(test)]
@@ -157,13 +202,21 @@ mod tests {
     fn config_and_centroids_round_trip_and_are_bound_to_their_index() {
         let keys = [7u8; 32];
         let vault = |name: &str| Vault::new(DataKeys::derive(&keys), name.into(), 0);
-        let c = Config { name: "docs".into(), dimension: Some(384), metric: Metric::Cosine };
+        let c =
+            Config { name: "docs".into(), dimension: Some(384), metric: Metric::Cosine, index_type: IndexType::IvfSq8 };
         let blob = c.seal(&vault("s1")).blob;
         assert_eq!(Config::open(&blob, &vault("s1"), "docs").unwrap(), c);
         assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
         let centroids = [1.0, 2.0, 3.0, 4.0];
-        let blob = seal_centroids(&vault("s1"), 2, &centroids).blob;
-        assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 2).unwrap(), centroids);
+        let blob = seal_centroids(&vault("s1"), 2, &centroids, None).blob;
+        assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 2).unwrap(), (centroids.to_vec(), None));
         assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 4).unwrap_err().code(), "ERR_CORRUPT");
+        let rows = [[-1.0f32, 0.5], [3.0, 2.5]];
+        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
+            let codec = Codec::train(index_type, 2, 2, &|i| &rows[i][..]).unwrap();
+            let blob = seal_centroids(&vault("s1"), 2, &centroids, Some(&codec)).blob;
+            let (c, back) = open_centroids(&blob, &vault("s1"), "docs", 2).unwrap();
+            assert_eq!((c, back), (centroids.to_vec(), Some(codec)), "{index_type:?}");
+        }
     }
 }

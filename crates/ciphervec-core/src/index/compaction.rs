@@ -27,6 +27,7 @@ use crate::index::ledger::Ledger;
 use crate::index::state::State;
 use crate::index::{Index, WriteLock};
 use crate::store::Change;
+use crate::vector::codes::Codec;
 use crate::vector::{ListId, Slot};
 
 /// Key ranges a compaction's batch clears: once every live item is in the new segments, no
@@ -94,23 +95,28 @@ impl Index {
         &self,
         state: &State,
         list_of: impl Fn(Slot) -> Option<ListId> + Sync,
-        centroids: Option<&[f32]>,
+        trained: Option<(&[f32], Option<&Codec>)>,
     ) -> Result<Packed> {
         let mut vault = self.vault();
         let mut changes: Vec<Change> = Vec::new();
         let dim = state.items.dim();
-        let centroids = if vault.rotation_due() {
+        let trained = if vault.rotation_due() {
             let (header, keys) = Header::create(&self.kek, &self.storage_name);
             vault = Arc::new(Vault::new(keys, self.storage_name.clone(), 0));
-            let config = Config { name: self.name.clone(), dimension: (dim > 0).then_some(dim), metric: self.metric };
+            let config = Config {
+                name: self.name.clone(),
+                dimension: (dim > 0).then_some(dim),
+                metric: self.metric,
+                index_type: self.index_type,
+            };
             changes.push((HEADER_KEY.to_vec(), Some(header.encode())));
             changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&vault).blob)));
-            centroids.or_else(|| state.ivf.as_ref().map(|ivf| ivf.quantizer.centroids()))
+            trained.or_else(|| state.ivf.as_ref().map(|ivf| (ivf.quantizer.centroids(), ivf.lists.codec())))
         } else {
-            centroids
+            trained
         };
-        if let Some(centroids) = centroids {
-            changes.push((CENTROIDS_KEY.to_vec(), Some(seal_centroids(&vault, dim, centroids).blob)));
+        if let Some((centroids, codec)) = trained {
+            changes.push((CENTROIDS_KEY.to_vec(), Some(seal_centroids(&vault, dim, centroids, codec).blob)));
         }
         let items = &state.items;
         let n = items.len();
@@ -227,7 +233,7 @@ mod tests {
         let reopened = Client::new(store, 2).unwrap().load_index("n", &[5; 32]).unwrap();
         assert_eq!(reopened.count().unwrap(), 65);
         assert!(reopened.is_trained());
-        let search = crate::Search { k: 1, n_probes: Some(2), filter: None, include: Include::default() };
+        let search = crate::Search { k: 1, n_probes: Some(2), rerank: None, filter: None, include: Include::default() };
         assert_eq!(reopened.query(&[62.0, 1.0], &search).unwrap()[0].id, "id-62");
         let got = reopened.get(&["id-3".to_string(), "id-62".to_string()], Include::GET_DEFAULT).unwrap();
         assert_eq!(got[0].vector.as_deref(), Some(&[3.0, 1.0][..]));

@@ -13,6 +13,9 @@ pub struct MemoryUsage {
     pub vectors: usize,
     /// One `f32` L2 norm per vector.
     pub norms: usize,
+    /// The lists' compressed codes (index types other than IVF-Flat), the norms of the
+    /// vectors they decode to and the code book.
+    pub codes: usize,
     /// The IVF lists' slot numbers and the slot → list position map.
     pub list_slots: usize,
     /// The trained centroids.
@@ -36,10 +39,11 @@ impl MemoryUsage {
     }
 
     /// Each structure's name and bytes.
-    pub fn parts(&self) -> [(&'static str, usize); 9] {
+    pub fn parts(&self) -> [(&'static str, usize); 10] {
         [
             ("vectors", self.vectors),
             ("norms", self.norms),
+            ("codes", self.codes),
             ("list slots", self.list_slots),
             ("centroids", self.centroids),
             ("ids", self.ids),
@@ -62,6 +66,7 @@ impl Index {
                 let lists = ivf.lists.heap_bytes();
                 usage.vectors += lists.vectors;
                 usage.norms += lists.norms;
+                usage.codes += lists.codes;
                 usage.list_slots += lists.slots;
                 usage.centroids += ivf.quantizer.heap_bytes();
             }

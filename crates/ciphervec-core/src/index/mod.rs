@@ -37,7 +37,7 @@ pub use memory::MemoryUsage;
 pub use read::{Include, ItemView, Search};
 pub use stats::{IndexStats, ListSizes};
 pub use training::{TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, MAX_ITERS, MAX_N_LISTS};
-pub use validate::{DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_METADATA_DEPTH, MAX_TOP_K};
+pub use validate::{DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_METADATA_DEPTH, MAX_RERANK, MAX_TOP_K};
 pub use write::{NewItem, UpsertReport};
 
 use crate::crypto::IndexKey;
@@ -52,7 +52,18 @@ use crate::index::ledger::Ledger;
 use crate::index::state::State;
 use crate::store::{Change, LogKind, Storage, WriteTxn};
 use crate::vector::ivf::Ivf;
-use crate::vector::Metric;
+use crate::vector::{IndexType, Metric};
+
+/// What `createIndex` fixes about a new index.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IndexSpec {
+    /// The dimension, or `None` to take it from the first upsert.
+    pub dimension: Option<usize>,
+    /// The distance metric.
+    pub metric: Metric,
+    /// How the lists store the vectors they scan, once trained.
+    pub index_type: IndexType,
+}
 
 /// What a client shares with its indexes.
 pub(crate) struct Shared {
@@ -66,6 +77,7 @@ pub struct Index {
     name: String,
     storage_name: String,
     metric: Metric,
+    index_type: IndexType,
     /// The caller's key, kept to wrap a fresh data key when the old one's nonce budget is
     /// spent (see `format::vault`).
     kek: IndexKey,
@@ -120,15 +132,15 @@ impl Index {
         name: &str,
         storage_name: String,
         kek: &IndexKey,
-        dimension: Option<usize>,
-        metric: Metric,
+        spec: &IndexSpec,
     ) -> Result<Index> {
+        let IndexSpec { dimension, metric, index_type } = *spec;
         if let Some(d) = dimension {
             validate::check_dimension(d)?;
         }
         let (header, keys) = Header::create(kek, &storage_name);
         let vault = Vault::new(keys, storage_name.clone(), 0);
-        let config = Config { name: name.to_string(), dimension, metric };
+        let config = Config { name: name.to_string(), dimension, metric, index_type };
         let sealed_config = config.seal(&vault);
         let summary = Summary::default().seal(&vault);
         let changes = vec![
@@ -209,8 +221,15 @@ impl Index {
         let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
         let mut state = State::new(items);
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
-            let centroids = open_centroids(&blob, &vault, name, dim)?;
-            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids), &shared.pool);
+            let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
+            let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
+            if coded != config.index_type {
+                return Err(Error::Corrupt(format!(
+                    "index '{name}' is damaged: its code book is for {coded:?}, its config says {:?}",
+                    config.index_type
+                )));
+            }
+            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids, codec), &shared.pool);
         }
         let ledger = Ledger { summary, tombstones, segments };
         Ok(Opened { config, vault, state, ledger })
@@ -225,6 +244,7 @@ impl Index {
             name: config.name,
             storage_name: vault.storage_name().to_string(),
             metric: config.metric,
+            index_type: config.index_type,
             kek: kek.clone(),
             vault: RwLock::new(Arc::new(vault)),
             shared,
@@ -252,6 +272,11 @@ impl Index {
     /// The distance metric.
     pub fn metric(&self) -> Metric {
         self.metric
+    }
+
+    /// How the lists store the vectors they scan.
+    pub fn index_type(&self) -> IndexType {
+        self.index_type
     }
 
     /// The dimension, once fixed by `createIndex` or the first upsert.

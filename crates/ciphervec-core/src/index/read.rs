@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::format::record::Contents;
 use crate::index::state::{placement, State};
-use crate::index::validate::{check_ids, check_n_probes, check_query, check_top_k};
+use crate::index::validate::{check_ids, check_n_probes, check_query, check_rerank, check_top_k};
 use crate::index::Index;
 use crate::meta::order::SortKey;
 use crate::meta::{Filter, Meta};
@@ -48,6 +48,10 @@ pub struct Search<'a> {
     pub k: usize,
     /// Lists to scan once trained; default 2·⌈√nLists⌉. `nLists` or more is exact.
     pub n_probes: Option<usize>,
+    /// In an index with codes: candidates per result taken from the codes and re-scored
+    /// exactly (default [`IndexType::default_rerank`](crate::IndexType::default_rerank));
+    /// ignored by IVF-Flat and before training.
+    pub rerank: Option<usize>,
     /// Only items whose metadata matches are returned.
     pub filter: Option<&'a Filter>,
     /// Fields to return.
@@ -80,6 +84,7 @@ impl Index {
         let Search { k, n_probes, include, .. } = *search;
         check_top_k(k)?;
         check_n_probes(n_probes)?;
+        check_rerank(search.rerank)?;
         let state = self.read_state()?;
         check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
         if state.items.is_empty() {
@@ -91,7 +96,7 @@ impl Index {
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
         let hits = match &state.ivf {
             None => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
-            Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
+            Some(ivf) => self.probe(&state, ivf, &q, search, filter, accept),
         };
         Ok(self.views(&state, &hits, include))
     }
@@ -101,6 +106,7 @@ impl Index {
         let Search { k, n_probes, include, .. } = *search;
         check_top_k(k)?;
         check_n_probes(n_probes)?;
+        check_rerank(search.rerank)?;
         let state = self.read_state()?;
         for (i, v) in vectors.iter().enumerate() {
             check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
@@ -118,7 +124,7 @@ impl Index {
                     let q = Query::new(v);
                     let hits = match &state.ivf {
                         None => exhaustive(state.rows(), self.metric, &q, accept, k),
-                        Some(ivf) => self.probe(&state, ivf, &q, n_probes, filter, accept, k),
+                        Some(ivf) => self.probe(&state, ivf, &q, search, filter, accept),
                     };
                     self.views(&state, &hits, include)
                 })
@@ -137,17 +143,17 @@ impl Index {
         state: &State,
         ivf: &Ivf,
         q: &Query,
-        n_probes: Option<usize>,
+        search: &Search,
         filter: Option<&Filter>,
         accept: Accept,
-        k: usize,
     ) -> Vec<Hit> {
-        let mut n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
+        let mut n_probes = search.n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
         if let Some(f) = filter {
             let s = estimate_selectivity(state, f);
             n_probes = ((n_probes as f64 / s.sqrt()).ceil() as usize).min(ivf.n_lists());
         }
-        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, k, accept)
+        let rerank = search.rerank.unwrap_or(self.index_type.default_rerank());
+        ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, search.k, rerank, accept)
     }
 
     /// Ids of items matching `filter`, at most `k`: ordered by the metadata field `order_by`

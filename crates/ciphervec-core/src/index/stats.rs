@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::index::memory::MemoryUsage;
 use crate::index::Index;
-use crate::vector::Metric;
+use crate::vector::{IndexType, Metric};
 
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,8 @@ pub struct IndexStats {
     pub dimension: Option<usize>,
     /// The distance metric.
     pub metric: Metric,
+    /// How the lists store the vectors they scan.
+    pub index_type: IndexType,
     /// IVF lists: 1 until trained.
     pub n_lists: usize,
     /// How the items spread over the lists; `None` until trained.
@@ -62,6 +64,7 @@ impl Index {
             items,
             dimension: self.dimension(),
             metric: self.metric(),
+            index_type: self.index_type(),
             n_lists: self.n_lists(),
             lists,
             loose_entries: self.loose_entries(),

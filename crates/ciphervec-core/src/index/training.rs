@@ -19,6 +19,7 @@ use crate::index::background::Background;
 use crate::index::compaction::Packed;
 use crate::index::state::placement;
 use crate::index::Index;
+use crate::vector::codes::Codec;
 use crate::vector::ivf::{auto_n_lists, Ivf};
 use crate::vector::kmeans::{self, KMeansError, KMeansParams, SplitMix64, POINTS_PER_CENTROID};
 
@@ -238,9 +239,11 @@ impl Index {
         // The writer lock keeps the working set fixed from here to the swap, so lists built
         // under this read guard still match it when installed. Every record changes (its list
         // id is sealed inside it), so training writes them all packed (see `compaction`).
+        // The code book is trained on every vector (one pass), so its ranges cover them all.
+        let codec = self.pool().install(|| Codec::train(self.index_type, dim, n, &|s| state.vector(Slot::at(s))));
         let Packed { changes, ledger, vault } =
-            self.pack(&state, |slot| Some(lists[slot.index()]), Some(&centroids))?;
-        let mut ivf = Ivf::new(dim, centroids);
+            self.pack(&state, |slot| Some(lists[slot.index()]), Some((&centroids, codec.as_ref())))?;
+        let mut ivf = Ivf::new(dim, centroids, codec);
         state.fill_ivf(&mut ivf, &lists, self.pool());
         drop(state);
         self.write_packed(&mut lock, changes)?;

@@ -33,6 +33,19 @@ pub(crate) fn check_n_probes(n: Option<usize>) -> Result<()> {
     Ok(())
 }
 
+/// The largest re-rank factor a query takes: beyond it a coded index re-scores more
+/// candidates than a flat scan of the probed lists would.
+pub const MAX_RERANK: usize = 1000;
+
+pub(crate) fn check_rerank(r: Option<usize>) -> Result<()> {
+    match r {
+        Some(r) if r == 0 || r > MAX_RERANK => {
+            Err(Error::invalid(format!("rerank must be between 1 and {MAX_RERANK}, got {r}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn check_top_k(k: usize) -> Result<()> {
     if k == 0 || k > MAX_TOP_K {
         return Err(Error::invalid(format!("topK must be between 1 and {MAX_TOP_K}, got {k}")));

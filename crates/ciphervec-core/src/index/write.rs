@@ -63,7 +63,12 @@ impl Index {
         let current = state.items.dim();
         let mut changes: Vec<Change> = Vec::with_capacity(batch.len() + 2);
         if current == 0 {
-            let config = Config { name: self.name.clone(), dimension: Some(dim), metric: self.metric };
+            let config = Config {
+                name: self.name.clone(),
+                dimension: Some(dim),
+                metric: self.metric,
+                index_type: self.index_type,
+            };
             changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&vault).blob)));
         } else if dim != current {
             return Err(Error::DimensionMismatch(format!(

@@ -16,10 +16,11 @@ pub const MAX_NORM_SQR: f64 = f32::MAX as f64 / 4.0;
 /// against every query.
 pub const MIN_COSINE_NORM_SQR: f64 = 1e-30;
 
-/// How distances between vectors are measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How distances between vectors are measured (Euclidean unless told).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Metric {
     /// √Σ(a−b)²
+    #[default]
     Euclidean,
     /// Σ(a−b)²: same order as Euclidean, without the square root.
     SquaredEuclidean,

@@ -3,9 +3,10 @@
 //! scanner that scores stored vectors against a query (`scan`), exhaustive search over the
 //! working set, and IVF: the coarse quantizer and the inverted lists.
 //!
-//! A new code format (8-bit, PQ) is a new `scan::Scanner` over its codes, held by the
+//! A code format (`codes`: 8-bit, float16) is a `scan::Scanner` over its codes, held by the
 //! inverted lists; the quantizer, probing, filtering and top-k stay as they are.
 
+pub(crate) mod codes;
 pub(crate) mod exhaustive;
 pub(crate) mod ivf;
 pub(crate) mod kernels;
@@ -14,6 +15,7 @@ mod metric;
 pub(crate) mod scan;
 pub(crate) mod topk;
 
+pub use codes::IndexType;
 pub(crate) use ivf::ListId;
 pub use metric::Metric;
 pub use metric::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};

@@ -131,7 +131,10 @@ pub fn training_while_others_write(open: Open, name: &str) {
             while !stop.load(std::sync::atomic::Ordering::Acquire) || round < 5 {
                 ib.upsert(items(10_000 + round * 20, 20, 1, 8)).unwrap();
                 let q = Rng(round as u64 + 5).vector(8);
-                let hits = ib.query(&q, &Search { k: 5, n_probes: None, filter: None, include: Include::default() });
+                let hits = ib.query(
+                    &q,
+                    &Search { k: 5, n_probes: None, rerank: None, filter: None, include: Include::default() },
+                );
                 assert_eq!(hits.unwrap().len(), 5, "queries keep answering");
                 round += 1;
             }
@@ -149,7 +152,7 @@ pub fn training_while_others_write(open: Open, name: &str) {
     let ic = open().load_index(name, &key).unwrap();
     assert!(ia.is_trained() && ib.is_trained() && ic.is_trained());
     assert_eq!(contents(&ia), contents(&ib));
-    let search = Search { k: 10, n_probes: Some(2), filter: None, include: Include::default() };
+    let search = Search { k: 10, n_probes: Some(2), rerank: None, filter: None, include: Include::default() };
     let mut rng = Rng(11);
     for _ in 0..20 {
         let q = rng.vector(8);

@@ -2,10 +2,13 @@
 //! whose nearest centroid is its own, stored contiguously like FAISS's IndexIVFFlat, so a
 //! probe is one sequential scan. Once an index is trained these are the only copy of its
 //! vectors. `loc` maps a working-set slot to its place in a list, so finding, removing or
-//! moving a slot is O(1).
+//! moving a slot is O(1). An index type with codes (`vector::codes`) keeps each list's codes
+//! beside its vectors, in the same order: the scan reads the codes, the exact re-rank and
+//! `get` the vectors.
 
 use rayon::prelude::*;
 
+use crate::vector::codes::{CodeScanner, Codec, Prepared};
 use crate::vector::ivf::ListId;
 use crate::vector::scan::{FlatScanner, Query};
 use crate::vector::{Metric, Slot};
@@ -15,12 +18,35 @@ pub(crate) struct List {
     pub(crate) slots: Vec<Slot>,
     vectors: Vec<f32>,
     norms: Vec<f32>,
+    /// The codes of the vectors (empty without a codec), `code_size` bytes each.
+    codes: Vec<u8>,
+    /// The L2 norms of the vectors the codes decode to.
+    code_norms: Vec<f32>,
 }
 
 impl List {
     /// The scanner of this list's vectors for `query`.
     pub(crate) fn scanner<'a>(&'a self, metric: Metric, query: &'a Query<'a>) -> FlatScanner<'a> {
         FlatScanner::new(metric, query, &self.vectors, &self.norms)
+    }
+
+    /// The scanner of this list's codes of `codec` for `query`, `prepared` by the codec.
+    pub(crate) fn code_scanner<'a>(
+        &'a self,
+        metric: Metric,
+        codec: &Codec,
+        query: &'a Query<'a>,
+        prepared: &'a Prepared,
+    ) -> CodeScanner<'a> {
+        CodeScanner::new(metric, codec, query, prepared, &self.codes, &self.code_norms)
+    }
+
+    /// Appends the code of `v` (of `codec`, if any).
+    fn push_code(&mut self, codec: Option<&Codec>, v: &[f32]) {
+        if let Some(codec) = codec {
+            let norm = codec.encode(v, &mut self.codes);
+            self.code_norms.push(norm);
+        }
     }
 }
 
@@ -30,6 +56,8 @@ pub(crate) struct ListBytes {
     pub(crate) vectors: usize,
     pub(crate) norms: usize,
     pub(crate) slots: usize,
+    /// Codes, their norms and the codec's trained parameters.
+    pub(crate) codes: usize,
 }
 
 /// Where a slot is: its list and its position there.
@@ -43,15 +71,21 @@ struct Place {
 #[derive(Clone)]
 pub(crate) struct InvertedLists {
     dim: usize,
+    codec: Option<Codec>,
     lists: Vec<List>,
     /// slot → its place, `None` for a slot in no list.
     loc: Vec<Option<Place>>,
 }
 
 impl InvertedLists {
-    /// `n_lists` empty lists of `dim`-dimensional vectors.
-    pub(crate) fn new(dim: usize, n_lists: usize) -> InvertedLists {
-        InvertedLists { dim, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    /// `n_lists` empty lists of `dim`-dimensional vectors, coded by `codec` if given.
+    pub(crate) fn new(dim: usize, n_lists: usize, codec: Option<Codec>) -> InvertedLists {
+        InvertedLists { dim, codec, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    }
+
+    /// The codec of the lists' codes, if they have any.
+    pub(crate) fn codec(&self) -> Option<&Codec> {
+        self.codec.as_ref()
     }
 
     pub(crate) fn list(&self, l: ListId) -> &List {
@@ -84,6 +118,8 @@ impl InvertedLists {
             let Place { list, pos } = place.expect("every slot was placed");
             order[starts[list.index()] + pos as usize] = Slot::at(slot);
         }
+        let codec = self.codec.as_ref();
+        let code_size = codec.map_or(0, |c| c.width().bytes() * dim);
         pool.install(|| {
             self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
                 let slots = &order[starts[l]..starts[l + 1]];
@@ -95,7 +131,12 @@ impl InvertedLists {
                     slots: slots.to_vec(),
                     vectors: vs,
                     norms: slots.iter().map(|&s| norms[s.index()]).collect(),
+                    codes: Vec::with_capacity(slots.len() * code_size),
+                    code_norms: Vec::with_capacity(if codec.is_some() { slots.len() } else { 0 }),
                 };
+                for &s in slots {
+                    list.push_code(codec, &vectors[s.index() * dim..(s.index() + 1) * dim]);
+                }
             })
         });
     }
@@ -109,6 +150,15 @@ impl InvertedLists {
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
         let p = pos as usize * self.dim;
         &self.lists[list.index()].vectors[p..p + self.dim]
+    }
+
+    /// The code of `slot` (which must be in a list of coded lists).
+    #[cfg(test)]
+    pub(crate) fn code(&self, slot: Slot) -> &[u8] {
+        let Place { list, pos } = self.place(slot).expect("the slot is in a list");
+        let size = self.codec.as_ref().expect("coded lists").width().bytes() * self.dim;
+        let p = pos as usize * size;
+        &self.lists[list.index()].codes[p..p + size]
     }
 
     /// The L2 norm of `slot`'s vector.
@@ -129,6 +179,7 @@ impl InvertedLists {
         l.slots.push(slot);
         l.vectors.extend_from_slice(v);
         l.norms.push(norm);
+        l.push_code(self.codec.as_ref(), v);
     }
 
     /// Removes `slot` from its list (swap-remove inside the list).
@@ -143,11 +194,20 @@ impl InvertedLists {
             l.slots[p] = moved;
             l.vectors.copy_within(last * dim..(last + 1) * dim, p * dim);
             l.norms[p] = l.norms[last];
+            if let Some(codec) = &self.codec {
+                let size = codec.width().bytes() * dim;
+                l.codes.copy_within(last * size..(last + 1) * size, p * size);
+                l.code_norms[p] = l.code_norms[last];
+            }
             self.loc[moved.index()] = Some(Place { list, pos });
         }
         l.slots.pop();
         l.vectors.truncate(last * dim);
         l.norms.pop();
+        if let Some(codec) = &self.codec {
+            l.codes.truncate(last * codec.width().bytes() * dim);
+            l.code_norms.pop();
+        }
         self.loc[slot.index()] = None;
     }
 
@@ -167,9 +227,11 @@ impl InvertedLists {
     pub(crate) fn heap_bytes(&self) -> ListBytes {
         let mut bytes = ListBytes {
             slots: self.loc.capacity() * size_of::<Option<Place>>() + self.lists.capacity() * size_of::<List>(),
+            codes: self.codec.as_ref().map_or(0, Codec::heap_bytes),
             ..ListBytes::default()
         };
         for l in &self.lists {
+            bytes.codes += l.codes.capacity() + l.code_norms.capacity() * size_of::<f32>();
             bytes.vectors += l.vectors.capacity() * size_of::<f32>();
             bytes.norms += l.norms.capacity() * size_of::<f32>();
             bytes.slots += l.slots.capacity() * size_of::<Slot>();
@@ -186,6 +248,8 @@ impl InvertedLists {
                 l.vectors.capacity() == l.vectors.len()
                     && l.norms.capacity() == l.norms.len()
                     && l.slots.capacity() == l.slots.len()
+                    && l.codes.capacity() == l.codes.len()
+                    && l.code_norms.capacity() == l.code_norms.len()
             })
     }
 

@@ -1,6 +1,7 @@
 //! IVF: a coarse quantizer ([`Quantizer`], the trained centroids) puts each item in the list
 //! of its nearest centroid ([`InvertedLists`]), and a query scans only the lists of its
-//! `n_probes` nearest centroids.
+//! `n_probes` nearest centroids. Lists with codes (`vector::codes`) are scanned by their codes
+//! for `rerank × k` candidates, which are then scored exactly on their vectors.
 
 mod lists;
 mod quantizer;
@@ -10,7 +11,8 @@ use std::num::NonZeroU32;
 pub(crate) use lists::InvertedLists;
 pub(crate) use quantizer::{auto_n_lists, auto_n_probes, Quantizer};
 
-use crate::vector::scan::{scan_into, Accept, Query};
+use crate::vector::codes::Codec;
+use crate::vector::scan::{scan_into, Accept, FlatScanner, Query, Scanner};
 use crate::vector::topk::{Hit, TopK};
 use crate::vector::{Metric, Slot};
 
@@ -40,10 +42,10 @@ pub(crate) struct Ivf {
 }
 
 impl Ivf {
-    /// Empty lists over `centroids` (`n_lists × dim`, row-major).
-    pub(crate) fn new(dim: usize, centroids: Vec<f32>) -> Ivf {
+    /// Empty lists over `centroids` (`n_lists × dim`, row-major), coded by `codec` if given.
+    pub(crate) fn new(dim: usize, centroids: Vec<f32>, codec: Option<Codec>) -> Ivf {
         let quantizer = Quantizer::new(dim, centroids);
-        let lists = InvertedLists::new(dim, quantizer.n_lists());
+        let lists = InvertedLists::new(dim, quantizer.n_lists(), codec);
         Ivf { quantizer, lists }
     }
 
@@ -54,7 +56,10 @@ impl Ivf {
     /// Scans the `n_probes` lists nearest to `probe_vec` and returns the `k` best accepted
     /// slots, best first. With a filter (`accept`), scanning goes on past `n_probes` lists,
     /// nearest first, until `k` items are accepted or every list was scanned, so a selective
-    /// filter still returns `k` results whenever that many match.
+    /// filter still returns `k` results whenever that many match. Coded lists yield the
+    /// `rerank × k` best candidates by their codes (`rerank` ≥ 1), re-scored exactly on their
+    /// vectors, so the scores returned are always exact.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn search(
         &self,
         metric: Metric,
@@ -62,23 +67,50 @@ impl Ivf {
         probe_vec: &[f32],
         n_probes: usize,
         k: usize,
+        rerank: usize,
         accept: Accept,
     ) -> Vec<Hit> {
-        let mut top = TopK::new(k);
+        let codec = self.lists.codec();
+        let candidates = if codec.is_some() { k.saturating_mul(rerank.max(1)) } else { k };
+        let mut top = TopK::new(candidates);
         let mut scratch = Vec::new();
         let order = self.quantizer.probe_order(
             probe_vec,
             if accept.is_some() { self.n_lists() } else { n_probes },
             &mut scratch,
         );
+        let prepared = codec.map(|c| c.prepare(q.vector));
         for (scanned, l) in order.into_iter().enumerate() {
             if scanned >= n_probes && top.len() >= k {
                 break;
             }
             let list = self.lists.list(l);
-            scan_into(&list.scanner(metric, q), |i| list.slots[i], accept, &mut top, &mut scratch);
+            let slot_of = |i: usize| list.slots[i];
+            match (codec, &prepared) {
+                (Some(codec), Some(prepared)) => {
+                    let scanner = list.code_scanner(metric, codec, q, prepared);
+                    scan_into(&scanner, slot_of, accept, &mut top, &mut scratch)
+                }
+                _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, &mut scratch),
+            }
         }
-        top.into_sorted()
+        if codec.is_none() {
+            return top.into_sorted();
+        }
+        let mut exact = TopK::new(k);
+        for hit in top.into_sorted() {
+            exact.push(Hit { score: self.exact_score(metric, q, hit.slot), slot: hit.slot });
+        }
+        exact.into_sorted()
+    }
+
+    /// The score of `slot`'s vector, computed as a flat list scan computes it (so a re-ranked
+    /// distance equals the flat index's, bit for bit).
+    fn exact_score(&self, metric: Metric, q: &Query, slot: Slot) -> f32 {
+        let norm = [self.lists.norm(slot)];
+        let mut out = [0f32];
+        FlatScanner::new(metric, q, self.lists.vector(slot), &norm).score(0, &mut out);
+        out[0]
     }
 
     /// The vector of `slot`.
@@ -107,11 +139,11 @@ mod tests {
         let norms: Vec<f32> = (0..n).map(|i| i as f32).collect();
         // Uneven lists, one left empty.
         let lists: Vec<ListId> = (0..n).map(|i| ListId::new([0, 1, 1, 3, 4, 4, 4][i % 7])).collect();
-        let mut by_insert = Ivf::new(dim, centroids.clone());
+        let mut by_insert = Ivf::new(dim, centroids.clone(), None);
         for (s, &l) in lists.iter().enumerate() {
             by_insert.lists.insert(Slot::at(s), l, &vectors[s * dim..(s + 1) * dim], norms[s]);
         }
-        let mut filled = Ivf::new(dim, centroids);
+        let mut filled = Ivf::new(dim, centroids, None);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         filled.lists.fill(&lists, &vectors, &norms, &pool);
         assert_eq!(filled.lists.sizes(), vec![143, 286, 0, 143, 428]);
@@ -126,14 +158,14 @@ mod tests {
         }
         let q = Query::new(&vectors[..dim]);
         assert_eq!(
-            filled.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, None),
-            by_insert.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, None)
+            filled.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, 1, None),
+            by_insert.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, 1, None)
         );
     }
 
     #[test]
     fn insert_remove_relabel_keep_lists_consistent() {
-        let mut ivf = Ivf::new(1, vec![0.0, 10.0]);
+        let mut ivf = Ivf::new(1, vec![0.0, 10.0], None);
         for (slot, x) in [(0u32, 1.0f32), (1, 9.0), (2, 2.0), (3, 11.0)] {
             let list = ivf.quantizer.nearest(&[x]);
             ivf.lists.insert(Slot(slot), list, &[x], x.abs());
@@ -143,11 +175,42 @@ mod tests {
         assert_eq!(ivf.lists.sizes(), vec![1, 2]);
         // The working set moved slot 3 into the hole at slot 0.
         ivf.lists.relabel(Slot(3), Slot(0));
-        let hits = ivf.search(Metric::SquaredEuclidean, &Query::new(&[11.0]), &[11.0], 1, 5, None);
+        let hits = ivf.search(Metric::SquaredEuclidean, &Query::new(&[11.0]), &[11.0], 1, 5, 1, None);
         let slots: Vec<Slot> = hits.iter().map(|h| h.slot).collect();
         assert_eq!(slots, vec![Slot(0), Slot(1)]);
-        let all = ivf.search(Metric::SquaredEuclidean, &Query::new(&[2.0]), &[2.0], 2, 10, None);
+        let all = ivf.search(Metric::SquaredEuclidean, &Query::new(&[2.0]), &[2.0], 2, 10, 1, None);
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].slot, Slot(2));
+    }
+
+    #[test]
+    fn coded_lists_keep_each_slot_s_code_with_its_vector() {
+        use crate::vector::codes::IndexType;
+        let rows: Vec<[f32; 2]> = (0..40).map(|i| [i as f32, (i * 7 % 11) as f32]).collect();
+        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
+            let codec = Codec::train(index_type, 2, rows.len(), &|i| &rows[i][..]).unwrap();
+            let mut ivf = Ivf::new(2, vec![0.0, 0.0, 30.0, 10.0], Some(codec.clone()));
+            for (s, v) in rows.iter().enumerate() {
+                let list = ivf.quantizer.nearest(v);
+                ivf.lists.insert(Slot::at(s), list, v, 0.0);
+            }
+            // Remove from the middle of lists, then move the last slot into a hole.
+            for s in [3, 17, 0, 25] {
+                ivf.lists.remove(Slot::at(s));
+            }
+            ivf.lists.relabel(Slot::at(39), Slot::at(3));
+            for s in (1..39).filter(|s| ![17, 0, 25].contains(s)) {
+                let slot = Slot::at(s);
+                let want = if s == 3 { &rows[39] } else { &rows[s] };
+                assert_eq!(ivf.vector(slot), &want[..]);
+                let mut code = Vec::new();
+                codec.encode(want, &mut code);
+                assert_eq!(ivf.lists.code(slot), &code[..], "{index_type:?} slot {s}");
+            }
+            // Every list's codes still line up with its slots: an exact query re-ranks to distance 0.
+            let q = Query::new(&rows[10]);
+            let hits = ivf.search(Metric::SquaredEuclidean, &q, &rows[10], 2, 1, 4, None);
+            assert_eq!((hits[0].slot, hits[0].score), (Slot::at(10), 0.0));
+        }
     }
 }

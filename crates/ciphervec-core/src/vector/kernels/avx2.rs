@@ -229,3 +229,96 @@ fn tile<const R: usize>(
         }
     }
 }
+
+/// Bytes of one code row per dimension: 1 for 8-bit codes, 2 for float16.
+const fn code_bytes<const F16: bool>() -> usize {
+    if F16 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Eight code values from `p` (8 bytes of u8 codes or 16 bytes of float16) as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_codes<const F16: bool>(p: *const u8) -> __m256 {
+    // SAFETY (caller): `p` is readable for 8 code values.
+    unsafe {
+        if F16 {
+            _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+        } else {
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast())))
+        }
+    }
+}
+
+/// `out[i] = Σ_j w[j] · code(row i, j)` for 8-bit (`F16 = false`) or float16 codes, eight
+/// rows at a time like [`batch`]; a row's remainder dimensions go through a zero-padded copy
+/// and the last < 8 rows through a zero-padded block, so every row gets the same sequence of
+/// operations wherever it sits in a list.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn codes_dot_batch<const F16: bool>(w: &[f32], codes: &[u8], out: &mut [f32]) {
+    let dim = w.len();
+    let row = dim * code_bytes::<F16>();
+    let n = out.len();
+    assert_eq!(codes.len(), n * row);
+    let mut r = 0;
+    while r + 8 <= n {
+        let block: &mut [f32; 8] = (&mut out[r..r + 8]).try_into().expect("8 rows");
+        // SAFETY: rows r..r + 8 lie inside `codes`.
+        unsafe { codes_block::<F16>(w, codes.as_ptr().add(r * row), block) };
+        r += 8;
+    }
+    let tail = n - r;
+    if tail > 0 {
+        let mut stack = [0u8; 8 * 1024];
+        let mut heap = Vec::new();
+        let pad: &mut [u8] = if 8 * row <= stack.len() {
+            &mut stack[..8 * row]
+        } else {
+            heap.resize(8 * row, 0u8);
+            &mut heap
+        };
+        pad[..tail * row].copy_from_slice(&codes[r * row..]);
+        let mut block = [0f32; 8];
+        // SAFETY: `pad` holds 8 rows.
+        unsafe { codes_block::<F16>(w, pad.as_ptr(), &mut block) };
+        out[r..].copy_from_slice(&block[..tail]);
+    }
+}
+
+/// Eight rows of codes starting at `base` (readable for 8 rows).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn codes_block<const F16: bool>(w: &[f32], base: *const u8, out: &mut [f32; 8]) {
+    let dim = w.len();
+    let cb = code_bytes::<F16>();
+    let row = dim * cb;
+    let (full, rem) = (dim / 8, dim % 8);
+    let pw = w.as_ptr();
+    // SAFETY (caller): 8 rows of `row` bytes from `base`; weight loads stay below `dim`.
+    unsafe {
+        let ahead = base.wrapping_add(PREFETCH_ROWS * row).cast::<i8>();
+        for line in (0..8 * row).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
+        }
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for c in 0..full {
+            let wv = _mm256_loadu_ps(pw.add(8 * c));
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let x = load_codes::<F16>(base.add(j * row + 8 * c * cb));
+                *acc = _mm256_fmadd_ps(wv, x, *acc);
+            }
+        }
+        if rem > 0 {
+            let wv = _mm256_maskload_ps(pw.add(8 * full), tail_mask(rem));
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let mut tmp = [0u8; 16];
+                std::ptr::copy_nonoverlapping(base.add(j * row + 8 * full * cb), tmp.as_mut_ptr(), rem * cb);
+                *acc = _mm256_fmadd_ps(wv, load_codes::<F16>(tmp.as_ptr()), *acc);
+            }
+        }
+        _mm256_storeu_ps(out.as_mut_ptr(), hsum8(acc));
+    }
+}

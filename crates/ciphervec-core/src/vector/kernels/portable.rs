@@ -63,3 +63,33 @@ pub(super) fn nearest(points: &[f32], c: &CentroidPanels, out: &mut [u32]) {
         }
     }
 }
+
+/// The value of code `j` of a row: an 8-bit code or a little-endian float16.
+#[inline(always)]
+fn code<const F16: bool>(row: &[u8], j: usize) -> f32 {
+    if F16 {
+        half::f16::from_bits(u16::from_le_bytes([row[2 * j], row[2 * j + 1]])).to_f32()
+    } else {
+        row[j] as f32
+    }
+}
+
+/// `out[i] = Σ_j w[j] · code(row i, j)`, eight partial sums per row.
+pub(super) fn codes_dot_batch<const F16: bool>(w: &[f32], codes: &[u8], out: &mut [f32]) {
+    let dim = w.len();
+    let row_bytes = if F16 { 2 * dim } else { dim };
+    for (o, row) in out.iter_mut().zip(codes.chunks_exact(row_bytes)) {
+        let mut acc = [0.0f32; 8];
+        let full = dim / 8 * 8;
+        for c in (0..full).step_by(8) {
+            for l in 0..8 {
+                acc[l] += w[c + l] * code::<F16>(row, c + l);
+            }
+        }
+        let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (j, &wj) in w.iter().enumerate().skip(full) {
+            s += wj * code::<F16>(row, j);
+        }
+        *o = s;
+    }
+}
