@@ -111,25 +111,39 @@ pub(super) fn batch<const L2: bool>(q: &[f32], rows: &[f32], out: &mut [f32]) {
         }
         r += 8;
     }
-    // The last < 8 rows go through the same block path on a zero-padded copy, so a row's
-    // distance never depends on its position (a reloaded index orders lists differently,
-    // and results must be bit-identical before and after).
-    let tail = n - r;
-    if tail > 0 {
-        // Every IVF list ends in such a tail: keep small dimensions off the heap.
-        let mut stack = [0f32; 8 * super::STACK_PAD_DIM];
-        let mut heap = Vec::new();
-        let pad: &mut [f32] = if dim <= super::STACK_PAD_DIM {
-            &mut stack[..8 * dim]
-        } else {
-            heap.resize(8 * dim, 0f32);
-            &mut heap
-        };
-        pad[..tail * dim].copy_from_slice(&rows[r * dim..]);
-        let mut block = [0f32; 8];
-        batch::<L2>(q, pad, &mut block);
-        out[r..].copy_from_slice(&block[..tail]);
+    // The last < 8 rows go one at a time through the block's operations and its order of
+    // sums, so a row's distance never depends on its position (a reloaded index orders lists
+    // differently, and results must be bit-identical before and after).
+    while r < n {
+        // SAFETY: row r exists.
+        out[r] = unsafe { row::<L2>(q, rows.as_ptr().add(r * dim), mask) };
+        r += 1;
     }
+}
+
+/// One row of [`batch`]'s block, with the same operations and [`hsum8`]'s order of sums.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row<const L2: bool>(q: &[f32], base: *const f32, mask: __m256i) -> f32 {
+    let dim = q.len();
+    let (full, rem) = (dim / 8, dim % 8);
+    let pq = q.as_ptr();
+    // SAFETY (caller): `base` is readable for `dim` values; loads stay inside as in `batch`.
+    let acc = unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for c in 0..full {
+            acc = step::<L2>(acc, _mm256_loadu_ps(pq.add(8 * c)), _mm256_loadu_ps(base.add(8 * c)));
+        }
+        if rem > 0 {
+            let qv = _mm256_maskload_ps(pq.add(8 * full), mask);
+            acc = step::<L2>(acc, qv, _mm256_maskload_ps(base.add(8 * full), mask));
+        }
+        acc
+    };
+    let mut x = [0f32; 8];
+    // SAFETY: `x` holds 8 lanes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), acc) };
+    ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -254,71 +268,119 @@ unsafe fn load_codes<const F16: bool>(p: *const u8) -> __m256 {
 }
 
 /// `out[i] = Σ_j w[j] · code(row i, j)` for 8-bit (`F16 = false`) or float16 codes, eight
-/// rows at a time like [`batch`]; a row's remainder dimensions go through a zero-padded copy
-/// and the last < 8 rows through a zero-padded block, so every row gets the same sequence of
-/// operations wherever it sits in a list.
+/// rows at a time sharing each weight load. A row's last `dim % 8` dimensions are read as
+/// the row's last eight codes, against weights that are zero for the dimensions already
+/// counted, so no load leaves the row; the last < 8 rows go one at a time through the same
+/// operations and the same order of sums as [`hsum8`], so a row scores the same wherever it
+/// sits in a list. Rows shorter than 8 dimensions go through a zero-padded copy.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn codes_dot_batch<const F16: bool>(w: &[f32], codes: &[u8], out: &mut [f32]) {
     let dim = w.len();
     let row = dim * code_bytes::<F16>();
     let n = out.len();
     assert_eq!(codes.len(), n * row);
+    if dim < 8 {
+        let mut wp = [0f32; 8];
+        wp[..dim].copy_from_slice(w);
+        for (o, r) in out.iter_mut().zip(codes.chunks_exact(row)) {
+            let mut padded = [0u8; 16];
+            padded[..row].copy_from_slice(r);
+            let mut one = [0f32];
+            codes_dot_batch::<F16>(&wp, &padded[..8 * code_bytes::<F16>()], &mut one);
+            *o = one[0];
+        }
+        return;
+    }
+    let weights = Weights::new(w);
     let mut r = 0;
     while r + 8 <= n {
         let block: &mut [f32; 8] = (&mut out[r..r + 8]).try_into().expect("8 rows");
         // SAFETY: rows r..r + 8 lie inside `codes`.
-        unsafe { codes_block::<F16>(w, codes.as_ptr().add(r * row), block) };
+        unsafe { codes_block::<F16>(&weights, codes.as_ptr().add(r * row), block) };
         r += 8;
     }
-    let tail = n - r;
-    if tail > 0 {
-        let mut stack = [0u8; 8 * 1024];
-        let mut heap = Vec::new();
-        let pad: &mut [u8] = if 8 * row <= stack.len() {
-            &mut stack[..8 * row]
-        } else {
-            heap.resize(8 * row, 0u8);
-            &mut heap
-        };
-        pad[..tail * row].copy_from_slice(&codes[r * row..]);
-        let mut block = [0f32; 8];
-        // SAFETY: `pad` holds 8 rows.
-        unsafe { codes_block::<F16>(w, pad.as_ptr(), &mut block) };
-        out[r..].copy_from_slice(&block[..tail]);
+    while r < n {
+        // SAFETY: row r lies inside `codes`.
+        out[r] = unsafe { codes_row::<F16>(&weights, codes.as_ptr().add(r * row)) };
+        r += 1;
+    }
+}
+
+/// The weights of a query over codes: `dim / 8` full registers, and the weights of the last
+/// eight dimensions with those the full registers already cover set to zero.
+struct Weights<'a> {
+    w: &'a [f32],
+    full: usize,
+    tail: Option<__m256>,
+}
+
+impl<'a> Weights<'a> {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn new(w: &'a [f32]) -> Self {
+        let (full, rem) = (w.len() / 8, w.len() % 8);
+        let tail = (rem > 0).then(|| {
+            let mut last = [0f32; 8];
+            last[8 - rem..].copy_from_slice(&w[w.len() - rem..]);
+            // SAFETY: `last` holds 8 lanes.
+            unsafe { _mm256_loadu_ps(last.as_ptr()) }
+        });
+        Weights { w, full, tail }
     }
 }
 
 /// Eight rows of codes starting at `base` (readable for 8 rows).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn codes_block<const F16: bool>(w: &[f32], base: *const u8, out: &mut [f32; 8]) {
-    let dim = w.len();
+unsafe fn codes_block<const F16: bool>(weights: &Weights, base: *const u8, out: &mut [f32; 8]) {
+    let dim = weights.w.len();
     let cb = code_bytes::<F16>();
     let row = dim * cb;
-    let (full, rem) = (dim / 8, dim % 8);
-    let pw = w.as_ptr();
-    // SAFETY (caller): 8 rows of `row` bytes from `base`; weight loads stay below `dim`.
+    let pw = weights.w.as_ptr();
+    // SAFETY (caller): 8 rows of `row` bytes from `base`; weight loads stay below `dim`, the
+    // tail load reads a row's last 8 codes (dim >= 8).
     unsafe {
         let ahead = base.wrapping_add(PREFETCH_ROWS * row).cast::<i8>();
         for line in (0..8 * row).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
         }
         let mut acc = [_mm256_setzero_ps(); 8];
-        for c in 0..full {
+        for c in 0..weights.full {
             let wv = _mm256_loadu_ps(pw.add(8 * c));
             for (j, acc) in acc.iter_mut().enumerate() {
-                let x = load_codes::<F16>(base.add(j * row + 8 * c * cb));
-                *acc = _mm256_fmadd_ps(wv, x, *acc);
+                *acc = _mm256_fmadd_ps(wv, load_codes::<F16>(base.add(j * row + 8 * c * cb)), *acc);
             }
         }
-        if rem > 0 {
-            let wv = _mm256_maskload_ps(pw.add(8 * full), tail_mask(rem));
+        if let Some(wt) = weights.tail {
             for (j, acc) in acc.iter_mut().enumerate() {
-                let mut tmp = [0u8; 16];
-                std::ptr::copy_nonoverlapping(base.add(j * row + 8 * full * cb), tmp.as_mut_ptr(), rem * cb);
-                *acc = _mm256_fmadd_ps(wv, load_codes::<F16>(tmp.as_ptr()), *acc);
+                *acc = _mm256_fmadd_ps(wt, load_codes::<F16>(base.add(j * row + (dim - 8) * cb)), *acc);
             }
         }
         _mm256_storeu_ps(out.as_mut_ptr(), hsum8(acc));
     }
+}
+
+/// One row of [`codes_block`], with its operations and its sum in the same order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn codes_row<const F16: bool>(weights: &Weights, base: *const u8) -> f32 {
+    let dim = weights.w.len();
+    let cb = code_bytes::<F16>();
+    let pw = weights.w.as_ptr();
+    // SAFETY (caller): one row of `dim · cb` bytes from `base`.
+    let acc = unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for c in 0..weights.full {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(8 * c)), load_codes::<F16>(base.add(8 * c * cb)), acc);
+        }
+        if let Some(wt) = weights.tail {
+            acc = _mm256_fmadd_ps(wt, load_codes::<F16>(base.add((dim - 8) * cb)), acc);
+        }
+        acc
+    };
+    let mut x = [0f32; 8];
+    // SAFETY: `x` holds 8 lanes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), acc) };
+    // hsum8's order for one lane.
+    ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
 }

@@ -1,0 +1,85 @@
+//! Query throughput of each index type on one thread, without Node: the scan kernels, the
+//! exact re-rank and top-k, for profiling (`perf record`) and A/B runs of kernel changes.
+//! Usage: cargo run --release -p ciphervec-core --example scan_profile -- FBIN [QUERIES_FBIN]
+//! [TYPES] [NPROBES] [RERANK] [ROUNDS]
+//! FBIN is a glove-style .fbin (rows, cols, f32 row-major); the queries default to its
+//! `.query.fbin` sibling. TYPES is a comma list of `flat`, `sq8`, `fp16` (default all), NPROBES
+//! the lists probed (default 48 of 1024), RERANK the factor (default: the type's). Every round
+//! runs every type once, so the types see the same load; the best round is reported.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ciphervec_core::{Client, Include, IndexSpec, IndexType, MemoryStorage, Metric, NewItem, Search, TrainParams};
+
+fn read_fbin(path: &str) -> (usize, usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let rows = i32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let cols = i32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let data =
+        bytes[8..8 + rows * cols * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (rows, cols, data)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let base = args.first().expect("usage: scan_profile FBIN [QUERIES] [TYPES] [NPROBES] [RERANK] [ROUNDS]");
+    let queries =
+        args.get(1).filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| base.replace(".base.fbin", ".query.fbin"));
+    let types: Vec<IndexType> = args
+        .get(2)
+        .map_or("flat,sq8,fp16", String::as_str)
+        .split(',')
+        .map(|t| match t {
+            "flat" => IndexType::IvfFlat,
+            "sq8" => IndexType::IvfSq8,
+            "fp16" => IndexType::IvfFp16,
+            _ => panic!("unknown type {t}"),
+        })
+        .collect();
+    let n_probes: usize = args.get(3).map_or(48, |s| s.parse().unwrap());
+    let rerank: Option<usize> = args.get(4).and_then(|s| s.parse().ok());
+    let rounds: usize = args.get(5).map_or(3, |s| s.parse().unwrap());
+    let (n, dim, data) = read_fbin(base);
+    let (nq, _, qdata) = read_fbin(&queries);
+    let nq = nq.min(5000);
+
+    let client = Client::new(Arc::new(MemoryStorage::new()), 1).unwrap();
+    let key = [9u8; 32];
+    let indexes: Vec<_> = types
+        .iter()
+        .map(|&index_type| {
+            let spec = IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type };
+            let index = client.create_index_with(&format!("{index_type:?}"), &key, &spec).unwrap();
+            let items: Vec<NewItem> = (0..n)
+                .map(|i| NewItem {
+                    id: i.to_string(),
+                    vector: data[i * dim..(i + 1) * dim].to_vec(),
+                    metadata: None,
+                    contents: None,
+                })
+                .collect();
+            index.upsert(items).unwrap();
+            let params = TrainParams { n_lists: Some(1024), ..TrainParams::default() };
+            index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+            (index_type, index)
+        })
+        .collect();
+    let search = Search { k: 10, n_probes: Some(n_probes), rerank, filter: None, include: Include::default() };
+    let mut best = vec![0f64; indexes.len()];
+    for round in 0..rounds {
+        for (i, (index_type, index)) in indexes.iter().enumerate() {
+            let t0 = Instant::now();
+            for q in 0..nq {
+                std::hint::black_box(index.query(&qdata[q * dim..(q + 1) * dim], &search).unwrap());
+            }
+            let qps = nq as f64 / t0.elapsed().as_secs_f64();
+            best[i] = best[i].max(qps);
+            println!("round {round} {index_type:?}: {qps:.0} QPS");
+        }
+    }
+    for ((index_type, _), qps) in indexes.iter().zip(&best) {
+        println!("best {index_type:?}: {qps:.0} QPS (1 thread, nProbes {n_probes}, {nq} queries)");
+    }
+}
