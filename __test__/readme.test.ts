@@ -1,12 +1,15 @@
 // The README's TypeScript examples run as written, so that none can rot. The first block is the
 // quickstart, a whole program; every later block continues from it (it may use the
-// quickstart's `client`, `index`, `vectors`), in a scope of its own. Each program is
-// type-checked with the repository's strict settings and then run in an empty directory.
-// What the test changes, and only that: `'ciphervec'` becomes this checkout's entry point, and
-// a PostgreSQL URL becomes the test server's.
+// quickstart's `client`, `index`, `vectors`), in a scope of its own; its imports join the
+// quickstart's at the top. Each program is type-checked with the repository's strict settings
+// and then run in an empty directory. What the test changes, and only that: `'ciphervec'` and
+// its subpaths (`'ciphervec/langchain'`) become this checkout's files, as its exports map
+// resolves them, and a PostgreSQL URL becomes the test server's. Other packages a block imports
+// (`@langchain/core`) resolve from this checkout's node_modules, linked beside the programs.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -17,7 +20,8 @@ import { sharedPostgres } from './postgres.js'
 
 const run = promisify(execFile)
 const root = resolve(__dirname, '..')
-const entry = join(root, 'index.js')
+/** `ciphervec` or `ciphervec/<subpath>` as this checkout's exports map resolves it (self-reference). */
+const resolveOwn = createRequire(join(root, 'package.json')).resolve
 /** tsx by path: the examples run in empty directories, where no `node_modules` resolves it. */
 const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href
 
@@ -27,19 +31,24 @@ function tsBlocks(): string[] {
   return [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1])
 }
 
-/** A program: the quickstart's imports first, then its body, then `block` in a scope. */
+/** A program: the quickstart's imports and the block's first, then the quickstart's body, then `block`'s in a scope. */
 function program(quickstart: string, block: string | undefined, pgUrl: string): string {
   const isImport = (line: string) => /^import .* from '[^']+'$/.test(line)
+  const own = (line: string) => line.replace(/from '(ciphervec(\/[^']*)?)'$/, (_, spec: string) => `from ${JSON.stringify(resolveOwn(spec))}`)
   const lines = quickstart.split('\n')
-  const imports = lines.filter(isImport).map((l) => l.replace(/from 'ciphervec'$/, `from ${JSON.stringify(entry)}`))
+  const blockLines = block === undefined ? [] : block.split('\n')
+  const imports = [...new Set([...lines, ...blockLines].filter(isImport).map(own))]
   const body = lines.filter((l) => !isImport(l)).join('\n')
-  const rest = block === undefined ? '' : `{\n${block.replace(/'postgres(ql)?:\/\/[^']*'/g, JSON.stringify(pgUrl))}}\n`
+  const blockBody = blockLines.filter((l) => !isImport(l)).join('\n')
+  const rest = block === undefined ? '' : `{\n${blockBody.replace(/'postgres(ql)?:\/\/[^']*'/g, JSON.stringify(pgUrl))}}\n`
   // Ends the process at once: a failed example must not wait for the pool to wind down.
   return `${imports.join('\n')}\n${body}\n${rest}process.exit(0)\nexport {}\n`
 }
 
 describe('README examples', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ciphervec-readme-'))
+  // The programs live in `dir`: packages they import resolve from here (removing `dir` removes the link only).
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
   after(() => rmSync(dir, { recursive: true, force: true }))
 
   it('every TypeScript block type-checks and runs', async (t) => {
