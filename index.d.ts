@@ -175,6 +175,11 @@ export interface CreateIndexOptions {
   /** Distance metric; default `'euclidean'`. */
   metric?: DistanceMetric
   /**
+   * How the lists store vectors once trained; default `'ivfsq8'` (see `IndexType`).
+   * Fixed at creation. Any other string rejects with `ERR_INVALID_ARGUMENT`.
+   */
+  indexType?: IndexType
+  /**
    * Background training once the index is large enough: `false` turns it off, `true` or
    * an object turns it on. Default: on with threshold 10,000, unless the environment sets
    * `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -227,6 +232,8 @@ export interface IndexStats {
   dimension?: number
   /** The distance metric. */
   metric: DistanceMetric
+  /** How the lists store vectors once trained. */
+  indexType: IndexType
   /** `'untrained'`, `'training'` or `'trained'`. */
   trainingState: TrainingState
   /** IVF lists: 1 until trained. */
@@ -240,6 +247,12 @@ export interface IndexStats {
   /** Heap bytes the working set holds, by structure. */
   memory: MemoryStats
 }
+
+/**
+ * How an index stores the vectors its lists scan, once trained (`createIndex({ indexType })`).
+ * The full float32 vectors are always kept too, so re-ranking and `get` are exact.
+ */
+export type IndexType = 'ivfflat' | 'ivfsq8' | 'ivffp16'
 
 /** Items per IVF list (`IndexStats.listSizes`). */
 export interface ListSizes {
@@ -273,6 +286,8 @@ export interface LoadIndexOptions {
 export interface MemoryStats {
   /** The float32 vectors (the IVF lists once trained). */
   vectorsBytes: number
+  /** The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`) with their norms and code book. */
+  codesBytes: number
   /** Ids and the id → item tables. */
   idsBytes: number
   /** Metadata (binary encoded). */
@@ -301,6 +316,8 @@ export interface QueryBatchOptions {
   topK?: number
   /** Lists to scan per query once trained; see `QueryOptions.nProbes`. */
   nProbes?: number
+  /** Candidates per result re-ranked exactly; see `QueryOptions.rerank`. */
+  rerank?: number
   /** Metadata filter applied to every query; see `QueryOptions.filters`. */
   filters?: Record<string, any>
   /** Fields to return besides `id`; default `['distance']`. */
@@ -337,6 +354,13 @@ export interface QueryOptions {
    * more is slower and closer to exact; `nLists` or more is exact.
    */
   nProbes?: number
+  /**
+   * Index types with codes (`'ivfsq8'`, `'ivffp16'`): candidates per result taken from
+   * the codes and re-scored on the exact vectors, 1..=1000; default 2. Higher is slower and
+   * closer to the flat index's results; ignored by `'ivfflat'`.
+   * Distances returned are always exact.
+   */
+  rerank?: number
   /**
    * Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
    * items are returned (see the README for operators and edge cases). A value JSON would

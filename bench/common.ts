@@ -1,5 +1,5 @@
 // What the FAISS-comparing benchmarks share: the .fbin/.ibin data files, a seeded PRNG, and
-// FAISS itself (bench/faiss_ivf.py in bench/.venv as a line-oriented server).
+// FAISS itself (bench/faiss_*.py in bench/.venv as line-oriented servers).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -72,6 +72,17 @@ export function writeDataset(ds: Dataset): void {
   writeBin(ds.files.gt, ds.gt)
 }
 
+/** Recall@10: the mean share of each query's true 10 nearest (ground-truth row ids) among its
+ * results (ids are the row indices as strings). */
+export function recallAt10(found: { id: string }[][], gt: Matrix<Int32Array>): number {
+  let hits = 0
+  found.forEach((rows, q) => {
+    const truth = new Set(Array.from(gt.data.subarray(q * gt.cols, q * gt.cols + 10)))
+    for (const r of rows.slice(0, 10)) if (truth.has(Number(r.id))) hits++
+  })
+  return hits / (10 * found.length)
+}
+
 /** The tests' deterministic PRNG (mulberry32), so a generated run can be repeated. */
 export { rng } from '../__test__/helpers.js'
 
@@ -87,15 +98,17 @@ const VENV = path.join(ROOT, 'bench', '.venv')
 const PYTHON = path.join(VENV, 'bin', 'python')
 /** The FAISS version BENCHMARKS.md compares with. */
 const FAISS = 'faiss-cpu==1.15.1'
+/** usearch's Python wheel: the same C++ HNSW as its Node addon (bench:types). */
+const USEARCH = 'usearch==2.26.6'
 
-/** Creates bench/.venv with faiss-cpu + numpy unless it already imports them. */
+/** Creates bench/.venv with faiss-cpu, usearch and numpy unless it already imports them. */
 function ensureVenv(): boolean {
-  const ok = () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import faiss, numpy'], { stdio: 'ignore' }).status === 0
+  const ok = () => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import faiss, numpy, usearch'], { stdio: 'ignore' }).status === 0
   if (ok()) return true
-  console.log(`[faiss] creating bench/.venv (pip install ${FAISS} numpy) ...`)
+  console.log(`[faiss] creating bench/.venv (pip install ${FAISS} ${USEARCH} numpy) ...`)
   const steps: [string, string[]][] = [
     ['python3', ['-m', 'venv', VENV]],
-    [path.join(VENV, 'bin', 'pip'), ['install', '--quiet', FAISS, 'numpy']],
+    [path.join(VENV, 'bin', 'pip'), ['install', '--quiet', FAISS, USEARCH, 'numpy']],
   ]
   for (const [cmd, args] of steps) {
     if (spawnSync(cmd, args, { stdio: 'inherit' }).status !== 0) return false
@@ -109,6 +122,8 @@ export interface FaissSetup {
   nLists: number
   iters: number
   seed: number
+  /** The server script in bench/ (default faiss_ivf.py). */
+  script?: string
 }
 
 /** bench/faiss_ivf.py on one data set, answering one JSON request per line. */
@@ -125,10 +140,10 @@ export class FaissServer {
       return null
     }
     if (!ensureVenv()) {
-      console.log('[faiss] SKIPPED: could not create bench/.venv with faiss-cpu and numpy (see the pip output above)')
+      console.log('[faiss] SKIPPED: could not create bench/.venv with faiss-cpu, usearch and numpy (see the pip output above)')
       return null
     }
-    const script = path.join(ROOT, 'bench', 'faiss_ivf.py')
+    const script = path.join(ROOT, 'bench', setup.script ?? 'faiss_ivf.py')
     const opts = ['--nlist', setup.nLists, '--iters', setup.iters, '--seed', setup.seed, '--queries', ds.query.rows].map(String)
     // stderr (progress) goes straight to the terminal; stdout carries the JSON replies.
     const child = spawn(PYTHON, [script, ds.files.base, ds.files.query, ds.files.gt, ...opts], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -145,7 +160,8 @@ export class FaissServer {
     return reply
   }
 
-  request<T>(req: { op: 'train'; threads: number } | { op: 'batch'; nprobe: number; threads: number } | { op: 'single'; nprobe: number; n: number }): Promise<T> {
+  /** One request of the script's protocol (see its docstring), and its reply. */
+  request<T>(req: { op: string } & Record<string, string | number>): Promise<T> {
     this.stdin.write(`${JSON.stringify(req)}\n`)
     return this.next<T>()
   }

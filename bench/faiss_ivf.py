@@ -39,14 +39,22 @@ def recall_at_10(found, gt):
     return hits / (10 * len(gt))
 
 
+def load_data(bench, a):
+    """Sets the bench's base vectors, queries (the first `--queries`), ground truth and k-means
+    settings from the command line `a`."""
+    bench.xb = np.ascontiguousarray(read_bin(a.base, "<f4"))
+    bench.xq = np.ascontiguousarray(read_bin(a.query, "<f4"))
+    bench.gt = read_bin(a.gt, "<i4")
+    if a.queries:
+        bench.xq, bench.gt = bench.xq[: a.queries], bench.gt[: a.queries]
+    bench.nlist, bench.iters, bench.seed = a.nlist, a.iters, a.seed
+
+
 class Bench:
+    OPS = ("train", "batch", "single")
+
     def __init__(self, a):
-        self.xb = np.ascontiguousarray(read_bin(a.base, "<f4"))
-        self.xq = np.ascontiguousarray(read_bin(a.query, "<f4"))
-        self.gt = read_bin(a.gt, "<i4")
-        if a.queries:
-            self.xq, self.gt = self.xq[: a.queries], self.gt[: a.queries]
-        self.nlist, self.iters, self.seed = a.nlist, a.iters, a.seed
+        load_data(self, a)
         self.index = None
         log(f"base {self.xb.shape}, queries {self.xq.shape}, faiss {faiss.__version__}")
 
@@ -103,18 +111,9 @@ class Bench:
             self.index.search(self.xq[i : i + 1], 10)
         return {"us": (time.perf_counter() - t0) / n * 1e6}
 
-    def handle(self, req):
-        op = req["op"]
-        if op == "train":
-            return self.train(req["threads"])
-        if op == "batch":
-            return self.batch(req["nprobe"], req["threads"])
-        if op == "single":
-            return self.single(req["nprobe"], req["n"])
-        raise ValueError(f"unknown op {op!r}")
 
-
-def main():
+def serve(bench_class):
+    """Parses the command line, loads the data into `bench_class` and answers requests."""
     p = argparse.ArgumentParser()
     p.add_argument("base")
     p.add_argument("query")
@@ -123,15 +122,20 @@ def main():
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--queries", type=int, default=0, help="0 = all")
-    bench = Bench(p.parse_args())
+    bench = bench_class(p.parse_args())
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         try:
-            reply = bench.handle(json.loads(line))
+            # A request is {"op": NAME, ...arguments}: the method NAME (one of OPS) called with them.
+            req = json.loads(line)
+            op = req.pop("op")
+            if op not in bench.OPS:
+                raise ValueError(f"unknown op {op!r}")
+            reply = getattr(bench, op)(**req)
         except Exception as e:  # report to the caller instead of dying mid-run
             reply = {"error": f"{type(e).__name__}: {e}"}
         print(json.dumps(reply), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    serve(Bench)

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Client, type EncryptedIndex, type QueryResultItem, type TrainResult } from '../index.js'
-import { type Dataset, FaissServer, gaussian, type Matrix, readDataset, rng, ROOT, siblings, writeDataset } from './common.js'
+import { type Dataset, FaissServer, gaussian, type Matrix, readDataset, recallAt10, rng, ROOT, siblings, writeDataset } from './common.js'
 
 const TOP_K = 10
 const SEED = 1
@@ -183,15 +183,6 @@ interface FaissResult {
 const loadavg = (): string => `load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`
 
 const secondsSince = (t0: number): number => (performance.now() - t0) / 1000
-
-function recallAt10(results: QueryResultItem[][], gt: Matrix<Int32Array>): number {
-  let hits = 0
-  results.forEach((items, q) => {
-    const truth = new Set(gt.data.subarray(q * gt.cols, q * gt.cols + TOP_K))
-    for (const it of items.slice(0, TOP_K)) if (truth.has(Number(it.id))) hits++
-  })
-  return hits / (TOP_K * results.length)
-}
 
 /** Creates a client + index with `threads` workers and ingests all base vectors in one call. */
 async function ingest(ds: Dataset, threads: number): Promise<{ index: EncryptedIndex; seconds: number }> {

@@ -2,11 +2,12 @@
 // on glove50 and a generated 384-d clustered set, in one invocation with the rounds alternated
 // (FAISS, then each ciphervec variant, then again), so every ratio compares runs that saw the
 // same load on the shared machine. Run with `npm run bench:train`; options in BENCHMARKS.md.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Client, type TrainOptions } from '../index.js'
-import { type Dataset, FaissServer, gaussian, readDataset, rng, ROOT, siblings, writeDataset } from './common.js'
+import { type Dataset, FaissServer, recallAt10, ROOT } from './common.js'
+import { clustered384, glove } from './datasets.js'
 
 const SEED = 1
 const TOP_K = 10
@@ -26,67 +27,6 @@ const config = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Data
-
-function glove(): Dataset | null {
-  const ds = readDataset('glove50', siblings(config.glove))
-  if (!ds) console.log(`NOTE: ${config.glove} not found: glove50 skipped`)
-  return ds
-}
-
-/** 100,000 × 384 unit vectors in a two-level hierarchy (100 topics × 100 sub-topics of ~10
- * vectors each), like sentence embeddings: far more sub-topics than lists, so lists cut through
- * them and recall depends on nProbes. Ground truth is an
- * exhaustive (exact) ciphervec query of an untrained index. Written to bench/data/ so FAISS
- * reads the same bytes. */
-async function clustered384(client: Client): Promise<Dataset> {
-  const [n, nq, dim, topics, subs] = [100_000, Math.min(config.queries, 2000), 384, 100, 100]
-  const next = rng(SEED)
-  const centres = new Float32Array(topics * subs * dim)
-  for (let t = 0; t < topics; t++) {
-    const topic = Float32Array.from({ length: dim }, () => gaussian(next))
-    for (let s = 0; s < subs; s++) {
-      for (let j = 0; j < dim; j++) centres[(t * subs + s) * dim + j] = topic[j] + 0.6 * gaussian(next)
-    }
-  }
-  const points = (count: number) => {
-    const out = new Float32Array(count * dim)
-    for (let i = 0; i < count; i++) {
-      const c = Math.floor(next() * topics * subs)
-      let norm = 0
-      for (let j = 0; j < dim; j++) {
-        const v = centres[c * dim + j] + 1.0 * gaussian(next)
-        out[i * dim + j] = v
-        norm += v * v
-      }
-      const inv = 1 / Math.sqrt(norm)
-      for (let j = 0; j < dim; j++) out[i * dim + j] *= inv
-    }
-    return out
-  }
-  const base = points(n)
-  const query = points(nq)
-  const index = await client.createIndex({ indexName: 'gt384', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
-  await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: base })
-  const found = await index.queryBatch({ vectors: query, topK: 100 })
-  await index.deleteIndex()
-  const gt = new Int32Array(nq * 100)
-  found.forEach((rows, q) => rows.forEach((r, j) => (gt[q * 100 + j] = Number(r.id))))
-  const dir = path.join(ROOT, 'bench', 'data')
-  mkdirSync(dir, { recursive: true })
-  const files = { base: path.join(dir, 'clustered384.base.fbin'), query: path.join(dir, 'clustered384.query.fbin'), gt: path.join(dir, 'clustered384.gt.ibin') }
-  const ds: Dataset = {
-    name: 'clustered384',
-    files,
-    base: { rows: n, cols: dim, data: base },
-    query: { rows: nq, cols: dim, data: query },
-    gt: { rows: nq, cols: 100, data: gt },
-  }
-  writeDataset(ds)
-  return ds
-}
-
-// ---------------------------------------------------------------------------------------------
 // ciphervec
 
 function options(variant: string): TrainOptions {
@@ -96,15 +36,6 @@ function options(variant: string): TrainOptions {
   if (name === 'minibatch') return { ...base, algorithm: 'minibatch', ...(arg ? { maxIters: Number(arg) } : {}) }
   if (name === 'lloyd') return { ...base, algorithm: 'lloyd', ...(arg ? { maxIters: Number(arg), tolerance: 0 } : {}) }
   throw new Error(`unknown variant ${variant}`)
-}
-
-function recall(found: { id: string }[][], ds: Dataset): number {
-  let hits = 0
-  found.forEach((rows, q) => {
-    const truth = new Set(Array.from(ds.gt.data.subarray(q * ds.gt.cols, q * ds.gt.cols + TOP_K)))
-    for (const r of rows) if (truth.has(Number(r.id))) hits++
-  })
-  return hits / (TOP_K * found.length)
 }
 
 interface Row {
@@ -130,7 +61,7 @@ async function trainCiphervec(client: Client, ds: Dataset, variant: string, roun
   const nProbes = 2 * Math.ceil(Math.sqrt(r.nLists))
   const q = ds.query.data.subarray(0, config.queries * ds.query.cols)
   // Recall only in round 1: training is deterministic for a seed, so later rounds build the same lists.
-  const rec = round === 1 ? recall(await index.queryBatch({ vectors: q, topK: TOP_K }), ds) : undefined
+  const rec = round === 1 ? recallAt10(await index.queryBatch({ vectors: q, topK: TOP_K }), ds.gt) : undefined
   await index.deleteIndex()
   return { set: ds.name, round, system: `cv ${variant}`, seconds, kmeansSeconds: (lastProgress - t0) / 1000, inertia: r.inertia, iterations: r.iterations, recall: rec, nProbes }
 }
@@ -140,7 +71,7 @@ async function main(): Promise<void> {
   const client = await Client.open({ threads: config.threads })
   const rows: Row[] = []
   for (const set of config.sets) {
-    const ds = set === 'glove50' ? glove() : await clustered384(client)
+    const ds = set === 'glove50' ? glove(config.glove) : await clustered384(client, config.queries)
     if (!ds) continue
     console.log(`\n${ds.name}: ${ds.base.rows} × ${ds.base.cols}, ${Math.min(config.queries, ds.query.rows)} queries`)
     const faiss = await FaissServer.start(ds, { enabled: config.faiss, nLists: config.nLists, iters: 20, seed: SEED })

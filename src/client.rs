@@ -74,10 +74,14 @@ impl Client {
             Ok(d) => d,
             Err(e) => return task::reject(env, e),
         };
+        let index_type = match crate::convert::index_type(options.index_type.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return task::reject(env, e),
+        };
         let spec = ciphervec_core::IndexSpec {
             dimension,
             metric: Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean)),
-            index_type: options.index_type.map_or(ciphervec_core::IndexType::IvfFlat, Into::into),
+            index_type,
         };
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {

@@ -56,14 +56,20 @@ impl From<Metric> for DistanceMetric {
     }
 }
 
-impl From<IndexType> for ciphervec_core::IndexType {
-    fn from(t: IndexType) -> ciphervec_core::IndexType {
-        match t {
-            IndexType::Ivfflat => ciphervec_core::IndexType::IvfFlat,
-            IndexType::Ivfsq8 => ciphervec_core::IndexType::IvfSq8,
-            IndexType::Ivffp16 => ciphervec_core::IndexType::IvfFp16,
+/// The `indexType` option: checked here rather than by napi's enum conversion, whose failure
+/// is a synchronous `InvalidArg` TypeError instead of a rejection with a code.
+pub fn index_type(name: Option<&str>) -> Result<ciphervec_core::IndexType> {
+    Ok(match name {
+        None => ciphervec_core::IndexType::default(),
+        Some("ivfflat") => ciphervec_core::IndexType::IvfFlat,
+        Some("ivfsq8") => ciphervec_core::IndexType::IvfSq8,
+        Some("ivffp16") => ciphervec_core::IndexType::IvfFp16,
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
+                "indexType must be 'ivfflat', 'ivfsq8' or 'ivffp16', got '{other}' (product quantization is not available yet)"
+            )))
         }
-    }
+    })
 }
 
 impl From<ciphervec_core::IndexType> for IndexType {

@@ -93,15 +93,17 @@ pub enum DistanceMetric {
 }
 
 /// How an index stores the vectors its lists scan, once trained (`createIndex({ indexType })`).
-/// The full float32 vectors are always kept, so re-ranking and `get` are exact.
+/// The full float32 vectors are always kept too, so re-ranking and `get` are exact.
 #[napi(string_enum = "lowercase")]
 pub enum IndexType {
-    /// Float32 vectors, scanned exactly (the default). FAISS's IndexIVFFlat, the replaced
+    /// Float32 vectors, scanned exactly: the least memory. FAISS's IndexIVFFlat, the replaced
     /// system's `IVFFlat`.
     Ivfflat,
-    /// One byte per dimension on per-dimension ranges trained with the centroids: scans a
-    /// quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default 4).
-    /// FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced system's `IVFSQ` with `sqBits: 8`.
+    /// The default. One byte per dimension on per-dimension ranges trained with the centroids:
+    /// scans a quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default
+    /// 2). Same recall as `'ivfflat'` at 1.5–1.8× its speed, for a quarter more memory
+    /// (BENCHMARKS.md, "Index types"). FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced
+    /// system's `IVFSQ` with `sqBits: 8`.
     Ivfsq8,
     /// One float16 per dimension: half the bytes, nearly exact, re-ranks 2 × topK by default.
     /// FAISS's QT_fp16, in place of the replaced system's `IVFSQ` with `sqBits: 16`.
@@ -130,9 +132,10 @@ pub struct CreateIndexOptions {
     pub dimension: Option<f64>,
     /// Distance metric; default `'euclidean'`.
     pub metric: Option<DistanceMetric>,
-    /// How the lists store vectors once trained; default `'ivfflat'` (see `IndexType`).
-    /// Fixed at creation.
-    pub index_type: Option<IndexType>,
+    /// How the lists store vectors once trained; default `'ivfsq8'` (see `IndexType`).
+    /// Fixed at creation. Any other string rejects with `ERR_INVALID_ARGUMENT`.
+    #[napi(ts_type = "IndexType")]
+    pub index_type: Option<String>,
     /// Background training once the index is large enough: `false` turns it off, `true` or
     /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
     /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -232,8 +235,8 @@ pub struct QueryOptions<'env> {
     /// more is slower and closer to exact; `nLists` or more is exact.
     pub n_probes: Option<f64>,
     /// Index types with codes (`'ivfsq8'`, `'ivffp16'`): candidates per result taken from
-    /// the codes and re-scored on the exact vectors, 1..=1000; default 4 (`'ivfsq8'`) or 2
-    /// (`'ivffp16'`). Higher is slower and closer to the flat index; ignored by `'ivfflat'`.
+    /// the codes and re-scored on the exact vectors, 1..=1000; default 2. Higher is slower and
+    /// closer to the flat index's results; ignored by `'ivfflat'`.
     /// Distances returned are always exact.
     pub rerank: Option<f64>,
     /// Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching

@@ -10,6 +10,8 @@
 //! - `keyed-v3`: the index under its keyed storage name; padded loose records, tombstones and
 //!   config.
 //! - `counted-v4`: the record summary counts the values sealed under the data key.
+//! - `sq8-v5`: an IVF-SQ8 index: the config holds the index type, the centroids entry the
+//!   code book (config and centroids version 2).
 
 #[path = "common/fixture_items.rs"]
 mod fixture_items;
@@ -21,7 +23,7 @@ use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
-const FIXTURES: [&str; 5] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4"];
+const FIXTURES: [&str; 6] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4", "sq8-v5"];
 /// The fixtures written before index names were keyed.
 const LEGACY_NAMED: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
 
@@ -48,6 +50,9 @@ fn assert_holds_expected(index: &Index, fixture: &str) {
     let expected = expected();
     assert_eq!(index.count().unwrap(), expected.len(), "{fixture}");
     assert!(index.is_trained(), "{fixture}: the trained state survives");
+    let index_type =
+        if fixture == "sq8-v5" { ciphervec_core::IndexType::IvfSq8 } else { ciphervec_core::IndexType::IvfFlat };
+    assert_eq!(index.index_type(), index_type, "{fixture}");
     let ids: Vec<String> = expected.iter().map(|it| it.id.clone()).collect();
     let all = Include { distance: false, metadata: true, contents: true, vector: true };
     let got = index.get(&ids, all).unwrap();
@@ -64,7 +69,9 @@ fn assert_holds_expected(index: &Index, fixture: &str) {
     want_ids.sort();
     assert_eq!(listed, want_ids, "{fixture}: deleted items stay deleted");
     for want in expected.iter().step_by(7) {
-        let search = Search { k: 1, n_probes: Some(4), rerank: None, filter: None, include: Include::default() };
+        // Every list and every candidate re-ranked: exact, whatever the codes (items written
+        // after training lie partly outside the code book's ranges).
+        let search = Search { k: 1, n_probes: Some(4), rerank: Some(1000), filter: None, include: Include::default() };
         let hits = index.query(&want.vector, &search).unwrap();
         assert_eq!(hits[0].id, want.id, "{fixture}: query by the vector of {}", want.id);
     }
@@ -122,9 +129,14 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
     // the key): segments only in packed stores, a segment directory only from format 2 on.
     use ciphervec_core::test_util::{legacy_storage_name, storage_name};
     use ciphervec_core::Storage;
-    for (fixture, packed) in
-        [("loose-v1", false), ("packed-v1", true), ("packed-v2", true), ("keyed-v3", true), ("counted-v4", true)]
-    {
+    for (fixture, packed) in [
+        ("loose-v1", false),
+        ("packed-v1", true),
+        ("packed-v2", true),
+        ("keyed-v3", true),
+        ("counted-v4", true),
+        ("sq8-v5", true),
+    ] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
         let space = store.spaces().unwrap().pop().unwrap();
@@ -157,7 +169,7 @@ fn the_nonce_budget_resumes_from_the_recorded_count_and_unknown_counts_rotate() 
         let dir = copy_of(fixture, "seals");
         let (client, index) = open(&dir);
         let seals = seals_under_data_key(&index);
-        if fixture == "counted-v4" {
+        if ["counted-v4", "sq8-v5"].contains(&fixture) {
             // The fixture's writes sealed a few hundred values, nowhere near the budget.
             assert!((100..10_000).contains(&seals), "{fixture}: resumed at {seals}");
             index.compact().unwrap();

@@ -1,6 +1,7 @@
 //! What the working set of an index holds in memory (`Index::memory`): the f32 vectors once,
 //! at exactly their size after a load and after training, and a bounded allowance per item for
-//! everything else (ids, metadata, norms, list bookkeeping). Counted bytes, not RSS: the
+//! everything else (ids, metadata, norms, list bookkeeping); an 8-bit index adds its codes
+//! (a byte per dimension and a norm per item) and nothing else. Counted bytes, not RSS: the
 //! resident figures, which add the allocator and the store's cache, are in BENCHMARKS.md
 //! ("Resident memory of a loaded index").
 
@@ -9,7 +10,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::{Client, Metric, NewItem, TrainParams};
+use ciphervec_core::{Client, IndexSpec, IndexType, Metric, NewItem, TrainParams};
 use common::Rng;
 
 const DIM: usize = 384;
@@ -31,24 +32,38 @@ fn items(n: usize, rng: &mut Rng) -> Vec<NewItem> {
         .collect()
 }
 
-/// Checks the bound on `index`'s accounting: the vectors at exactly n·dim·4 bytes, the rest
-/// within the allowance, and the whole within 1.15× the raw vectors.
+/// Checks the bound on `index`'s accounting: the vectors at exactly n·dim·4 bytes, the codes
+/// of an 8-bit index at exactly a byte per dimension and a norm per item (plus its code book),
+/// the rest within the allowance, and the whole within 1.15× the raw vectors besides the codes.
 fn check(index: &ciphervec_core::Index, when: &str) {
     let usage = index.memory().unwrap();
     let n = index.len_hint();
     let raw = n * DIM * 4;
     assert_eq!(usage.vectors, raw, "{when}: vectors held once, at exactly their size: {usage:?}");
-    let rest = usage.total() - usage.vectors - usage.centroids;
+    let codes = match index.index_type() {
+        IndexType::IvfSq8 if index.is_trained() => n * (DIM + 4) + 2 * DIM * 4,
+        _ => 0,
+    };
+    assert_eq!(usage.codes, codes, "{when}: codes at exactly their size: {usage:?}");
+    let rest = usage.total() - usage.vectors - usage.codes - usage.centroids;
     assert!(rest <= n * PER_ITEM, "{when}: {} B/item besides the vectors: {usage:?}", rest / n);
-    assert!(usage.total() as f64 <= 1.15 * raw as f64, "{when}: {:.3}× the vectors", usage.total() as f64 / raw as f64);
+    let bounded = usage.total() - usage.codes;
+    assert!(bounded as f64 <= 1.15 * raw as f64, "{when}: {:.3}× the vectors", bounded as f64 / raw as f64);
 }
 
 #[test]
 fn a_loaded_or_trained_index_holds_its_vectors_once_at_their_size() {
+    for index_type in [IndexType::IvfFlat, IndexType::IvfSq8] {
+        holds_its_vectors_once_at_their_size(index_type);
+    }
+}
+
+fn holds_its_vectors_once_at_their_size(index_type: IndexType) {
     let store = Arc::new(ciphervec_core::MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
     let key = ciphervec_core::random_key();
-    let index = client.create_index("m", &key, Some(DIM), Metric::Euclidean).unwrap();
+    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type };
+    let index = client.create_index_with("m", &key, &spec).unwrap();
     let mut rng = Rng(7);
     for chunk in items(N, &mut rng).chunks(2_000) {
         index.upsert(chunk.to_vec()).unwrap();

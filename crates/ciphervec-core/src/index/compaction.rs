@@ -233,7 +233,10 @@ mod tests {
         let reopened = Client::new(store, 2).unwrap().load_index("n", &[5; 32]).unwrap();
         assert_eq!(reopened.count().unwrap(), 65);
         assert!(reopened.is_trained());
-        let search = crate::Search { k: 1, n_probes: Some(2), rerank: None, filter: None, include: Include::default() };
+        // Items 40.. lie outside the 8-bit code book's trained ranges (clamped): re-ranking
+        // every candidate finds the nearest exactly, with the code book under the new key.
+        let search =
+            crate::Search { k: 1, n_probes: Some(2), rerank: Some(100), filter: None, include: Include::default() };
         assert_eq!(reopened.query(&[62.0, 1.0], &search).unwrap()[0].id, "id-62");
         let got = reopened.get(&["id-3".to_string(), "id-62".to_string()], Include::GET_DEFAULT).unwrap();
         assert_eq!(got[0].vector.as_deref(), Some(&[3.0, 1.0][..]));
