@@ -213,3 +213,36 @@ fn the_store_sees_neither_codes_nor_ranges() {
         }
     }
 }
+
+#[test]
+fn a_batch_answers_each_query_as_it_is_answered_alone() {
+    let data = clustered(5_000, 20, 30, 9);
+    let queries = clustered(300, 20, 30, 10);
+    for index_type in [IndexType::IvfFlat, IndexType::IvfSq8] {
+        let (_, client, key) = client();
+        let index = create(&client, &key, "b", Metric::Cosine, index_type);
+        index
+            .upsert(
+                data.iter()
+                    .enumerate()
+                    .map(|(i, v)| NewItem {
+                        id: i.to_string(),
+                        vector: v.clone(),
+                        metadata: Some(serde_json::json!({ "bucket": i % 50 }).into()),
+                        contents: None,
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        train(&index, 64);
+        let rare = ciphervec_core::Filter::parse(&serde_json::json!({ "bucket": 7 })).unwrap();
+        for filter in [None, Some(&rare)] {
+            // 300 queries: several probe blocks, the last one partial.
+            let s = Search { k: 10, n_probes: Some(6), rerank: None, filter, include: IDS };
+            let batch = index.query_batch(&queries, &s).unwrap();
+            for (q, got) in queries.iter().zip(&batch) {
+                assert_eq!(got, &index.query(q, &s).unwrap(), "{index_type:?}, filter {}", filter.is_some());
+            }
+        }
+    }
+}

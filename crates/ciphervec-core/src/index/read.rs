@@ -117,16 +117,44 @@ impl Index {
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
+        let Some(ivf) = &state.ivf else {
+            return Ok(self.pool().install(|| {
+                vectors
+                    .par_iter()
+                    .map(|v| {
+                        self.views(&state, &exhaustive(state.rows(), self.metric, &Query::new(v), accept, k), include)
+                    })
+                    .collect()
+            }));
+        };
+        // Queries go through in blocks: the block's probe orders come from one pass over the
+        // centroids (`Quantizer::probe_orders`), then each query scans its lists. Blocks are
+        // small enough to keep every pool thread busy on a short batch.
+        let n_probes = self.n_probes(&state, ivf, search.n_probes, filter);
+        let rerank = search.rerank.unwrap_or(self.index_type.default_rerank());
+        let threads = self.pool().current_num_threads().max(1);
+        let block = vectors.len().div_ceil(4 * threads).clamp(1, 64);
+        let dim = state.items.dim();
         Ok(self.pool().install(|| {
             vectors
-                .par_iter()
-                .map(|v| {
-                    let q = Query::new(v);
-                    let hits = match &state.ivf {
-                        None => exhaustive(state.rows(), self.metric, &q, accept, k),
-                        Some(ivf) => self.probe(&state, ivf, &q, search, filter, accept),
-                    };
-                    self.views(&state, &hits, include)
+                .par_chunks(block)
+                .flat_map_iter(|chunk| {
+                    let mut probe_vecs = Vec::with_capacity(chunk.len() * dim);
+                    for v in chunk {
+                        probe_vecs.extend_from_slice(&placement(self.metric, v));
+                    }
+                    let mut scratch = Vec::new();
+                    let orders = ivf.quantizer.probe_orders(&probe_vecs, ivf.probe_len(n_probes, accept), &mut scratch);
+                    chunk
+                        .iter()
+                        .zip(orders)
+                        .map(|(v, order)| {
+                            let q = Query::new(v);
+                            let hits =
+                                ivf.search_lists(self.metric, &q, &order, n_probes, k, rerank, accept, &mut scratch);
+                            self.views(&state, &hits, include)
+                        })
+                        .collect::<Vec<_>>()
                 })
                 .collect()
         }))
@@ -137,7 +165,6 @@ impl Index {
     /// would scan as many matching candidates as an unfiltered query scans items, but the
     /// filtered neighbours sit in nearby lists too, so `/ √s` keeps the recall at a fraction
     /// of the lists: BENCHMARKS.md, "Filtered queries".)
-    #[allow(clippy::too_many_arguments)]
     fn probe(
         &self,
         state: &State,
@@ -147,13 +174,22 @@ impl Index {
         filter: Option<&Filter>,
         accept: Accept,
     ) -> Vec<Hit> {
-        let mut n_probes = search.n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
-        if let Some(f) = filter {
-            let s = estimate_selectivity(state, f);
-            n_probes = ((n_probes as f64 / s.sqrt()).ceil() as usize).min(ivf.n_lists());
-        }
+        let n_probes = self.n_probes(state, ivf, search.n_probes, filter);
         let rerank = search.rerank.unwrap_or(self.index_type.default_rerank());
         ivf.search(self.metric, q, &placement(self.metric, q.vector), n_probes, search.k, rerank, accept)
+    }
+
+    /// The lists a query probes: `n_probes` (default 2·⌈√nLists⌉), widened for a filter (see
+    /// [`Index::probe`]).
+    fn n_probes(&self, state: &State, ivf: &Ivf, n_probes: Option<usize>, filter: Option<&Filter>) -> usize {
+        let n_probes = n_probes.unwrap_or_else(|| auto_n_probes(ivf.n_lists())).min(ivf.n_lists());
+        match filter {
+            Some(f) => {
+                let s = estimate_selectivity(state, f);
+                ((n_probes as f64 / s.sqrt()).ceil() as usize).min(ivf.n_lists())
+            }
+            None => n_probes,
+        }
     }
 
     /// Ids of items matching `filter`, at most `k`: ordered by the metadata field `order_by`

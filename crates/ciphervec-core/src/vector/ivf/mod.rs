@@ -70,17 +70,40 @@ impl Ivf {
         rerank: usize,
         accept: Accept,
     ) -> Vec<Hit> {
+        let mut scratch = Vec::new();
+        let order = self.quantizer.probe_order(probe_vec, self.probe_len(n_probes, accept), &mut scratch);
+        self.search_lists(metric, q, &order, n_probes, k, rerank, accept, &mut scratch)
+    }
+
+    /// How many lists of the probe order a search needs: `n_probes`, or all of them with a
+    /// filter (scanning goes on until `k` items are accepted).
+    pub(crate) fn probe_len(&self, n_probes: usize, accept: Accept) -> usize {
+        if accept.is_some() {
+            self.n_lists()
+        } else {
+            n_probes
+        }
+    }
+
+    /// [`Ivf::search`] with the lists' probe order given (`order`, at least
+    /// [`Ivf::probe_len`] lists, nearest first), as a batch of queries computes it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_lists(
+        &self,
+        metric: Metric,
+        q: &Query,
+        order: &[ListId],
+        n_probes: usize,
+        k: usize,
+        rerank: usize,
+        accept: Accept,
+        scratch: &mut Vec<f32>,
+    ) -> Vec<Hit> {
         let codec = self.lists.codec();
         let candidates = if codec.is_some() { k.saturating_mul(rerank.max(1)) } else { k };
         let mut top = TopK::new(candidates);
-        let mut scratch = Vec::new();
-        let order = self.quantizer.probe_order(
-            probe_vec,
-            if accept.is_some() { self.n_lists() } else { n_probes },
-            &mut scratch,
-        );
         let prepared = codec.map(|c| c.prepare(q.vector));
-        for (scanned, l) in order.into_iter().enumerate() {
+        for (scanned, &l) in order.iter().enumerate() {
             if scanned >= n_probes && top.len() >= k {
                 break;
             }
@@ -89,9 +112,9 @@ impl Ivf {
             match (codec, &prepared) {
                 (Some(codec), Some(prepared)) => {
                     let scanner = list.code_scanner(metric, codec, q, prepared);
-                    scan_into(&scanner, slot_of, accept, &mut top, &mut scratch)
+                    scan_into(&scanner, slot_of, accept, &mut top, scratch)
                 }
-                _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, &mut scratch),
+                _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, scratch),
             }
         }
         if codec.is_none() {

@@ -2,7 +2,7 @@
 //! the lists a query probes.
 
 use crate::vector::ivf::ListId;
-use crate::vector::kernels;
+use crate::vector::kernels::{self, CentroidPanels};
 use crate::vector::topk::{Hit, TopK};
 use crate::vector::Slot;
 
@@ -19,17 +19,23 @@ pub(crate) fn auto_n_probes(n_lists: usize) -> usize {
     (2 * (n_lists as f64).sqrt().ceil() as usize).clamp(1, n_lists)
 }
 
-/// Centroids, `n_lists × dim`, row-major.
+/// Centroids, `n_lists × dim`, row-major, and again in the panels the probe kernel reads
+/// (a batch of queries then reads them once per cache chunk, not once per query).
 #[derive(Clone)]
 pub(crate) struct Quantizer {
     dim: usize,
     centroids: Vec<f32>,
+    panels: std::sync::Arc<CentroidPanels>,
 }
+
+/// Queries whose probe scores are computed together: 64 rows of 1024 lists is 256 KiB.
+const PROBE_BLOCK: usize = 64;
 
 impl Quantizer {
     pub(crate) fn new(dim: usize, centroids: Vec<f32>) -> Quantizer {
         assert!(dim > 0 && centroids.len().is_multiple_of(dim) && !centroids.is_empty());
-        Quantizer { dim, centroids }
+        let panels = std::sync::Arc::new(CentroidPanels::new(&centroids, dim));
+        Quantizer { dim, centroids, panels }
     }
 
     pub(crate) fn n_lists(&self) -> usize {
@@ -40,9 +46,9 @@ impl Quantizer {
         &self.centroids
     }
 
-    /// Heap bytes of the centroids.
+    /// Heap bytes of the centroids (both layouts).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.centroids.capacity() * size_of::<f32>()
+        self.centroids.capacity() * size_of::<f32>() + self.panels.heap_bytes()
     }
 
     fn centroid(&self, list: usize) -> &[f32] {
@@ -64,16 +70,31 @@ impl Quantizer {
     /// The `n_probes` lists nearest to the (normalised, for cosine) query vector, nearest
     /// first.
     pub(crate) fn probe_order(&self, q: &[f32], n_probes: usize, scratch: &mut Vec<f32>) -> Vec<ListId> {
+        self.probe_orders(q, n_probes, scratch).pop().expect("one query")
+    }
+
+    /// [`Quantizer::probe_order`] of each of the queries in `queries` (row-major), computed
+    /// `PROBE_BLOCK` queries at a time by one kernel call; each query's order is the one it
+    /// gets alone.
+    pub(crate) fn probe_orders(&self, queries: &[f32], n_probes: usize, scratch: &mut Vec<f32>) -> Vec<Vec<ListId>> {
         let n = self.n_lists();
-        scratch.resize(n, 0.0);
-        kernels::l2_sqr_batch(q, &self.centroids, self.dim, &mut scratch[..n]);
-        let mut top = TopK::new(n_probes.min(n));
-        for (l, &d) in scratch[..n].iter().enumerate() {
-            if d < top.threshold() {
-                top.push(Hit { score: d, slot: Slot::at(l) });
+        let stride = self.panels.padded_len();
+        let mut orders = Vec::with_capacity(queries.len() / self.dim);
+        for block in queries.chunks(PROBE_BLOCK * self.dim) {
+            let rows = block.len() / self.dim;
+            scratch.resize(rows * stride, 0.0);
+            kernels::centroid_scores(block, &self.panels, &mut scratch[..rows * stride]);
+            for scores in scratch[..rows * stride].chunks_exact(stride) {
+                let mut top = TopK::new(n_probes.min(n));
+                for (l, &d) in scores[..n].iter().enumerate() {
+                    if d < top.threshold() {
+                        top.push(Hit { score: d, slot: Slot::at(l) });
+                    }
+                }
+                orders.push(top.into_sorted().into_iter().map(|h| ListId::new(h.slot.index())).collect());
             }
         }
-        top.into_sorted().into_iter().map(|h| ListId::new(h.slot.index())).collect()
+        orders
     }
 }
 
@@ -105,5 +126,12 @@ mod tests {
         assert_eq!(order, vec![3, 2, 1]);
         assert_eq!(q.probe_order(&[5.5], 99, &mut scratch).len(), 4);
         assert_eq!(q.nearest(&[9.0]).index(), 1);
+        // A batch gives each query the order it gets alone, across block boundaries.
+        let queries: Vec<f32> = (0..150).map(|i| i as f32 * 0.077).collect();
+        let batch = q.probe_orders(&queries, 3, &mut scratch);
+        assert_eq!(batch.len(), 150);
+        for (i, order) in batch.iter().enumerate() {
+            assert_eq!(order, &q.probe_order(&queries[i..i + 1], 3, &mut scratch), "query {i}");
+        }
     }
 }

@@ -174,6 +174,76 @@ pub(super) fn nearest(points: &[f32], c: &CentroidPanels, out: &mut [u32]) {
     }
 }
 
+/// `‖c‖² − 2·x·c` of every row against every centroid into `out` (rows of
+/// `c.padded_len()` scores), `MR` rows at a time over one cache chunk of panels, so a batch of
+/// queries reads the centroids once per chunk instead of once per query.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
+    let dim = c.dim;
+    let stride = c.panels() * NR;
+    let n = points.len() / dim;
+    assert!(points.len() == n * dim && out.len() == n * stride);
+    let chunk = chunk_panels(c);
+    for p0 in (0..c.panels()).step_by(chunk) {
+        let p1 = (p0 + chunk).min(c.panels());
+        let mut r = 0;
+        while r < n {
+            let rows = (n - r).min(MR);
+            let x = &points[r * dim..(r + rows) * dim];
+            let o = &mut out[r * stride..(r + rows) * stride];
+            match rows {
+                6 => score_tile::<6>(x, c, p0..p1, o),
+                5 => score_tile::<5>(x, c, p0..p1, o),
+                4 => score_tile::<4>(x, c, p0..p1, o),
+                3 => score_tile::<3>(x, c, p0..p1, o),
+                2 => score_tile::<2>(x, c, p0..p1, o),
+                _ => score_tile::<1>(x, c, p0..p1, o),
+            }
+            r += rows;
+        }
+    }
+}
+
+/// [`tile`]'s sums for R rows, stored instead of reduced to a minimum. A row's scores do not
+/// depend on R (each row's sums run in the same order), so a query scores the centroids the
+/// same alone or in a batch.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn score_tile<const R: usize>(x: &[f32], c: &CentroidPanels, panels: std::ops::Range<usize>, out: &mut [f32]) {
+    let dim = c.dim;
+    let stride = c.panels() * NR;
+    assert!(x.len() == R * dim && out.len() == R * stride);
+    assert!(panels.end * dim * NR <= c.data.len());
+    let px = x.as_ptr();
+    let two = _mm256_set1_ps(2.0);
+    for p in panels {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        // SAFETY: panel p lies inside `c.data` (asserted); x has R rows of dim.
+        unsafe {
+            let pc = c.data.as_ptr().add(p * dim * NR);
+            for j in 0..dim {
+                let c0 = _mm256_loadu_ps(pc.add(j * NR));
+                let c1 = _mm256_loadu_ps(pc.add(j * NR + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xv = _mm256_broadcast_ss(&*px.add(r * dim + j));
+                    acc[0] = _mm256_fmadd_ps(xv, c0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, c1, acc[1]);
+                }
+            }
+            for h in 0..2 {
+                let nv = _mm256_loadu_ps(c.norms.as_ptr().add(p * NR + 8 * h));
+                for (r, acc) in acc.iter().enumerate() {
+                    // SAFETY: row r's scores of panel p lie inside `out` (asserted above).
+                    _mm256_storeu_ps(
+                        out.as_mut_ptr().add(r * stride + p * NR + 8 * h),
+                        _mm256_fnmadd_ps(two, acc[h], nv),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// R rows x one 16-centroid panel per step: 2R FMA chains over the dimensions, then a
 /// lane-wise running minimum; lanes are reduced to one winner per row at the end.
 #[inline]

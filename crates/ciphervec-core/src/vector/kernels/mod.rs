@@ -161,6 +161,34 @@ impl CentroidPanels {
     fn panels(&self) -> usize {
         self.norms.len() / NR
     }
+
+    /// Centroids rounded up to whole panels: the row length of [`centroid_scores`]'s output,
+    /// whose padding entries are +∞.
+    pub(crate) fn padded_len(&self) -> usize {
+        self.norms.len()
+    }
+
+    /// Heap bytes of the panels.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.data.capacity() + self.norms.capacity()) * size_of::<f32>()
+    }
+}
+
+/// For every row of `points`, `‖c‖² − 2·x·c` against every centroid (the nearest has the
+/// lowest; it is the squared distance less `‖x‖²`) into `out`, one row of
+/// `centroids.padded_len()` scores per point. A point's scores are the same whatever the other
+/// rows (so a query probes the same lists alone or in a batch); float rounding may order
+/// near-ties differently from exact L2 distances.
+pub(crate) fn centroid_scores(points: &[f32], centroids: &CentroidPanels, out: &mut [f32]) {
+    let n = points.len() / centroids.dim;
+    assert_eq!(points.len(), n * centroids.dim, "points length is not a multiple of dim");
+    assert_eq!(out.len(), n * centroids.padded_len(), "out length != rows * padded_len");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports avx2 and fma; shapes checked above.
+        return unsafe { avx2::scores(points, centroids, out) };
+    }
+    portable::scores(points, centroids, out)
 }
 
 /// Index of the nearest centroid for every row of `points` (ties go to the lower index).
@@ -354,6 +382,40 @@ mod tests {
             check_nearest(&points, &cents, dim, &ids);
             portable::nearest(&points, &panels, &mut ids);
             check_nearest(&points, &cents, dim, &ids);
+        }
+    }
+
+    #[test]
+    fn centroid_scores_match_the_reference_and_do_not_depend_on_the_batch() {
+        let mut s = 11;
+        for dim in [1, 7, 50, 64, 384] {
+            let k = 37;
+            let cents = rng_vec(&mut s, k * dim);
+            let panels = CentroidPanels::new(&cents, dim);
+            let n = 13;
+            let points = rng_vec(&mut s, n * dim);
+            let stride = panels.padded_len();
+            let mut all = vec![f32::NAN; n * stride];
+            centroid_scores(&points, &panels, &mut all);
+            let mut slow = vec![f32::NAN; n * stride];
+            portable::scores(&points, &panels, &mut slow);
+            for r in 0..n {
+                let x = &points[r * dim..(r + 1) * dim];
+                let mut one = vec![f32::NAN; stride];
+                centroid_scores(x, &panels, &mut one);
+                for l in 0..stride {
+                    let got = all[r * stride + l];
+                    assert_eq!(got.to_bits(), one[l].to_bits(), "dim {dim} row {r} centroid {l}: alone vs batch");
+                    if l >= k {
+                        assert_eq!(got, f32::INFINITY, "padding");
+                        continue;
+                    }
+                    let c = &cents[l * dim..(l + 1) * dim];
+                    let want = ref_dot(c, c) - 2.0 * ref_dot(x, c);
+                    close(got, want, dim as f64);
+                    close(slow[r * stride + l], want, dim as f64);
+                }
+            }
         }
     }
 

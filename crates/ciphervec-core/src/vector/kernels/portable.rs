@@ -93,3 +93,23 @@ pub(super) fn codes_dot_batch<const F16: bool>(w: &[f32], codes: &[u8], out: &mu
         *o = s;
     }
 }
+
+/// [`nearest`]'s sums for every row and centroid, stored: `out[r · stride + l] = ‖c_l‖² − 2·x_r·c_l`.
+pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
+    let dim = c.dim;
+    let stride = c.panels() * NR;
+    for (x, o) in points.chunks_exact(dim).zip(out.chunks_exact_mut(stride)) {
+        for p in 0..c.panels() {
+            let panel = &c.data[p * dim * NR..(p + 1) * dim * NR];
+            let mut acc = [0.0f32; NR];
+            for (&xj, cj) in x.iter().zip(panel.as_chunks::<NR>().0) {
+                for l in 0..NR {
+                    acc[l] += xj * cj[l];
+                }
+            }
+            for (l, &a) in acc.iter().enumerate() {
+                o[p * NR + l] = c.norms[p * NR + l] - 2.0 * a;
+            }
+        }
+    }
+}
