@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Client, type EncryptedIndex, type QueryResultItem, type TrainResult } from '../index.js'
+import { Client, type EncryptedIndex, type IndexType, type QueryResultItem, type TrainResult } from '../index.js'
 import { type Dataset, FaissServer, gaussian, type Matrix, readDataset, recallAt10, rng, ROOT, siblings, writeDataset } from './common.js'
 
 const TOP_K = 10
@@ -20,6 +20,8 @@ const config = {
   nLists: Number(process.env.BENCH_NLIST ?? 1024),
   iters: Number(process.env.BENCH_ITERS ?? 20),
   threads: Number(process.env.BENCH_THREADS ?? 2),
+  /** ciphervec's index type; default the library's ('ivfsq8'). `ivfflat` compares like for like with IndexIVFFlat. */
+  indexType: process.env.BENCH_TYPE as IndexType | undefined,
   queries: Number(process.env.BENCH_QUERIES ?? 10_000),
   single: Number(process.env.BENCH_SINGLE ?? 1000),
   probes: (process.env.BENCH_PROBES ?? '16,32,48,64,128').split(',').map(Number),
@@ -188,7 +190,7 @@ const secondsSince = (t0: number): number => (performance.now() - t0) / 1000
 async function ingest(ds: Dataset, threads: number): Promise<{ index: EncryptedIndex; seconds: number }> {
   const client = await Client.open({ threads })
   // Training is measured explicitly: no automatic run racing it.
-  const index = await client.createIndex({ indexName: `bench-${threads}`, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false })
+  const index = await client.createIndex({ indexName: `bench-${threads}`, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType: config.indexType })
   const ids = Array.from({ length: ds.base.rows }, (_, i) => String(i))
   const t0 = performance.now()
   await index.upsert({ ids, vectors: ds.base.data })
