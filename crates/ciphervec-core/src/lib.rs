@@ -72,6 +72,12 @@ pub mod test_util {
         crate::crypto::legacy_storage_name(name)
     }
 
+    /// Whether a query with `filter` and `n_probes` scores the metadata index's candidates
+    /// exactly (rather than scanning lists with the filter as an accept test).
+    pub fn scans_filter_candidates(index: &crate::Index, filter: &crate::Filter, n_probes: Option<usize>) -> bool {
+        index.scans_filter_candidates(filter, n_probes)
+    }
+
     /// Values sealed under the index's current data key (its nonce budget spent).
     pub fn seals_under_data_key(index: &crate::Index) -> u64 {
         index.vault().seals()

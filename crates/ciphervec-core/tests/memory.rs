@@ -17,8 +17,9 @@ const DIM: usize = 384;
 const N: usize = 6_000;
 /// Bytes per item beyond its vector that the bound allows: a ~10-byte id (arena, span, hash
 /// table: ~40 B), two metadata fields (~36 B), the norm, the list slot and place (~17 B), the
-/// per-item columns (12 B) and the contents column (8 B) come to ~115 B.
-const PER_ITEM: usize = 128;
+/// per-item columns (12 B), the contents column (8 B) and the metadata index (~5 B: roaring
+/// sets of two low-cardinality fields) come to ~120 B.
+const PER_ITEM: usize = 136;
 const LANGS: [&str; 3] = ["en", "de", "fr"];
 
 fn items(n: usize, rng: &mut Rng) -> Vec<NewItem> {

@@ -24,6 +24,8 @@ pub struct MemoryUsage {
     pub ids: usize,
     /// Metadata (binary encoded) and its column.
     pub metadata: usize,
+    /// The metadata index (which items hold which values), estimated.
+    pub metadata_index: usize,
     /// Contents and their column.
     pub contents: usize,
     /// Per-item bookkeeping: each item's list id and where its stored version lives.
@@ -39,7 +41,7 @@ impl MemoryUsage {
     }
 
     /// Each structure's name and bytes.
-    pub fn parts(&self) -> [(&'static str, usize); 10] {
+    pub fn parts(&self) -> [(&'static str, usize); 11] {
         [
             ("vectors", self.vectors),
             ("norms", self.norms),
@@ -48,6 +50,7 @@ impl MemoryUsage {
             ("centroids", self.centroids),
             ("ids", self.ids),
             ("metadata", self.metadata),
+            ("metadata index", self.metadata_index),
             ("contents", self.contents),
             ("columns", self.columns),
             ("tombstones", self.tombstones),
@@ -62,6 +65,7 @@ impl Index {
         {
             let state = self.read_state()?;
             state.items.heap_bytes(&mut usage);
+            usage.metadata_index = state.postings.heap_bytes();
             if let Some(ivf) = &state.ivf {
                 let lists = ivf.lists.heap_bytes();
                 usage.vectors += lists.vectors;

@@ -1,6 +1,6 @@
-//! The in-memory state of an index: the working set and, once trained, its inverted lists,
-//! changed together so they never disagree about which slot holds which item. Vectors are
-//! held once: by the working set until training, by the lists after it.
+//! The in-memory state of an index: the working set, once trained its inverted lists, and the
+//! metadata index, changed together so they never disagree about which slot holds which
+//! item. Vectors are held once: by the working set until training, by the lists after it.
 
 use std::borrow::Cow;
 
@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::format::record::Record;
 use crate::index::items::{Items, Stored};
+use crate::meta::postings::Postings;
 use crate::vector::exhaustive::Rows;
 use crate::vector::ivf::Ivf;
 use crate::vector::{kernels, ListId, Metric, Slot};
@@ -15,6 +16,8 @@ use crate::vector::{kernels, ListId, Metric, Slot};
 pub(crate) struct State {
     pub(crate) items: Items,
     pub(crate) ivf: Option<Ivf>,
+    /// Which slots hold which metadata values (see `meta::postings`).
+    pub(crate) postings: Postings,
 }
 
 /// The vector that decides an item's list: unit length under cosine (so k-means clusters
@@ -28,8 +31,21 @@ pub(crate) fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 impl State {
+    /// The state of a working set, its metadata index built from every item's metadata.
     pub(crate) fn new(items: Items) -> State {
-        State { items, ivf: None }
+        let mut postings = Postings::default();
+        for s in 0..items.len() {
+            postings.insert(s as u32, items.metadata(Slot::at(s)));
+        }
+        State { items, ivf: None, postings }
+    }
+
+    /// A slot's vector norm, wherever it is held.
+    pub(crate) fn norm(&self, slot: Slot) -> f32 {
+        match &self.ivf {
+            Some(ivf) => ivf.lists.norm(slot),
+            None => self.items.norms()[slot.index()],
+        }
     }
 
     /// A slot's vector, wherever it is held.
@@ -66,10 +82,14 @@ impl State {
     /// list (callers compute it before sealing, so the list id is inside the ciphertext), and
     /// the vector goes to that list only.
     pub(crate) fn upsert(&mut self, mut rec: Record, stored: Stored) {
+        if let Some(old) = self.items.slot(&rec.id) {
+            self.postings.remove(old.0, self.items.metadata(old));
+        }
         let list = rec.list;
         match &mut self.ivf {
             None => {
-                self.items.upsert(rec, stored);
+                let slot = self.items.upsert(rec, stored);
+                self.postings.insert(slot.0, self.items.metadata(slot));
             }
             Some(ivf) => {
                 let list = list.expect("a trained index assigns every item a list");
@@ -77,13 +97,24 @@ impl State {
                 let slot = self.items.upsert(rec, stored);
                 ivf.lists.remove(slot);
                 ivf.lists.insert(slot, list, &vector, kernels::norm_sqr(&vector).sqrt());
+                self.postings.insert(slot.0, self.items.metadata(slot));
             }
         }
     }
 
     /// Removes an item; returns whether it existed.
     pub(crate) fn remove(&mut self, id: &str) -> bool {
+        let Some(gone) = self.items.slot(id) else { return false };
+        self.postings.remove(gone.0, self.items.metadata(gone));
+        // The last item moves into the hole: its postings move with it.
+        let last = Slot::at(self.items.len() - 1);
+        if last != gone {
+            self.postings.remove(last.0, self.items.metadata(last));
+        }
         let Some((slot, moved_from)) = self.items.remove(id) else { return false };
+        if moved_from.is_some() {
+            self.postings.insert(slot.0, self.items.metadata(slot));
+        }
         if let Some(ivf) = &mut self.ivf {
             ivf.lists.remove(slot);
             if let Some(from) = moved_from {

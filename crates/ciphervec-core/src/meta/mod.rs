@@ -1,9 +1,11 @@
 //! Item metadata: the binary JSON encoding the working set holds and records store ([`Meta`],
 //! read through [`MetaRef`] views), ordering by a field (`order`), and Mongo-style filters
-//! ([`Filter`]: parsed and validated once, evaluated per candidate).
+//! ([`Filter`]: parsed and validated once, evaluated per candidate), and the in-memory
+//! metadata index that narrows a filter's candidates (`postings`).
 
 pub(crate) mod filter;
 pub(crate) mod order;
+pub(crate) mod postings;
 mod value;
 
 pub use filter::{Filter, FilterError};

@@ -106,6 +106,14 @@ impl Num {
         }
     }
 
+    /// The nearest `f64` (exact for every integer a float can equal).
+    pub(super) fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+
     /// The number a metadata value holds, if it is one.
     fn of_meta(v: MetaRef<'_>) -> Option<Num> {
         match v {
@@ -171,6 +179,18 @@ pub(super) enum Lit {
 }
 
 impl Lit {
+    /// The metadata-index key of a scalar operand other than `null` (which also matches
+    /// missing fields, so the index cannot list its matches).
+    pub(super) fn key(&self) -> Option<crate::meta::postings::Key> {
+        use crate::meta::postings::Key;
+        Some(match self {
+            Lit::Bool(b) => Key::Bool(*b),
+            Lit::Num(n) => Key::num(n.as_f64()),
+            Lit::Str(s) => Key::Str(s.clone()),
+            Lit::Null | Lit::Composite(_) => return None,
+        })
+    }
+
     pub(super) fn new(v: &Value) -> Lit {
         match v {
             Value::Null => Lit::Null,
@@ -213,6 +233,21 @@ pub(super) struct ValueSet {
 }
 
 impl ValueSet {
+    /// The metadata-index keys of every operand, or `None` if one has no key (`null`, a
+    /// composite).
+    pub(super) fn keys(&self) -> Option<Vec<crate::meta::postings::Key>> {
+        use crate::meta::postings::Key;
+        if self.null || !self.composites.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<Key> = Vec::new();
+        keys.extend(self.true_.then_some(Key::Bool(true)));
+        keys.extend(self.false_.then_some(Key::Bool(false)));
+        keys.extend(self.nums.iter().map(|n| Key::num(n.as_f64())));
+        keys.extend(self.strs.iter().map(|s| Key::Str(s.clone())));
+        Some(keys)
+    }
+
     pub(super) fn new(items: &[Value]) -> ValueSet {
         let mut set = ValueSet::default();
         let (mut nums, mut strs, mut composites) = (Vec::new(), Vec::new(), Vec::new());
@@ -277,6 +312,20 @@ pub(super) enum Bound {
 }
 
 impl Bound {
+    /// The range of values `op` against this bound admits, as metadata-index ends (lower,
+    /// upper); number ends are inclusive (see `postings::End`).
+    pub(super) fn ends(&self, op: CmpOp) -> (Option<crate::meta::postings::End>, Option<crate::meta::postings::End>) {
+        use crate::meta::postings::End;
+        let end = match self {
+            Bound::Num(n) => End::Num(n.as_f64()),
+            Bound::Str(s) => End::Str(s.clone(), matches!(op, CmpOp::Gte | CmpOp::Lte)),
+        };
+        match op {
+            CmpOp::Gt | CmpOp::Gte => (Some(end), None),
+            CmpOp::Lt | CmpOp::Lte => (None, Some(end)),
+        }
+    }
+
     fn test(&self, op: CmpOp, v: MetaRef<'_>) -> bool {
         let ord = match (self, v) {
             (Bound::Num(b), v) => match Num::of_meta(v) {

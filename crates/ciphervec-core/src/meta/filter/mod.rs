@@ -52,6 +52,7 @@ use crate::meta::value::Meta;
 
 mod eval;
 mod parse;
+mod plan;
 
 use eval::Node;
 
@@ -96,6 +97,13 @@ impl Filter {
     /// `None` means the item has no metadata: every field is missing.
     pub fn matches(&self, metadata: Option<&Meta>) -> bool {
         self.root.eval(metadata.map(Meta::as_ref))
+    }
+
+    /// What every item this filter matches holds, in metadata-index terms (see
+    /// `meta::postings`), or `None` when the filter has no such part (`$ne`, ranges, `$nor`,
+    /// ...): then only evaluating it on each item tells.
+    pub(crate) fn plan(&self) -> Option<crate::meta::postings::Plan> {
+        self.root.plan()
     }
 
     /// True for filters that trivially match everything (`{}`), so callers can skip evaluation.

@@ -1,0 +1,343 @@
+//! The metadata index: for every field path and scalar value in the items' metadata, the set
+//! of items holding it (a roaring bitmap of working-set positions). It answers the part of a
+//! filter made of equalities (`{f: v}`, `$eq`, `$in`, combined by `$and` / `$or`) with a
+//! candidate set that contains every matching item; callers still run the filter on each
+//! candidate, so the index only has to be a superset and the filter's semantics stay in one
+//! place (`filter::eval`). Built in memory from decrypted metadata and never stored: the store
+//! learns nothing from it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use roaring::RoaringBitmap;
+
+use crate::meta::value::{Meta, MetaRef};
+
+/// A scalar as the index keys it. Numbers by their `f64` value (so `20` and `20.0` share a key;
+/// integers beyond 2^53 may share one too, which only widens a candidate set).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Bool(bool),
+    Num(OrdNum),
+    Str(Box<str>),
+}
+
+/// A finite `f64` ordered by value, `-0.0` stored as `0.0` (they are equal numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct OrdNum(i64);
+
+impl OrdNum {
+    fn new(x: f64) -> OrdNum {
+        let x = if x == 0.0 { 0.0 } else { x };
+        // The usual total-order trick: flip the magnitude bits of negatives.
+        let bits = x.to_bits() as i64;
+        OrdNum(bits ^ (((bits >> 63) as u64) >> 1) as i64)
+    }
+}
+
+impl Key {
+    /// The key of a number.
+    pub(crate) fn num(x: f64) -> Key {
+        Key::Num(OrdNum::new(x))
+    }
+
+    fn of(v: MetaRef<'_>) -> Option<Key> {
+        Some(match v {
+            MetaRef::Bool(b) => Key::Bool(b),
+            MetaRef::U64(u) => Key::num(u as f64),
+            MetaRef::I64(i) => Key::num(i as f64),
+            MetaRef::F64(f) => Key::num(f),
+            MetaRef::Str(s) => Key::Str(s.into()),
+            MetaRef::Null | MetaRef::Array(_) | MetaRef::Object(_) => return None,
+        })
+    }
+}
+
+/// One end of a range of values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End {
+    /// Numbers from (or up to) this value, inclusive: a filter's bound is rounded to `f64`
+    /// like the values, and rounding keeps order only non-strictly, so the candidates stay a
+    /// superset.
+    Num(f64),
+    /// Strings from (or up to) this one; `inclusive` as the filter says.
+    Str(Box<str>, bool),
+}
+
+/// What a filter guarantees of every item it matches, in index terms: the item holds `key` at
+/// `path` (`Term`), a value of the range at `path` (`Range`, of one type: both ends numbers or
+/// both strings, or one end open), every part holds (`And`), or some part holds (`Or`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Plan {
+    Term(Box<str>, Key),
+    Range(Box<str>, Option<End>, Option<End>),
+    And(Vec<Plan>),
+    Or(Vec<Plan>),
+}
+
+/// The values one path holds, each with its items.
+#[derive(Default, Clone)]
+struct Field {
+    nums: BTreeMap<OrdNum, RoaringBitmap>,
+    strs: BTreeMap<Box<str>, RoaringBitmap>,
+    bools: [RoaringBitmap; 2],
+}
+
+impl Field {
+    fn set_mut(&mut self, key: Key) -> &mut RoaringBitmap {
+        match key {
+            Key::Bool(b) => &mut self.bools[b as usize],
+            Key::Num(n) => self.nums.entry(n).or_default(),
+            Key::Str(s) => self.strs.entry(s).or_default(),
+        }
+    }
+
+    fn remove(&mut self, key: &Key, slot: u32) {
+        match key {
+            Key::Bool(b) => {
+                self.bools[*b as usize].remove(slot);
+            }
+            Key::Num(n) => {
+                if let Some(set) = self.nums.get_mut(n) {
+                    set.remove(slot);
+                    if set.is_empty() {
+                        self.nums.remove(n);
+                    }
+                }
+            }
+            Key::Str(s) => {
+                if let Some(set) = self.strs.get_mut(s) {
+                    set.remove(slot);
+                    if set.is_empty() {
+                        self.strs.remove(s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<&RoaringBitmap> {
+        match key {
+            Key::Bool(b) => Some(&self.bools[*b as usize]),
+            Key::Num(n) => self.nums.get(n),
+            Key::Str(s) => self.strs.get(s),
+        }
+    }
+
+    fn range(&self, lo: Option<&End>, hi: Option<&End>) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        self.each_in_range(lo, hi, &mut |s| out |= s);
+        out
+    }
+
+    fn range_len(&self, lo: Option<&End>, hi: Option<&End>) -> u64 {
+        let mut n = 0;
+        self.each_in_range(lo, hi, &mut |s| n += s.len());
+        n
+    }
+
+    /// Calls `f` with the set of every value between the ends.
+    fn each_in_range(&self, lo: Option<&End>, hi: Option<&End>, f: &mut dyn FnMut(&RoaringBitmap)) {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let mut union = |sets: &mut dyn Iterator<Item = &RoaringBitmap>| sets.for_each(&mut *f);
+        match (lo, hi) {
+            (Some(End::Str(..)), _) | (_, Some(End::Str(..))) => {
+                let bound = |e: Option<&End>| match e {
+                    Some(End::Str(s, true)) => Included(s.clone()),
+                    Some(End::Str(s, false)) => Excluded(s.clone()),
+                    _ => Unbounded,
+                };
+                let (l, h) = (bound(lo), bound(hi));
+                if matches!((&l, &h), (Included(a) | Excluded(a), Included(b) | Excluded(b)) if a > b) {
+                    return;
+                }
+                union(&mut self.strs.range::<Box<str>, _>((l, h)).map(|(_, s)| s))
+            }
+            _ => {
+                let bound = |e: Option<&End>| match e {
+                    Some(End::Num(x)) => Included(OrdNum::new(*x)),
+                    _ => Unbounded,
+                };
+                let (l, h) = (bound(lo), bound(hi));
+                if matches!((&l, &h), (Included(a), Included(b)) if a > b) {
+                    return;
+                }
+                union(&mut self.nums.range((l, h)).map(|(_, s)| s))
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let sets = self.nums.values().chain(self.strs.values()).chain(&self.bools);
+        sets.map(|s| s.serialized_size() + 48).sum::<usize>() + self.strs.keys().map(|k| k.len()).sum::<usize>()
+    }
+}
+
+/// The metadata index of a working set (see the module docs).
+#[derive(Default, Clone)]
+pub(crate) struct Postings {
+    fields: HashMap<Box<str>, Field>,
+}
+
+impl Postings {
+    /// Adds item `slot` with metadata `meta`.
+    pub(crate) fn insert(&mut self, slot: u32, meta: Option<&Meta>) {
+        for (path, key) in terms(meta) {
+            self.fields.entry(path).or_default().set_mut(key).insert(slot);
+        }
+    }
+
+    /// Removes item `slot`, whose metadata is `meta`.
+    pub(crate) fn remove(&mut self, slot: u32, meta: Option<&Meta>) {
+        for (path, key) in terms(meta) {
+            if let Some(field) = self.fields.get_mut(&path) {
+                field.remove(&key, slot);
+            }
+        }
+    }
+
+    /// The items that may match a filter planned as `plan`: a superset of its matches.
+    pub(crate) fn candidates(&self, plan: &Plan) -> RoaringBitmap {
+        match plan {
+            Plan::Term(path, key) => self.fields.get(path).and_then(|f| f.get(key)).cloned().unwrap_or_default(),
+            Plan::Range(path, lo, hi) => {
+                self.fields.get(path).map(|f| f.range(lo.as_ref(), hi.as_ref())).unwrap_or_default()
+            }
+            Plan::And(parts) => {
+                let mut sets = parts.iter().map(|p| self.candidates(p));
+                let first = sets.next().unwrap_or_default();
+                sets.fold(first, |acc, s| acc & s)
+            }
+            Plan::Or(parts) => parts.iter().map(|p| self.candidates(p)).fold(RoaringBitmap::new(), |acc, s| acc | s),
+        }
+    }
+
+    /// An upper bound on `candidates(plan).len()`, without building the set: a range or an
+    /// `Or` counts its parts' sizes, an `And` its smallest part's.
+    pub(crate) fn estimate(&self, plan: &Plan) -> u64 {
+        match plan {
+            Plan::Term(path, key) => self.fields.get(path).and_then(|f| f.get(key)).map_or(0, RoaringBitmap::len),
+            Plan::Range(path, lo, hi) => self.fields.get(path).map_or(0, |f| f.range_len(lo.as_ref(), hi.as_ref())),
+            Plan::And(parts) => parts.iter().map(|p| self.estimate(p)).min().unwrap_or(0),
+            Plan::Or(parts) => parts.iter().map(|p| self.estimate(p)).sum(),
+        }
+    }
+
+    /// Heap bytes, estimated from the sets' serialized sizes and the keys.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.fields.iter().map(|(path, f)| path.len() + 64 + f.heap_bytes()).sum()
+    }
+}
+
+/// Every (path, scalar) an item holds: scalars at object paths, and the scalar elements of
+/// arrays at object paths (what `{f: v}` matches); nothing inside arrays of arrays or objects
+/// (filters do not fan out over them).
+fn terms(meta: Option<&Meta>) -> Vec<(Box<str>, Key)> {
+    let mut out = Vec::new();
+    if let Some(MetaRef::Object(o)) = meta.map(Meta::as_ref) {
+        let mut path = String::new();
+        walk(MetaRef::Object(o), &mut path, &mut out);
+    }
+    out
+}
+
+fn walk(v: MetaRef<'_>, path: &mut String, out: &mut Vec<(Box<str>, Key)>) {
+    match v {
+        MetaRef::Object(o) => {
+            for (k, child) in o.iter() {
+                if k.contains('.') {
+                    continue; // not addressable by a path
+                }
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(child, path, out);
+                path.truncate(len);
+            }
+        }
+        MetaRef::Array(items) => {
+            for e in items.iter() {
+                if let Some(key) = Key::of(e) {
+                    out.push((path.as_str().into(), key));
+                }
+            }
+        }
+        scalar => {
+            if let Some(key) = Key::of(scalar) {
+                out.push((path.as_str().into(), key));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(v: serde_json::Value) -> Meta {
+        Meta::from(&v)
+    }
+
+    #[test]
+    fn terms_cover_scalars_and_array_elements_at_object_paths() {
+        let m = meta(json!({ "a": 1, "b": { "c": "x", "d": [true, 2.0, [3], { "e": 4 }] }, "n": null, "k.dot": 5 }));
+        let mut got = terms(Some(&m));
+        got.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        let want =
+            [("a", Key::num(1.0)), ("b.c", Key::Str("x".into())), ("b.d", Key::Bool(true)), ("b.d", Key::num(2.0))];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (p, k) in want {
+            assert!(got.contains(&(p.into(), k.clone())), "{p} {k:?} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn candidates_combine_and_removal_forgets() {
+        let mut p = Postings::default();
+        p.insert(0, Some(&meta(json!({ "t": "a", "y": 1 }))));
+        p.insert(1, Some(&meta(json!({ "t": "b", "y": 1 }))));
+        p.insert(2, Some(&meta(json!({ "t": ["a", "b"], "y": 2 }))));
+        let t = |v: &str| Plan::Term("t".into(), Key::Str(v.into()));
+        let y = |v: f64| Plan::Term("y".into(), Key::num(v));
+        let ids = |b: RoaringBitmap| b.iter().collect::<Vec<u32>>();
+        assert_eq!(ids(p.candidates(&t("a"))), vec![0, 2]);
+        assert_eq!(ids(p.candidates(&Plan::And(vec![t("a"), y(1.0)]))), vec![0]);
+        assert_eq!(ids(p.candidates(&Plan::Or(vec![t("b"), y(2.0)]))), vec![1, 2]);
+        assert_eq!(ids(p.candidates(&y(-0.0 + 1.0))), vec![0, 1]);
+        p.remove(2, Some(&meta(json!({ "t": ["a", "b"], "y": 2 }))));
+        assert_eq!(ids(p.candidates(&t("a"))), vec![0]);
+        assert!(p.candidates(&y(2.0)).is_empty());
+        assert_eq!(Key::num(0.0), Key::num(-0.0));
+    }
+
+    #[test]
+    fn ranges_take_every_value_between_their_ends() {
+        let mut p = Postings::default();
+        for (i, v) in [json!(-3.5), json!(-1), json!(0), json!(2), json!(9.25), json!("b"), json!("d"), json!([1, "c"])]
+            .iter()
+            .enumerate()
+        {
+            p.insert(i as u32, Some(&meta(json!({ "x": v }))));
+        }
+        let ids = |lo: Option<End>, hi: Option<End>| {
+            p.candidates(&Plan::Range("x".into(), lo, hi)).iter().collect::<Vec<u32>>()
+        };
+        assert_eq!(ids(Some(End::Num(-1.0)), Some(End::Num(2.0))), vec![1, 2, 3, 7]);
+        assert_eq!(ids(None, Some(End::Num(-2.0))), vec![0]);
+        assert_eq!(ids(Some(End::Num(5.0)), None), vec![4]);
+        assert_eq!(ids(Some(End::Num(5.0)), Some(End::Num(1.0))), Vec::<u32>::new());
+        assert_eq!(ids(Some(End::Str("b".into(), false)), None), vec![6, 7]);
+        assert_eq!(ids(Some(End::Str("b".into(), true)), Some(End::Str("c".into(), true))), vec![5, 7]);
+        assert_eq!(ids(Some(End::Str("z".into(), true)), Some(End::Str("a".into(), true))), Vec::<u32>::new());
+        // Ordering of the number keys across signs and magnitudes.
+        let mut xs = [-1e300, -2.0, -0.5, 0.0, 1e-300, 0.5, 3.0, 1e300];
+        xs.reverse();
+        let mut keys: Vec<OrdNum> = xs.iter().map(|&x| OrdNum::new(x)).collect();
+        keys.sort();
+        let back: Vec<OrdNum> =
+            [-1e300, -2.0, -0.5, 0.0, 1e-300, 0.5, 3.0, 1e300].iter().map(|&x| OrdNum::new(x)).collect();
+        assert_eq!(keys, back);
+    }
+}

@@ -1,0 +1,147 @@
+//! Filtered queries through the metadata index: whenever the index names few enough
+//! candidates, the answer is the exact filtered top-k (the reference: every item's metadata
+//! run through the filter, every match scored), before and after training, with one list
+//! probed, and after overwrites, deletes and a reload.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ciphervec_core::{Client, Filter, Include, Index, Meta, Metric, NewItem, Search, TrainParams};
+use common::{client, Rng};
+use serde_json::{json, Value};
+
+const DIM: usize = 16;
+const WITH_DISTANCE: Include = Include { distance: true, metadata: false, contents: false, vector: false };
+
+/// Metadata with planned fields (tenant: a few large, many small; tags; nested; numbers of
+/// both kinds; booleans) and unplanned ones (ranges, missing fields, nulls).
+fn metadata(i: usize, round: u64, rng: &mut Rng) -> Value {
+    let tenant = if rng.below(4) == 0 { format!("t{}", rng.below(200)) } else { format!("t{}", rng.below(3)) };
+    let lang = ["en", "de", "fr"][i % 3];
+    let mut m = json!({
+        "tenant": tenant,
+        "tags": (0..rng.below(3)).map(|_| format!("g{}", rng.below(30))).collect::<Vec<_>>(),
+        "doc": { "lang": lang, "v": (i as u64 + round) % 7 },
+        "score": (rng.below(100) as f64) / 4.0,
+        "flag": rng.below(2) == 0,
+    });
+    if rng.below(5) == 0 {
+        m["opt"] = json!(null);
+    } else if rng.below(2) == 0 {
+        m["opt"] = json!(rng.below(3));
+    }
+    m
+}
+
+fn filters() -> Vec<Value> {
+    vec![
+        json!({ "tenant": "t17" }),
+        json!({ "tenant": { "$in": ["t5", "t150", "nobody"] } }),
+        json!({ "tags": "g3" }),
+        json!({ "tags": "g3", "doc.lang": "de" }),
+        json!({ "doc.v": 3, "flag": true }),
+        json!({ "doc.v": 3.0, "score": { "$gt": 10 } }),
+        json!({ "$or": [{ "tenant": "t42" }, { "tags": "g7" }] }),
+        json!({ "$and": [{ "tenant": "t9" }, { "opt": { "$ne": 1 } }] }),
+        json!({ "tenant": "t1", "opt": 2 }),
+        json!({ "tenant": { "$in": [] } }),
+        json!({ "opt": 0, "tags": { "$nin": ["g1"] } }),
+        json!({ "score": 12.5, "$or": [{ "flag": false }, { "doc.lang": "fr" }] }),
+        json!({ "score": { "$gte": 3, "$lt": 4 } }),
+        json!({ "score": { "$gt": 24 } }),
+        json!({ "tenant": { "$gt": "t19", "$lte": "t2" } }),
+        json!({ "tags": { "$lt": "g1" }, "flag": false }),
+        json!({ "doc.v": { "$lte": 0 }, "doc.lang": "en" }),
+    ]
+}
+
+/// The exact filtered top-k, by brute force over the items as the test knows them.
+fn reference(items: &BTreeMap<String, (Vec<f32>, Value)>, filter: &Filter, q: &[f32], k: usize) -> Vec<(String, f32)> {
+    let mut scored: Vec<(String, f32)> = items
+        .iter()
+        .filter(|(_, (_, m))| filter.matches(Some(&Meta::from(m))))
+        .map(|(id, (v, _))| (id.clone(), v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()))
+        .collect();
+    scored.sort_by(|a, b| a.1.total_cmp(&b.1));
+    scored.truncate(k);
+    scored
+}
+
+fn check(index: &Index, items: &BTreeMap<String, (Vec<f32>, Value)>, rng: &mut Rng, when: &str) {
+    let mut exact = 0;
+    for f in filters() {
+        let filter = Filter::parse(&f).unwrap();
+        // One list probed: only the index's exact candidate scan finds every match.
+        if !ciphervec_core::test_util::scans_filter_candidates(index, &filter, Some(1)) {
+            continue;
+        }
+        exact += 1;
+        for _ in 0..3 {
+            let q = rng.vector(DIM);
+            let s = Search { k: 10, n_probes: Some(1), rerank: None, filter: Some(&filter), include: WITH_DISTANCE };
+            let want = reference(items, &filter, &q, 10);
+            for got in
+                [index.query(&q, &s).unwrap(), index.query_batch(std::slice::from_ref(&q), &s).unwrap().remove(0)]
+            {
+                let got: Vec<(String, f32)> = got.into_iter().map(|h| (h.id, h.distance.unwrap())).collect();
+                assert_eq!(got.len(), want.len(), "{when}: {f}");
+                for ((gi, gd), (wi, wd)) in got.iter().zip(&want) {
+                    assert!((gd - wd).abs() <= 1e-4 * wd.max(1.0), "{when}: {f}: {gd} vs {wd}");
+                    if (gd - wd).abs() > 1e-6 {
+                        assert_eq!(gi, wi, "{when}: {f}");
+                    }
+                }
+            }
+        }
+    }
+    // The most selective filters take the candidate scan (at least 4 of the 17 here).
+    assert!(exact >= 4, "{when}: only {exact} filters took the candidate scan");
+}
+
+fn upsert(index: &Arc<Index>, batch: &[(String, Vec<f32>, Value)]) {
+    let items = batch
+        .iter()
+        .map(|(id, v, m)| NewItem { id: id.clone(), vector: v.clone(), metadata: Some(Meta::from(m)), contents: None })
+        .collect();
+    index.upsert(items).unwrap();
+}
+
+#[test]
+fn selective_filters_get_the_exact_filtered_top_k_through_every_change() {
+    let (store, client, key) = client();
+    let index = client.create_index("f", &key, Some(DIM), Metric::SquaredEuclidean).unwrap();
+    let mut rng = Rng(21);
+    let mut items = BTreeMap::new();
+    let batch: Vec<(String, Vec<f32>, Value)> =
+        (0..6_000).map(|i| (format!("d{i}"), rng.vector(DIM), metadata(i, 0, &mut rng))).collect();
+    upsert(&index, &batch);
+    for (id, v, m) in batch {
+        items.insert(id, (v, m));
+    }
+    check(&index, &items, &mut rng, "untrained");
+
+    let params = TrainParams { n_lists: Some(64), seed: 3, ..TrainParams::default() };
+    index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+    check(&index, &items, &mut rng, "trained");
+
+    // Overwrites change metadata (and vectors); deletes move the last items into the holes.
+    let over: Vec<(String, Vec<f32>, Value)> =
+        (0..6_000).step_by(5).map(|i| (format!("d{i}"), rng.vector(DIM), metadata(i, 1, &mut rng))).collect();
+    upsert(&index, &over);
+    for (id, v, m) in over {
+        items.insert(id, (v, m));
+    }
+    let gone: Vec<String> = (0..6_000).step_by(7).map(|i| format!("d{i}")).collect();
+    index.delete(&gone).unwrap();
+    for id in &gone {
+        items.remove(id);
+    }
+    check(&index, &items, &mut rng, "after overwrites and deletes");
+
+    let reloaded = Client::new(store, 2).unwrap().load_index("f", &key).unwrap();
+    check(&reloaded, &items, &mut rng, "reloaded");
+    assert!(reloaded.memory().unwrap().metadata_index > 0);
+}
