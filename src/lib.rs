@@ -14,6 +14,7 @@ mod helpers;
 mod index;
 mod input;
 mod memory;
+mod options;
 mod output;
 mod staged;
 mod task;
