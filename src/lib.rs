@@ -9,6 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod convert;
+mod dispose;
 mod errors;
 mod helpers;
 mod index;
