@@ -9,6 +9,8 @@ use napi_derive::napi;
 
 /// Defines the method on `Client.prototype` as a non-enumerable property, like a class
 /// method. Runtimes without `Symbol.asyncDispose` (Node < 18.18) get nothing.
+// napi-derive registers `module_exports` callbacks only outside `cfg(test)`.
+#[cfg_attr(test, allow(dead_code))]
 const DEFINE: &str = r#"(function (Client) {
   'use strict'
   if (typeof Symbol.asyncDispose !== 'symbol') return
@@ -21,6 +23,7 @@ const DEFINE: &str = r#"(function (Client) {
 })"#;
 
 #[napi(module_exports)]
+#[cfg_attr(test, allow(dead_code))]
 pub fn define_async_dispose(exports: Object, env: Env) -> napi::Result<()> {
     let define: Function<Unknown, ()> = env.run_script(DEFINE)?;
     let client: Unknown = exports.get_named_property("Client")?;

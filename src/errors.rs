@@ -22,6 +22,8 @@ pub fn to_rejection(env: &Env, e: &CoreError) -> napi::Error {
 /// Whether `error` is an error ciphervec produced: an `Error` whose `code` is one of the
 /// `ErrorCode`s. Narrows `unknown` (a `catch` binding) to `CiphervecError`.
 #[napi(ts_args_type = "error: unknown", ts_return_type = "error is CiphervecError")]
+// napi-derive registers exported functions only outside `cfg(test)`: unused in a test build.
+#[cfg_attr(test, allow(dead_code))]
 pub fn is_ciphervec_error(env: Env, error: Unknown) -> napi::Result<bool> {
     if error.get_type()? != ValueType::Object {
         return Ok(false);
@@ -36,7 +38,7 @@ pub fn is_ciphervec_error(env: Env, error: Unknown) -> napi::Result<bool> {
     let code: Unknown = match object.get_named_property("code") {
         Ok(code) => code,
         Err(_) => {
-            clear_pending_exception(&env);
+            crate::options::clear_exception(&env);
             return Ok(false);
         }
     };
@@ -45,9 +47,4 @@ pub fn is_ciphervec_error(env: Env, error: Unknown) -> napi::Result<bool> {
     }
     let code = unsafe { String::from_napi_value(env.raw(), code.raw())? };
     Ok(CoreError::CODES.contains(&code.as_str()))
-}
-
-fn clear_pending_exception(env: &Env) {
-    let mut exception = std::ptr::null_mut();
-    unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
 }
