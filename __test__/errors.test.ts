@@ -160,6 +160,37 @@ describe('typed errors', () => {
     })
   }
 
+  const unknownNames: Array<[string, (c: Client, i: EncryptedIndex) => Promise<unknown>, RegExp]> = [
+    ['query topk', (_, i) => i.query({ vector: [1, 2, 3], topk: 10 } as { vector: number[] }), /^query: unknown option topk \(did you mean topK\?\)$/],
+    ['queryBatch limit', (_, i) => i.queryBatch({ vectors: [[1, 2, 3]], limit: 3 } as { vectors: number[][] }), /queryBatch: unknown option limit; the options are vectors, topK, nProbes, rerank, filters, include, consistency/],
+    ['queryMetadata filter', (_, i) => i.queryMetadata({ filters: {}, filter: { a: 1 } } as { filters: {} }), /queryMetadata: unknown option filter;/],
+    ['upsert item', (_, i) => i.upsert({ item: [] } as unknown as { items: [] }), /upsert: unknown option item;/],
+    ['get includes', (_, i) => i.get({ ids: ['keep'], includes: ['vector'] } as { ids: string[] }), /get: unknown option includes;/],
+    ['count consistancy', (_, i) => i.count({ consistancy: 'strong' } as {}), /count: unknown option consistancy;/],
+    ['train nlists', (_, i) => i.train({ nlists: 4 } as {}), /train: unknown option nlists \(did you mean nLists\?\)/],
+    ['createIndex metirc', (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), metirc: 'cosine' } as { indexName: string; indexKey: Uint8Array }), /createIndex: unknown option metirc;/],
+    ['createIndex autoTrain.treshold', (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), autoTrain: { treshold: 5 } as {} }), /createIndex: unknown option autoTrain\.treshold; the options are threshold/],
+    ['Client.open storage.pth', () => Client.open({ storage: { kind: 'memory', pth: '/x' } as { kind: 'memory' } }), /Client\.open: unknown option storage\.pth;/],
+  ]
+  for (const [name, call, message] of unknownNames) {
+    it(`an unknown option name (${name}) rejects with ERR_INVALID_ARGUMENT naming it`, async () => {
+      const { client, index } = await seeded()
+      const err = await rejectsWithCode(() => call(client, index), 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, message)
+      await assertUnchanged(index)
+    })
+  }
+
+  it('only own enumerable names are options: inherited and non-enumerable ones are not checked', async () => {
+    const { index } = await seeded()
+    const options = Object.create({ inherited: true }) as { vector: number[]; topK: number }
+    options.vector = [1, 2, 3]
+    options.topK = 1
+    Object.defineProperty(options, 'hidden', { value: 1, enumerable: false })
+    assert.deepEqual((await index.query(options)).map((h) => h.id), ['keep'])
+    assert.equal(await index.count({ consistency: undefined }), 1)
+  })
+
   it('a wrong option type never puts the value of a string where a key belongs into the message', async () => {
     const client = await Client.open()
     const secret = 'a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778'

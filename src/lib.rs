@@ -15,6 +15,7 @@ mod helpers;
 mod index;
 mod input;
 mod memory;
+mod names;
 mod options;
 mod output;
 mod staged;

@@ -5,26 +5,35 @@
 //! napi's own code (`NumberExpected`, `InvalidArg`), where every other bad value rejects the
 //! promise with a stable code. So methods take their options as `Unknown` (index.d.ts still
 //! names the interface, through `ts_args_type`) and convert them here: a failure becomes a
-//! message naming the option's path, what it was and what it should be.
+//! message naming the option's path, what it was and what it should be. An option name the
+//! struct does not have (`topk`) is refused first (see `names`).
 
 use ciphervec_core::Error;
 use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object, Unknown};
 use napi::{sys, Env, JsValue, ValueType};
 
-/// The options of `method` as `T`; `ERR_INVALID_ARGUMENT` if they are not an object or a
-/// field cannot be converted.
-pub fn required<T: FromNapiValue>(env: &Env, options: &Unknown, method: &str) -> ciphervec_core::Result<T> {
+use crate::names::{self, Names};
+
+/// The options of `method` as `T`; `ERR_INVALID_ARGUMENT` if they are not an object, hold a
+/// name `T` does not have, or a field cannot be converted.
+pub fn required<T: FromNapiValue + Names>(env: &Env, options: &Unknown, method: &str) -> ciphervec_core::Result<T> {
     if options.get_type().map_or(true, |t| t != ValueType::Object) {
         return Err(Error::InvalidArgument(format!(
             "{method} takes an options object, got {}",
             describe(options)
         )));
     }
+    match names::unknown::<T>(env, options) {
+        Ok(Some(unknown)) => return Err(Error::InvalidArgument(format!("{method}: {unknown}"))),
+        Ok(None) => {}
+        // Keys that cannot be listed (a Proxy's ownKeys threw): the conversion has its say.
+        Err(_) => clear_exception(env),
+    }
     unsafe { T::from_napi_value(env.raw(), options.raw()) }.map_err(|e| explain(env, options, method, &e))
 }
 
 /// As [`required`], for options that may be omitted (`undefined` or `null`).
-pub fn optional<T: FromNapiValue>(
+pub fn optional<T: FromNapiValue + Names>(
     env: &Env,
     options: Option<&Unknown>,
     method: &str,
