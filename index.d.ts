@@ -148,11 +148,6 @@ export interface CiphervecError extends Error {
   code: ErrorCode
 }
 
-export declare interface Client {
-  /** Closes the client, as `close()`: `await using client = await Client.open()` closes it at the end of the scope. */
-  [Symbol.asyncDispose](): Promise<void>
-}
-
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -196,6 +191,11 @@ export declare class Client {
    * store's file and lock are released.
    */
   close(): Promise<undefined>
+  /**
+   * Closes the client, as `close()`: `await using client = await Client.open()` closes it
+   * at the end of the scope.
+   */
+  [globalThis.Symbol.asyncDispose](): Promise<void>
 }
 
 /** An open encrypted index. Every data method returns a Promise and runs off the JS thread. */

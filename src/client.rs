@@ -149,6 +149,13 @@ impl Client {
             |_, ()| Ok(()),
         )
     }
+
+    /// Closes the client, as `close()`: `await using client = await Client.open()` closes it
+    /// at the end of the scope.
+    #[napi(well_known_symbol = "asyncDispose", ts_return_type = "Promise<void>")]
+    pub fn async_dispose<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.close(env)
+    }
 }
 
 /// A storage backend, as the options chose it.

@@ -9,7 +9,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod client;
 mod convert;
-mod dispose;
 mod errors;
 mod helpers;
 mod index;

@@ -147,8 +147,3 @@ export interface CiphervecError extends Error {
   /** The stable machine-readable code; messages may change, codes do not. */
   code: ErrorCode
 }
-
-export declare interface Client {
-  /** Closes the client, as `close()`: `await using client = await Client.open()` closes it at the end of the scope. */
-  [Symbol.asyncDispose](): Promise<void>
-}
