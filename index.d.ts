@@ -119,6 +119,29 @@ export type Filter = LogicalOperators & {
   readonly [path: string]: FieldCondition | readonly Filter[] | FilterLists
 }
 
+/**
+ * Whether the `include` list `I` surely holds `F`: only a list whose elements the compiler
+ * knows (a literal, or `as const`) does; for a plain `IncludeField[]` nothing is sure.
+ */
+export type Includes<I extends ReadonlyArray<IncludeField>, F extends IncludeField> = number extends I['length']
+  ? false
+  : F extends I[number]
+    ? true
+    : false
+
+/**
+ * A result of `query` or `queryBatch` called with `include: I`: `distance` and `vector` are
+ * present when `I` asks for them (`distance` by default). `metadata` and `contents` stay
+ * optional: an item may have none.
+ */
+export type QueryResult<I extends ReadonlyArray<IncludeField> = ['distance']> = QueryResultItem &
+  (Includes<I, 'distance'> extends true ? { distance: number } : unknown) &
+  (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
+
+/** A result of `get` called with `include: I`: `vector` is present when `I` asks for it (by default). */
+export type GetResult<I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']> = GetResultItem &
+  (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
+
 /** Every `code` a ciphervec error carries (README, "Errors"). */
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
@@ -216,12 +239,12 @@ export declare class EncryptedIndex {
    */
   upsert(options: UpsertOptions): Promise<UpsertResult>
   /** The `topK` nearest items to `vector`, closest first. */
-  query(options: QueryOptions): Promise<Array<QueryResultItem>>
+  query<const I extends ReadonlyArray<IncludeField> = ['distance']>(options: QueryOptions & { include?: I }): Promise<Array<QueryResult<I>>>
   /**
    * One result list per query vector, computed in parallel. The vectors are copied (a
    * slice per event-loop turn) before the queries start.
    */
-  queryBatch(options: QueryBatchOptions): Promise<Array<Array<QueryResultItem>>>
+  queryBatch<const I extends ReadonlyArray<IncludeField> = ['distance']>(options: QueryBatchOptions & { include?: I }): Promise<Array<Array<QueryResult<I>>>>
   /**
    * Ids of the items whose metadata matches `filters`, without a vector (works on trained
    * and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
@@ -231,7 +254,7 @@ export declare class EncryptedIndex {
    * The items with these ids, in the order asked. An id that is not in the index yields
    * no item (the result can be shorter than `ids`).
    */
-  get(options: GetOptions): Promise<Array<GetResultItem>>
+  get<const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']>(options: GetOptions & { include?: I }): Promise<Array<GetResult<I>>>
   /** Deletes items, all or none; ids not in the index are ignored. */
   delete(options: DeleteOptions): Promise<DeleteResult>
   /** Every id in the index, in no particular order. */

@@ -12,10 +12,12 @@ import {
   type FieldOperators,
   type Filter,
   type GetResultItem,
+  type IncludeField,
   type JsonValue,
   type Metadata,
   type MetadataInput,
   type QueryOptions,
+  type QueryResultItem,
 } from '../index.js'
 
 declare const client: Client
@@ -102,6 +104,33 @@ async function readBack(): Promise<void> {
   void [s, again]
 }
 
+// ---- results follow `include` ----
+
+async function results(): Promise<void> {
+  const [hit] = await index.query({ vector: [1, 2, 3] }) // include defaults to ['distance']
+  const d: number = hit.distance
+  const [full] = await index.query({ vector: [1, 2, 3], include: ['vector', 'metadata'] })
+  const v: Float32Array = full.vector
+  // @ts-expect-error distance was not asked for
+  const d2: number = full.distance
+  const m: Metadata | undefined = full.metadata // optional: an item may have none
+  const [[batched]] = await index.queryBatch({ vectors: [[1, 2, 3]], include: ['distance', 'vector'] })
+  const bv: Float32Array = batched.vector
+  const bd: number = batched.distance
+  const [got] = await index.get({ ids: ['a'] }) // include defaults to metadata, contents, vector
+  const gv: Float32Array = got.vector
+  const [bare] = await index.get({ ids: ['a'], include: ['metadata'] })
+  // @ts-expect-error vector was not asked for
+  const gv2: Float32Array = bare.vector
+  // A list whose elements the compiler does not know promises nothing.
+  const wide: IncludeField[] = ['distance']
+  const [unsure] = await index.query({ vector: [1, 2, 3], include: wide })
+  // @ts-expect-error distance may be absent
+  const d3: number = unsure.distance
+  const plain: QueryResultItem[] = await index.query({ vector: [1, 2, 3], include: wide })
+  void [d, v, d2, m, bv, bd, gv, gv2, d3, plain]
+}
+
 // ---- other option values ----
 
 const ids = ['a', 'b'] as const
@@ -155,4 +184,4 @@ async function scoped(): Promise<number> {
 }
 const dispose: () => Promise<void> = client[Symbol.asyncDispose]
 
-export { code, notACode, handle, readBack, scoped, dispose }
+export { code, notACode, handle, readBack, results, scoped, dispose }

@@ -104,7 +104,11 @@ impl EncryptedIndex {
     }
 
     /// The `topK` nearest items to `vector`, closest first.
-    #[napi(ts_args_type = "options: QueryOptions")]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance']",
+        ts_args_type = "options: QueryOptions & { include?: I }",
+        ts_return_type = "Promise<Array<QueryResult<I>>>"
+    )]
     pub fn query<'env>(
         &self,
         env: &'env Env,
@@ -146,7 +150,11 @@ impl EncryptedIndex {
 
     /// One result list per query vector, computed in parallel. The vectors are copied (a
     /// slice per event-loop turn) before the queries start.
-    #[napi(ts_args_type = "options: QueryBatchOptions")]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance']",
+        ts_args_type = "options: QueryBatchOptions & { include?: I }",
+        ts_return_type = "Promise<Array<Array<QueryResult<I>>>>"
+    )]
     pub fn query_batch<'env>(
         &self,
         env: &'env Env,
@@ -227,7 +235,11 @@ impl EncryptedIndex {
 
     /// The items with these ids, in the order asked. An id that is not in the index yields
     /// no item (the result can be shorter than `ids`).
-    #[napi(ts_args_type = "options: GetOptions")]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']",
+        ts_args_type = "options: GetOptions & { include?: I }",
+        ts_return_type = "Promise<Array<GetResult<I>>>"
+    )]
     pub fn get<'env>(
         &self,
         env: &'env Env,

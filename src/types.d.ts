@@ -119,6 +119,29 @@ export type Filter = LogicalOperators & {
   readonly [path: string]: FieldCondition | readonly Filter[] | FilterLists
 }
 
+/**
+ * Whether the `include` list `I` surely holds `F`: only a list whose elements the compiler
+ * knows (a literal, or `as const`) does; for a plain `IncludeField[]` nothing is sure.
+ */
+export type Includes<I extends ReadonlyArray<IncludeField>, F extends IncludeField> = number extends I['length']
+  ? false
+  : F extends I[number]
+    ? true
+    : false
+
+/**
+ * A result of `query` or `queryBatch` called with `include: I`: `distance` and `vector` are
+ * present when `I` asks for them (`distance` by default). `metadata` and `contents` stay
+ * optional: an item may have none.
+ */
+export type QueryResult<I extends ReadonlyArray<IncludeField> = ['distance']> = QueryResultItem &
+  (Includes<I, 'distance'> extends true ? { distance: number } : unknown) &
+  (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
+
+/** A result of `get` called with `include: I`: `vector` is present when `I` asks for it (by default). */
+export type GetResult<I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']> = GetResultItem &
+  (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
+
 /** Every `code` a ciphervec error carries (README, "Errors"). */
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
