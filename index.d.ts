@@ -119,6 +119,18 @@ export type Filter = LogicalOperators & {
   readonly [path: string]: FieldCondition | readonly Filter[] | FilterLists
 }
 
+/** `index.upsert` with `items` (the other form's fields absent). */
+export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> & {
+  ids?: never
+  vectors?: never
+  metadata?: never
+  contents?: never
+}
+
+/** `index.upsert` in the columnar form: `ids` and `vectors`, optionally `metadata` and `contents`. */
+export type UpsertColumns = Required<Pick<UpsertOptions, 'ids' | 'vectors'>> &
+  Pick<UpsertOptions, 'metadata' | 'contents'> & { items?: never }
+
 /**
  * Whether the `include` list `I` surely holds `F`: only a list whose elements the compiler
  * knows (a literal, or `as const`) does; for a plain `IncludeField[]` nothing is sure.
@@ -237,7 +249,7 @@ export declare class EncryptedIndex {
    * them until the promise settles; a vectors buffer transferred meanwhile rejects with
    * `ERR_INVALID_ARGUMENT`.
    */
-  upsert(options: UpsertOptions): Promise<UpsertResult>
+  upsert(options: UpsertItems | UpsertColumns): Promise<UpsertResult>
   /** The `topK` nearest items to `vector`, closest first. */
   query<const I extends ReadonlyArray<IncludeField> = ['distance']>(options: QueryOptions & { include?: I }): Promise<Array<QueryResult<I>>>
   /**

@@ -33,8 +33,11 @@ describe('typed errors', () => {
     ['flat vectors not divisible', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a', 'b'], vectors: new Float32Array(5) })],
     ['metadata length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], metadata: [null, null] })],
     ['contents length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], contents: [] })],
+    // @ts-expect-error (the types refuse it too) ids need vectors
     ['ids without vectors', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'] })],
+    // @ts-expect-error one form at a time
     ['both forms at once', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ items: [], ids: ['a'], vectors: [[1, 2, 3]] })],
+    // @ts-expect-error items or ids + vectors
     ['neither form', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({})],
   ]
   for (const [name, code, call] of badUpserts) {

@@ -18,6 +18,8 @@ import {
   type MetadataInput,
   type QueryOptions,
   type QueryResultItem,
+  type UpsertColumns,
+  type UpsertItems,
 } from '../index.js'
 
 declare const client: Client
@@ -91,6 +93,21 @@ void index.upsert({ ids: ['a'], vectors: [[1]], metadata: [{ n: 10n }] })
 void index.upsert({ ids: ['a'], vectors: [[1]], metadata: [{ m: new Map() }] })
 // @ts-expect-error metadata is an object, not an array
 void index.upsert({ items: [{ id: 'a', vector: [1], metadata: [1, 2] }] })
+
+// Either upsert form, not a mix.
+const columns: UpsertColumns = { ids: ['a'], vectors: new Float32Array(3), contents: ['text'] }
+const rows: UpsertItems = { items: [{ id: 'a', vector: [1, 2, 3], contents: new Uint8Array(2) }] }
+void index.upsert(columns)
+void index.upsert(rows)
+void index.upsert(Math.random() < 0.5 ? columns : rows)
+// @ts-expect-error both forms at once
+void index.upsert({ items: [], ids: ['a'], vectors: [[1, 2, 3]] })
+// @ts-expect-error ids without vectors
+void index.upsert({ ids: ['a'] })
+// @ts-expect-error metadata belongs to the columnar form (items carry their own)
+void index.upsert({ items: [], metadata: [] })
+// @ts-expect-error neither form
+void index.upsert({})
 
 // What comes back is JSON, not `any`.
 async function readBack(): Promise<void> {

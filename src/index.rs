@@ -71,7 +71,8 @@ impl EncryptedIndex {
     /// vectors copied) a slice per event-loop turn before the write starts, so do not change
     /// them until the promise settles; a vectors buffer transferred meanwhile rejects with
     /// `ERR_INVALID_ARGUMENT`.
-    #[napi(ts_args_type = "options: UpsertOptions")]
+    // Either form, not a mix (`UpsertOptions` has every field, for the conversion).
+    #[napi(ts_args_type = "options: UpsertItems | UpsertColumns")]
     pub fn upsert<'env>(
         &self,
         env: &'env Env,
