@@ -2,10 +2,11 @@
 /* eslint-disable */
 
 // Hand-written declarations, ahead of the generated ones: napi-rs writes src/types.d.ts at the
-// top of index.d.ts (package.json `napi.dtsHeaderFile`), because Rust types cannot say what these say: a
-// recursive JSON type, a filter language whose typos fail to compile, the union of error
-// codes. Fields declared in Rust refer to them with `#[napi(ts_type = "...")]`. Edit this
-// file, never index.d.ts, and rebuild (`npm run build`).
+// top of index.d.ts (package.json `napi.dtsHeaderFile`), because Rust types cannot say what
+// these say: recursive JSON, a filter language whose typos fail to compile, results typed by
+// `include`, the two upsert forms, the union of error codes. Fields and methods declared in
+// Rust refer to them with `#[napi(ts_type = ...)]`, `ts_args_type` and `ts_return_type`.
+// Edit this file, never index.d.ts, and rebuild (`npm run build`).
 
 /** A JSON value, as `metadata` is returned. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
