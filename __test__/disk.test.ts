@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { after, describe, it } from 'node:test'
 
-import { Client } from '../index.js'
+import { Client, type Filter, type MetadataInput } from '../index.js'
 import { rejectsWithCode } from './helpers.js'
 
 const ADDON = JSON.stringify(require.resolve('../index.js'))
@@ -129,7 +129,7 @@ describe('disk storage', () => {
   it('metadata of every JSON shape comes back exactly, loose and packed, and filters see it after a restart', async () => {
     const path = tempDir()
     const key = Client.generateKey()
-    const shapes: Record<string, unknown>[] = [
+    const shapes: MetadataInput[] = [
       { s: 'plain', n: 0, f: 0.5, neg: -7, big: 2 ** 53 - 1, tiny: 5e-324, t: true, z: null },
       { 'ünï 😀': 'ñ', '': '', esc: 'a"b\\c\n\t', long: 'x'.repeat(5000) },
       { nested: { a: [1, [2, [3, { deep: 'yes' }]]], b: {}, c: [] }, tags: ['red', 'green'] },
@@ -153,7 +153,7 @@ describe('disk storage', () => {
       const got = await reloaded.get({ ids, include: ['metadata'] })
       assert.deepEqual(got.map((g) => g.metadata), shapes.map(sorted), stage)
       assert.deepEqual(Object.keys(got[3].metadata!), ['m', 'za', 'zb'], `${stage}: keys come back sorted`)
-      const match = async (filters: object) =>
+      const match = async (filters: Filter) =>
         (await reloaded.query({ vector: vectorOf('m0'), topK: 10, filters })).map((r) => r.id).sort()
       assert.deepEqual(await match({ 'nested.a.1.1.0': 3 }), ['m2'], stage)
       assert.deepEqual(await match({ tags: 'green' }), ['m2'], stage)

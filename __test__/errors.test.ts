@@ -33,8 +33,11 @@ describe('typed errors', () => {
     ['flat vectors not divisible', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a', 'b'], vectors: new Float32Array(5) })],
     ['metadata length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], metadata: [null, null] })],
     ['contents length mismatch', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'], vectors: [[1, 2, 3]], contents: [] })],
+    // @ts-expect-error (the types refuse it too) ids need vectors
     ['ids without vectors', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ ids: ['a'] })],
+    // @ts-expect-error one form at a time
     ['both forms at once', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({ items: [], ids: ['a'], vectors: [[1, 2, 3]] })],
+    // @ts-expect-error items or ids + vectors
     ['neither form', 'ERR_INVALID_ARGUMENT', (i) => i.upsert({})],
   ]
   for (const [name, code, call] of badUpserts) {
@@ -117,8 +120,85 @@ describe('typed errors', () => {
       const err = await rejectsWithCode(call, 'ERR_INVALID_ARGUMENT')
       assert.match(err.message, message)
     }
-    // A top-level option of the wrong type is the binding's TypeError, thrown at once.
-    assert.throws(() => index.query({ vector: [1, 2, 3], topK: 'x' as unknown as number }))
     await assertUnchanged(index)
+  })
+
+  // Option values of the wrong JS type, which napi's own conversion refuses: they reject (never
+  // throw) with ERR_INVALID_ARGUMENT, naming the option and what it should be.
+  const wrongTypes: Array<[string, (c: Client, i: EncryptedIndex) => Promise<unknown>, RegExp]> = [
+    ["query topK: 'x'", (_, i) => i.query({ vector: [1, 2, 3], topK: 'x' as unknown as number }), /^query: option topK is a string, expected a number$/],
+    ['query include of an unknown field', (_, i) => i.query({ vector: [1, 2, 3], include: ['score' as 'distance'] }), /query: option include is "score", expected one of 'distance', 'metadata', 'contents', 'vector'/],
+    ['query include not an array', (_, i) => i.query({ vector: [1, 2, 3], include: 'distance' as unknown as [] }), /query: option include is a string, expected an array/],
+    ['query without vector', (_, i) => i.query({} as unknown as { vector: number[] }), /query: option vector is required/],
+    ['query without options', (_, i) => i.query(undefined as unknown as { vector: number[] }), /query takes an options object, got undefined/],
+    ['queryBatch topK: {}', (_, i) => i.queryBatch({ vectors: [[1, 2, 3]], topK: {} as number }), /queryBatch: option topK is an object, expected a number/],
+    ["queryBatch consistency: 'weird'", (_, i) => i.queryBatch({ vectors: [[1, 2, 3]], consistency: 'weird' as 'strong' }), /queryBatch: option consistency is "weird", expected one of 'eventual', 'strong'/],
+    ["queryMetadata ascending: 'yes'", (_, i) => i.queryMetadata({ filters: {}, ascending: 'yes' as unknown as boolean }), /queryMetadata: option ascending is a string, expected true or false/],
+    ['upsert with a string', (_, i) => i.upsert('items' as unknown as { items: [] }), /upsert takes an options object, got a string/],
+    ['get include of an unknown field', (_, i) => i.get({ ids: ['keep'], include: ['score' as 'vector'] }), /get: option include is "score"/],
+    ['delete without ids', (_, i) => i.delete({} as { ids: string[] }), /delete: option ids is required/],
+    ["count consistency: 'weird'", (_, i) => i.count({ consistency: 'weird' as 'strong' }), /count: option consistency is "weird"/],
+    ["listIds with a number", (_, i) => i.listIds(5 as unknown as undefined), /listIds takes an options object, got a number/],
+    ["train nLists: '4'", (_, i) => i.train({ nLists: '4' as unknown as number }), /train: option nLists is a string, expected a number/],
+    ['train onProgress not a function', (_, i) => i.train({ onProgress: 5 as unknown as () => void }), /train: option onProgress is not a function/],
+    ['train signal not an AbortSignal', (_, i) => i.train({ signal: {} as AbortSignal }), /train: option signal is not an AbortSignal/],
+    ["createIndex metric: 'bogus'", (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), metric: 'bogus' as 'cosine' }), /createIndex: option metric is "bogus", expected one of 'euclidean', 'squared_euclidean', 'cosine'/],
+    ['createIndex indexName: 5', (c) => c.createIndex({ indexName: 5 as unknown as string, indexKey: Client.generateKey() }), /createIndex: option indexName is a number, expected a string/],
+    ['createIndex autoTrain: "yes"', (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), autoTrain: 'yes' as unknown as boolean }), /createIndex: option autoTrain is a string, expected true or false or AutoTrainOptions/],
+    ['loadIndex without indexKey', (c) => c.loadIndex({ indexName: 'e' } as { indexName: string; indexKey: Uint8Array }), /loadIndex: option indexKey is required/],
+    ["Client.open storage.kind: 'cloud'", () => Client.open({ storage: { kind: 'cloud' as 'memory' } }), /Client\.open: option storage\.kind is "cloud", expected one of 'memory', 'disk', 'postgres'/],
+    ['Client.open storage: 5', () => Client.open({ storage: 5 as unknown as { kind: 'memory' } }), /Client\.open: option storage is a number, expected an object/],
+    ["Client.open threads: '2'", () => Client.open({ threads: '2' as unknown as number }), /Client\.open: option threads is a string, expected a number/],
+  ]
+  for (const [name, call, message] of wrongTypes) {
+    it(`${name} rejects with ERR_INVALID_ARGUMENT naming the option`, async () => {
+      const { client, index } = await seeded()
+      let promise: Promise<unknown> | undefined
+      assert.doesNotThrow(() => {
+        promise = call(client, index)
+      }, 'a wrong option type rejects instead of throwing')
+      const err = await rejectsWithCode(promise!, 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, message)
+      await assertUnchanged(index)
+    })
+  }
+
+  const unknownNames: Array<[string, (c: Client, i: EncryptedIndex) => Promise<unknown>, RegExp]> = [
+    ['query topk', (_, i) => i.query({ vector: [1, 2, 3], topk: 10 } as { vector: number[] }), /^query: unknown option topk \(did you mean topK\?\)$/],
+    ['queryBatch limit', (_, i) => i.queryBatch({ vectors: [[1, 2, 3]], limit: 3 } as { vectors: number[][] }), /queryBatch: unknown option limit; the options are vectors, topK, nProbes, rerank, filters, include, consistency/],
+    ['queryMetadata filter', (_, i) => i.queryMetadata({ filters: {}, filter: { a: 1 } } as { filters: {} }), /queryMetadata: unknown option filter;/],
+    ['upsert item', (_, i) => i.upsert({ item: [] } as unknown as { items: [] }), /upsert: unknown option item;/],
+    ['get includes', (_, i) => i.get({ ids: ['keep'], includes: ['vector'] } as { ids: string[] }), /get: unknown option includes;/],
+    ['count consistancy', (_, i) => i.count({ consistancy: 'strong' } as {}), /count: unknown option consistancy;/],
+    ['train nlists', (_, i) => i.train({ nlists: 4 } as {}), /train: unknown option nlists \(did you mean nLists\?\)/],
+    ['createIndex metirc', (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), metirc: 'cosine' } as { indexName: string; indexKey: Uint8Array }), /createIndex: unknown option metirc;/],
+    ['createIndex autoTrain.treshold', (c) => c.createIndex({ indexName: 'm', indexKey: Client.generateKey(), autoTrain: { treshold: 5 } as {} }), /createIndex: unknown option autoTrain\.treshold; the options are threshold/],
+    ['Client.open storage.pth', () => Client.open({ storage: { kind: 'memory', pth: '/x' } as { kind: 'memory' } }), /Client\.open: unknown option storage\.pth;/],
+  ]
+  for (const [name, call, message] of unknownNames) {
+    it(`an unknown option name (${name}) rejects with ERR_INVALID_ARGUMENT naming it`, async () => {
+      const { client, index } = await seeded()
+      const err = await rejectsWithCode(() => call(client, index), 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, message)
+      await assertUnchanged(index)
+    })
+  }
+
+  it('only own enumerable names are options: inherited and non-enumerable ones are not checked', async () => {
+    const { index } = await seeded()
+    const options = Object.create({ inherited: true }) as { vector: number[]; topK: number }
+    options.vector = [1, 2, 3]
+    options.topK = 1
+    Object.defineProperty(options, 'hidden', { value: 1, enumerable: false })
+    assert.deepEqual((await index.query(options)).map((h) => h.id), ['keep'])
+    assert.equal(await index.count({ consistency: undefined }), 1)
+  })
+
+  it('a wrong option type never puts the value of a string where a key belongs into the message', async () => {
+    const client = await Client.open()
+    const secret = 'a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778'
+    const err = await rejectsWithCode(client.createIndex({ indexName: 'k', indexKey: secret as unknown as Uint8Array }), 'ERR_INVALID_ARGUMENT')
+    assert.match(err.message, /createIndex: option indexKey is a string, expected a Uint8Array/)
+    assert.ok(!err.message.includes(secret))
   })
 })

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { Client, type EncryptedIndex } from '../index.js'
+import { Client, type EncryptedIndex, type Filter, type MetadataInput } from '../index.js'
 import { rejectsWithCode } from './helpers.js'
 
-const DOCS: Array<Record<string, unknown> | undefined> = [
+const DOCS: Array<MetadataInput | undefined> = [
   { lang: 'en', year: 2020, tags: ['a', 'b'], loc: { city: 'Oslo' }, date: '2024-05-01T00:00:00Z' },
   { lang: 'de', year: 2021.0, tags: ['b'], loc: { city: 'Bonn' }, date: '2023-01-15T00:00:00Z' },
   { lang: 'EN', year: 2019, tags: [], score: null },
@@ -22,7 +22,7 @@ async function fixture(): Promise<EncryptedIndex> {
   return index
 }
 
-async function ids(index: EncryptedIndex, filters: Record<string, unknown>): Promise<string[]> {
+async function ids(index: EncryptedIndex, filters: Filter): Promise<string[]> {
   const viaQuery = (await index.query({ vector: [0, 0], topK: 10, filters })).map((h) => h.id).sort()
   const viaMetadata = (await index.queryMetadata({ filters })).map((h) => h.id)
   assert.deepEqual(viaMetadata, viaQuery, `query and queryMetadata disagree for ${JSON.stringify(filters)}`)
@@ -30,7 +30,7 @@ async function ids(index: EncryptedIndex, filters: Record<string, unknown>): Pro
 }
 
 describe('filters', () => {
-  const cases: Array<[string, Record<string, unknown>, string[]]> = [
+  const cases: Array<[string, Filter, string[]]> = [
     ['{} matches all', {}, ['d0', 'd1', 'd2', 'd3', 'd4']],
     ['implicit equality, case-sensitive', { lang: 'en' }, ['d0']],
     ['20 equals 20.0 and strings are not numbers', { year: 2021 }, ['d1']],
@@ -69,13 +69,15 @@ describe('filters', () => {
 
   it('a malformed filter rejects with ERR_INVALID_FILTER naming the bad node', async () => {
     const index = await fixture()
+    // Filters the Filter type refuses, passed anyway (as JavaScript callers can).
     const bad: Array<[Record<string, unknown>, string]> = [
       [{ year: { $foo: 1 } }, '$foo'],
       [{ $and: [{ a: 1 }, { b: { $gt: true } }] }, '$and[1].b.$gt'],
       [{ tags: { $in: 'a' } }, 'tags.$in'],
       [{ lang: { $regex: '(' } }, 'lang.$regex'],
     ]
-    for (const [filters, path] of bad) {
+    for (const [bogus, path] of bad) {
+      const filters = bogus as Filter
       const err = await rejectsWithCode(index.query({ vector: [0, 0], filters }), 'ERR_INVALID_FILTER')
       assert.ok(err.message.includes(path), `${err.message} should name ${path}`)
       await rejectsWithCode(index.queryMetadata({ filters }), 'ERR_INVALID_FILTER')

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 
-import { Client, type EncryptedIndex } from '../index.js'
+import { Client, type EncryptedIndex, type Filter, type MetadataInput } from '../index.js'
 import { describeSpan, noSchedstat, randomVectors, rejectsWithCode, sliceSpans, type Span } from './helpers.js'
 
 const ADDON = JSON.stringify(require.resolve('../index.js'))
@@ -158,9 +158,10 @@ describe('filters and metadata mean what they say', () => {
     it(`a filter holding ${what} is ERR_INVALID_FILTER naming its path, in query, queryBatch and queryMetadata`, async () => {
       const index = await seeded()
       for (const call of [
-        () => index.query({ vector: [1, 0, 0], filters }),
-        () => index.queryBatch({ vectors: [[1, 0, 0]], filters }),
-        () => index.queryMetadata({ filters }),
+        // Values the Filter type refuses, passed anyway (as JavaScript callers can).
+        () => index.query({ vector: [1, 0, 0], filters: filters as Filter }),
+        () => index.queryBatch({ vectors: [[1, 0, 0]], filters: filters as Filter }),
+        () => index.queryMetadata({ filters: filters as Filter }),
       ]) {
         const err = await rejectsWithCode(call, 'ERR_INVALID_FILTER')
         assert.match(err.message, message)
@@ -170,8 +171,8 @@ describe('filters and metadata mean what they say', () => {
 
   it('a filter of null, or one that is not an object, is refused; {} still matches everything', async () => {
     const index = await seeded()
-    await rejectsWithCode(index.queryMetadata({ filters: null as unknown as Record<string, unknown> }), 'ERR_INVALID_FILTER')
-    await rejectsWithCode(index.query({ vector: [1, 0, 0], filters: 'tenant' as unknown as Record<string, unknown> }), 'ERR_INVALID_FILTER')
+    await rejectsWithCode(index.queryMetadata({ filters: null as unknown as Filter }), 'ERR_INVALID_FILTER')
+    await rejectsWithCode(index.query({ vector: [1, 0, 0], filters: 'tenant' as unknown as Filter }), 'ERR_INVALID_FILTER')
     assert.equal((await index.queryMetadata({ filters: {} })).length, 2)
     assert.deepEqual((await index.query({ vector: [1, 0, 0], filters: { tenant: 't2' } })).map((h) => h.id), ['b'])
   })
@@ -187,8 +188,8 @@ describe('filters and metadata mean what they say', () => {
     it(`metadata holding ${what} is ERR_INVALID_ARGUMENT naming its path, in both upsert forms`, async () => {
       const index = await seeded()
       for (const call of [
-        () => index.upsert({ items: [{ id: 'ok', vector: [1, 1, 1] }, { id: 'x', vector: [1, 1, 1], metadata }] }),
-        () => index.upsert({ ids: ['ok', 'x'], vectors: [[1, 1, 1], [1, 1, 1]], metadata: [null, metadata] }),
+        () => index.upsert({ items: [{ id: 'ok', vector: [1, 1, 1] }, { id: 'x', vector: [1, 1, 1], metadata: metadata as MetadataInput }] }),
+        () => index.upsert({ ids: ['ok', 'x'], vectors: [[1, 1, 1], [1, 1, 1]], metadata: [null, metadata as MetadataInput] }),
       ]) {
         const err = await rejectsWithCode(call, 'ERR_INVALID_ARGUMENT')
         assert.match(err.message, /item at position 1/)
@@ -209,8 +210,8 @@ describe('filters and metadata mean what they say', () => {
       const index = await fresh()
       const put = (id: string, metadata: unknown) =>
         form === 'items'
-          ? index.upsert({ items: [{ id, vector: [1, 2, 3], metadata: metadata as Record<string, unknown> }] })
-          : index.upsert({ ids: [id], vectors: [[1, 2, 3]], metadata: [metadata as Record<string, unknown>] })
+          ? index.upsert({ items: [{ id, vector: [1, 2, 3], metadata: metadata as MetadataInput }] })
+          : index.upsert({ ids: [id], vectors: [[1, 2, 3]], metadata: [metadata as MetadataInput] })
       await put('null', null)
       await put('undefined', undefined)
       await put('date', { when })

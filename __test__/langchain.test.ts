@@ -157,6 +157,7 @@ describe('CiphervecStore', () => {
     assert.deepEqual((await store.similaritySearch('apple', 10, { 'loc.city': 'Lima' })).map((d) => d.id), [ids[4]])
     assert.deepEqual(await store.similaritySearch('apple', 10, { kind: { $in: [] } }), [])
     assert.equal((await store.similaritySearch('apple', 10, {})).length, docs.length, '{} matches everything')
+    // @ts-expect-error a misspelt operator does not compile, and rejects at run time too
     await rejectsWithCode(store.similaritySearch('apple', 10, { kind: { $bogus: 1 } }), 'ERR_INVALID_FILTER')
   })
 
@@ -358,6 +359,7 @@ describe('CiphervecStore', () => {
     await rejectsWithCode(store.delete({ ids: ['x'], filter: {} } as unknown as { ids: string[] }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(() => new CiphervecStore(new BagOfWords(), { index: store.index, deletePageSize: 0 }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(() => new CiphervecStore(new BagOfWords(), { index: store.index, deletePageSize: 10_001 }), 'ERR_INVALID_ARGUMENT')
+    // @ts-expect-error a misspelt operator does not compile, and rejects at run time too
     await rejectsWithCode(store.delete({ filter: { kind: { $nope: 1 } } }), 'ERR_INVALID_FILTER')
     assert.equal(await store.index.count(), docs.length)
   })

@@ -135,7 +135,7 @@ describe('postgres storage, many processes', () => {
         assert.deepEqual(got, reference, `${w.name} holds other versions than the parent`)
       }
       // Each item is whole: its vector is the one its metadata's writer wrote.
-      for (const item of reference.values()) assert.deepEqual(item.vector, vectorFor(item.id, dim, item.metadata!.writer), item.id)
+      for (const item of reference.values()) assert.deepEqual(item.vector, vectorFor(item.id, dim, item.metadata!.writer as string), item.id)
       const shared = [...reference.values()].filter((i) => i.id.startsWith('ov-'))
       t.diagnostic(`overlapping ids: ${shared.filter((i) => i.metadata!.writer === 'A').length} from A, ${shared.filter((i) => i.metadata!.writer === 'B').length} from B`)
     } finally {
@@ -192,7 +192,7 @@ describe('postgres storage, many processes', () => {
       // the last one committed wins for every id.
       const versions = new Set<string>()
       for (const item of reference.values()) {
-        assert.deepEqual(item.vector, vectorFor(item.id, dim, item.metadata!.writer), `${item.id} is not whole`)
+        assert.deepEqual(item.vector, vectorFor(item.id, dim, item.metadata!.writer as string), `${item.id} is not whole`)
         versions.add(`${item.metadata!.writer} batch ${item.metadata!.batch}`)
       }
       assert.equal(versions.size, 1, `the items come from several batches: ${[...versions].join(', ')}`)

@@ -393,7 +393,7 @@ async function childReader(a: Json) {
     polls++
     if (got.length) {
       seen.push(now())
-      sentMeta.push(got[0].metadata!.sent)
+      sentMeta.push(got[0].metadata!.sent as number)
       i++
     } else if (a.pauseMs) await sleep(a.pauseMs)
   }

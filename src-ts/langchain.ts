@@ -11,23 +11,34 @@ import type { EmbeddingsInterface } from '@langchain/core/embeddings'
 import { maximalMarginalRelevance } from '@langchain/core/utils/math'
 import { VectorStore, type MaxMarginalRelevanceSearchOptions } from '@langchain/core/vectorstores'
 
-import type { AutoTrainOptions, Client, Consistency, DistanceMetric, EncryptedIndex, IncludeField, QueryResultItem } from '../index.js'
+import type {
+  AutoTrainOptions,
+  Client,
+  Consistency,
+  DistanceMetric,
+  EncryptedIndex,
+  Filter,
+  IncludeField,
+  JsonInput,
+  QueryResultItem,
+} from '../index.js'
 
 /**
  * A value a filter compares against: JSON, plus `Date` (compared as its ISO-8601 string, as
  * `JSON.stringify` writes it). `undefined` is not a value here: ciphervec rejects it with
  * `ERR_INVALID_FILTER` rather than let `{ tenant: undefined }` match every document.
  */
-export type FilterValue = string | number | boolean | null | Date | readonly FilterValue[] | { readonly [key: string]: FilterValue }
+export type FilterValue = JsonInput
 
 /**
  * A ciphervec metadata filter, Mongo-style, over the documents' `metadata`: implicit equality
  * (`{ lang: 'en' }`), `$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $nor $not $regex
  * $contains`, dot paths for nested fields (`'loc.city'`); `{}` matches every document. The
  * README's "Metadata filters" pins the semantics (e.g. `$ne` excludes documents missing the
- * field). A malformed filter rejects with `ERR_INVALID_FILTER`.
+ * field). A malformed filter rejects with `ERR_INVALID_FILTER`; a misspelt operator inside a
+ * field's condition does not compile (it is ciphervec's `Filter` type).
  */
-export type CiphervecFilter = { readonly [fieldOrOperator: string]: FilterValue }
+export type CiphervecFilter = Filter
 
 /** Options of a {@link CiphervecStore} around an index that is already open. */
 export interface CiphervecStoreArgs {

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ciphervec_core::{DiskStorage, MemoryStorage, Metric, PostgresOptions, PostgresStorage, Storage};
-use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array};
+use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::index::EncryptedIndex;
+use crate::options;
 use crate::task;
 use crate::types::{
     AutoTrainOptions, ClientOptions, Consistency, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind,
@@ -31,8 +32,12 @@ impl Client {
     /// `ERR_IO` with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }`
     /// keeps them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it
     /// cannot be reached within `connectTimeoutMs`).
-    #[napi]
-    pub fn open(env: &Env, options: Option<ClientOptions>) -> napi::Result<PromiseRaw<'_, Client>> {
+    #[napi(ts_args_type = "options?: ClientOptions | undefined | null")]
+    pub fn open<'env>(env: &'env Env, options: Option<Unknown<'env>>) -> napi::Result<PromiseRaw<'env, Client>> {
+        let options: Option<ClientOptions> = match options::optional(env, options.as_ref(), "Client.open") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let options = options.unwrap_or(ClientOptions { storage: None, threads: None, consistency: None });
         let strong = matches!(options.consistency, Some(Consistency::Strong));
         // -1 must not wrap to 4,294,967,295 threads.
@@ -64,12 +69,16 @@ impl Client {
     /// Creates an index. Rejects with `ERR_INDEX_EXISTS` if an index of this name opens with
     /// this key (the same name under another key is another index) and `ERR_INVALID_KEY` if
     /// the key is not 32 bytes.
-    #[napi]
+    #[napi(ts_args_type = "options: CreateIndexOptions")]
     pub fn create_index<'env>(
         &self,
         env: &'env Env,
-        options: CreateIndexOptions,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+        let options: CreateIndexOptions = match options::required(env, &options, "createIndex") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let dimension = match crate::convert::count(options.dimension, "dimension") {
             Ok(d) => d,
             Err(e) => return task::reject(env, e),
@@ -97,12 +106,16 @@ impl Client {
     /// stored keyed by the index key), so a wrong key rejects with `ERR_INDEX_NOT_FOUND`, before
     /// any record is decrypted; only indexes created before names were keyed reject a wrong
     /// key with `ERR_WRONG_KEY`.
-    #[napi]
+    #[napi(ts_args_type = "options: LoadIndexOptions")]
     pub fn load_index<'env>(
         &self,
         env: &'env Env,
-        options: LoadIndexOptions,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
+        let options: LoadIndexOptions = match options::required(env, &options, "loadIndex") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {
             Ok(name) => name,
@@ -135,6 +148,13 @@ impl Client {
             },
             |_, ()| Ok(()),
         )
+    }
+
+    /// Closes the client, as `close()`: `await using client = await Client.open()` closes it
+    /// at the end of the scope.
+    #[napi(well_known_symbol = "asyncDispose", ts_return_type = "Promise<void>")]
+    pub fn async_dispose<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.close(env)
     }
 }
 

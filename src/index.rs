@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ciphervec_core::{Include, Index, Search};
-use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw};
+use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw, Unknown};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi::JsValue;
@@ -12,6 +12,7 @@ use napi_derive::napi;
 
 use crate::convert;
 use crate::input::{self, Batch, IdsInput, RowsInput, UpsertArgs};
+use crate::options;
 use crate::output;
 use crate::staged::{self, Failure};
 use crate::task;
@@ -70,12 +71,17 @@ impl EncryptedIndex {
     /// vectors copied) a slice per event-loop turn before the write starts, so do not change
     /// them until the promise settles; a vectors buffer transferred meanwhile rejects with
     /// `ERR_INVALID_ARGUMENT`.
-    #[napi]
+    // Either form, not a mix (`UpsertOptions` has every field, for the conversion).
+    #[napi(ts_args_type = "options: UpsertItems | UpsertColumns")]
     pub fn upsert<'env>(
         &self,
         env: &'env Env,
-        options: UpsertOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
+        let options: UpsertOptions = match options::required(env, &options, "upsert") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let then = input::upsert_then(move |env, batch: Batch| {
@@ -99,12 +105,20 @@ impl EncryptedIndex {
     }
 
     /// The `topK` nearest items to `vector`, closest first.
-    #[napi]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance']",
+        ts_args_type = "options: QueryOptions & { include?: I }",
+        ts_return_type = "Promise<Array<QueryResult<I>>>"
+    )]
     pub fn query<'env>(
         &self,
         env: &'env Env,
-        options: QueryOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<QueryResultItem>>> {
+        let options: QueryOptions = match options::required(env, &options, "query") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
             let n_probes = convert::count(options.n_probes, "nProbes")?;
@@ -137,12 +151,20 @@ impl EncryptedIndex {
 
     /// One result list per query vector, computed in parallel. The vectors are copied (a
     /// slice per event-loop turn) before the queries start.
-    #[napi]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance']",
+        ts_args_type = "options: QueryBatchOptions & { include?: I }",
+        ts_return_type = "Promise<Array<Array<QueryResult<I>>>>"
+    )]
     pub fn query_batch<'env>(
         &self,
         env: &'env Env,
-        options: QueryBatchOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<Vec<QueryResultItem>>>> {
+        let options: QueryBatchOptions = match options::required(env, &options, "queryBatch") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
         let strong = self.strong(options.consistency);
@@ -176,12 +198,16 @@ impl EncryptedIndex {
 
     /// Ids of the items whose metadata matches `filters`, without a vector (works on trained
     /// and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
-    #[napi]
+    #[napi(ts_args_type = "options: QueryMetadataOptions")]
     pub fn query_metadata<'env>(
         &self,
         env: &'env Env,
-        options: QueryMetadataOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<MetadataMatch>>> {
+        let options: QueryMetadataOptions = match options::required(env, &options, "queryMetadata") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
             let filter = input::filter_json(env, Some(&options.filters))?
@@ -210,12 +236,20 @@ impl EncryptedIndex {
 
     /// The items with these ids, in the order asked. An id that is not in the index yields
     /// no item (the result can be shorter than `ids`).
-    #[napi]
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']",
+        ts_args_type = "options: GetOptions & { include?: I }",
+        ts_return_type = "Promise<Array<GetResult<I>>>"
+    )]
     pub fn get<'env>(
         &self,
         env: &'env Env,
-        options: GetOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<GetResultItem>>> {
+        let options: GetOptions = match options::required(env, &options, "get") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let include = convert::include(options.include.as_deref(), Include::GET_DEFAULT);
         let index = self.inner.clone();
         let strong = self.strong(options.consistency);
@@ -237,12 +271,16 @@ impl EncryptedIndex {
     }
 
     /// Deletes items, all or none; ids not in the index are ignored.
-    #[napi]
+    #[napi(ts_args_type = "options: DeleteOptions")]
     pub fn delete<'env>(
         &self,
         env: &'env Env,
-        options: DeleteOptions<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
+        let options: DeleteOptions = match options::required(env, &options, "delete") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let then = input::ids_then(move |env, ids: IdsInput| {
@@ -256,12 +294,16 @@ impl EncryptedIndex {
     }
 
     /// Every id in the index, in no particular order.
-    #[napi]
+    #[napi(ts_args_type = "options?: ReadOptions | undefined | null")]
     pub fn list_ids<'env>(
         &self,
         env: &'env Env,
-        options: Option<ReadOptions>,
+        options: Option<Unknown<'env>>,
     ) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        let options: Option<ReadOptions> = match options::optional(env, options.as_ref(), "listIds") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let index = self.inner.clone();
         let strong = self.strong(options.and_then(|o| o.consistency));
         let work = move || {
@@ -275,8 +317,12 @@ impl EncryptedIndex {
     }
 
     /// The number of items.
-    #[napi]
-    pub fn count<'env>(&self, env: &'env Env, options: Option<ReadOptions>) -> napi::Result<PromiseRaw<'env, u32>> {
+    #[napi(ts_args_type = "options?: ReadOptions | undefined | null")]
+    pub fn count<'env>(&self, env: &'env Env, options: Option<Unknown<'env>>) -> napi::Result<PromiseRaw<'env, u32>> {
+        let options: Option<ReadOptions> = match options::optional(env, options.as_ref(), "count") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let index = self.inner.clone();
         let strong = self.strong(options.and_then(|o| o.consistency));
         let work = move || {
@@ -303,12 +349,16 @@ impl EncryptedIndex {
     /// by the previous state) and nothing written meanwhile is lost. Rejects with
     /// `ERR_INSUFFICIENT_VECTORS` (fewer than 2 × nLists vectors), `ERR_TRAINING_IN_PROGRESS`,
     /// `ERR_ABORTED` or `ERR_INVALID_ARGUMENT`.
-    #[napi]
+    #[napi(ts_args_type = "options?: TrainOptions | undefined | null")]
     pub fn train<'env>(
         &self,
         env: &'env Env,
-        options: Option<TrainOptions<'env>>,
+        options: Option<Unknown<'env>>,
     ) -> napi::Result<PromiseRaw<'env, TrainResult>> {
+        let options: Option<TrainOptions> = match options::optional(env, options.as_ref(), "train") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
         let options = options.unwrap_or(TrainOptions {
             n_lists: None,
             algorithm: None,
@@ -324,9 +374,16 @@ impl EncryptedIndex {
             Ok(p) => p,
             Err(e) => return task::reject(env, e),
         };
+        // napi takes a `Function` or an `Object` field without checking what it is.
+        if options.on_progress.as_ref().is_some_and(|f| !options::is_function(f)) {
+            let e = ciphervec_core::Error::InvalidArgument("train: option onProgress is not a function".into());
+            return task::reject(env, e);
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         if let Some(signal) = &options.signal {
-            abort_on_signal(env, signal, cancel.clone())?;
+            if let Err(e) = abort_on_signal(env, signal, cancel.clone()) {
+                return task::reject(env, e);
+            }
         }
         let progress = match &options.on_progress {
             Some(f) => Some(
@@ -424,12 +481,28 @@ impl EncryptedIndex {
     }
 }
 
-/// Sets `cancel` when `signal` aborts (at once if it already has).
-fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi::Result<()> {
-    if signal.get_named_property::<bool>("aborted")? {
+/// Sets `cancel` when `signal` aborts (at once if it already has); `ERR_INVALID_ARGUMENT` if
+/// `signal` is not an `AbortSignal`.
+fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> ciphervec_core::Result<()> {
+    let is_signal = (|| -> napi::Result<bool> {
+        let aborted: Unknown = signal.get_named_property("aborted")?;
+        let add: Unknown = signal.get_named_property("addEventListener")?;
+        Ok(aborted.get_type()? == napi::ValueType::Boolean && options::is_function(&add))
+    })();
+    if !is_signal.unwrap_or(false) {
+        options::clear_exception(env);
+        return Err(ciphervec_core::Error::InvalidArgument(
+            "train: option signal is not an AbortSignal (pass an AbortController's signal)".into(),
+        ));
+    }
+    if signal.get_named_property::<bool>("aborted").unwrap_or(false) {
         cancel.store(true, Ordering::Release);
         return Ok(());
     }
+    add_abort_listener(env, signal, cancel).map_err(|e| ciphervec_core::Error::Internal(e.reason))
+}
+
+fn add_abort_listener(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi::Result<()> {
     let listener = env.create_function_from_closure::<(), (), _>("onAbort", move |_| {
         cancel.store(true, Ordering::Release);
         Ok(())

@@ -14,6 +14,8 @@ mod helpers;
 mod index;
 mod input;
 mod memory;
+mod names;
+mod options;
 mod output;
 mod staged;
 mod task;

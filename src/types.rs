@@ -164,12 +164,13 @@ pub struct VectorItem<'env> {
     /// rejected).
     pub id: String,
     /// The embedding; `Float32Array` is the fast path.
+    #[napi(ts_type = "Float32Array | ReadonlyArray<number>")]
     pub vector: Either<Float32Array, Vec<f64>>,
     /// A JSON object stored (encrypted) with the item; serialised like `JSON.stringify` (a
     /// `Date` becomes its ISO string), except that a value JSON would drop or change
     /// (`undefined`, a function, a symbol, `NaN`, `Infinity`, a BigInt, a Map or Set) is
     /// rejected with `ERR_INVALID_ARGUMENT` naming its path. At most 64 levels deep.
-    #[napi(ts_type = "Record<string, any>")]
+    #[napi(ts_type = "MetadataInput")]
     pub metadata: Option<Unknown<'env>>,
     /// Text or bytes stored (encrypted) with the item; returned in the form given (text
     /// exactly: a lone surrogate is rejected).
@@ -186,22 +187,22 @@ pub struct VectorItem<'env> {
 pub struct UpsertOptions<'env> {
     /// Items to write. An existing id is overwritten entirely; within one call the last
     /// occurrence of an id wins.
-    #[napi(ts_type = "Array<VectorItem>")]
+    #[napi(ts_type = "ReadonlyArray<VectorItem>")]
     pub items: Option<Unknown<'env>>,
     /// Columnar form: ids.
-    #[napi(ts_type = "Array<string>")]
+    #[napi(ts_type = "ReadonlyArray<string>")]
     pub ids: Option<Unknown<'env>>,
     /// Columnar form: one `Float32Array` of `ids.length × dimension` values (fastest), or one
     /// vector (an array of numbers or a Float32Array) per id. Copied (a slice per event-loop
     /// turn) before the write starts: do not change it until the promise settles; one
     /// transferred meanwhile rejects with `ERR_INVALID_ARGUMENT`.
-    #[napi(ts_type = "Float32Array | Array<Float32Array | Array<number>>")]
+    #[napi(ts_type = "Float32Array | ReadonlyArray<Float32Array | ReadonlyArray<number>>")]
     pub vectors: Option<Unknown<'env>>,
     /// Columnar form: metadata per id (`null` for none); see `VectorItem.metadata`.
-    #[napi(ts_type = "Array<Record<string, any> | null | undefined>")]
+    #[napi(ts_type = "ReadonlyArray<MetadataInput | null | undefined>")]
     pub metadata: Option<Unknown<'env>>,
     /// Columnar form: contents per id (`null` for none).
-    #[napi(ts_type = "Array<string | Uint8Array | null | undefined>")]
+    #[napi(ts_type = "ReadonlyArray<string | Uint8Array | null | undefined>")]
     pub contents: Option<Unknown<'env>>,
 }
 
@@ -227,7 +228,7 @@ pub enum IncludeField {
 #[napi(object, object_to_js = false)]
 pub struct QueryOptions<'env> {
     /// The query embedding.
-    #[napi(ts_type = "Float32Array | Array<number>")]
+    #[napi(ts_type = "Float32Array | ReadonlyArray<number>")]
     pub vector: Unknown<'env>,
     /// How many neighbours to return, 1..=10000; default 100.
     pub top_k: Option<f64>,
@@ -243,9 +244,10 @@ pub struct QueryOptions<'env> {
     /// items are returned (see the README for operators and edge cases). A value JSON would
     /// drop or change (`undefined`, a function, `NaN`, ...) rejects with `ERR_INVALID_FILTER`
     /// naming its path: `{ tenant: undefined }` must not match every item.
-    #[napi(ts_type = "Record<string, any>")]
+    #[napi(ts_type = "Filter")]
     pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
+    #[napi(ts_type = "ReadonlyArray<IncludeField>")]
     pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
@@ -256,7 +258,7 @@ pub struct QueryOptions<'env> {
 pub struct QueryBatchOptions<'env> {
     /// Query embeddings: one vector (an array of numbers or a Float32Array) per query, or one
     /// `Float32Array` of `n × dimension` values. Copied before the call works on it.
-    #[napi(ts_type = "Float32Array | Array<Float32Array | Array<number>>")]
+    #[napi(ts_type = "Float32Array | ReadonlyArray<Float32Array | ReadonlyArray<number>>")]
     pub vectors: Unknown<'env>,
     /// Neighbours per query, 1..=10000; default 100.
     pub top_k: Option<f64>,
@@ -265,9 +267,10 @@ pub struct QueryBatchOptions<'env> {
     /// Candidates per result re-ranked exactly; see `QueryOptions.rerank`.
     pub rerank: Option<f64>,
     /// Metadata filter applied to every query; see `QueryOptions.filters`.
-    #[napi(ts_type = "Record<string, any>")]
+    #[napi(ts_type = "Filter")]
     pub filters: Option<Unknown<'env>>,
     /// Fields to return besides `id`; default `['distance']`.
+    #[napi(ts_type = "ReadonlyArray<IncludeField>")]
     pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
@@ -280,6 +283,7 @@ pub struct QueryResultItem {
     /// Distance under the index's metric (lower is closer), if `include` has `'distance'`.
     pub distance: Option<f64>,
     /// The item's metadata, if `include` has `'metadata'` and the item has any.
+    #[napi(ts_type = "Metadata")]
     pub metadata: Option<Map<String, Value>>,
     pub contents: Option<Either<String, Buffer>>,
     pub vector: Option<Float32Array>,
@@ -289,9 +293,10 @@ pub struct QueryResultItem {
 #[napi(object, object_to_js = false)]
 pub struct GetOptions<'env> {
     /// Ids to fetch. Ids that are not in the index yield no item.
-    #[napi(ts_type = "Array<string>")]
+    #[napi(ts_type = "ReadonlyArray<string>")]
     pub ids: Unknown<'env>,
     /// Fields to return besides `id`; default `['metadata', 'contents', 'vector']`.
+    #[napi(ts_type = "ReadonlyArray<IncludeField>")]
     pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
@@ -302,6 +307,7 @@ pub struct GetOptions<'env> {
 pub struct GetResultItem {
     pub id: String,
     /// The item's metadata, if requested and present.
+    #[napi(ts_type = "Metadata")]
     pub metadata: Option<Map<String, Value>>,
     pub contents: Option<Either<String, Buffer>>,
     pub vector: Option<Float32Array>,
@@ -311,7 +317,7 @@ pub struct GetResultItem {
 #[napi(object, object_to_js = false)]
 pub struct DeleteOptions<'env> {
     /// Ids to delete; ids not in the index are ignored.
-    #[napi(ts_type = "Array<string>")]
+    #[napi(ts_type = "ReadonlyArray<string>")]
     pub ids: Unknown<'env>,
 }
 
@@ -469,7 +475,7 @@ pub enum TrainingState {
 #[napi(object, object_to_js = false)]
 pub struct QueryMetadataOptions<'env> {
     /// Mongo-style metadata filter; `{}` matches every item.
-    #[napi(ts_type = "Record<string, any>")]
+    #[napi(ts_type = "Filter")]
     pub filters: Unknown<'env>,
     /// How many ids to return, 1..=10000; default 100.
     pub top_k: Option<f64>,

@@ -102,7 +102,96 @@ impl Error {
         }
     }
 
+    /// Every code [`Error::code`] returns, in declaration order: the addon's `ErrorCode`
+    /// union and `isCiphervecError` are checked against this list.
+    pub const CODES: [&'static str; 20] = [
+        "ERR_INVALID_ARGUMENT",
+        "ERR_INVALID_KEY",
+        "ERR_WRONG_KEY",
+        "ERR_INDEX_EXISTS",
+        "ERR_INDEX_NOT_FOUND",
+        "ERR_DIMENSION_MISMATCH",
+        "ERR_INVALID_VECTOR",
+        "ERR_INTEGRITY",
+        "ERR_CORRUPT",
+        "ERR_CLOSED",
+        "ERR_IO",
+        "ERR_LOCKED",
+        "ERR_UNAVAILABLE",
+        "ERR_UNSUPPORTED_FORMAT",
+        "ERR_INVALID_FILTER",
+        "ERR_INSUFFICIENT_VECTORS",
+        "ERR_TRAINING_IN_PROGRESS",
+        "ERR_ABORTED",
+        "ERR_NONCE_BUDGET",
+        "ERR_INTERNAL",
+    ];
+
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// One error of every variant. The match has no wildcard, so a new variant does not
+    /// compile until it is added here, and then the test asks for its code in `CODES`.
+    fn one_of_each() -> Vec<Error> {
+        let s = String::new;
+        let all = vec![
+            Error::InvalidArgument(s()),
+            Error::InvalidKey(s()),
+            Error::WrongKey(s()),
+            Error::IndexExists(s()),
+            Error::IndexNotFound(s()),
+            Error::DimensionMismatch(s()),
+            Error::InvalidVector(s()),
+            Error::Integrity(s()),
+            Error::Corrupt(s()),
+            Error::Closed(s()),
+            Error::Io(s()),
+            Error::Locked(s()),
+            Error::Unavailable(s()),
+            Error::UnsupportedFormat(s()),
+            Error::InvalidFilter(s()),
+            Error::InsufficientVectors(s()),
+            Error::TrainingInProgress(s()),
+            Error::Aborted(s()),
+            Error::NonceBudget(s()),
+            Error::Internal(s()),
+        ];
+        for e in &all {
+            match e {
+                Error::InvalidArgument(_)
+                | Error::InvalidKey(_)
+                | Error::WrongKey(_)
+                | Error::IndexExists(_)
+                | Error::IndexNotFound(_)
+                | Error::DimensionMismatch(_)
+                | Error::InvalidVector(_)
+                | Error::Integrity(_)
+                | Error::Corrupt(_)
+                | Error::Closed(_)
+                | Error::Io(_)
+                | Error::Locked(_)
+                | Error::Unavailable(_)
+                | Error::UnsupportedFormat(_)
+                | Error::InvalidFilter(_)
+                | Error::InsufficientVectors(_)
+                | Error::TrainingInProgress(_)
+                | Error::Aborted(_)
+                | Error::NonceBudget(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn codes_lists_every_variant_code_once() {
+        let codes: Vec<&str> = one_of_each().iter().map(Error::code).collect();
+        assert_eq!(codes, Error::CODES, "CODES must list every variant's code, in declaration order");
     }
 }
