@@ -6,7 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 
-import { Client } from '../index.js'
+import { Client, type Filter } from '../index.js'
 
 const root = resolve(__dirname, '..')
 const dataPath = process.env.BENCH_DATA ?? resolve(root, '../shared/data/glove50.base.fbin')
@@ -14,8 +14,18 @@ const queryPath = dataPath.replace('.base.', '.query.')
 const nList = Number(process.env.BENCH_NLIST ?? 1024)
 const threads = Number(process.env.BENCH_THREADS ?? 2)
 const nQueries = Number(process.env.BENCH_QUERIES ?? 200)
-/** Buckets 0..1999; "bucket < t" matches t/2000 of the items, unrelated to the vectors. */
-const SELECTIVITIES: Array<[string, number]> = [['50%', 1000], ['5%', 100], ['0.5%', 10], ['0.05%', 1]]
+/** Buckets 0..1999; "bucket < t" matches t/2000 of the items, unrelated to the vectors. The
+ * `name` forms ask for the same items by the bucket's name (`'b7'`): string equalities, which the
+ * metadata index answers exactly (no filter run per candidate). */
+const SELECTIVITIES: Array<[string, number, 'range' | 'name']> = [
+  ['50%', 1000, 'range'],
+  ['5%', 100, 'range'],
+  ['5%', 100, 'name'],
+  ['0.5%', 10, 'range'],
+  ['0.5%', 10, 'name'],
+  ['0.05%', 1, 'range'],
+  ['0.05%', 1, 'name'],
+]
 
 function readFbin(path: string): { n: number; dim: number; data: Float32Array } {
   const buf = readFileSync(path)
@@ -79,15 +89,16 @@ async function main() {
   const client = await Client.open({ threads })
   const index = await client.createIndex({ indexName: 'bench', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
   const ids = Array.from({ length: n }, (_, i) => String(i))
-  await index.upsert({ ids, vectors: base, metadata: ids.map((_, i) => ({ bucket: bucketOf(i) })) })
+  await index.upsert({ ids, vectors: base, metadata: ids.map((_, i) => ({ bucket: bucketOf(i), name: `b${bucketOf(i)}` })) })
   const trained = await index.train({ nLists: nList, maxIters: 20, tolerance: 0, seed: 1 })
   console.log(`trained ${trained.nLists} lists in ${trained.seconds.toFixed(1)} s; threads ${threads}`)
   console.log('| selectivity | matching | recall@10 | QPS (queryBatch) | QPS (single) | unfiltered QPS (batch) |')
   console.log('|---|---|---|---|---|---|')
   const unfiltered = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10 }))
   let t0: number
-  for (const [label, below] of SELECTIVITIES) {
-    const filters = { bucket: { $lt: below } }
+  for (const [label, below, form] of SELECTIVITIES) {
+    const names = Array.from({ length: below }, (_, b) => `b${b}`)
+    const filters: Filter = form === 'range' ? { bucket: { $lt: below } } : below === 1 ? { name: 'b0' } : { name: { $in: names } }
     const matching = ids.map((_, i) => i).filter((i) => bucketOf(i) < below)
     const results = await index.queryBatch({ vectors: queries, topK: 10, filters })
     const qps = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10, filters }))
@@ -102,7 +113,7 @@ async function main() {
       found += hits.filter((h) => truth.has(h.id)).length
     })
     const recall = found / (10 * nQueries)
-    console.log(`| ${label} | ${matching.length} | ${recall.toFixed(3)} | ${qps.toFixed(0)} | ${singleQps.toFixed(0)} | ${unfiltered.toFixed(0)} |`)
+    console.log(`| ${label} ${form === 'range' ? '`bucket < t`' : '`name` equality'} | ${matching.length} | ${recall.toFixed(3)} | ${qps.toFixed(0)} | ${singleQps.toFixed(0)} | ${unfiltered.toFixed(0)} |`)
   }
   await client.close()
 }

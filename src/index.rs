@@ -73,11 +73,7 @@ impl EncryptedIndex {
     /// `ERR_INVALID_ARGUMENT`.
     // Either form, not a mix (`UpsertOptions` has every field, for the conversion).
     #[napi(ts_args_type = "options: UpsertItems | UpsertColumns")]
-    pub fn upsert<'env>(
-        &self,
-        env: &'env Env,
-        options: Unknown<'env>,
-    ) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
+    pub fn upsert<'env>(&self, env: &'env Env, options: Unknown<'env>) -> napi::Result<PromiseRaw<'env, UpsertResult>> {
         let options: UpsertOptions = match options::required(env, &options, "upsert") {
             Ok(o) => o,
             Err(e) => return task::reject(env, e),
@@ -272,11 +268,7 @@ impl EncryptedIndex {
 
     /// Deletes items, all or none; ids not in the index are ignored.
     #[napi(ts_args_type = "options: DeleteOptions")]
-    pub fn delete<'env>(
-        &self,
-        env: &'env Env,
-        options: Unknown<'env>,
-    ) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
+    pub fn delete<'env>(&self, env: &'env Env, options: Unknown<'env>) -> napi::Result<PromiseRaw<'env, DeleteResult>> {
         let options: DeleteOptions = match options::required(env, &options, "delete") {
             Ok(o) => o,
             Err(e) => return task::reject(env, e),

@@ -54,7 +54,8 @@ impl Names for UpsertOptions<'_> {
 }
 
 impl Names for QueryOptions<'_> {
-    const NAMES: &'static [&'static str] = &["vector", "topK", "nProbes", "rerank", "filters", "include", "consistency"];
+    const NAMES: &'static [&'static str] =
+        &["vector", "topK", "nProbes", "rerank", "filters", "include", "consistency"];
 }
 
 impl Names for QueryBatchOptions<'_> {
@@ -124,10 +125,10 @@ fn unknown_in(env: &Env, object: sys::napi_value, names: &[&str], prefix: &str) 
         if names.contains(&key.as_str()) {
             continue;
         }
-        let hint = names
-            .iter()
-            .find(|n| n.eq_ignore_ascii_case(&key))
-            .map_or_else(|| format!("; the options are {}", names.join(", ")), |n| format!(" (did you mean {prefix}{n}?)"));
+        let hint = names.iter().find(|n| n.eq_ignore_ascii_case(&key)).map_or_else(
+            || format!("; the options are {}", names.join(", ")),
+            |n| format!(" (did you mean {prefix}{n}?)"),
+        );
         return Ok(Some(format!("unknown option {prefix}{key}{hint}")));
     }
     Ok(None)
@@ -139,7 +140,8 @@ mod tests {
 
     /// The property names of `export interface <name> { ... }` in index.d.ts.
     fn interface(dts: &str, name: &str) -> Vec<String> {
-        let start = dts.find(&format!("export interface {name} {{\n")).unwrap_or_else(|| panic!("{name} in index.d.ts"));
+        let start =
+            dts.find(&format!("export interface {name} {{\n")).unwrap_or_else(|| panic!("{name} in index.d.ts"));
         let body = &dts[start..start + dts[start..].find("\n}\n").expect("the interface ends")];
         body.lines()
             .filter(|l| l.starts_with("  ") && !l.starts_with("   "))

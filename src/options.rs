@@ -18,10 +18,7 @@ use crate::names::{self, Names};
 /// name `T` does not have, or a field cannot be converted.
 pub fn required<T: FromNapiValue + Names>(env: &Env, options: &Unknown, method: &str) -> ciphervec_core::Result<T> {
     if options.get_type().map_or(true, |t| t != ValueType::Object) {
-        return Err(Error::InvalidArgument(format!(
-            "{method} takes an options object, got {}",
-            describe(options)
-        )));
+        return Err(Error::InvalidArgument(format!("{method} takes an options object, got {}", describe(options))));
     }
     match names::unknown::<T>(env, options) {
         Ok(Some(unknown)) => return Err(Error::InvalidArgument(format!("{method}: {unknown}"))),
@@ -64,7 +61,10 @@ fn explain(env: &Env, options: &Unknown, method: &str, e: &napi::Error) -> Error
         let Some(value) = value_at(options, &path[..depth]) else { break };
         if value.get_type().is_ok_and(|t| t != ValueType::Object) {
             let name = path[..depth].join(".");
-            return Error::InvalidArgument(format!("{method}: option {name} is {}, expected an object", describe(&value)));
+            return Error::InvalidArgument(format!(
+                "{method}: option {name} is {}, expected an object",
+                describe(&value)
+            ));
         }
     }
     let name = path.join(".");
@@ -78,13 +78,14 @@ fn explain(env: &Env, options: &Unknown, method: &str, e: &napi::Error) -> Error
         return Error::InvalidArgument(format!("{method}: option {name} is {got}, expected one of {choices}"));
     }
     let got = value_at(options, &path).map_or("unreadable", |v| describe(&v));
-    let expected = if let Some(types) = why.split_once("none of these types ").map(|(_, t)| t.trim_end_matches([',', ' '])) {
-        // An `Either` (`autoTrain`); its reason does not say which part of an object failed.
-        let types: Vec<String> = types.split(", ").map(|t| expected_of(t.trim_matches('`')).to_string()).collect();
-        format!("{} (see index.d.ts)", types.join(" or "))
-    } else {
-        expected_of(why).to_string()
-    };
+    let expected =
+        if let Some(types) = why.split_once("none of these types ").map(|(_, t)| t.trim_end_matches([',', ' '])) {
+            // An `Either` (`autoTrain`); its reason does not say which part of an object failed.
+            let types: Vec<String> = types.split(", ").map(|t| expected_of(t.trim_matches('`')).to_string()).collect();
+            format!("{} (see index.d.ts)", types.join(" or "))
+        } else {
+            expected_of(why).to_string()
+        };
     Error::InvalidArgument(format!("{method}: option {name} is {got}, expected {expected}"))
 }
 

@@ -78,6 +78,17 @@ pub mod test_util {
         index.scans_filter_candidates(filter, n_probes)
     }
 
+    /// The metadata index's candidates for `filter` over items `docs` (item i = position i),
+    /// and whether they are exact; `None` when the filter has no plan.
+    pub fn filter_candidates(docs: &[Option<crate::Meta>], filter: &crate::Filter) -> Option<(Vec<u32>, bool)> {
+        let planned = filter.plan()?;
+        let mut postings = crate::meta::postings::Postings::default();
+        for (i, d) in docs.iter().enumerate() {
+            postings.insert(i as u32, d.as_ref());
+        }
+        Some((postings.candidates(&planned.plan).iter().collect(), planned.exact))
+    }
+
     /// Values sealed under the index's current data key (its nonce budget spent).
     pub fn seals_under_data_key(index: &crate::Index) -> u64 {
         index.vault().seals()

@@ -139,4 +139,26 @@ proptest! {
             );
         }
     }
+
+    /// The metadata index never loses a match: its candidates hold every matching document,
+    /// and are exactly the matches when the plan says so.
+    #[test]
+    fn metadata_index_candidates_hold_every_match(
+        filter in filter(),
+        docs in prop::collection::vec(doc(), 16),
+    ) {
+        let compiled = Filter::parse(&filter).map_err(|e| TestCaseError::fail(format!("{filter}: {e}")))?;
+        let metas: Vec<Option<Meta>> =
+            docs.iter().map(|d| d.as_ref().map(|d| serde_json::from_str(&d.to_string()).unwrap())).collect();
+        if let Some((candidates, exact)) = ciphervec_core::test_util::filter_candidates(&metas, &compiled) {
+            let matches: Vec<u32> =
+                (0..metas.len() as u32).filter(|&i| compiled.matches(metas[i as usize].as_ref())).collect();
+            for m in &matches {
+                prop_assert!(candidates.contains(m), "filter {} lost doc {:?}", filter, docs[*m as usize]);
+            }
+            if exact {
+                prop_assert_eq!(&candidates, &matches, "filter {} is planned exactly", filter);
+            }
+        }
+    }
 }

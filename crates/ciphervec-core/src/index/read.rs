@@ -101,7 +101,7 @@ impl Index {
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
         let candidates = filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes));
         let hits = match (&state.ivf, candidates) {
-            (_, Some(c)) => scan_candidates(&state, self.metric, &q, &c, accept, k),
+            (_, Some((c, exact))) => scan_candidates(&state, self.metric, &q, &c, if exact { None } else { accept }, k),
             (None, None) => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
             (Some(ivf), None) => self.probe(&state, ivf, &q, search, filter, accept),
         };
@@ -124,7 +124,8 @@ impl Index {
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
-        if let Some(c) = filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes)) {
+        if let Some((c, exact)) = filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes)) {
+            let accept = if exact { None } else { accept };
             return Ok(self.pool().install(|| {
                 vectors
                     .par_iter()
@@ -202,28 +203,29 @@ impl Index {
 
     /// The items the metadata index names for `filter`, when scoring exactly them is cheaper
     /// than the search would be otherwise (all items before training, the probed lists'
-    /// share of them after). The costs per item are measured (BENCHMARKS.md, "Filtered
-    /// queries with the metadata index"): a candidate, read out of place with the filter run
-    /// on it, about 150 ns + 0.4 ns per dimension; a vector scanned in a list about
-    /// 4 ns + 0.1 ns per dimension. The set is built only when its size bound says it wins.
+    /// share of them after), and whether they are exactly its matches (then the filter need
+    /// not run on them). The costs per item are measured (BENCHMARKS.md, "Filtered queries
+    /// with the metadata index"): a candidate read out of place ~30 ns + 0.4 ns per dimension,
+    /// ~150 ns more when the filter runs on it; a vector scanned in a list ~4 ns + 0.1 ns per
+    /// dimension. The set is built only when its size bound says it wins.
     fn planned_candidates(
         &self,
         state: &State,
         filter: &Filter,
         n_probes: Option<usize>,
-    ) -> Option<roaring::RoaringBitmap> {
-        let plan = filter.plan()?;
+    ) -> Option<(roaring::RoaringBitmap, bool)> {
+        let planned = filter.plan()?;
         let n = state.items.len() as f64;
         let scanned = match &state.ivf {
             None => n,
             Some(ivf) => n * self.n_probes(state, ivf, n_probes, Some(filter)) as f64 / ivf.n_lists() as f64,
         };
         let dim = state.items.dim() as f64;
-        let wins = |candidates: u64| candidates as f64 * (150.0 + 0.4 * dim) <= scanned * (4.0 + 0.1 * dim);
-        if !wins(state.postings.estimate(&plan)) {
+        let per_candidate = 30.0 + 0.4 * dim + if planned.exact { 0.0 } else { 150.0 };
+        if state.postings.estimate(&planned.plan) as f64 * per_candidate > scanned * (4.0 + 0.1 * dim) {
             return None;
         }
-        Some(state.postings.candidates(&plan))
+        Some((state.postings.candidates(&planned.plan), planned.exact))
     }
 
     /// Whether a query with `filter` would score the index's candidates (for tests).

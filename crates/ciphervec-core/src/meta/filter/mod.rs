@@ -55,6 +55,7 @@ mod parse;
 mod plan;
 
 use eval::Node;
+pub(crate) use plan::Planned;
 
 /// Deepest JSON nesting of a filter (objects and arrays each count).
 const MAX_DEPTH: usize = 32;
@@ -102,7 +103,7 @@ impl Filter {
     /// What every item this filter matches holds, in metadata-index terms (see
     /// `meta::postings`), or `None` when the filter has no such part (`$ne`, ranges, `$nor`,
     /// ...): then only evaluating it on each item tells.
-    pub(crate) fn plan(&self) -> Option<crate::meta::postings::Plan> {
+    pub(crate) fn plan(&self) -> Option<Planned> {
         self.root.plan()
     }
 

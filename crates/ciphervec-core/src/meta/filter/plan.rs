@@ -3,22 +3,32 @@
 //! contain every match (and the filter still decides each candidate).
 
 use crate::meta::filter::eval::{Node, Op};
-use crate::meta::postings::Plan;
+use crate::meta::postings::{End, Key, Plan};
+
+/// A plan, and whether its candidates are exactly the filter's matches: every part of the
+/// filter planned, over strings and booleans only (numbers are keyed by their rounded `f64`
+/// value, so their candidates may include near misses), so the filter need not be run on
+/// them again.
+pub(crate) struct Planned {
+    pub(crate) plan: Plan,
+    pub(crate) exact: bool,
+}
 
 impl Node {
-    pub(super) fn plan(&self) -> Option<Plan> {
+    pub(super) fn plan(&self) -> Option<Planned> {
         match self {
             // Each child is implied: intersect those that plan; the rest only filter later.
             Node::And(children) => {
-                let parts: Vec<Plan> = children.iter().filter_map(Node::plan).collect();
-                match parts.len() {
-                    0 => None,
-                    1 => parts.into_iter().next(),
-                    _ => Some(Plan::And(parts)),
-                }
+                let planned: Vec<Planned> = children.iter().filter_map(Node::plan).collect();
+                let exact = planned.len() == children.len() && planned.iter().all(|p| p.exact);
+                combine(planned.into_iter().map(|p| p.plan).collect(), exact)
             }
             // A match satisfies some child: every child must plan, or the union is unknown.
-            Node::Or(children) => children.iter().map(Node::plan).collect::<Option<Vec<_>>>().map(Plan::Or),
+            Node::Or(children) => {
+                let planned = children.iter().map(Node::plan).collect::<Option<Vec<_>>>()?;
+                let exact = planned.iter().all(|p| p.exact);
+                Some(Planned { plan: Plan::Or(planned.into_iter().map(|p| p.plan).collect()), exact })
+            }
             Node::Nor(_) | Node::Not(_) => None,
             Node::Field(path, ops) => {
                 // Array positions (`tags.0`) are not indexed.
@@ -27,28 +37,39 @@ impl Node {
                 }
                 let path: Box<str> = path.iter().map(|s| &*s.key).collect::<Vec<_>>().join(".").into();
                 // Every operator of the field is implied: intersect those that plan.
-                let parts: Vec<Plan> = ops
-                    .iter()
-                    .filter_map(|op| match op {
-                        Op::Eq(lit) => lit.key().map(|k| Plan::Term(path.clone(), k)),
-                        Op::In(set) => set
-                            .keys()
-                            .map(|keys| Plan::Or(keys.into_iter().map(|k| Plan::Term(path.clone(), k)).collect())),
-                        Op::Cmp(cmp, bound) => {
-                            let (lo, hi) = bound.ends(*cmp);
-                            Some(Plan::Range(path.clone(), lo, hi))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                match parts.len() {
-                    0 => None,
-                    1 => parts.into_iter().next(),
-                    _ => Some(Plan::And(parts)),
-                }
+                let planned: Vec<Planned> = ops.iter().filter_map(|op| plan_op(&path, op)).collect();
+                let exact = planned.len() == ops.len() && planned.iter().all(|p| p.exact);
+                combine(planned.into_iter().map(|p| p.plan).collect(), exact)
             }
         }
     }
+}
+
+fn plan_op(path: &str, op: &Op) -> Option<Planned> {
+    let exact_key = |k: &Key| !matches!(k, Key::Num(_));
+    match op {
+        Op::Eq(lit) => lit.key().map(|k| Planned { exact: exact_key(&k), plan: Plan::Term(path.into(), k) }),
+        Op::In(set) => set.keys().map(|keys| Planned {
+            exact: keys.iter().all(exact_key),
+            plan: Plan::Or(keys.into_iter().map(|k| Plan::Term(path.into(), k)).collect()),
+        }),
+        Op::Cmp(cmp, bound) => {
+            let (lo, hi) = bound.ends(*cmp);
+            let exact = !matches!(lo, Some(End::Num(_))) && !matches!(hi, Some(End::Num(_)));
+            Some(Planned { plan: Plan::Range(path.into(), lo, hi), exact })
+        }
+        _ => None,
+    }
+}
+
+/// The plan of parts that all hold: none, the one, or their intersection.
+fn combine(parts: Vec<Plan>, exact: bool) -> Option<Planned> {
+    let plan = match parts.len() {
+        0 => return None,
+        1 => parts.into_iter().next().expect("one part"),
+        _ => Plan::And(parts),
+    };
+    Some(Planned { plan, exact })
 }
 
 #[cfg(test)]
@@ -58,7 +79,32 @@ mod tests {
     use serde_json::json;
 
     fn plan(v: serde_json::Value) -> Option<Plan> {
-        Filter::parse(&v).unwrap().plan()
+        Filter::parse(&v).unwrap().plan().map(|p| p.plan)
+    }
+
+    fn exact(v: serde_json::Value) -> bool {
+        Filter::parse(&v).unwrap().plan().is_some_and(|p| p.exact)
+    }
+
+    #[test]
+    fn plans_over_strings_and_booleans_that_cover_the_whole_filter_are_exact() {
+        for yes in [
+            json!({ "tenant": "t7" }),
+            json!({ "tenant": "t7", "flag": true, "tags": { "$in": ["a", "b"] } }),
+            json!({ "$or": [{ "a": "x" }, { "b": { "$gte": "k", "$lt": "m" } }] }),
+        ] {
+            assert!(exact(yes.clone()), "{yes}");
+        }
+        for no in [
+            json!({ "n": 1 }),
+            json!({ "tenant": "t7", "n": { "$gt": 2 } }),
+            json!({ "tenant": "t7", "x": { "$ne": "a" } }),
+            json!({ "tenant": { "$eq": "t7", "$exists": true } }),
+            json!({ "tags": { "$in": ["a", 3] } }),
+            json!({ "$or": [{ "a": "x" }, { "b": 2 }] }),
+        ] {
+            assert!(!exact(no.clone()), "{no}");
+        }
     }
 
     #[test]
