@@ -12,8 +12,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::crypto::{legacy_storage_name, IndexKey};
+use crate::crypto::{legacy_storage_name, ClientKey, IndexKey};
 use crate::error::{Error, Result};
+use crate::format::catalog::{Catalog as StoredCatalog, CATALOG_HEADER_KEY, CATALOG_SPACE, ENTRY_PREFIX};
 use crate::format::keys::HEADER_KEY;
 use crate::index::{Index, IndexSpec, Shared};
 use crate::store::{Storage, Wake};
@@ -55,8 +56,28 @@ impl Client {
         Client::new(store, threads.unwrap_or(0))
     }
 
+    /// [`Client::open`] with a client key: 32 bytes that seal the store's catalog of index
+    /// names, so [`Client::list_indexes`] lists every index created or loaded through a
+    /// client with this key, also after a restart (see `format::catalog`). A store has one
+    /// catalog: the first client key it is opened with makes it, and another key fails here
+    /// with `ERR_WRONG_KEY`.
+    pub fn open_with_key(store: Arc<dyn Storage>, threads: Option<usize>, client_key: &[u8]) -> Result<Client> {
+        let key = ClientKey::from_slice(client_key)?;
+        if threads.is_some_and(|t| t == 0 || t > MAX_THREADS) {
+            let t = threads.unwrap_or(0);
+            return Err(Error::invalid(format!("threads must be between 1 and {MAX_THREADS}, got {t}")));
+        }
+        let catalog = StoredCatalog::new(key);
+        open_catalog(&*store, &catalog)?;
+        Client::start(store, threads.unwrap_or(0), Some(catalog))
+    }
+
     /// [`Client::open`] with `threads` 0 meaning one per core.
     pub fn new(store: Arc<dyn Storage>, threads: usize) -> Result<Client> {
+        Client::start(store, threads, None)
+    }
+
+    fn start(store: Arc<dyn Storage>, threads: usize, catalog: Option<StoredCatalog>) -> Result<Client> {
         if threads > MAX_THREADS {
             return Err(Error::invalid(format!("threads must be between 1 and {MAX_THREADS}, got {threads}")));
         }
@@ -66,7 +87,7 @@ impl Client {
             .start_handler(|_| crate::priority::lower_current_thread())
             .build()
             .map_err(|e| Error::Internal(format!("could not start worker threads: {e}")))?;
-        let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false) });
+        let shared = Arc::new(Shared { store, pool, closed: AtomicBool::new(false), catalog });
         let catalog = Arc::new(Mutex::new(Catalog::default()));
         if let Some(sharing) = shared.store.sharing() {
             let wakes = sharing.subscribe()?;
@@ -113,6 +134,12 @@ impl Client {
             return Err(Error::IndexExists(name.into()));
         }
         self.shared.store.check_intact()?; // never create over an index that damage hides
+                                           // The entry goes first: then no index this client made is ever missing from the
+                                           // catalog, and an entry whose index was not made after all is never listed.
+        if let Some(catalog) = &self.shared.catalog {
+            let (key, value) = catalog.entry(&sname, name);
+            self.shared.store.write(CATALOG_SPACE, vec![(key, Some(value))])?;
+        }
         let index = Arc::new(Index::create(self.shared.clone(), name, sname.clone(), &kek, spec)?);
         cat.open.insert(sname.clone(), Arc::downgrade(&index));
         cat.seen.insert(sname, name.to_string());
@@ -124,6 +151,12 @@ impl Client {
     /// [`IndexKey::storage_name`]); an index created before names were keyed still fails a
     /// wrong key with `ERR_WRONG_KEY`, before any record is decrypted.
     pub fn load_index(&self, name: &str, key: &[u8]) -> Result<Arc<Index>> {
+        self.load_index_unless(name, key, &AtomicBool::new(false))
+    }
+
+    /// [`Client::load_index`] that its caller can abort: once `abort` is set, the load stops
+    /// with `ERR_ABORTED` within one read batch, and nothing is opened.
+    pub fn load_index_unless(&self, name: &str, key: &[u8], abort: &AtomicBool) -> Result<Arc<Index>> {
         self.check_open()?;
         check_name(name)?;
         let kek = IndexKey::from_slice(key)?;
@@ -135,24 +168,40 @@ impl Client {
                 index.verify_key(&kek)?;
                 return Ok(index);
             }
-            found = Index::load(self.shared.clone(), name, sname, &kek);
+            found = Index::load(self.shared.clone(), name, sname, &kek, abort);
             if !matches!(found, Err(Error::IndexNotFound(_))) {
                 break;
             }
         }
         let index = Arc::new(found?);
+        if let Some(catalog) = &self.shared.catalog {
+            // An index made without the client key joins the catalog when first loaded with it.
+            let key = catalog.entry_key(index.storage_name());
+            if self.shared.store.get(CATALOG_SPACE, &key)?.is_none() {
+                let (key, value) = catalog.entry(index.storage_name(), name);
+                self.shared.store.write(CATALOG_SPACE, vec![(key, Some(value))])?;
+            }
+        }
         cat.open.insert(index.storage_name().to_string(), Arc::downgrade(&index));
         cat.seen.insert(index.storage_name().to_string(), name.to_string());
         Ok(index)
     }
 
-    /// Names of the indexes this client created or loaded that still exist, sorted (a name
-    /// used with two keys is listed once).
+    /// Names of the indexes that still exist among those this client created or loaded and,
+    /// with a client key, those in the store's catalog; sorted (a name used with two keys is
+    /// listed once). `ERR_INTEGRITY` if a catalog entry was altered.
     pub fn list_indexes(&self) -> Result<Vec<String>> {
         self.check_open()?;
         let cat = self.lock_catalog()?;
+        let mut known = cat.seen.clone();
+        if let Some(catalog) = &self.shared.catalog {
+            for (key, value) in self.shared.store.scan_prefix(CATALOG_SPACE, ENTRY_PREFIX)? {
+                let (sname, name) = catalog.open_entry(&key, &value)?;
+                known.insert(sname, name);
+            }
+        }
         let mut out = BTreeSet::new();
-        for (sname, name) in &cat.seen {
+        for (sname, name) in &known {
             if self.has_header(sname)? {
                 out.insert(name.clone());
             }
@@ -228,6 +277,20 @@ fn follow(shared: &Weak<Shared>, catalog: &Weak<Mutex<Catalog>>, wakes: &Receive
             next_poll = Instant::now() + every;
         }
     }
+}
+
+/// Checks that the store's catalog is sealed under `catalog`'s key, making the catalog if the
+/// store has none. Two clients making one at once with different keys: the header read back
+/// says which won, and the other fails.
+fn open_catalog(store: &dyn Storage, catalog: &StoredCatalog) -> Result<()> {
+    if let Some(header) = store.get(CATALOG_SPACE, CATALOG_HEADER_KEY)? {
+        return catalog.check_header(&header);
+    }
+    store.write(CATALOG_SPACE, vec![(CATALOG_HEADER_KEY.to_vec(), Some(catalog.header()))])?;
+    let header = store
+        .get(CATALOG_SPACE, CATALOG_HEADER_KEY)?
+        .ok_or_else(|| Error::Corrupt("the store lost the index catalog's header it just wrote".into()))?;
+    catalog.check_header(&header)
 }
 
 fn check_name(name: &str) -> Result<()> {

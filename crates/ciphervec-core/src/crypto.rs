@@ -123,6 +123,50 @@ impl std::fmt::Debug for IndexKey {
     }
 }
 
+/// The client key: seals the store's catalog of index names (see `format::catalog`), so a
+/// client holding it can list every index after a restart. Its `Debug` never prints the bytes.
+#[derive(Clone)]
+pub(crate) struct ClientKey([u8; KEY_LEN]);
+
+impl ClientKey {
+    /// Accepts exactly 32 bytes, else `ERR_INVALID_KEY`.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| {
+            Error::InvalidKey(format!(
+                "a client key must be exactly {KEY_LEN} bytes, got {}: use Client.generateKey()",
+                bytes.len()
+            ))
+        })?;
+        Ok(ClientKey(arr))
+    }
+
+    fn subkey(&self, info: &[u8]) -> [u8; KEY_LEN] {
+        hkdf_expand(&self.0, info)
+    }
+
+    /// Seals the catalog's entries.
+    pub(crate) fn catalog_sealer(&self) -> Sealer {
+        Sealer::new(&self.subkey(b"ciphervec/v1/catalog"))
+    }
+
+    /// Proves knowledge of the key to a store's catalog without revealing anything about it.
+    pub(crate) fn catalog_check(&self) -> [u8; 32] {
+        hmac(&self.subkey(b"ciphervec/v1/catalog-check"), b"catalog")
+    }
+
+    /// The catalog key of the index stored as `storage_name`: keyed, so the catalog does not
+    /// tell which of the store's spaces each entry names.
+    pub(crate) fn catalog_tag(&self, storage_name: &str) -> [u8; 32] {
+        hmac(&self.subkey(b"ciphervec/v1/catalog-entry"), storage_name.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientKey(..)")
+    }
+}
+
 /// The plaintext size a padded blob of `len` bytes is filled to, length prefix included:
 /// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
 /// with PURBs", 2019), which keeps only the top ~log₂log₂ bits of the size, so the overhead is

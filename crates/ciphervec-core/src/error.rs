@@ -14,8 +14,9 @@ pub enum Error {
     /// An index key is not 32 bytes.
     #[error("{0}")]
     InvalidKey(String),
-    /// The key does not open an index created before names were keyed.
-    #[error("the key does not open index '{0}': pass the key the index was created with")]
+    /// A key does not open what it was given for: an index created before names were keyed,
+    /// or the store's catalog (the client key).
+    #[error("{0}")]
     WrongKey(String),
     /// An index of that name already opens with that key.
     #[error("an index named '{0}' already exists: open it with loadIndex or choose another name")]
@@ -64,8 +65,9 @@ pub enum Error {
     /// A training run is already in progress (the message says where).
     #[error("{0}")]
     TrainingInProgress(String),
-    /// Training was aborted by its caller.
-    #[error("training of index '{0}' was aborted; the index is unchanged")]
+    /// A call was aborted by its caller's `AbortSignal` (the message says which and what it
+    /// left).
+    #[error("{0}")]
     Aborted(String),
     /// The data key has sealed nearly all that random nonces allow; a compaction rotates it.
     #[error("{0}")]

@@ -163,3 +163,21 @@ fn sslmodes_encrypt_and_verify_as_libpq_does() {
     assert_eq!(err.code(), "ERR_INVALID_ARGUMENT", "{err}");
     std::fs::remove_file(other_ca).unwrap();
 }
+
+/// Processes sharing a database share its catalog: an index one creates is listed by another
+/// with the same client key, without loading it; another client key is refused.
+#[test]
+fn processes_with_the_client_key_list_each_others_indexes() {
+    let table = fresh_table();
+    let ck = ciphervec_core::random_key();
+    let a = Client::open_with_key(store(&table), Some(1), &ck).unwrap();
+    let b = Client::open_with_key(store(&table), Some(1), &ck).unwrap();
+    a.create_index("made-by-a", &ciphervec_core::random_key(), Some(2), Metric::Euclidean).unwrap();
+    assert_eq!(b.list_indexes().unwrap(), vec!["made-by-a".to_string()]);
+    assert_eq!(
+        Client::open_with_key(store(&table), Some(1), &ciphervec_core::random_key()).err().unwrap().code(),
+        "ERR_WRONG_KEY"
+    );
+    a.close();
+    b.close();
+}

@@ -67,7 +67,9 @@ impl Header {
         let check_ok = kek.key_check(storage_name) == self.key_check;
         match kek.unwrap(&self.wrapped_dek, &wrap_aad(storage_name)) {
             Some(dek) if check_ok => Ok(DataKeys::derive(&dek)),
-            None if !check_ok => Err(Error::WrongKey(index_name.to_string())),
+            None if !check_ok => Err(Error::WrongKey(format!(
+                "the key does not open index '{index_name}': pass the key the index was created with"
+            ))),
             _ => Err(Error::Integrity(format!("the header of index '{index_name}'"))),
         }
     }

@@ -14,6 +14,7 @@
 //! poisoned by a panic (a bug) is not taken again: the index answers `ERR_INTERNAL` until it
 //! is loaded anew, since the change the panic interrupted may be half applied.
 
+mod abort;
 mod background;
 mod compaction;
 mod follow;
@@ -42,10 +43,12 @@ pub use write::{NewItem, UpsertReport};
 
 use crate::crypto::IndexKey;
 use crate::error::{Error, Result};
+use crate::format::catalog::{Catalog, CATALOG_SPACE};
 use crate::format::keys::{CONFIG_KEY, HEADER_KEY, SUMMARY_KEY};
 use crate::format::manifest::{open_centroids, Config, Header};
 use crate::format::summary::Summary;
 use crate::format::vault::Vault;
+use crate::index::abort::Aborting;
 use crate::index::background::Background;
 use crate::index::items::Items;
 use crate::index::ledger::Ledger;
@@ -70,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Storage>,
     pub(crate) pool: rayon::ThreadPool,
     pub(crate) closed: AtomicBool,
+    /// The store's catalog of index names, when the client was opened with a client key.
+    pub(crate) catalog: Option<Catalog>,
 }
 
 /// An open index. Cheap to share (`Arc<Index>`); every method is safe to call concurrently.
@@ -170,12 +175,23 @@ impl Index {
     /// segment, record and tombstone in parallel (see `load`). Any altered, missing, extra or
     /// rolled-back entry fails the whole load with `ERR_INTEGRITY`. A shared store is read
     /// from one snapshot, however much other processes write meanwhile.
-    pub(crate) fn load(shared: Arc<Shared>, name: &str, storage_name: String, kek: &IndexKey) -> Result<Index> {
+    /// Loads index `name`; stops with `ERR_ABORTED` within a read batch of `abort` being set.
+    pub(crate) fn load(
+        shared: Arc<Shared>,
+        name: &str,
+        storage_name: String,
+        kek: &IndexKey,
+        abort: &AtomicBool,
+    ) -> Result<Index> {
         let (opened, seq) = match shared.store.sharing() {
-            None => (Index::read_stored(&shared, &*shared.store, name, storage_name, kek)?, 0),
+            None => {
+                let store = Aborting { inner: &*shared.store, abort, name };
+                (Index::read_stored(&shared, &store, name, storage_name, kek)?, 0)
+            }
             Some(sharing) => {
                 let snapshot = sharing.snapshot(&storage_name)?;
-                let opened = Index::read_stored(&shared, snapshot.reader(), name, storage_name, kek)?;
+                let store = Aborting { inner: snapshot.reader(), abort, name };
+                let opened = Index::read_stored(&shared, &store, name, storage_name, kek)?;
                 (opened, snapshot.head().unwrap_or(0))
             }
         };
@@ -418,6 +434,11 @@ impl Index {
         }
         self.close();
         *self.write_state()? = State::new(Items::new(0));
+        // The index is gone: an entry left behind (this write failed) names no index and is
+        // never listed, since listing checks each entry's header.
+        if let Some(catalog) = &self.shared.catalog {
+            let _ = self.shared.store.write(CATALOG_SPACE, vec![(catalog.entry_key(&self.storage_name), None)]);
+        }
         // The deletion is committed, so a failure to give its space back must not reject this
         // call, and no handle is left to warn: the space stays in the file for the next
         // explicit compaction, training run or deletion to give back. What made it fail (an

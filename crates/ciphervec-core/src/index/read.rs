@@ -5,6 +5,7 @@
 //! they are fewer than the vectors the search would scan otherwise, it scores exactly those
 //! (recall 1.0), else it scans as usual with the filter as an accept test.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -110,6 +111,30 @@ impl Index {
 
     /// One result list per query vector, computed in parallel over queries.
     pub fn query_batch(&self, vectors: &[Vec<f32>], search: &Search) -> Result<Vec<Vec<ItemView>>> {
+        self.query_batch_unless(vectors, search, &AtomicBool::new(false))
+    }
+
+    /// [`Index::query_batch`] that its caller can abort: once `abort` is set, the queries not
+    /// started yet are skipped (each thread finishes the query or block it is on) and the call
+    /// fails with `ERR_ABORTED`.
+    pub fn query_batch_unless(
+        &self,
+        vectors: &[Vec<f32>],
+        search: &Search,
+        abort: &AtomicBool,
+    ) -> Result<Vec<Vec<ItemView>>> {
+        let results = self.query_batch_checking(vectors, search, abort)?;
+        self.check_abort(abort, "queryBatch")?;
+        Ok(results)
+    }
+
+    fn query_batch_checking(
+        &self,
+        vectors: &[Vec<f32>],
+        search: &Search,
+        abort: &AtomicBool,
+    ) -> Result<Vec<Vec<ItemView>>> {
+        let aborted = || abort.load(Ordering::Acquire);
         let Search { k, n_probes, include, .. } = *search;
         check_top_k(k)?;
         check_n_probes(n_probes)?;
@@ -130,6 +155,9 @@ impl Index {
                 vectors
                     .par_iter()
                     .map(|v| {
+                        if aborted() {
+                            return Vec::new();
+                        }
                         self.views(
                             &state,
                             &scan_candidates(&state, self.metric, &Query::new(v), &c, accept, k),
@@ -144,6 +172,9 @@ impl Index {
                 vectors
                     .par_iter()
                     .map(|v| {
+                        if aborted() {
+                            return Vec::new();
+                        }
                         self.views(&state, &exhaustive(state.rows(), self.metric, &Query::new(v), accept, k), include)
                     })
                     .collect()
@@ -161,6 +192,9 @@ impl Index {
             vectors
                 .par_chunks(block)
                 .flat_map_iter(|chunk| {
+                    if aborted() {
+                        return vec![Vec::new(); chunk.len()];
+                    }
                     let mut probe_vecs = Vec::with_capacity(chunk.len() * dim);
                     for v in chunk {
                         probe_vecs.extend_from_slice(&placement(self.metric, v));

@@ -166,13 +166,18 @@ impl Index {
         let stop = || cancel.load(Ordering::Acquire);
         let result =
             self.pool().install(|| kmeans::train(&sample, dim, &kparams, &stop, on_progress)).map_err(|e| match e {
-                KMeansError::Aborted => Error::Aborted(self.name().to_string()),
+                KMeansError::Aborted => {
+                    Error::Aborted(format!("training of index '{}' was aborted; the index is unchanged", self.name()))
+                }
                 KMeansError::InsufficientPoints { needed, have } => insufficient(needed, have),
                 KMeansError::InvalidArgument(m) => Error::InvalidArgument(m),
             })?;
         drop(sample);
         if stop() {
-            return Err(Error::Aborted(self.name().to_string()));
+            return Err(Error::Aborted(format!(
+                "training of index '{}' was aborted; the index is unchanged",
+                self.name()
+            )));
         }
         self.install_centroids(result.centroids, cancel)?;
         self.reclaim_space();
@@ -234,7 +239,10 @@ impl Index {
             .collect();
         drop(placed);
         if cancel.load(Ordering::Acquire) {
-            return Err(Error::Aborted(self.name().to_string()));
+            return Err(Error::Aborted(format!(
+                "training of index '{}' was aborted; the index is unchanged",
+                self.name()
+            )));
         }
         // The writer lock keeps the working set fixed from here to the swap, so lists built
         // under this read guard still match it when installed. Every record changes (its list

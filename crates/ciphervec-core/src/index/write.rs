@@ -2,7 +2,7 @@
 //! the new record summary); the working set changes only after the batch is stored, under a
 //! brief write lock, so a failed write changes nothing.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -45,17 +45,26 @@ impl Index {
     /// Writes items (all or none). A repeated id in one batch: the last occurrence wins.
     /// Then starts background training or compaction if either is due.
     pub fn upsert(self: &Arc<Self>, batch: Vec<NewItem>) -> Result<UpsertReport> {
-        let upserted = self.write_items(batch)?;
+        self.upsert_unless(batch, &AtomicBool::new(false))
+    }
+
+    /// [`Index::upsert`] that its caller can abort: once `abort` is set, the call fails with
+    /// `ERR_ABORTED` and nothing is written, at its next check (after the writer lock is
+    /// taken, and after sealing, before the store write). Set after the store write, it is
+    /// too late: the upsert completes.
+    pub fn upsert_unless(self: &Arc<Self>, batch: Vec<NewItem>, abort: &AtomicBool) -> Result<UpsertReport> {
+        let upserted = self.write_items(batch, abort)?;
         Ok(UpsertReport { upserted, training_started: upserted > 0 && self.after_write() })
     }
 
-    fn write_items(&self, batch: Vec<NewItem>) -> Result<usize> {
+    fn write_items(&self, batch: Vec<NewItem>, abort: &AtomicBool) -> Result<usize> {
         self.check_open()?;
         let batch = check_batch(batch, self.metric)?;
         if batch.is_empty() {
             return Ok(0);
         }
         let mut lock = self.lock_writer()?;
+        self.check_abort(abort, "upsert")?;
         let vault = self.vault();
         vault.check_budget(&self.name)?;
         let dim = batch[0].vector.len();
@@ -112,6 +121,7 @@ impl Index {
         }
         changes.push((SUMMARY_KEY.to_vec(), Some(update.summary.seal(&vault).blob)));
         drop(state);
+        self.check_abort(abort, "upsert")?;
         let touched: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         self.commit(&mut lock, &[], changes, Some(&touched))?;
         drop(touched);
