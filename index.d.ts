@@ -121,7 +121,8 @@ export type Filter = LogicalOperators & {
 }
 
 /** `index.upsert` with `items` (the other form's fields absent). */
-export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> & {
+export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> &
+  Pick<UpsertOptions, 'signal'> & {
   ids?: never
   vectors?: never
   metadata?: never
@@ -130,7 +131,7 @@ export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> & {
 
 /** `index.upsert` in the columnar form: `ids` and `vectors`, optionally `metadata` and `contents`. */
 export type UpsertColumns = Required<Pick<UpsertOptions, 'ids' | 'vectors'>> &
-  Pick<UpsertOptions, 'metadata' | 'contents'> & { items?: never }
+  Pick<UpsertOptions, 'metadata' | 'contents' | 'signal'> & { items?: never }
 
 /**
  * Whether the `include` list `I` surely holds `F`: only a list whose elements the compiler
@@ -195,13 +196,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A connection to one storage backend; creates and opens encrypted indexes. */
 export declare class Client {
   /**
-   * Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
-   * indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
-   * `ERR_IO` with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }`
-   * keeps them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it
-   * cannot be reached within `connectTimeoutMs`).
+   * Opens a client on `storage` (required): `{ kind: 'disk', path }` keeps indexes in a
+   * crash-safe file under `path` (`ERR_LOCKED` if another process has it open, `ERR_IO`
+   * with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }` keeps
+   * them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it cannot
+   * be reached within `connectTimeoutMs`); `{ kind: 'memory' }` keeps them until the process
+   * exits. With `clientKey`, `listIndexes()` lists the store's indexes after a restart.
    */
-  static open(options?: ClientOptions | undefined | null): Promise<Client>
+  static open(options: ClientOptions): Promise<Client>
   /** 32 random bytes from the operating system's CSPRNG, for use as an index key. */
   static generateKey(): Uint8Array
   /**
@@ -218,8 +220,11 @@ export declare class Client {
    */
   loadIndex(options: LoadIndexOptions): Promise<EncryptedIndex>
   /**
-   * Names of the indexes created or loaded through this client that still exist. Names
-   * are stored only keyed by their index keys, so a client cannot list indexes it has never opened.
+   * Names of the indexes that still exist among those created or loaded through this
+   * client and, if it was opened with a `clientKey`, every index in the store's catalog
+   * (created or loaded through any client with that key). Names are otherwise stored only
+   * keyed by their index keys, so a client without the key lists only what it opened.
+   * Rejects with `ERR_INTEGRITY` if a catalog entry was altered.
    */
   listIndexes(): Promise<Array<string>>
   /**
@@ -268,6 +273,14 @@ export declare class EncryptedIndex {
    * no item (the result can be shorter than `ids`).
    */
   get<const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']>(options: GetOptions & { include?: I }): Promise<Array<GetResult<I>>>
+  /**
+   * Every item of the index, in batches of up to `batchSize`, as an async iterator:
+   * `for await (const batch of index.iterate({ batchSize: 500 })) for (const item of batch)`.
+   * Each item present when the first batch is read, and still present when its own batch
+   * is, comes exactly once; items upserted after the start are not included. Bad options
+   * reject the first `next()` with `ERR_INVALID_ARGUMENT`.
+   */
+  iterate<const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']>(options?: IterateOptions & { include?: I }): AsyncIterableIterator<Array<GetResult<I>>>
   /** Deletes items, all or none; ids not in the index are ignored. */
   delete(options: DeleteOptions): Promise<DeleteResult>
   /** Every id in the index, in no particular order. */
@@ -320,6 +333,26 @@ export declare class EncryptedIndex {
   deleteIndex(): Promise<undefined>
 }
 
+/**
+ * Batches of an index's items, from `index.iterate()`: `for await (const batch of it)`.
+ * Each batch is an array of up to `batchSize` items, as `get` returns them. The ids are taken
+ * when the first batch is asked for: each item present then and still present when its batch
+ * is read comes exactly once (with its value at that moment); items upserted after the start
+ * are not included. Batches never overlap, even when `next()` is called again before the
+ * previous call settles.
+ */
+export declare class ItemBatches {
+  /** The next batch: `{ done: false, value: items }`, or `{ done: true }` after the last. */
+  next(): Promise<IteratorResult<Array<GetResult>, undefined>>
+  /**
+   * Ends the iteration early (what `break` in `for await` calls): later `next()` calls
+   * report `done`, and the ids taken at the start are freed.
+   */
+  return(): Promise<IteratorResult<Array<GetResult>, undefined>>
+  /** The iterator itself, so `for await (const batch of index.iterate())` works. */
+  [globalThis.Symbol.asyncIterator](): ItemBatches
+}
+
 /** Auto-training settings. */
 export interface AutoTrainOptions {
   /**
@@ -332,8 +365,12 @@ export interface AutoTrainOptions {
 
 /** Options of `Client.open`. */
 export interface ClientOptions {
-  /** Where indexes live; default `{ kind: 'memory' }`. */
-  storage?: StorageOptions
+  /**
+   * Where indexes live, required: `{ kind: 'disk', path }` in a directory,
+   * `{ kind: 'postgres', url }` in a database many processes share, or `{ kind: 'memory' }`
+   * only until the process exits (there is no default, so nobody loses data by leaving it out).
+   */
+  storage: StorageOptions
   /**
    * Worker threads for heavy work (queries, upserts, training): a whole number from 1 to
    * 1024; default: one per CPU core.
@@ -341,6 +378,13 @@ export interface ClientOptions {
   threads?: number
   /** The default consistency of reads (`'postgres'` storage); default `'eventual'`. */
   consistency?: Consistency
+  /**
+   * 32 bytes (e.g. from `Client.generateKey()`, kept in your KMS) that seal the store's
+   * catalog of index names, so `listIndexes()` lists every index created or loaded through
+   * a client with this key, also after a restart. One store has one catalog: the first
+   * client key it is opened with makes it, and another key rejects with `ERR_WRONG_KEY`.
+   */
+  clientKey?: Uint8Array
 }
 
 /**
@@ -448,6 +492,16 @@ export type IndexType = 'ivfflat' | 'ivfsq8' | 'ivffp16'
  */
 export declare function isCiphervecError(error: unknown): error is CiphervecError
 
+/** Options of `index.iterate`. */
+export interface IterateOptions {
+  /** Items per batch: a whole number from 1 to 10,000; default 1,000. */
+  batchSize?: number
+  /** Fields to return besides `id`; default `['metadata', 'contents', 'vector']`. */
+  include?: ReadonlyArray<IncludeField>
+  /** See `ClientOptions.consistency` (applies when the iteration starts). */
+  consistency?: Consistency
+}
+
 /** Items per IVF list (`IndexStats.listSizes`). */
 export interface ListSizes {
   /** The smallest list. */
@@ -471,6 +525,11 @@ export interface LoadIndexOptions {
   indexKey: Uint8Array
   /** Auto-training for this handle; see `CreateIndexOptions.autoTrain`. */
   autoTrain?: boolean | AutoTrainOptions
+  /**
+   * Aborts the load: the promise rejects with `ERR_ABORTED` within one read batch (a few
+   * MB of the store), nothing is opened and the stored index is untouched.
+   */
+  signal?: AbortSignal
 }
 
 /**
@@ -518,6 +577,11 @@ export interface QueryBatchOptions {
   include?: ReadonlyArray<IncludeField>
   /** See `ClientOptions.consistency`. */
   consistency?: Consistency
+  /**
+   * Aborts the batch: queries not started yet are skipped and the promise rejects with
+   * `ERR_ABORTED`.
+   */
+  signal?: AbortSignal
 }
 
 /** Options of `index.queryMetadata`. */
@@ -732,6 +796,13 @@ export interface UpsertOptions {
   metadata?: ReadonlyArray<MetadataInput | null | undefined>
   /** Columnar form: contents per id (`null` for none). */
   contents?: ReadonlyArray<string | Uint8Array | null | undefined>
+  /**
+   * Aborts the upsert: the promise rejects with `ERR_ABORTED` and nothing is written, if
+   * the signal fires before the write reaches the store (while the arguments are read,
+   * while the batch waits for another write, or while it is sealed); once the write is
+   * stored the call completes.
+   */
+  signal?: AbortSignal
 }
 
 /** Result of `index.upsert`. */

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Client = nativeBinding.Client
 module.exports.EncryptedIndex = nativeBinding.EncryptedIndex
+module.exports.ItemBatches = nativeBinding.ItemBatches
 module.exports.Consistency = nativeBinding.Consistency
 module.exports.DistanceMetric = nativeBinding.DistanceMetric
 module.exports.IncludeField = nativeBinding.IncludeField

@@ -40,7 +40,7 @@ describe('Client', () => {
   })
 
   it('rejects everything with ERR_CLOSED after close()', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'x', indexKey: Client.generateKey() })
     await client.close()
     await rejectsWithCode(index.upsert({ items: [{ id: 'a', vector: [1] }] }), 'ERR_CLOSED')
@@ -52,7 +52,7 @@ describe('Client', () => {
 
 describe('EncryptedIndex', () => {
   it('round-trips every field through upsert, get, query and listIds', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'rt', indexKey: Client.generateKey() })
     assert.equal(index.dimension, null, 'dimension is unknown until the first upsert')
     const res = await index.upsert({
@@ -96,7 +96,7 @@ describe('EncryptedIndex', () => {
   })
 
   it('get skips missing ids and keeps the requested order', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'g', indexKey: Client.generateKey() })
     await index.upsert({ ids: ['a', 'b', 'c'], vectors: [[1], [2], [3]] })
     const got = await index.get({ ids: ['c', 'missing', 'a'], include: [] })
@@ -104,7 +104,7 @@ describe('EncryptedIndex', () => {
   })
 
   it('upsert overwrites an existing id entirely; last occurrence in a batch wins', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'ow', indexKey: Client.generateKey() })
     await index.upsert({ items: [{ id: 'a', vector: [1, 1], metadata: { v: 1 }, contents: 'old' }] })
     await index.upsert({ items: [{ id: 'a', vector: [2, 2] }] })
@@ -118,7 +118,7 @@ describe('EncryptedIndex', () => {
   })
 
   it('delete removes items and reports how many existed', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'del', indexKey: Client.generateKey() })
     await index.upsert({ ids: ['a', 'b', 'c', 'd'], vectors: new Float32Array([0, 1, 2, 3]) })
     assert.deepEqual(await index.delete({ ids: ['a', 'c', 'zzz', 'a'] }), { deletedCount: 2 })
@@ -129,7 +129,7 @@ describe('EncryptedIndex', () => {
   })
 
   it('accepts the columnar form with a flat Float32Array, metadata and contents', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'col', indexKey: Client.generateKey(), dimension: 2 })
     await index.upsert({
       ids: ['x', 'y'],
@@ -150,7 +150,7 @@ describe('EncryptedIndex', () => {
       const n = 3000
       const data = randomVectors(n, dim, 11)
       const queries = randomVectors(20, dim, 12)
-      const client = await Client.open({ threads: 2 })
+      const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
       const index = await client.createIndex({ indexName: metric, indexKey: Client.generateKey(), metric })
       await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: data })
       const k = 10

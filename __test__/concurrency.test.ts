@@ -17,7 +17,7 @@ import {
 
 describe('concurrency', () => {
   it('64 concurrent upserts, queries and deletes lose nothing', async () => {
-    const client = await Client.open({ threads: 2 })
+    const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
     const index = await client.createIndex({ indexName: 'c', indexKey: Client.generateKey(), dimension: 8 })
     const perBatch = 50
     const ops: Promise<unknown>[] = []
@@ -58,7 +58,7 @@ describe('concurrency', () => {
   it('the event loop keeps ticking during a 100k upsert and an exhaustive query batch', { skip: noSchedstat }, async (t) => {
     const dim = 64
     const n = 100_000
-    const client = await Client.open({ threads: 2 })
+    const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
     const index = await client.createIndex({ indexName: 'big', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
     const ids = Array.from({ length: n }, (_, i) => String(i))
     const vectors = randomVectors(n, dim, 3)

@@ -1,4 +1,4 @@
-// `await using client = await Client.open()` closes the client at the end of the scope.
+// `await using client = await Client.open({ storage: { kind: 'memory' } })` closes the client at the end of the scope.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,7 +13,7 @@ describe('Client[Symbol.asyncDispose]', () => {
     let client: Client
     let index: EncryptedIndex
     {
-      await using c = await Client.open()
+      await using c = await Client.open({ storage: { kind: 'memory' } })
       client = c
       index = await c.createIndex({ indexName: 'd', indexKey: Client.generateKey() })
       await index.upsert({ items: [{ id: 'a', vector: [1, 2, 3] }] })
@@ -45,7 +45,7 @@ describe('Client[Symbol.asyncDispose]', () => {
 
   it('is a method of the prototype like close, and disposing twice is harmless', async () => {
     assert.equal(typeof Object.getOwnPropertyDescriptor(Client.prototype, Symbol.asyncDispose)?.value, 'function')
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     assert.equal(await client[Symbol.asyncDispose](), undefined)
     await client[Symbol.asyncDispose]()
     await rejectsWithCode(client.listIndexes(), 'ERR_CLOSED')

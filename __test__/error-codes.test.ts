@@ -52,7 +52,7 @@ describe('ErrorCode', () => {
 describe('isCiphervecError', () => {
   it('is true for every code of the union on an Error, and for real rejections', async () => {
     for (const code of unionCodes()) assert.equal(isCiphervecError(Object.assign(new Error('x'), { code })), true, code)
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'g', indexKey: Client.generateKey() })
     const failures: unknown[] = await Promise.all([
       index.query({ vector: [1, 2, 3], topK: 0 }).catch((e: unknown) => e),

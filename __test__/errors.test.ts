@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { Client, type EncryptedIndex } from '../index.js'
+import { Client, type ClientOptions, type EncryptedIndex } from '../index.js'
 import { rejectsWithCode } from './helpers.js'
 
 async function seeded(): Promise<{ client: Client; index: EncryptedIndex; key: Uint8Array }> {
-  const client = await Client.open()
+  const client = await Client.open({ storage: { kind: 'memory' } })
   const key = Client.generateKey()
   const index = await client.createIndex({ indexName: 'e', indexKey: key })
   await index.upsert({ items: [{ id: 'keep', vector: [1, 2, 3], metadata: { v: 1 } }] })
@@ -69,7 +69,7 @@ describe('typed errors', () => {
   }
 
   it('keys of the wrong length reject with ERR_INVALID_KEY', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     for (const len of [0, 16, 31, 33]) {
       await rejectsWithCode(client.createIndex({ indexName: 'k', indexKey: new Uint8Array(len) }), 'ERR_INVALID_KEY')
     }
@@ -89,14 +89,14 @@ describe('typed errors', () => {
   })
 
   it('bad option values reject with ERR_INVALID_ARGUMENT', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     await rejectsWithCode(client.createIndex({ indexName: '', indexKey: Client.generateKey() }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(client.createIndex({ indexName: 'd', indexKey: Client.generateKey(), dimension: 0 }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(client.createIndex({ indexName: 'd', indexKey: Client.generateKey(), dimension: 2.5 }), 'ERR_INVALID_ARGUMENT')
   })
 
   it('cosine rejects zero vectors', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'c', indexKey: Client.generateKey(), metric: 'cosine' })
     await rejectsWithCode(index.upsert({ items: [{ id: 'z', vector: [0, 0] }] }), 'ERR_INVALID_VECTOR')
     await index.upsert({ items: [{ id: 'a', vector: [1, 0] }] })
@@ -148,7 +148,11 @@ describe('typed errors', () => {
     ['loadIndex without indexKey', (c) => c.loadIndex({ indexName: 'e' } as { indexName: string; indexKey: Uint8Array }), /loadIndex: option indexKey is required/],
     ["Client.open storage.kind: 'cloud'", () => Client.open({ storage: { kind: 'cloud' as 'memory' } }), /Client\.open: option storage\.kind is "cloud", expected one of 'memory', 'disk', 'postgres'/],
     ['Client.open storage: 5', () => Client.open({ storage: 5 as unknown as { kind: 'memory' } }), /Client\.open: option storage is a number, expected an object/],
-    ["Client.open threads: '2'", () => Client.open({ threads: '2' as unknown as number }), /Client\.open: option threads is a string, expected a number/],
+    ["Client.open threads: '2'", () => Client.open({ storage: { kind: 'memory' }, threads: '2' as unknown as number }), /Client\.open: option threads is a string, expected a number/],
+    // No default storage: leaving it out must not silently keep indexes in memory only.
+    ['Client.open()', () => (Client.open as () => Promise<Client>)(), /Client\.open needs a storage option: \{ kind: 'disk', path \}/],
+    ['Client.open({ threads: 2 })', () => Client.open({ threads: 2 } as unknown as ClientOptions), /Client\.open needs a storage option/],
+    ['Client.open clientKey: "k"', () => Client.open({ storage: { kind: 'memory' }, clientKey: 'k' as unknown as Uint8Array }), /Client\.open: option clientKey is a string/],
   ]
   for (const [name, call, message] of wrongTypes) {
     it(`${name} rejects with ERR_INVALID_ARGUMENT naming the option`, async () => {
@@ -195,7 +199,7 @@ describe('typed errors', () => {
   })
 
   it('a wrong option type never puts the value of a string where a key belongs into the message', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const secret = 'a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778'
     const err = await rejectsWithCode(client.createIndex({ indexName: 'k', indexKey: secret as unknown as Uint8Array }), 'ERR_INVALID_ARGUMENT')
     assert.match(err.message, /createIndex: option indexKey is a string, expected a Uint8Array/)

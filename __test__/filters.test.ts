@@ -16,7 +16,7 @@ const DOCS: Array<MetadataInput | undefined> = [
 ]
 
 async function fixture(): Promise<EncryptedIndex> {
-  const client = await Client.open()
+  const client = await Client.open({ storage: { kind: 'memory' } })
   const index = await client.createIndex({ indexName: 'f', indexKey: Client.generateKey(), autoTrain: false })
   await index.upsert({ items: DOCS.map((metadata, i) => ({ id: `d${i}`, vector: [i, 0], ...(metadata ? { metadata } : {}) })) })
   return index
@@ -85,7 +85,7 @@ describe('filters', () => {
   })
 
   it('a selective filter on a trained index still returns topK matches', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 't', indexKey: Client.generateKey(), autoTrain: false })
     const n = 20_000
     const vectors = new Float32Array(n * 8).map((_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1)

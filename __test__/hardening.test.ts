@@ -13,7 +13,7 @@ import { describeSpan, noSchedstat, randomVectors, rejectsWithCode, sliceSpans, 
 const ADDON = JSON.stringify(require.resolve('../index.js'))
 
 async function fresh(metric: 'euclidean' | 'cosine' = 'euclidean'): Promise<EncryptedIndex> {
-  const client = await Client.open()
+  const client = await Client.open({ storage: { kind: 'memory' } })
   return client.createIndex({ indexName: 'h', indexKey: Client.generateKey(), metric, autoTrain: false })
 }
 
@@ -28,7 +28,7 @@ describe('a buffer detached while its call is in flight', () => {
   for (const call of ['upsert', 'queryBatch']) {
     it(`${call}: transferring a 100k × 128 flat Float32Array mid-call rejects with ERR_INVALID_ARGUMENT, never crashes`, () => {
       const r = inChild(`
-        const client = await Client.open()
+        const client = await Client.open({ storage: { kind: 'memory' } })
         const index = await client.createIndex({ indexName: 'x', indexKey: Client.generateKey(), dimension: 128, autoTrain: false })
         const n = 100000, dim = 128
         if (${JSON.stringify(call)} === 'queryBatch') await index.upsert({ ids: ['a', 'b'], vectors: new Float32Array(2 * dim).fill(1) })
@@ -122,7 +122,7 @@ describe('strings are exact', () => {
     await rejectsWithCode(index.upsert({ items: [{ id: 'a', vector: [1, 2, 3], metadata: { t: '\uD83D' } }] }), 'ERR_INVALID_ARGUMENT')
     await rejectsWithCode(index.query({ vector: [1, 2, 3], filters: { t: '\uD83D' } }), 'ERR_INVALID_FILTER')
     await rejectsWithCode(index.queryMetadata({ filters: {}, orderBy: 't\uD83D' }), 'ERR_INVALID_ARGUMENT')
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     for (const name of ['idx-\uD83D', 'idx-\uDE00']) {
       await rejectsWithCode(client.createIndex({ indexName: name, indexKey: Client.generateKey() }), 'ERR_INVALID_ARGUMENT')
       await rejectsWithCode(client.loadIndex({ indexName: name, indexKey: Client.generateKey() }), 'ERR_INVALID_ARGUMENT')
@@ -257,9 +257,9 @@ describe('memory', () => {
 describe('options are validated', () => {
   it('threads must be a whole number from 1 to 1024', async () => {
     for (const threads of [-1, 0, 1.5, NaN, 2 ** 32, Infinity]) {
-      await rejectsWithCode(Client.open({ threads }), 'ERR_INVALID_ARGUMENT')
+      await rejectsWithCode(Client.open({ storage: { kind: 'memory' }, threads }), 'ERR_INVALID_ARGUMENT')
     }
-    await (await Client.open({ threads: 1 })).close()
+    await (await Client.open({ storage: { kind: 'memory' }, threads: 1 })).close()
   })
 
   it("an empty disk path is refused instead of opening the current directory", async () => {
@@ -298,7 +298,7 @@ describe('no input form holds the event loop', { skip: noSchedstat }, () => {
 
   for (const [name, call, fewest] of cases) {
     it(`${name}: in short synchronous slices`, async () => {
-      const client = await Client.open()
+      const client = await Client.open({ storage: { kind: 'memory' } })
       const index = await client.createIndex({ indexName: 's', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
       if (!name.startsWith('upsert')) {
         await index.upsert({ ids, vectors: flat, metadata })

@@ -93,7 +93,7 @@ const docs: DocumentInterface[] = [
 ]
 
 async function open(embeddings: Embeddings = new BagOfWords(), options: Partial<CiphervecOpenArgs> = {}): Promise<CiphervecStore> {
-  const client = await Client.open({ threads: 2 })
+  const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
   return CiphervecStore.open(embeddings, { client, indexName: 'docs', indexKey: Client.generateKey(), ...options })
 }
 
@@ -403,7 +403,7 @@ describe('CiphervecStore', () => {
   })
 
   it('fromTexts and fromDocuments fill a new store or one around an open index', async () => {
-    const client = await Client.open({ threads: 2 })
+    const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
     const indexKey = Client.generateKey()
     const embeddings = new BagOfWords()
     const texts = ['a red apple', 'a green tractor', 'yellow bananas']
@@ -461,7 +461,7 @@ describe('CiphervecStore', () => {
   })
 
   it('opens the index another writer created between its load and its create', async () => {
-    const client = await Client.open({ threads: 2 })
+    const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
     const indexKey = Client.generateKey()
     let loads = 0
     // The first load misses; the other writer creates the index and writes to it right after.
@@ -510,7 +510,7 @@ describe('CiphervecStore', () => {
 describe('the ciphervec/langchain entry point', () => {
   const script = (body: string) => [
     `const embeddings = { embedDocuments: async (t) => t.map((s) => [s.length, 1]), embedQuery: async (s) => [s.length, 1] }`,
-    `const client = await Client.open()`,
+    `const client = await Client.open({ storage: { kind: 'memory' } })`,
     `const store = await CiphervecStore.open(embeddings, { client, indexName: 'x', indexKey: Client.generateKey(), metric: 'euclidean' })`,
     `await store.addDocuments([{ pageContent: 'ab', metadata: { m: 1 } }, { pageContent: 'abcdef', metadata: { m: 2 } }])`,
     `const [[doc, score]] = await store.similaritySearchWithScore('abc', 1)`,

@@ -32,7 +32,7 @@ function clustered(n: number, dim: number, clusters: number, seed: number): Floa
 }
 
 async function filled(n: number, dim: number, seed = 1): Promise<{ index: EncryptedIndex; data: Float32Array }> {
-  const client = await Client.open({ threads: 2 })
+  const client = await Client.open({ storage: { kind: 'memory' }, threads: 2 })
   const index = await client.createIndex({ indexName: 'ivf', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
   const data = clustered(n, dim, 100, seed)
   await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: data })
@@ -94,7 +94,7 @@ describe('training', () => {
 
     // The same data and seed on a client with another thread count: the same centroids, so the
     // same inertia and the same answers.
-    const client = await Client.open({ threads: 1 })
+    const client = await Client.open({ storage: { kind: 'memory' }, threads: 1 })
     const other = await client.createIndex({ indexName: 'ivf1', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
     await other.upsert({ ids: Array.from({ length: data.length / dim }, (_, i) => String(i)), vectors: data })
     const again = await other.train({ algorithm: 'minibatch', seed: 7 })
@@ -266,7 +266,7 @@ describe('training', () => {
     const script = `
       const { Client } = require(${JSON.stringify(require.resolve('../index.js'))})
       ;(async () => {
-        const client = await Client.open()
+        const client = await Client.open({ storage: { kind: 'memory' } })
         const index = await client.createIndex({ indexName: 'p', indexKey: Client.generateKey(), autoTrain: false })
         const n = 4000, dim = 8, v = new Float32Array(n * dim).map(() => Math.random())
         await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: v })
@@ -292,7 +292,7 @@ describe('auto-training', () => {
   }
 
   it('starts in the background at the threshold and says so in the upsert result', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), autoTrain: { threshold: 1000 } })
     const data = clustered(1000, 8, 10, 9)
     const ids = Array.from({ length: 1000 }, (_, i) => String(i))
@@ -307,7 +307,7 @@ describe('auto-training', () => {
   })
 
   it('is off with autoTrain: false and with CIPHERVEC_AUTO_TRAIN_DISABLED', async () => {
-    const client = await Client.open()
+    const client = await Client.open({ storage: { kind: 'memory' } })
     const index = await client.createIndex({ indexName: 'off', indexKey: Client.generateKey(), autoTrain: false })
     const r = await index.upsert({ ids: Array.from({ length: 12_000 }, (_, i) => String(i)), vectors: clustered(12_000, 4, 10, 1) })
     assert.equal(r.trainingTriggered, false)
@@ -316,7 +316,7 @@ describe('auto-training', () => {
     const script = `
       const { Client } = require(${JSON.stringify(require.resolve('../index.js'))})
       ;(async () => {
-        const client = await Client.open()
+        const client = await Client.open({ storage: { kind: 'memory' } })
         const index = await client.createIndex({ indexName: 'e', indexKey: Client.generateKey() })
         const n = Number(process.argv[1]), v = new Float32Array(n * 4).map(() => Math.random())
         const r = await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: v })
@@ -338,7 +338,7 @@ describe('auto-training', () => {
     const onWarning = (w: Error) => warnings.push(w)
     process.on('warning', onWarning)
     try {
-      const client = await Client.open()
+      const client = await Client.open({ storage: { kind: 'memory' } })
       const index = await client.createIndex({ indexName: 'w', indexKey: Client.generateKey(), autoTrain: false })
       const n = 50_001
       await index.upsert({ ids: Array.from({ length: n }, (_, i) => String(i)), vectors: clustered(n, 4, 10, 2) })

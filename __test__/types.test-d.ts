@@ -195,10 +195,22 @@ async function handle(): Promise<ErrorCode | undefined> {
 // ---- disposal ----
 
 async function scoped(): Promise<number> {
-  await using c = await Client.open()
+  await using c = await Client.open({ storage: { kind: 'memory' } })
   const i = await c.createIndex({ indexName: 'a', indexKey: Client.generateKey() })
   return i.count()
 }
 const dispose: () => Promise<void> = client[Symbol.asyncDispose]
 
-export { code, notACode, handle, readBack, results, scoped, dispose }
+// ---- storage has no default ----
+
+async function storageIsRequired(): Promise<void> {
+  // @ts-expect-error leaving storage out would keep indexes in memory only
+  await Client.open()
+  // @ts-expect-error storage is required
+  await Client.open({ threads: 2 })
+  await Client.open({ storage: { kind: 'memory' }, clientKey: Client.generateKey() })
+  // @ts-expect-error a client key is bytes
+  await Client.open({ storage: { kind: 'memory' }, clientKey: 'secret' })
+}
+
+export { code, notACode, handle, readBack, results, scoped, dispose, storageIsRequired }

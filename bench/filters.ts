@@ -86,7 +86,7 @@ async function main() {
     console.log(`data: ${dataPath} not found; generated 100000 x ${dim} clustered vectors`)
   }
   const n = base.length / dim
-  const client = await Client.open({ threads })
+  const client = await Client.open({ storage: { kind: 'memory' }, threads })
   const index = await client.createIndex({ indexName: 'bench', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
   const ids = Array.from({ length: n }, (_, i) => String(i))
   await index.upsert({ ids, vectors: base, metadata: ids.map((_, i) => ({ bucket: bucketOf(i), name: `b${bucketOf(i)}` })) })

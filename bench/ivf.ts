@@ -188,7 +188,7 @@ const secondsSince = (t0: number): number => (performance.now() - t0) / 1000
 
 /** Creates a client + index with `threads` workers and ingests all base vectors in one call. */
 async function ingest(ds: Dataset, threads: number): Promise<{ index: EncryptedIndex; seconds: number }> {
-  const client = await Client.open({ threads })
+  const client = await Client.open({ storage: { kind: 'memory' }, threads })
   // Training is measured explicitly: no automatic run racing it.
   const index = await client.createIndex({ indexName: `bench-${threads}`, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType: config.indexType })
   const ids = Array.from({ length: ds.base.rows }, (_, i) => String(i))

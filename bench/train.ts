@@ -68,7 +68,7 @@ async function trainCiphervec(client: Client, ds: Dataset, variant: string, roun
 
 async function main(): Promise<void> {
   console.log(`train bench: ${os.cpus().length} cpus, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, nLists ${config.nLists}, threads ${config.threads}, variants ${config.variants.join(' ')}, rounds ${config.rounds}`)
-  const client = await Client.open({ threads: config.threads })
+  const client = await Client.open({ storage: { kind: 'memory' }, threads: config.threads })
   const rows: Row[] = []
   for (const set of config.sets) {
     const ds = set === 'glove50' ? glove(config.glove) : await clustered384(client, config.queries)

@@ -60,8 +60,8 @@ async function ciphervec(ds: Dataset, variant: string): Promise<Row[]> {
     await index.train({ nLists: config.nLists, seed: SEED })
     return { index, seconds: (performance.now() - t0) / 1000 }
   }
-  const many = await Client.open({ threads: config.threads })
-  const one = await Client.open({ threads: 1 })
+  const many = await Client.open({ storage: { kind: 'memory' }, threads: config.threads })
+  const one = await Client.open({ storage: { kind: 'memory' }, threads: 1 })
   const main = await build(many)
   const single = await build(one)
   const bytes = (await main.index.stats()).memory.totalBytes
@@ -139,7 +139,7 @@ function summary(ds: Dataset, rows: Row[]): void {
 async function main(): Promise<void> {
   console.log(`types bench: ${os.cpus().length} cpus, load ${loadavg()}, node ${process.version}, nLists ${config.nLists}, threads ${config.threads}, types ${config.types.join(' ')}, kinds ${config.kinds.join(' ')}`)
   const all: Row[] = []
-  const gtClient = await Client.open({ threads: config.threads })
+  const gtClient = await Client.open({ storage: { kind: 'memory' }, threads: config.threads })
   for (const set of config.sets) {
     const ds = set === 'glove50' ? glove(config.glove) : await clustered384(gtClient, config.queries)
     if (!ds) continue

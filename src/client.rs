@@ -1,14 +1,16 @@
 //! The `Client` class.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use ciphervec_core::{DiskStorage, MemoryStorage, Metric, PostgresOptions, PostgresStorage, Storage};
 use napi::bindgen_prelude::{Either, PromiseRaw, Uint8Array, Unknown};
-use napi::Env;
+use napi::{Env, ValueType};
 use napi_derive::napi;
 
+use crate::abort::Abort;
 use crate::index::EncryptedIndex;
 use crate::options;
 use crate::task;
@@ -27,24 +29,28 @@ pub struct Client {
 
 #[napi]
 impl Client {
-    /// Opens a client. Default storage: `{ kind: 'memory' }`; `{ kind: 'disk', path }` keeps
-    /// indexes in a crash-safe file under `path` (`ERR_LOCKED` if another process has it open,
-    /// `ERR_IO` with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }`
-    /// keeps them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it
-    /// cannot be reached within `connectTimeoutMs`).
-    #[napi(ts_args_type = "options?: ClientOptions | undefined | null")]
+    /// Opens a client on `storage` (required): `{ kind: 'disk', path }` keeps indexes in a
+    /// crash-safe file under `path` (`ERR_LOCKED` if another process has it open, `ERR_IO`
+    /// with the OS reason if it cannot be created or read); `{ kind: 'postgres', url }` keeps
+    /// them in a PostgreSQL database that many processes share (`ERR_UNAVAILABLE` if it cannot
+    /// be reached within `connectTimeoutMs`); `{ kind: 'memory' }` keeps them until the process
+    /// exits. With `clientKey`, `listIndexes()` lists the store's indexes after a restart.
+    #[napi(ts_args_type = "options: ClientOptions")]
     pub fn open<'env>(env: &'env Env, options: Option<Unknown<'env>>) -> napi::Result<PromiseRaw<'env, Client>> {
-        let options: Option<ClientOptions> = match options::optional(env, options.as_ref(), "Client.open") {
+        let given = options.as_ref().filter(|o| !matches!(o.get_type(), Ok(ValueType::Undefined | ValueType::Null)));
+        let Some(given) = given else { return task::reject(env, needs_storage()) };
+        let options: ClientOptions = match options::required(env, given, "Client.open") {
             Ok(o) => o,
+            Err(e) if e.to_string().ends_with("option storage is required") => {
+                return task::reject(env, needs_storage())
+            }
             Err(e) => return task::reject(env, e),
         };
-        let options = options.unwrap_or(ClientOptions { storage: None, threads: None, consistency: None });
         let strong = matches!(options.consistency, Some(Consistency::Strong));
+        let client_key = options.client_key.map(|k| k.to_vec());
         // -1 must not wrap to 4,294,967,295 threads.
-        let prepared = crate::convert::count(options.threads, "threads").and_then(|threads| {
-            let storage = options.storage.map(storage_choice).transpose()?.unwrap_or(StorageChoice::Memory);
-            Ok((threads, storage))
-        });
+        let prepared = crate::convert::count(options.threads, "threads")
+            .and_then(|threads| Ok((threads, storage_choice(options.storage)?)));
         let (threads, storage) = match prepared {
             Ok(p) => p,
             Err(e) => return task::reject(env, e),
@@ -55,7 +61,10 @@ impl Client {
                 StorageChoice::Disk(path) => Arc::new(DiskStorage::open(path)?),
                 StorageChoice::Postgres(options) => Arc::new(PostgresStorage::open(*options)?),
             };
-            ciphervec_core::Client::open(store, threads)
+            match client_key {
+                Some(key) => ciphervec_core::Client::open_with_key(store, threads, &key),
+                None => ciphervec_core::Client::open(store, threads),
+            }
         };
         task::spawn(env, work, move |_, inner| Ok(Client { inner: Arc::new(inner), strong }))
     }
@@ -97,7 +106,7 @@ impl Client {
             Ok(name) => name,
             Err(e) => return task::reject(env, e),
         };
-        open_with(env, options.auto_train.as_ref(), self.inner.clone(), self.strong, move |client| {
+        open_with(env, options.auto_train.as_ref(), Abort::none(), self.inner.clone(), self.strong, move |client, _| {
             client.create_index_with(&name, &key, &spec)
         })
     }
@@ -121,13 +130,20 @@ impl Client {
             Ok(name) => name,
             Err(e) => return task::reject(env, e),
         };
-        open_with(env, options.auto_train.as_ref(), self.inner.clone(), self.strong, move |client| {
-            client.load_index(&name, &key)
+        let abort = match Abort::on(env, options.signal.as_ref(), "loadIndex") {
+            Ok(a) => a,
+            Err(e) => return task::reject(env, e),
+        };
+        open_with(env, options.auto_train.as_ref(), abort, self.inner.clone(), self.strong, move |client, abort| {
+            client.load_index_unless(&name, &key, abort)
         })
     }
 
-    /// Names of the indexes created or loaded through this client that still exist. Names
-    /// are stored only keyed by their index keys, so a client cannot list indexes it has never opened.
+    /// Names of the indexes that still exist among those created or loaded through this
+    /// client and, if it was opened with a `clientKey`, every index in the store's catalog
+    /// (created or loaded through any client with that key). Names are otherwise stored only
+    /// keyed by their index keys, so a client without the key lists only what it opened.
+    /// Rejects with `ERR_INTEGRITY` if a catalog entry was altered.
     #[napi]
     pub fn list_indexes<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
         let client = self.inner.clone();
@@ -156,6 +172,16 @@ impl Client {
     pub fn async_dispose<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         self.close(env)
     }
+}
+
+/// `Client.open` without `storage`: there is no default, so nobody loses data by leaving it out.
+fn needs_storage() -> ciphervec_core::Error {
+    ciphervec_core::Error::InvalidArgument(
+        "Client.open needs a storage option: { kind: 'disk', path } keeps indexes in a directory, \
+         { kind: 'postgres', url } in a database many processes share, and { kind: 'memory' } only \
+         until the process exits"
+            .into(),
+    )
 }
 
 /// A storage backend, as the options chose it.
@@ -246,20 +272,26 @@ fn storage_choice(options: StorageOptions) -> ciphervec_core::Result<StorageChoi
 fn open_with<'env>(
     env: &'env Env,
     auto_train: Option<&Either<bool, AutoTrainOptions>>,
+    abort: Abort,
     client: Arc<ciphervec_core::Client>,
     strong: bool,
-    open: impl FnOnce(&ciphervec_core::Client) -> ciphervec_core::Result<Arc<ciphervec_core::Index>> + Send + 'static,
+    open: impl FnOnce(&ciphervec_core::Client, &AtomicBool) -> ciphervec_core::Result<Arc<ciphervec_core::Index>>
+        + Send
+        + 'static,
 ) -> napi::Result<PromiseRaw<'env, EncryptedIndex>> {
     let auto_train = match crate::convert::auto_train(auto_train) {
         Ok(a) => a,
-        Err(e) => return task::reject(env, e),
+        Err(e) => {
+            abort.finish(env);
+            return task::reject(env, e);
+        }
     };
-    let work = move || {
-        let index = open(&client)?;
+    let work = move |abort: &AtomicBool| {
+        let index = open(&client, abort)?;
         index.set_auto_train(auto_train)?;
         // A load frees its buffers (and, for a trained index, the vectors' first copy) at once.
         crate::memory::give_back();
         Ok(index)
     };
-    task::spawn(env, work, move |_, inner| Ok(EncryptedIndex::new(inner, strong)))
+    task::spawn_abortable(env, abort, work, move |_, inner| Ok(EncryptedIndex::new(inner, strong)))
 }

@@ -1,6 +1,6 @@
 //! The `EncryptedIndex` class.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ciphervec_core::{Include, Index, Search};
@@ -10,16 +10,18 @@ use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
 
+use crate::abort::Abort;
 use crate::convert;
 use crate::input::{self, Batch, IdsInput, RowsInput, UpsertArgs};
+use crate::iterate::{ItemBatches, DEFAULT_BATCH, MAX_BATCH};
 use crate::options;
 use crate::output;
 use crate::staged::{self, Failure};
 use crate::task;
 use crate::types::{
-    Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, IndexStats, MetadataMatch,
-    QueryBatchOptions, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions, TrainOptions, TrainResult,
-    TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
+    Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, IndexStats, IterateOptions,
+    MetadataMatch, QueryBatchOptions, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions, TrainOptions,
+    TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
 
 /// An open encrypted index. Every data method returns a Promise and runs off the JS thread.
@@ -78,11 +80,15 @@ impl EncryptedIndex {
             Ok(o) => o,
             Err(e) => return task::reject(env, e),
         };
+        let abort = match Abort::on(env, options.signal.as_ref(), "upsert") {
+            Ok(a) => a,
+            Err(e) => return task::reject(env, e),
+        };
         warn_if_background_failed(env, &self.inner)?;
         let index = self.inner.clone();
         let then = input::upsert_then(move |env, batch: Batch| {
-            let work = move || index.upsert(batch.into_items()?);
-            let promise = task::spawn(env, work, |_, report| {
+            let work = move |abort: &AtomicBool| index.upsert_unless(batch.into_items()?, abort);
+            let promise = task::spawn_abortable(env, abort, work, |_, report| {
                 Ok(UpsertResult { upserted_count: report.upserted as u32, training_triggered: report.training_started })
             })?;
             Ok(promise.to_unknown())
@@ -169,17 +175,18 @@ impl EncryptedIndex {
             let n_probes = convert::count(options.n_probes, "nProbes")?;
             let rerank = convert::count(options.rerank, "rerank")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
+            let abort = Abort::on(env, options.signal.as_ref(), "queryBatch")?;
             let then = input::rows_then(move |env, rows: RowsInput| {
-                let work = move || {
+                let work = move |abort: &AtomicBool| {
                     if strong {
                         index.sync()?;
                     }
                     let filter = input::parse_filter(filter.as_deref())?;
                     let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
-                    let lists = index.query_batch(&rows.rows(), &search)?;
+                    let lists = index.query_batch_unless(&rows.rows(), &search, abort)?;
                     Ok(output::Items::of_lists(&lists, include))
                 };
-                Ok(task::spawn(env, work, |env, items| items.into_js(env))?.to_unknown())
+                Ok(task::spawn_abortable(env, abort, work, |env, items| items.into_js(env))?.to_unknown())
             });
             input::rows(env, &options.vectors, self.inner.dimension().unwrap_or(0), then)
         })();
@@ -264,6 +271,34 @@ impl EncryptedIndex {
             Ok(pump) => Ok(task::typed(staged::run(env, pump, &[options.ids])?)),
             Err(failure) => Ok(task::typed(staged::rejected(env, failure)?)),
         }
+    }
+
+    /// Every item of the index, in batches of up to `batchSize`, as an async iterator:
+    /// `for await (const batch of index.iterate({ batchSize: 500 })) for (const item of batch)`.
+    /// Each item present when the first batch is read, and still present when its own batch
+    /// is, comes exactly once; items upserted after the start are not included. Bad options
+    /// reject the first `next()` with `ERR_INVALID_ARGUMENT`.
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']",
+        ts_args_type = "options?: IterateOptions & { include?: I }",
+        ts_return_type = "AsyncIterableIterator<Array<GetResult<I>>>"
+    )]
+    pub fn iterate(&self, env: &Env, options: Option<Unknown>) -> ItemBatches {
+        let options: ciphervec_core::Result<Option<IterateOptions>> =
+            options::optional(env, options.as_ref(), "iterate");
+        let (options, failure) = match options {
+            Ok(o) => (o, None),
+            Err(e) => (None, Some(e)),
+        };
+        let IterateOptions { batch_size: size, include, consistency } =
+            options.unwrap_or(IterateOptions { batch_size: None, include: None, consistency: None });
+        let include = Include { distance: false, ..convert::include(include.as_deref(), Include::GET_DEFAULT) };
+        let strong = self.strong(consistency);
+        let batch_size = match failure {
+            Some(e) => Err(e),
+            None => batch_size(size),
+        };
+        ItemBatches::new(self.inner.clone(), include, batch_size, strong)
     }
 
     /// Deletes items, all or none; ids not in the index are ignored.
@@ -371,23 +406,22 @@ impl EncryptedIndex {
             let e = ciphervec_core::Error::InvalidArgument("train: option onProgress is not a function".into());
             return task::reject(env, e);
         }
-        let cancel = Arc::new(AtomicBool::new(false));
-        if let Some(signal) = &options.signal {
-            if let Err(e) = abort_on_signal(env, signal, cancel.clone()) {
-                return task::reject(env, e);
-            }
-        }
         let progress = match &options.on_progress {
             Some(f) => Some(
                 f.build_threadsafe_function::<TrainingProgress>().callee_handled::<false>().weak::<true>().build()?,
             ),
             None => None,
         };
+        let abort = match Abort::on(env, options.signal.as_ref(), "train") {
+            Ok(a) => a,
+            Err(e) => return task::reject(env, e),
+        };
         if let Err(e) = self.inner.reserve_training() {
+            abort.finish(env);
             return task::reject(env, e);
         }
         let index = self.inner.clone();
-        let work = move || {
+        let work = move |cancel: &AtomicBool| {
             let report = |p: &ciphervec_core::TrainingProgress| {
                 if let Some(tsfn) = &progress {
                     let p = TrainingProgress {
@@ -398,9 +432,9 @@ impl EncryptedIndex {
                     tsfn.call(p, ThreadsafeFunctionCallMode::NonBlocking);
                 }
             };
-            index.train_reserved(&params, &cancel, &report)
+            index.train_reserved(&params, cancel, &report)
         };
-        task::spawn(env, work, |_, r| {
+        task::spawn_abortable(env, abort, work, |_, r| {
             Ok(TrainResult {
                 n_lists: r.n_lists as u32,
                 iterations: r.iterations as u32,
@@ -473,36 +507,15 @@ impl EncryptedIndex {
     }
 }
 
-/// Sets `cancel` when `signal` aborts (at once if it already has); `ERR_INVALID_ARGUMENT` if
-/// `signal` is not an `AbortSignal`.
-fn abort_on_signal(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> ciphervec_core::Result<()> {
-    let is_signal = (|| -> napi::Result<bool> {
-        let aborted: Unknown = signal.get_named_property("aborted")?;
-        let add: Unknown = signal.get_named_property("addEventListener")?;
-        Ok(aborted.get_type()? == napi::ValueType::Boolean && options::is_function(&add))
-    })();
-    if !is_signal.unwrap_or(false) {
-        options::clear_exception(env);
-        return Err(ciphervec_core::Error::InvalidArgument(
-            "train: option signal is not an AbortSignal (pass an AbortController's signal)".into(),
-        ));
+/// `batchSize` of `iterate`: 1 to [`MAX_BATCH`], default [`DEFAULT_BATCH`].
+fn batch_size(x: Option<f64>) -> ciphervec_core::Result<usize> {
+    match convert::count(x, "batchSize")? {
+        None => Ok(DEFAULT_BATCH),
+        Some(n) if (1..=MAX_BATCH).contains(&n) => Ok(n),
+        Some(n) => Err(ciphervec_core::Error::InvalidArgument(format!(
+            "iterate: batchSize must be a whole number from 1 to {MAX_BATCH}, got {n}"
+        ))),
     }
-    if signal.get_named_property::<bool>("aborted").unwrap_or(false) {
-        cancel.store(true, Ordering::Release);
-        return Ok(());
-    }
-    add_abort_listener(env, signal, cancel).map_err(|e| ciphervec_core::Error::Internal(e.reason))
-}
-
-fn add_abort_listener(env: &Env, signal: &Object, cancel: Arc<AtomicBool>) -> napi::Result<()> {
-    let listener = env.create_function_from_closure::<(), (), _>("onAbort", move |_| {
-        cancel.store(true, Ordering::Release);
-        Ok(())
-    })?;
-    type AddEventListener<'a> = Function<'a, FnArgs<(&'a str, Function<'a, (), ()>)>, ()>;
-    let add: AddEventListener = signal.get_named_property("addEventListener")?;
-    add.apply(signal, FnArgs::from(("abort", listener)))?;
-    Ok(())
 }
 
 /// Emits a process warning when auto-training, a background compaction or returning unused

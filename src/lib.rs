@@ -7,12 +7,14 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod abort;
 mod client;
 mod convert;
 mod errors;
 mod helpers;
 mod index;
 mod input;
+mod iterate;
 mod memory;
 mod names;
 mod options;

@@ -9,7 +9,7 @@ use napi::{sys, Env, JsValue, ValueType};
 
 use crate::helpers::check;
 use crate::types::{
-    ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, LoadIndexOptions, QueryBatchOptions,
+    ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, IterateOptions, LoadIndexOptions, QueryBatchOptions,
     QueryMetadataOptions, QueryOptions, ReadOptions, TrainOptions, UpsertOptions,
 };
 
@@ -35,7 +35,7 @@ const STORAGE: &[&str] = &[
 const AUTO_TRAIN: &[&str] = &["threshold"];
 
 impl Names for ClientOptions {
-    const NAMES: &'static [&'static str] = &["storage", "threads", "consistency"];
+    const NAMES: &'static [&'static str] = &["storage", "threads", "consistency", "clientKey"];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("storage", STORAGE)];
 }
 
@@ -44,13 +44,13 @@ impl Names for CreateIndexOptions {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN)];
 }
 
-impl Names for LoadIndexOptions {
-    const NAMES: &'static [&'static str] = &["indexName", "indexKey", "autoTrain"];
+impl Names for LoadIndexOptions<'_> {
+    const NAMES: &'static [&'static str] = &["indexName", "indexKey", "autoTrain", "signal"];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN)];
 }
 
 impl Names for UpsertOptions<'_> {
-    const NAMES: &'static [&'static str] = &["items", "ids", "vectors", "metadata", "contents"];
+    const NAMES: &'static [&'static str] = &["items", "ids", "vectors", "metadata", "contents", "signal"];
 }
 
 impl Names for QueryOptions<'_> {
@@ -60,7 +60,7 @@ impl Names for QueryOptions<'_> {
 
 impl Names for QueryBatchOptions<'_> {
     const NAMES: &'static [&'static str] =
-        &["vectors", "topK", "nProbes", "rerank", "filters", "include", "consistency"];
+        &["vectors", "topK", "nProbes", "rerank", "filters", "include", "consistency", "signal"];
 }
 
 impl Names for QueryMetadataOptions<'_> {
@@ -73,6 +73,10 @@ impl Names for GetOptions<'_> {
 
 impl Names for DeleteOptions<'_> {
     const NAMES: &'static [&'static str] = &["ids"];
+}
+
+impl Names for IterateOptions {
+    const NAMES: &'static [&'static str] = &["batchSize", "include", "consistency"];
 }
 
 impl Names for ReadOptions {
@@ -153,7 +157,7 @@ mod tests {
     #[test]
     fn every_list_is_its_interface_in_index_d_ts() {
         let dts = include_str!("../index.d.ts");
-        let lists: [(&str, &[&str]); 13] = [
+        let lists: [(&str, &[&str]); 14] = [
             ("ClientOptions", ClientOptions::NAMES),
             ("StorageOptions", STORAGE),
             ("CreateIndexOptions", CreateIndexOptions::NAMES),
@@ -166,6 +170,7 @@ mod tests {
             ("GetOptions", GetOptions::NAMES),
             ("DeleteOptions", DeleteOptions::NAMES),
             ("ReadOptions", ReadOptions::NAMES),
+            ("IterateOptions", IterateOptions::NAMES),
             ("TrainOptions", TrainOptions::NAMES),
         ];
         for (name, names) in lists {

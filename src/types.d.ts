@@ -121,7 +121,8 @@ export type Filter = LogicalOperators & {
 }
 
 /** `index.upsert` with `items` (the other form's fields absent). */
-export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> & {
+export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> &
+  Pick<UpsertOptions, 'signal'> & {
   ids?: never
   vectors?: never
   metadata?: never
@@ -130,7 +131,7 @@ export type UpsertItems = Required<Pick<UpsertOptions, 'items'>> & {
 
 /** `index.upsert` in the columnar form: `ids` and `vectors`, optionally `metadata` and `contents`. */
 export type UpsertColumns = Required<Pick<UpsertOptions, 'ids' | 'vectors'>> &
-  Pick<UpsertOptions, 'metadata' | 'contents'> & { items?: never }
+  Pick<UpsertOptions, 'metadata' | 'contents' | 'signal'> & { items?: never }
 
 /**
  * Whether the `include` list `I` surely holds `F`: only a list whose elements the compiler

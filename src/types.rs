@@ -62,12 +62,31 @@ pub enum Consistency {
 /// Options of `Client.open`.
 #[napi(object)]
 pub struct ClientOptions {
-    /// Where indexes live; default `{ kind: 'memory' }`.
-    pub storage: Option<StorageOptions>,
+    /// Where indexes live, required: `{ kind: 'disk', path }` in a directory,
+    /// `{ kind: 'postgres', url }` in a database many processes share, or `{ kind: 'memory' }`
+    /// only until the process exits (there is no default, so nobody loses data by leaving it out).
+    pub storage: StorageOptions,
     /// Worker threads for heavy work (queries, upserts, training): a whole number from 1 to
     /// 1024; default: one per CPU core.
     pub threads: Option<f64>,
     /// The default consistency of reads (`'postgres'` storage); default `'eventual'`.
+    pub consistency: Option<Consistency>,
+    /// 32 bytes (e.g. from `Client.generateKey()`, kept in your KMS) that seal the store's
+    /// catalog of index names, so `listIndexes()` lists every index created or loaded through
+    /// a client with this key, also after a restart. One store has one catalog: the first
+    /// client key it is opened with makes it, and another key rejects with `ERR_WRONG_KEY`.
+    pub client_key: Option<Uint8Array>,
+}
+
+/// Options of `index.iterate`.
+#[napi(object)]
+pub struct IterateOptions {
+    /// Items per batch: a whole number from 1 to 10,000; default 1,000.
+    pub batch_size: Option<f64>,
+    /// Fields to return besides `id`; default `['metadata', 'contents', 'vector']`.
+    #[napi(ts_type = "ReadonlyArray<IncludeField>")]
+    pub include: Option<Vec<IncludeField>>,
+    /// See `ClientOptions.consistency` (applies when the iteration starts).
     pub consistency: Option<Consistency>,
 }
 
@@ -144,7 +163,7 @@ pub struct CreateIndexOptions {
 
 /// Options of `client.loadIndex`.
 #[napi(object, object_to_js = false)]
-pub struct LoadIndexOptions {
+pub struct LoadIndexOptions<'env> {
     /// The name the index was created with.
     #[napi(ts_type = "string")]
     pub index_name: ExactString,
@@ -153,6 +172,10 @@ pub struct LoadIndexOptions {
     pub index_key: Uint8Array,
     /// Auto-training for this handle; see `CreateIndexOptions.autoTrain`.
     pub auto_train: Option<Either<bool, AutoTrainOptions>>,
+    /// Aborts the load: the promise rejects with `ERR_ABORTED` within one read batch (a few
+    /// MB of the store), nothing is opened and the stored index is untouched.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
 }
 
 /// One item to upsert.
@@ -204,6 +227,12 @@ pub struct UpsertOptions<'env> {
     /// Columnar form: contents per id (`null` for none).
     #[napi(ts_type = "ReadonlyArray<string | Uint8Array | null | undefined>")]
     pub contents: Option<Unknown<'env>>,
+    /// Aborts the upsert: the promise rejects with `ERR_ABORTED` and nothing is written, if
+    /// the signal fires before the write reaches the store (while the arguments are read,
+    /// while the batch waits for another write, or while it is sealed); once the write is
+    /// stored the call completes.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
 }
 
 /// Result of `index.upsert`.
@@ -274,6 +303,10 @@ pub struct QueryBatchOptions<'env> {
     pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
+    /// Aborts the batch: queries not started yet are skipped and the promise rejects with
+    /// `ERR_ABORTED`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
 }
 
 /// One neighbour, closest first.
