@@ -521,8 +521,8 @@ describe('postgres storage, many processes', () => {
         await db.connect()
         const backends = async () =>
           (
-            await db.query<{ pid: number; state: string; query: string }>(
-              "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            await db.query<{ pid: number; state: string; query: string; application_name: string }>(
+              "SELECT pid, state, query, application_name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
             )
           ).rows
         let frozen = 0
@@ -531,12 +531,13 @@ describe('postgres storage, many processes', () => {
           const key = Client.generateKey()
           const ia = await a.createIndex({ indexName: 'r', indexKey: key, dimension: 2, autoTrain: false })
           await ia.upsert({ items: [{ id: 'a', vector: [1, 2] }] })
-          const before = new Set((await backends()).map((r) => r.pid))
           // B: one pooled connection, a short query timeout, no polling (only LISTEN wake-ups).
-          const b = await openClient({ url: server.url, table, poolSize: 1, queryTimeoutMs: 1000, pollIntervalMs: 600_000 })
+          // Its backends are told apart by name: A's pool may open connections meanwhile.
+          const bUrl = `${server.url}${server.url.includes('?') ? '&' : '?'}application_name=ciphervec-b`
+          const b = await openClient({ url: bUrl, table, poolSize: 1, queryTimeoutMs: 1000, pollIntervalMs: 600_000 })
           const ib = await b.loadIndex({ indexName: 'r', indexKey: key, autoTrain: false })
           const mine = await eventually("B's two backends", async () => {
-            const rows = (await backends()).filter((r) => !before.has(r.pid))
+            const rows = (await backends()).filter((r) => r.application_name === 'ciphervec-b')
             return rows.length === 2 && rows.some((r) => r.query.startsWith('LISTEN')) ? rows : undefined
           })
           frozen = mine.find((r) => !r.query.startsWith('LISTEN'))!.pid
