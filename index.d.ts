@@ -363,6 +363,14 @@ export interface AutoTrainOptions {
   threshold?: number
 }
 
+/** BM25 parameters (see `CreateIndexOptions.bm25`). */
+export interface Bm25Options {
+  /** Term-frequency saturation, 0 or more; default 1.2. */
+  k1?: number
+  /** Length normalisation, 0 to 1; default 0.75. */
+  b?: number
+}
+
 /** Options of `Client.open`. */
 export interface ClientOptions {
   /**
@@ -417,6 +425,15 @@ export interface CreateIndexOptions {
    * `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
    */
   autoTrain?: boolean | AutoTrainOptions
+  /**
+   * Fields for full-text (BM25) search, fixed at creation: `'contents'` (the item's
+   * contents, when a string) and metadata dot paths (`'title'`, `'doc.summary'`); 1 to 16.
+   * A field holding a non-string for an item is skipped for that item. Needed by
+   * `queryMetadata({ text })` and `query({ vector, text })`.
+   */
+  textFields?: ReadonlyArray<string>
+  /** BM25 parameters; default `{ k1: 1.2, b: 0.75 }`. */
+  bm25?: Bm25Options
 }
 
 /** Options of `index.delete`. */
@@ -547,6 +564,10 @@ export interface MemoryStats {
   metadataBytes: number
   /** Contents. */
   contentsBytes: number
+  /** The metadata index (which items hold which values), estimated. */
+  metadataIndexBytes: number
+  /** The full-text index (`textFields`), estimated. */
+  textIndexBytes: number
   /** Everything else: norms, centroids, list slots, per-item bookkeeping, tombstones. */
   otherBytes: number
   /** All of it. */
@@ -556,6 +577,8 @@ export interface MemoryStats {
 /** One item matched by `queryMetadata`. */
 export interface MetadataMatch {
   id: string
+  /** The BM25 score of a full-text search (`text` given), higher is better. */
+  score?: number
 }
 
 /** Options of `index.queryBatch`. */
@@ -586,8 +609,20 @@ export interface QueryBatchOptions {
 
 /** Options of `index.queryMetadata`. */
 export interface QueryMetadataOptions {
-  /** Mongo-style metadata filter; `{}` matches every item. */
-  filters: Filter
+  /**
+   * Mongo-style metadata filter; `{}` matches every item. Required unless `text` is given
+   * (then it pre-filters the text's matches).
+   */
+  filters?: Filter
+  /**
+   * Full-text search: items matching this text by BM25 over the index's text fields,
+   * best first, each with its `score` (`orderBy` does not apply).
+   */
+  text?: string
+  /** Full-text search: the text fields to search; default all of the index's. */
+  textFields?: ReadonlyArray<string>
+  /** Full-text search: only items holding every term of the text; default false. */
+  requireAllTerms?: boolean
   /** How many ids to return, 1..=10000; default 100. */
   topK?: number
   /**
@@ -630,6 +665,23 @@ export interface QueryOptions {
   include?: ReadonlyArray<IncludeField>
   /** See `ClientOptions.consistency`. */
   consistency?: Consistency
+  /**
+   * Hybrid search: a text searched by BM25 over the index's text fields, whose ranking
+   * is fused with the vector's by weighted reciprocal rank fusion (each ranking takes
+   * 3 × `topK` candidates; both see `filters`). Results then carry `score` (higher is
+   * better) and are ordered by it.
+   */
+  text?: string
+  /** Hybrid search: the text fields to search; default all of the index's. */
+  textFields?: ReadonlyArray<string>
+  /**
+   * Hybrid search: the vector ranking's weight, 0 (text only) to 1 (vector only); default
+   * 0.5. A result's score is `alpha / (rrfK + vector rank) + (1 − alpha) / (rrfK + text
+   * rank)`, ranks from 1, a ranking it is absent from adding nothing.
+   */
+  alpha?: number
+  /** Hybrid search: the rank offset of the fusion, 0 or more; default 60. */
+  rrfK?: number
 }
 
 /** One neighbour, closest first. */
@@ -637,6 +689,8 @@ export interface QueryResultItem {
   id: string
   /** Distance under the index's metric (lower is closer), if `include` has `'distance'`. */
   distance?: number
+  /** The fused score of a hybrid query (`text` given), higher is better. */
+  score?: number
   /** The item's metadata, if `include` has `'metadata'` and the item has any. */
   metadata?: Metadata
   contents?: string | Buffer

@@ -29,7 +29,7 @@ describe('index.stats()', () => {
     assert.ok(loose.memory.vectorsBytes >= 2000 * dim * 4, JSON.stringify(loose.memory))
     assert.ok(loose.memory.idsBytes > 0 && loose.memory.metadataBytes > 0 && loose.memory.contentsBytes > 0, JSON.stringify(loose.memory))
     const m = loose.memory
-    assert.equal(m.totalBytes, m.vectorsBytes + m.codesBytes + m.idsBytes + m.metadataBytes + m.contentsBytes + m.otherBytes)
+    assert.equal(m.totalBytes, m.vectorsBytes + m.codesBytes + m.idsBytes + m.metadataBytes + m.contentsBytes + m.metadataIndexBytes + m.textIndexBytes + m.otherBytes)
 
     await index.train({ nLists: 32, seed: 1 })
     const trained = await index.stats()

@@ -96,10 +96,19 @@ impl Client {
             Ok(t) => t,
             Err(e) => return task::reject(env, e),
         };
+        let text = options.text_fields.map(|fields| {
+            let mut spec = ciphervec_core::TextSpec::new(fields);
+            if let Some(bm25) = &options.bm25 {
+                spec.k1 = bm25.k1.map_or(spec.k1, |x| x as f32);
+                spec.b = bm25.b.map_or(spec.b, |x| x as f32);
+            }
+            spec
+        });
         let spec = ciphervec_core::IndexSpec {
             dimension,
             metric: Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean)),
             index_type,
+            text,
         };
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {

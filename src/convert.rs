@@ -122,7 +122,7 @@ pub fn auto_train(option: Option<&Either<bool, AutoTrainOptions>>) -> Result<Aut
 /// The core's stats as the JS object (counts fit a u32: an index holds fewer items).
 pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState) -> IndexStats {
     let m = s.memory;
-    let other = m.total() - m.vectors - m.codes - m.ids - m.metadata - m.contents;
+    let other = m.total() - m.vectors - m.codes - m.ids - m.metadata - m.contents - m.metadata_index - m.text_index;
     IndexStats {
         items: s.items as u32,
         dimension: s.dimension.map(|d| d as u32),
@@ -144,6 +144,8 @@ pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState)
             ids_bytes: m.ids as f64,
             metadata_bytes: m.metadata as f64,
             contents_bytes: m.contents as f64,
+            metadata_index_bytes: m.metadata_index as f64,
+            text_index_bytes: m.text_index as f64,
             other_bytes: other as f64,
             total_bytes: m.total() as f64,
         },

@@ -262,7 +262,7 @@
   // ---- results ----
 
   // Builds result objects [start..end) from the columns of that slice the Rust side
-  // prepared: `ids` (JSON array text), `distances` (Float64Array or null), `metadata` and
+  // prepared: `ids` (JSON array text), `distances` and `scores` (Float64Arrays or null), `metadata` and
   // `texts` (JSON array texts or null), `bytes` ([position, Buffer] pairs or null), `vectors`
   // (a Float32Array of (end − start) × dim or null). Each vector is a copy of its own.
   function buildItems(c, start, end, into) {
@@ -275,6 +275,7 @@
       const k = i - start
       const item = { id: ids[k] }
       if (c.distances !== null) item.distance = c.distances[k]
+      if (c.scores !== null) item.score = c.scores[k]
       if (metadata !== null && metadata[k] !== null) item.metadata = metadata[k]
       if (texts !== null && texts[k] !== null) item.contents = texts[k]
       else if (bytes.has(i)) item.contents = bytes.get(i)

@@ -3,8 +3,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::{Include, Index, Search};
-use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, PromiseRaw, Unknown};
+use ciphervec_core::{Include, Index, ItemView, Search};
+use napi::bindgen_prelude::{Either, FnArgs, Function, JsObjectValue, Object, PromiseRaw, Unknown};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi::JsValue;
@@ -138,14 +138,36 @@ impl EncryptedIndex {
         let include = convert::include(options.include.as_deref(), Include::QUERY_DEFAULT);
         let index = self.inner.clone();
         let strong = self.strong(options.consistency);
+        let hybrid_only = options.alpha.is_some() || options.rrf_k.is_some() || options.text_fields.is_some();
+        let hybrid = options.text.map(|text| {
+            let fusion = ciphervec_core::Fusion::default();
+            let fusion = ciphervec_core::Fusion {
+                alpha: options.alpha.unwrap_or(fusion.alpha),
+                rrf_k: options.rrf_k.unwrap_or(fusion.rrf_k),
+            };
+            (text, options.text_fields, fusion)
+        });
+        if hybrid.is_none() && hybrid_only {
+            let e = ciphervec_core::Error::InvalidArgument(
+                "query: alpha, rrfK and textFields apply to a hybrid query only: give a text too".into(),
+            );
+            return task::reject(env, e);
+        }
         let work = move || {
             if strong {
                 index.sync()?;
             }
             let filter = input::parse_filter(filter.as_deref())?;
-            let views =
-                index.query(&vector, &Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include })?;
-            Ok(output::Items::of(&views, include))
+            let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
+            match &hybrid {
+                None => Ok(output::Items::of(&index.query(&vector, &search)?, include)),
+                Some((text, fields, fusion)) => {
+                    let q = ciphervec_core::TextQuery { text, fields: fields.as_deref(), require_all: false };
+                    let (views, scores): (Vec<_>, Vec<_>) =
+                        index.hybrid_query(&vector, &q, *fusion, &search)?.into_iter().unzip();
+                    Ok(output::Items::scored(&views, scores, include))
+                }
+            }
         };
         let promise = task::spawn(env, work, |env, items| items.into_js(env))?;
         Ok(task::typed(promise.to_unknown()))
@@ -211,10 +233,28 @@ impl EncryptedIndex {
             Ok(o) => o,
             Err(e) => return task::reject(env, e),
         };
+        let text = options.text;
         let prepared = (|| -> Result<_, Failure> {
             let top_k = Self::top_k(options.top_k)?;
-            let filter = input::filter_json(env, Some(&options.filters))?
-                .ok_or_else(|| ciphervec_core::Error::InvalidFilter("queryMetadata needs a filters object".into()))?;
+            let filter = input::filter_json(env, options.filters.as_ref())?;
+            if filter.is_none() && text.is_none() {
+                return Err(ciphervec_core::Error::InvalidFilter(
+                    "queryMetadata needs a filters object or a text".into(),
+                )
+                .into());
+            }
+            if text.is_some() && options.order_by.is_some() {
+                return Err(ciphervec_core::Error::InvalidArgument(
+                    "queryMetadata: orderBy does not apply to a text search (its results are ordered by score)".into(),
+                )
+                .into());
+            }
+            if text.is_none() && (options.text_fields.is_some() || options.require_all_terms.is_some()) {
+                return Err(ciphervec_core::Error::InvalidArgument(
+                    "queryMetadata: textFields and requireAllTerms apply to a text search only: give a text too".into(),
+                )
+                .into());
+            }
             let order_by = options.order_by.map(|o| o.get("orderBy")).transpose()?;
             Ok((top_k, filter, order_by))
         })();
@@ -223,17 +263,39 @@ impl EncryptedIndex {
             Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
         let ascending = options.ascending.unwrap_or(true);
+        let (text_fields, require_all) = (options.text_fields, options.require_all_terms.unwrap_or(false));
         let index = self.inner.clone();
         let strong = self.strong(options.consistency);
         let work = move || {
             if strong {
                 index.sync()?;
             }
-            let filter = input::parse_filter(Some(&filter))?.expect("a filter was given");
-            let ids = index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)?;
-            Ok(output::Ids::of(&ids, true))
+            let filter = input::parse_filter(filter.as_deref())?;
+            match &text {
+                Some(text) => {
+                    let q = ciphervec_core::TextQuery { text, fields: text_fields.as_deref(), require_all };
+                    let hits = index.text_search(&q, filter.as_ref(), top_k)?;
+                    let (views, scores): (Vec<ItemView>, Vec<f64>) = hits
+                        .into_iter()
+                        .map(|h| {
+                            let view =
+                                ItemView { id: h.id, distance: None, metadata: None, contents: None, vector: None };
+                            (view, h.score)
+                        })
+                        .unzip();
+                    Ok(Either::B(output::Items::scored(&views, scores, Include::default())))
+                }
+                None => {
+                    let filter = filter.expect("a filter was given");
+                    let ids = index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)?;
+                    Ok(Either::A(output::Ids::of(&ids, true)))
+                }
+            }
         };
-        let promise = task::spawn(env, work, |env, ids| ids.into_js(env))?;
+        let promise = task::spawn(env, work, |env, out| match out {
+            Either::A(ids) => ids.into_js(env),
+            Either::B(items) => items.into_js(env),
+        })?;
         Ok(task::typed(promise.to_unknown()))
     }
 

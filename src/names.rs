@@ -33,6 +33,7 @@ const STORAGE: &[&str] = &[
     "pollIntervalMs",
 ];
 const AUTO_TRAIN: &[&str] = &["threshold"];
+const BM25: &[&str] = &["k1", "b"];
 
 impl Names for ClientOptions {
     const NAMES: &'static [&'static str] = &["storage", "threads", "consistency", "clientKey"];
@@ -40,8 +41,9 @@ impl Names for ClientOptions {
 }
 
 impl Names for CreateIndexOptions {
-    const NAMES: &'static [&'static str] = &["indexName", "indexKey", "dimension", "metric", "indexType", "autoTrain"];
-    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN)];
+    const NAMES: &'static [&'static str] =
+        &["indexName", "indexKey", "dimension", "metric", "indexType", "autoTrain", "textFields", "bm25"];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN), ("bm25", BM25)];
 }
 
 impl Names for LoadIndexOptions<'_> {
@@ -54,8 +56,19 @@ impl Names for UpsertOptions<'_> {
 }
 
 impl Names for QueryOptions<'_> {
-    const NAMES: &'static [&'static str] =
-        &["vector", "topK", "nProbes", "rerank", "filters", "include", "consistency"];
+    const NAMES: &'static [&'static str] = &[
+        "vector",
+        "topK",
+        "nProbes",
+        "rerank",
+        "filters",
+        "include",
+        "consistency",
+        "text",
+        "textFields",
+        "alpha",
+        "rrfK",
+    ];
 }
 
 impl Names for QueryBatchOptions<'_> {
@@ -64,7 +77,8 @@ impl Names for QueryBatchOptions<'_> {
 }
 
 impl Names for QueryMetadataOptions<'_> {
-    const NAMES: &'static [&'static str] = &["filters", "topK", "orderBy", "ascending", "consistency"];
+    const NAMES: &'static [&'static str] =
+        &["filters", "text", "textFields", "requireAllTerms", "topK", "orderBy", "ascending", "consistency"];
 }
 
 impl Names for GetOptions<'_> {
@@ -157,11 +171,12 @@ mod tests {
     #[test]
     fn every_list_is_its_interface_in_index_d_ts() {
         let dts = include_str!("../index.d.ts");
-        let lists: [(&str, &[&str]); 14] = [
+        let lists: [(&str, &[&str]); 15] = [
             ("ClientOptions", ClientOptions::NAMES),
             ("StorageOptions", STORAGE),
             ("CreateIndexOptions", CreateIndexOptions::NAMES),
             ("AutoTrainOptions", AUTO_TRAIN),
+            ("Bm25Options", BM25),
             ("LoadIndexOptions", LoadIndexOptions::NAMES),
             ("UpsertOptions", UpsertOptions::NAMES),
             ("QueryOptions", QueryOptions::NAMES),

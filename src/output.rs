@@ -25,6 +25,8 @@ pub struct Items {
     per_slice: usize,
     ids: Vec<String>,
     distances: Option<Vec<f64>>,
+    /// Hybrid and full-text scores.
+    scores: Option<Vec<f64>>,
     metadata: Option<Vec<String>>,
     texts: Option<Vec<String>>,
     /// Byte contents per slice, by position.
@@ -75,6 +77,7 @@ impl Items {
             per_slice,
             ids,
             distances: include.distance.then(|| views.iter().map(|v| v.distance.map_or(0.0, f64::from)).collect()),
+            scores: None,
             metadata,
             texts,
             bytes,
@@ -82,6 +85,14 @@ impl Items {
             dim,
             list_ends: None,
         }
+    }
+
+    /// The columns of scored results (a hybrid query, a full-text search): `scores[i]` is
+    /// the score of `views[i]`.
+    pub fn scored(views: &[ItemView], scores: Vec<f64>, include: Include) -> Items {
+        let mut items = Items::of(views, include);
+        items.scores = Some(scores);
+        items
     }
 
     /// The columns of one result list per query, built into one array of arrays.
@@ -130,6 +141,10 @@ impl Pump for ItemsPump {
             match &items.distances {
                 Some(d) => c.set_named_property("distances", Float64Array::from(&d[start..end]))?,
                 None => c.set_named_property("distances", Null)?,
+            }
+            match &items.scores {
+                Some(d) => c.set_named_property("scores", Float64Array::from(&d[start..end]))?,
+                None => c.set_named_property("scores", Null)?,
             }
             match &items.vectors {
                 Some(v) => {

@@ -159,6 +159,23 @@ pub struct CreateIndexOptions {
     /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
     /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
     pub auto_train: Option<Either<bool, AutoTrainOptions>>,
+    /// Fields for full-text (BM25) search, fixed at creation: `'contents'` (the item's
+    /// contents, when a string) and metadata dot paths (`'title'`, `'doc.summary'`); 1 to 16.
+    /// A field holding a non-string for an item is skipped for that item. Needed by
+    /// `queryMetadata({ text })` and `query({ vector, text })`.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub text_fields: Option<Vec<String>>,
+    /// BM25 parameters; default `{ k1: 1.2, b: 0.75 }`.
+    pub bm25: Option<Bm25Options>,
+}
+
+/// BM25 parameters (see `CreateIndexOptions.bm25`).
+#[napi(object, object_to_js = false)]
+pub struct Bm25Options {
+    /// Term-frequency saturation, 0 or more; default 1.2.
+    pub k1: Option<f64>,
+    /// Length normalisation, 0 to 1; default 0.75.
+    pub b: Option<f64>,
 }
 
 /// Options of `client.loadIndex`.
@@ -280,6 +297,20 @@ pub struct QueryOptions<'env> {
     pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
+    /// Hybrid search: a text searched by BM25 over the index's text fields, whose ranking
+    /// is fused with the vector's by weighted reciprocal rank fusion (each ranking takes
+    /// 3 × `topK` candidates; both see `filters`). Results then carry `score` (higher is
+    /// better) and are ordered by it.
+    pub text: Option<String>,
+    /// Hybrid search: the text fields to search; default all of the index's.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub text_fields: Option<Vec<String>>,
+    /// Hybrid search: the vector ranking's weight, 0 (text only) to 1 (vector only); default
+    /// 0.5. A result's score is `alpha / (rrfK + vector rank) + (1 − alpha) / (rrfK + text
+    /// rank)`, ranks from 1, a ranking it is absent from adding nothing.
+    pub alpha: Option<f64>,
+    /// Hybrid search: the rank offset of the fusion, 0 or more; default 60.
+    pub rrf_k: Option<f64>,
 }
 
 /// Options of `index.queryBatch`.
@@ -315,6 +346,8 @@ pub struct QueryResultItem {
     pub id: String,
     /// Distance under the index's metric (lower is closer), if `include` has `'distance'`.
     pub distance: Option<f64>,
+    /// The fused score of a hybrid query (`text` given), higher is better.
+    pub score: Option<f64>,
     /// The item's metadata, if `include` has `'metadata'` and the item has any.
     #[napi(ts_type = "Metadata")]
     pub metadata: Option<Map<String, Value>>,
@@ -406,6 +439,10 @@ pub struct MemoryStats {
     pub metadata_bytes: f64,
     /// Contents.
     pub contents_bytes: f64,
+    /// The metadata index (which items hold which values), estimated.
+    pub metadata_index_bytes: f64,
+    /// The full-text index (`textFields`), estimated.
+    pub text_index_bytes: f64,
     /// Everything else: norms, centroids, list slots, per-item bookkeeping, tombstones.
     pub other_bytes: f64,
     /// All of it.
@@ -507,9 +544,18 @@ pub enum TrainingState {
 /// Options of `index.queryMetadata`.
 #[napi(object, object_to_js = false)]
 pub struct QueryMetadataOptions<'env> {
-    /// Mongo-style metadata filter; `{}` matches every item.
+    /// Mongo-style metadata filter; `{}` matches every item. Required unless `text` is given
+    /// (then it pre-filters the text's matches).
     #[napi(ts_type = "Filter")]
-    pub filters: Unknown<'env>,
+    pub filters: Option<Unknown<'env>>,
+    /// Full-text search: items matching this text by BM25 over the index's text fields,
+    /// best first, each with its `score` (`orderBy` does not apply).
+    pub text: Option<String>,
+    /// Full-text search: the text fields to search; default all of the index's.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub text_fields: Option<Vec<String>>,
+    /// Full-text search: only items holding every term of the text; default false.
+    pub require_all_terms: Option<bool>,
     /// How many ids to return, 1..=10000; default 100.
     pub top_k: Option<f64>,
     /// Dot path of a metadata field to order by (numbers before strings, items without the
@@ -526,4 +572,6 @@ pub struct QueryMetadataOptions<'env> {
 #[napi(object)]
 pub struct MetadataMatch {
     pub id: String,
+    /// The BM25 score of a full-text search (`text` given), higher is better.
+    pub score: Option<f64>,
 }

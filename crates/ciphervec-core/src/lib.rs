@@ -25,12 +25,14 @@ pub use crypto::random_key;
 pub use error::{Error, Result};
 pub use format::record::Contents;
 pub use index::{
-    AutoTrain, BackgroundFailure, BackgroundTask, Include, Index, IndexSpec, IndexStats, ItemView, ListSizes,
-    MemoryUsage, NewItem, Search, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, UpsertReport,
-    AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH,
-    MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
+    AutoTrain, BackgroundFailure, BackgroundTask, Fusion, Include, Index, IndexSpec, IndexStats, ItemView, ListSizes,
+    MemoryUsage, NewItem, Search, TextHit, TextQuery, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress,
+    UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, HYBRID_CANDIDATES, MAX_DIMENSION, MAX_ID_BYTES,
+    MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
 };
-pub use meta::{ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef};
+pub use meta::{
+    ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef, TextSpec, CONTENTS_FIELD, MAX_QUERY_TEXT, MAX_TEXT_FIELDS,
+};
 pub use store::{
     Change, Claim, DiskStorage, EntryBatch, LogEntry, LogKind, MemoryStorage, Sharing, Snapshot, Storage, Wake,
     WriteTxn,
@@ -50,6 +52,11 @@ pub mod test_util {
     pub const SEAL_OVERHEAD: usize = crate::crypto::SEAL_OVERHEAD;
 
     pub use crate::store::SharedMemoryStorage;
+
+    /// The terms the full-text analyzer makes of `text` (for reference implementations).
+    pub fn text_terms(text: &str) -> Vec<String> {
+        crate::meta::text::analyzer::terms(text)
+    }
 
     /// Runs the checks every [`Storage`](crate::Storage) backend must pass on `store` (which
     /// must be empty).

@@ -30,7 +30,7 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> 
 }
 
 fn create(client: &Client, key: &[u8; 32], name: &str, metric: Metric, index_type: IndexType) -> Arc<Index> {
-    client.create_index_with(name, key, &IndexSpec { dimension: None, metric, index_type }).unwrap()
+    client.create_index_with(name, key, &IndexSpec { dimension: None, metric, index_type, text: None }).unwrap()
 }
 
 fn upsert(index: &Arc<Index>, data: &[Vec<f32>]) {

@@ -6,14 +6,17 @@ use crate::crypto::{random_key, DataKeys, IndexKey};
 use crate::error::{Error, Result};
 use crate::format::keys::{aad, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY};
 use crate::format::vault::{Sealed, Vault};
-use crate::format::wire::{check_version, Reader};
+use crate::format::wire::{check_version, put_bytes, Reader};
+use crate::meta::text::TextSpec;
 use crate::vector::codes::Codec;
 use crate::vector::{IndexType, Metric};
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
-/// 2 added the index type (version 1 is an IVF-Flat index).
+/// 2 added the index type (version 1 is an IVF-Flat index), 3 the text fields (written only
+/// by indexes that have some, so an index without them stays readable by older builds).
 const CONFIG_VERSION: u8 = 2;
+const TEXT_CONFIG_VERSION: u8 = 3;
 /// 2 added the code book (version 1 has none).
 const CENTROIDS_VERSION: u8 = 2;
 
@@ -30,6 +33,8 @@ pub(crate) struct Config {
     pub(crate) dimension: Option<usize>,
     pub(crate) metric: Metric,
     pub(crate) index_type: IndexType,
+    /// What full-text search indexes (config version 3), if anything.
+    pub(crate) text: Option<TextSpec>,
 }
 
 impl Header {
@@ -81,11 +86,21 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 
 impl Config {
     /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ index type u8 ‖
-    /// name (UTF-8), padded: the config's size would reveal the length of the index's name.
+    /// [version 3: k1 f32 ‖ b f32 ‖ field count u32 ‖ fields, each length-prefixed] ‖ name
+    /// (UTF-8), padded: the config's size would reveal the length of the index's name.
     pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
-        let mut plain = vec![CONFIG_VERSION, self.metric.to_byte()];
+        let version = if self.text.is_some() { TEXT_CONFIG_VERSION } else { CONFIG_VERSION };
+        let mut plain = vec![version, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.push(self.index_type.to_byte());
+        if let Some(text) = &self.text {
+            plain.extend_from_slice(&text.k1.to_le_bytes());
+            plain.extend_from_slice(&text.b.to_le_bytes());
+            plain.extend_from_slice(&(text.fields.len() as u32).to_le_bytes());
+            for f in &text.fields {
+                put_bytes(&mut plain, f.as_bytes());
+            }
+        }
         plain.extend_from_slice(self.name.as_bytes());
         vault.seal_padded(CONFIG_KEY, &plain)
     }
@@ -95,7 +110,7 @@ impl Config {
             .open(CONFIG_KEY, blob)
             .map_err(|_| Error::Integrity(format!("the config of index '{index_name}'")))?;
         let version = plain.first().copied();
-        check_version("index config", version, &[1, CONFIG_VERSION], None)?;
+        check_version("index config", version, &[1, CONFIG_VERSION, TEXT_CONFIG_VERSION], None)?;
         let mut r = Reader::new(&plain[1..], "index config");
         let metric = Metric::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown metric"))?;
         let dim = r.u32()? as usize;
@@ -103,8 +118,22 @@ impl Config {
             Some(1) => IndexType::IvfFlat,
             _ => IndexType::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown index type"))?,
         };
+        let text = match version {
+            Some(TEXT_CONFIG_VERSION) => {
+                let k1 = f32::from_bits(r.u32()?);
+                let b = f32::from_bits(r.u32()?);
+                let n = r.u32()? as usize;
+                let mut fields = Vec::with_capacity(n.min(64));
+                for _ in 0..n {
+                    let f = std::str::from_utf8(r.bytes()?).map_err(|_| r.corrupt("text field is not UTF-8"))?;
+                    fields.push(f.to_string());
+                }
+                Some(TextSpec { fields, k1, b })
+            }
+            _ => None,
+        };
         let name = std::str::from_utf8(r.rest()).map_err(|_| r.corrupt("name is not UTF-8"))?.to_string();
-        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type })
+        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type, text })
     }
 }
 
@@ -204,10 +233,20 @@ mod tests {
     fn config_and_centroids_round_trip_and_are_bound_to_their_index() {
         let keys = [7u8; 32];
         let vault = |name: &str| Vault::new(DataKeys::derive(&keys), name.into(), 0);
-        let c =
-            Config { name: "docs".into(), dimension: Some(384), metric: Metric::Cosine, index_type: IndexType::IvfSq8 };
+        let c = Config {
+            name: "docs".into(),
+            dimension: Some(384),
+            metric: Metric::Cosine,
+            index_type: IndexType::IvfSq8,
+            text: None,
+        };
         let blob = c.seal(&vault("s1")).blob;
         assert_eq!(Config::open(&blob, &vault("s1"), "docs").unwrap(), c);
+        let t = Config {
+            text: Some(TextSpec { fields: vec!["contents".into(), "meta.title".into()], k1: 1.5, b: 0.3 }),
+            ..c.clone()
+        };
+        assert_eq!(Config::open(&t.seal(&vault("s1")).blob, &vault("s1"), "docs").unwrap(), t);
         assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
         let centroids = [1.0, 2.0, 3.0, 4.0];
         let blob = seal_centroids(&vault("s1"), 2, &centroids, None).blob;

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::format::keys::{
     segment_key, CENTROIDS_KEY, CONFIG_KEY, DIRECTORY_KEY, HEADER_KEY, RECORD_PREFIX, SUMMARY_KEY, TOMBSTONE_PREFIX,
 };
-use crate::format::manifest::{seal_centroids, Config, Header};
+use crate::format::manifest::{seal_centroids, Header};
 use crate::format::segment::{self, SegmentWriter, SEGMENT_BYTES};
 use crate::format::summary::Summary;
 use crate::format::vault::Vault;
@@ -103,14 +103,8 @@ impl Index {
         let trained = if vault.rotation_due() {
             let (header, keys) = Header::create(&self.kek, &self.storage_name);
             vault = Arc::new(Vault::new(keys, self.storage_name.clone(), 0));
-            let config = Config {
-                name: self.name.clone(),
-                dimension: (dim > 0).then_some(dim),
-                metric: self.metric,
-                index_type: self.index_type,
-            };
             changes.push((HEADER_KEY.to_vec(), Some(header.encode())));
-            changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&vault).blob)));
+            changes.push((CONFIG_KEY.to_vec(), Some(self.config(dim).seal(&vault).blob)));
             trained.or_else(|| state.ivf.as_ref().map(|ivf| (ivf.quantizer.centroids(), ivf.lists.codec())))
         } else {
             trained

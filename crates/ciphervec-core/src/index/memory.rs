@@ -26,6 +26,8 @@ pub struct MemoryUsage {
     pub metadata: usize,
     /// The metadata index (which items hold which values), estimated.
     pub metadata_index: usize,
+    /// The full-text index (terms, their postings, each item's term frequencies), estimated.
+    pub text_index: usize,
     /// Contents and their column.
     pub contents: usize,
     /// Per-item bookkeeping: each item's list id and where its stored version lives.
@@ -41,7 +43,7 @@ impl MemoryUsage {
     }
 
     /// Each structure's name and bytes.
-    pub fn parts(&self) -> [(&'static str, usize); 11] {
+    pub fn parts(&self) -> [(&'static str, usize); 12] {
         [
             ("vectors", self.vectors),
             ("norms", self.norms),
@@ -51,6 +53,7 @@ impl MemoryUsage {
             ("ids", self.ids),
             ("metadata", self.metadata),
             ("metadata index", self.metadata_index),
+            ("text index", self.text_index),
             ("contents", self.contents),
             ("columns", self.columns),
             ("tombstones", self.tombstones),
@@ -66,6 +69,7 @@ impl Index {
             let state = self.read_state()?;
             state.items.heap_bytes(&mut usage);
             usage.metadata_index = state.postings.heap_bytes();
+            usage.text_index = state.text.as_ref().map_or(0, |t| t.heap_bytes());
             if let Some(ivf) = &state.ivf {
                 let lists = ivf.lists.heap_bytes();
                 usage.vectors += lists.vectors;

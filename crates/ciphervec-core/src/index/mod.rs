@@ -26,6 +26,7 @@ mod memory;
 mod read;
 mod state;
 mod stats;
+mod text;
 mod training;
 mod validate;
 mod write;
@@ -37,6 +38,7 @@ pub use background::{AutoTrain, BackgroundFailure, BackgroundTask, AUTO_COMPACT_
 pub use memory::MemoryUsage;
 pub use read::{Include, ItemView, Search};
 pub use stats::{IndexStats, ListSizes};
+pub use text::{Fusion, TextHit, TextQuery, HYBRID_CANDIDATES};
 pub use training::{TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, MAX_ITERS, MAX_N_LISTS};
 pub use validate::{DEFAULT_TOP_K, MAX_DIMENSION, MAX_ID_BYTES, MAX_METADATA_DEPTH, MAX_RERANK, MAX_TOP_K};
 pub use write::{NewItem, UpsertReport};
@@ -53,12 +55,13 @@ use crate::index::background::Background;
 use crate::index::items::Items;
 use crate::index::ledger::Ledger;
 use crate::index::state::State;
+use crate::meta::text::TextSpec;
 use crate::store::{Change, LogKind, Storage, WriteTxn};
 use crate::vector::ivf::Ivf;
 use crate::vector::{IndexType, Metric};
 
 /// What `createIndex` fixes about a new index.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IndexSpec {
     /// The dimension, or `None` to take it from the first upsert.
     pub dimension: Option<usize>,
@@ -66,6 +69,8 @@ pub struct IndexSpec {
     pub metric: Metric,
     /// How the lists store the vectors they scan, once trained.
     pub index_type: IndexType,
+    /// Fields for full-text (BM25) search, if any.
+    pub text: Option<TextSpec>,
 }
 
 /// What a client shares with its indexes.
@@ -83,6 +88,8 @@ pub struct Index {
     storage_name: String,
     metric: Metric,
     index_type: IndexType,
+    /// What full-text search indexes (fixed at creation).
+    text: Option<TextSpec>,
     /// The caller's key, kept to wrap a fresh data key when the old one's nonce budget is
     /// spent (see `format::vault`).
     kek: IndexKey,
@@ -139,13 +146,16 @@ impl Index {
         kek: &IndexKey,
         spec: &IndexSpec,
     ) -> Result<Index> {
-        let IndexSpec { dimension, metric, index_type } = *spec;
+        let IndexSpec { dimension, metric, index_type, ref text } = *spec;
         if let Some(d) = dimension {
             validate::check_dimension(d)?;
         }
+        if let Some(problem) = text.as_ref().and_then(TextSpec::problem) {
+            return Err(Error::invalid(problem));
+        }
         let (header, keys) = Header::create(kek, &storage_name);
         let vault = Vault::new(keys, storage_name.clone(), 0);
-        let config = Config { name: name.to_string(), dimension, metric, index_type };
+        let config = Config { name: name.to_string(), dimension, metric, index_type, text: text.clone() };
         let sealed_config = config.seal(&vault);
         let summary = Summary::default().seal(&vault);
         let changes = vec![
@@ -166,7 +176,7 @@ impl Index {
                 txn.commit(&[], changes, LogKind::Rewrite, Vec::new())?
             }
         };
-        let state = State::new(Items::new(dimension.unwrap_or(0)));
+        let state = State::new(Items::new(dimension.unwrap_or(0)), text.as_ref());
         let opened = Opened { config, vault, state, ledger: Ledger::default() };
         Ok(Index::assemble(shared, kek, opened, seq))
     }
@@ -235,7 +245,7 @@ impl Index {
         let dim = config.dimension.unwrap_or(0);
         let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary };
         let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
-        let mut state = State::new(items);
+        let mut state = State::new(items, config.text.as_ref());
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
             let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
@@ -261,6 +271,7 @@ impl Index {
             storage_name: vault.storage_name().to_string(),
             metric: config.metric,
             index_type: config.index_type,
+            text: config.text,
             kek: kek.clone(),
             vault: RwLock::new(Arc::new(vault)),
             shared,
@@ -433,7 +444,7 @@ impl Index {
             None => self.shared.store.drop_space(&self.storage_name)?,
         }
         self.close();
-        *self.write_state()? = State::new(Items::new(0));
+        *self.write_state()? = State::new(Items::new(0), None);
         // The index is gone: an entry left behind (this write failed) names no index and is
         // never listed, since listing checks each entry's header.
         if let Some(catalog) = &self.shared.catalog {
@@ -454,7 +465,18 @@ impl Index {
     /// Frees the working set once the client is closed (waits for running reads). The sync
     /// getters keep their last values.
     pub(crate) fn release_working_set(&self) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0));
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None);
+    }
+
+    /// The config of this index, with dimension `dim` (0: not fixed yet).
+    pub(crate) fn config(&self, dim: usize) -> Config {
+        Config {
+            name: self.name.clone(),
+            dimension: (dim > 0).then_some(dim),
+            metric: self.metric,
+            index_type: self.index_type,
+            text: self.text.clone(),
+        }
     }
 
     /// Checks a key against the stored header (for handles that are already open).

@@ -96,17 +96,23 @@ impl Index {
         if state.items.is_empty() {
             return Ok(Vec::new());
         }
+        let hits = self.nearest(&state, vector, search);
+        Ok(self.views(&state, &hits, include))
+    }
+
+    /// The hits of [`Index::query`] (its checks passed, the index not empty).
+    pub(crate) fn nearest(&self, state: &State, vector: &[f32], search: &Search) -> Vec<Hit> {
+        let k = search.k;
         let q = Query::new(vector);
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
-        let candidates = filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes));
-        let hits = match (&state.ivf, candidates) {
-            (_, Some((c, exact))) => scan_candidates(&state, self.metric, &q, &c, if exact { None } else { accept }, k),
+        let candidates = filter.and_then(|f| self.planned_candidates(state, f, search.n_probes));
+        match (&state.ivf, candidates) {
+            (_, Some((c, exact))) => scan_candidates(state, self.metric, &q, &c, if exact { None } else { accept }, k),
             (None, None) => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
-            (Some(ivf), None) => self.probe(&state, ivf, &q, search, filter, accept),
-        };
-        Ok(self.views(&state, &hits, include))
+            (Some(ivf), None) => self.probe(state, ivf, &q, search, filter, accept),
+        }
     }
 
     /// One result list per query vector, computed in parallel over queries.
@@ -336,7 +342,7 @@ impl Index {
         hits.iter().map(|h| self.view(state, h.slot, Some(self.metric.finish(h.score)), include)).collect()
     }
 
-    fn view(&self, state: &State, slot: Slot, distance: Option<f32>, include: Include) -> ItemView {
+    pub(crate) fn view(&self, state: &State, slot: Slot, distance: Option<f32>, include: Include) -> ItemView {
         let items = &state.items;
         ItemView {
             id: items.id(slot).to_string(),
@@ -365,7 +371,7 @@ fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
 
 /// The `k` nearest of the slots in `candidates` that pass `accept`, scored exactly as a flat
 /// list scan scores them.
-fn scan_candidates(
+pub(crate) fn scan_candidates(
     state: &State,
     metric: crate::vector::Metric,
     q: &Query,

@@ -6,9 +6,12 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
+use crate::format::record::Contents;
 use crate::format::record::Record;
 use crate::index::items::{Items, Stored};
 use crate::meta::postings::Postings;
+use crate::meta::text::index::TextIndex;
+use crate::meta::text::{metadata_text, TextSpec, CONTENTS_FIELD};
 use crate::vector::exhaustive::Rows;
 use crate::vector::ivf::Ivf;
 use crate::vector::{kernels, ListId, Metric, Slot};
@@ -18,6 +21,8 @@ pub(crate) struct State {
     pub(crate) ivf: Option<Ivf>,
     /// Which slots hold which metadata values (see `meta::postings`).
     pub(crate) postings: Postings,
+    /// The BM25 index of the text fields, if the index has any (see `meta::text`).
+    pub(crate) text: Option<TextIndex>,
 }
 
 /// The vector that decides an item's list: unit length under cosine (so k-means clusters
@@ -31,13 +36,43 @@ pub(crate) fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 impl State {
-    /// The state of a working set, its metadata index built from every item's metadata.
-    pub(crate) fn new(items: Items) -> State {
+    /// The state of a working set, its metadata index built from every item's metadata and,
+    /// with text fields, its text index from their texts.
+    pub(crate) fn new(items: Items, text: Option<&TextSpec>) -> State {
         let mut postings = Postings::default();
         for s in 0..items.len() {
             postings.insert(s as u32, items.metadata(Slot::at(s)));
         }
-        State { items, ivf: None, postings }
+        let mut state = State { items, ivf: None, postings, text: text.cloned().map(TextIndex::new) };
+        for s in 0..state.items.len() {
+            state.index_text(Slot::at(s));
+        }
+        state
+    }
+
+    /// The texts of `slot`'s item, one per text field (`None` where it holds no string).
+    fn texts<'s>(&'s self, spec: &TextSpec, slot: Slot) -> Vec<Option<&'s str>> {
+        spec.fields
+            .iter()
+            .map(|f| match f.as_str() {
+                CONTENTS_FIELD => match self.items.contents(slot).map(|c| &**c) {
+                    Some(Contents::Text(t)) => Some(t.as_str()),
+                    _ => None,
+                },
+                path => metadata_text(self.items.metadata(slot), path),
+            })
+            .collect()
+    }
+
+    /// Adds `slot`'s texts to the text index (the slot holds none there yet).
+    fn index_text(&mut self, slot: Slot) {
+        if self.text.is_none() {
+            return;
+        }
+        // The texts borrow the working set; the index is taken out meanwhile.
+        let mut text = self.text.take().expect("checked above");
+        text.insert(slot.0, &self.texts(text.spec(), slot));
+        self.text = Some(text);
     }
 
     /// A slot's vector norm, wherever it is held.
@@ -84,12 +119,16 @@ impl State {
     pub(crate) fn upsert(&mut self, mut rec: Record, stored: Stored) {
         if let Some(old) = self.items.slot(&rec.id) {
             self.postings.remove(old.0, self.items.metadata(old));
+            if let Some(text) = &mut self.text {
+                text.clear(old.0);
+            }
         }
         let list = rec.list;
         match &mut self.ivf {
             None => {
                 let slot = self.items.upsert(rec, stored);
                 self.postings.insert(slot.0, self.items.metadata(slot));
+                self.index_text(slot);
             }
             Some(ivf) => {
                 let list = list.expect("a trained index assigns every item a list");
@@ -98,6 +137,7 @@ impl State {
                 ivf.lists.remove(slot);
                 ivf.lists.insert(slot, list, &vector, kernels::norm_sqr(&vector).sqrt());
                 self.postings.insert(slot.0, self.items.metadata(slot));
+                self.index_text(slot);
             }
         }
     }
@@ -111,9 +151,18 @@ impl State {
         if last != gone {
             self.postings.remove(last.0, self.items.metadata(last));
         }
+        if let Some(text) = &mut self.text {
+            text.clear(gone.0);
+        }
         let Some((slot, moved_from)) = self.items.remove(id) else { return false };
         if moved_from.is_some() {
             self.postings.insert(slot.0, self.items.metadata(slot));
+        }
+        if let Some(text) = &mut self.text {
+            if let Some(from) = moved_from {
+                text.relabel(from.0, slot.0);
+            }
+            text.truncate(self.items.len());
         }
         if let Some(ivf) = &mut self.ivf {
             ivf.lists.remove(slot);

@@ -9,7 +9,6 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::format::keys::{CONFIG_KEY, SUMMARY_KEY};
-use crate::format::manifest::Config;
 use crate::format::record::{Contents, Record};
 use crate::format::segment;
 use crate::index::ledger::Ledger;
@@ -72,13 +71,7 @@ impl Index {
         let current = state.items.dim();
         let mut changes: Vec<Change> = Vec::with_capacity(batch.len() + 2);
         if current == 0 {
-            let config = Config {
-                name: self.name.clone(),
-                dimension: Some(dim),
-                metric: self.metric,
-                index_type: self.index_type,
-            };
-            changes.push((CONFIG_KEY.to_vec(), Some(config.seal(&vault).blob)));
+            changes.push((CONFIG_KEY.to_vec(), Some(self.config(dim).seal(&vault).blob)));
         } else if dim != current {
             return Err(Error::DimensionMismatch(format!(
                 "the upserted vectors have dimension {dim}, but index '{}' has dimension {current}",

@@ -6,7 +6,9 @@
 pub(crate) mod filter;
 pub(crate) mod order;
 pub(crate) mod postings;
+pub(crate) mod text;
 mod value;
 
 pub use filter::{Filter, FilterError};
+pub use text::{TextSpec, CONTENTS_FIELD, MAX_QUERY_TEXT, MAX_TEXT_FIELDS};
 pub use value::{ArrayRef, Meta, MetaRef, ObjectRef};
