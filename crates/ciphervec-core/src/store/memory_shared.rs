@@ -381,10 +381,10 @@ impl Storage for SharedMemoryStorage {
     /// Every space copied under the lock (the whole store, twice in memory for the export:
     /// this store is for tests), then handed over.
     fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
-        let copy: Vec<(String, BTreeMap<Vec<u8>, Vec<u8>>)> =
-            self.inner.lock().spaces.iter().map(|(name, s)| (name.clone(), s.kv.clone())).collect();
-        for (name, kv) in copy {
-            export_space(&name, &kv, batch_bytes, sink)?;
+        let copy: Vec<(String, Space)> =
+            self.inner.lock().spaces.iter().map(|(name, s)| (name.clone(), s.clone())).collect();
+        for (name, space) in copy {
+            export_space(&name, &space.kv, batch_bytes, sink)?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ mod faulty;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use redb::backends::FileBackend;
@@ -108,6 +108,17 @@ pub struct DiskStorage {
     verified: AtomicBool,
     /// Why writes are refused for the rest of this session: the check found damage.
     refused: std::sync::Mutex<Option<String>>,
+    /// Exports running (see [`Storage::export`]).
+    exports: AtomicUsize,
+}
+
+/// Counts one running export down again when dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -221,6 +232,7 @@ impl DiskStorage {
                 damaged: AtomicBool::new(false),
                 verified: AtomicBool::new(false),
                 refused: std::sync::Mutex::new(None),
+                exports: AtomicUsize::new(0),
             };
             store.check_format()?;
             remove_leftovers(dir);
@@ -738,7 +750,15 @@ impl Storage for DiskStorage {
 
     /// One read transaction (a redb snapshot: writers go on committing meanwhile, and the
     /// pages it reads stay in the file until it ends) over both tables.
+    ///
+    /// The session's integrity check (see `verify`) runs first if it has not yet: it needs
+    /// the database to itself, and run later by the session's first write it would make that
+    /// write (and every call after it) wait for the export. A damaged file is not copied.
+    /// While an export runs, [`Storage::reclaim_space`] gives nothing back, for the same reason.
     fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        self.verify()?;
+        self.exports.fetch_add(1, Ordering::AcqRel);
+        let _running = Running(&self.exports);
         self.with_db(|db| {
             let txn = db.begin_read().map_err(|e| self.err(e))?;
             let spaces = txn.open_table(SPACES).map_err(|e| self.err(e))?;
@@ -792,6 +812,11 @@ impl Storage for DiskStorage {
     /// every other call on this store waits (0.6 s for a 374 MB file with 100 MB in use,
     /// ~1.2 s for 570 MB).
     fn reclaim_space(&self) -> Result<u64> {
+        if self.exports.load(Ordering::Acquire) > 0 {
+            // Compacting waits for the export's read transaction, and every call waits for it
+            // meanwhile; the next compaction, training run or deletion gives the space back.
+            return Ok(0);
+        }
         self.verify()?;
         self.reopen_if_needed()?;
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());
