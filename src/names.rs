@@ -9,7 +9,7 @@ use napi::{sys, Env, JsValue, ValueType};
 
 use crate::helpers::check;
 use crate::types::{
-    ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, LoadIndexOptions, QueryBatchOptions,
+    BackupOptions, ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, LoadIndexOptions, QueryBatchOptions,
     QueryMetadataOptions, QueryOptions, ReadOptions, TrainOptions, UpsertOptions,
 };
 
@@ -47,6 +47,10 @@ impl Names for CreateIndexOptions {
 impl Names for LoadIndexOptions {
     const NAMES: &'static [&'static str] = &["indexName", "indexKey", "autoTrain"];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN)];
+}
+
+impl Names for BackupOptions {
+    const NAMES: &'static [&'static str] = &["path"];
 }
 
 impl Names for UpsertOptions<'_> {
@@ -153,12 +157,13 @@ mod tests {
     #[test]
     fn every_list_is_its_interface_in_index_d_ts() {
         let dts = include_str!("../index.d.ts");
-        let lists: [(&str, &[&str]); 13] = [
+        let lists: [(&str, &[&str]); 14] = [
             ("ClientOptions", ClientOptions::NAMES),
             ("StorageOptions", STORAGE),
             ("CreateIndexOptions", CreateIndexOptions::NAMES),
             ("AutoTrainOptions", AUTO_TRAIN),
             ("LoadIndexOptions", LoadIndexOptions::NAMES),
+            ("BackupOptions", BackupOptions::NAMES),
             ("UpsertOptions", UpsertOptions::NAMES),
             ("QueryOptions", QueryOptions::NAMES),
             ("QueryBatchOptions", QueryBatchOptions::NAMES),
