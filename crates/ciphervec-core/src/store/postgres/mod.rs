@@ -734,12 +734,15 @@ impl Storage for PostgresStorage {
     /// One `REPEATABLE READ READ ONLY` transaction on one connection: its snapshot is taken
     /// at its first statement (the list of spaces), and every scan after reads that snapshot,
     /// while other connections go on committing. Only the entries are exported: not the
-    /// change log, the heads or the claims, which only a shared store has.
+    /// change log, the heads or the claims, which only a shared store has. A space's scan is
+    /// one statement that lasts as long as the sink takes for all of it, so the server's
+    /// statement timeout is lifted for this transaction; each batch still has to arrive
+    /// within the query timeout.
     fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
         let session = Session::begin(
             &self.inner,
             "starting a backup's snapshot",
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into(),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0".into(),
         )?;
         let reads = Reads { inner: Arc::clone(&self.inner), conn: Some(session.conn()), space: None };
         reads.export(batch_bytes, sink)?;
