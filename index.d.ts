@@ -228,6 +228,16 @@ export declare class Client {
    */
   listIndexes(): Promise<Array<string>>
   /**
+   * Writes a consistent snapshot of the whole store this client is open on (every index in
+   * it, as stored: ciphertext, so no key is needed) into a new disk store in directory
+   * `path`, which opens with `Client.open({ storage: { kind: 'disk', path } })` and loads
+   * each index with its key as it was at one moment: each write is wholly in the backup or
+   * not at all. Writes and queries go on meanwhile. Rejects with `ERR_INVALID_ARGUMENT` if
+   * `path` holds a store, is a non-empty directory or is no directory (nothing is written);
+   * a backup that fails leaves no store at `path`.
+   */
+  backup(options: BackupOptions): Promise<BackupResult>
+  /**
    * Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`. A disk
    * store's file and lock are released.
    */
@@ -361,6 +371,26 @@ export interface AutoTrainOptions {
    * variable `CIPHERVEC_RETRAIN_THRESHOLD`).
    */
   threshold?: number
+}
+
+/** Options of `client.backup`. */
+export interface BackupOptions {
+  /**
+   * The directory to write the backup to, as `Client.open({ storage: { kind: 'disk', path } })`
+   * takes it (a relative path is relative to the working directory): it must not exist yet or
+   * be empty, else the call rejects with `ERR_INVALID_ARGUMENT` and writes nothing.
+   */
+  path: string
+}
+
+/** What `client.backup` copied. */
+export interface BackupResult {
+  /** Spaces copied: one per index in the store (also indexes this client never opened). */
+  spaces: number
+  /** Stored entries copied (records, segments, headers, ...), as ciphertext. */
+  entries: number
+  /** The size of the backup's file, in bytes. */
+  bytes: number
 }
 
 /** BM25 parameters (see `CreateIndexOptions.bm25`). */

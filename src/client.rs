@@ -15,8 +15,8 @@ use crate::index::EncryptedIndex;
 use crate::options;
 use crate::task;
 use crate::types::{
-    AutoTrainOptions, ClientOptions, Consistency, CreateIndexOptions, DistanceMetric, LoadIndexOptions, StorageKind,
-    StorageOptions,
+    AutoTrainOptions, BackupOptions, BackupResult, ClientOptions, Consistency, CreateIndexOptions, DistanceMetric,
+    LoadIndexOptions, StorageKind, StorageOptions,
 };
 
 /// A connection to one storage backend; creates and opens encrypted indexes.
@@ -157,6 +157,33 @@ impl Client {
     pub fn list_indexes<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
         let client = self.inner.clone();
         task::spawn(env, move || client.list_indexes(), |_, names| Ok(names))
+    }
+
+    /// Writes a consistent snapshot of the whole store this client is open on (every index in
+    /// it, as stored: ciphertext, so no key is needed) into a new disk store in directory
+    /// `path`, which opens with `Client.open({ storage: { kind: 'disk', path } })` and loads
+    /// each index with its key as it was at one moment: each write is wholly in the backup or
+    /// not at all. Writes and queries go on meanwhile. Rejects with `ERR_INVALID_ARGUMENT` if
+    /// `path` holds a store, is a non-empty directory or is no directory (nothing is written);
+    /// a backup that fails leaves no store at `path`.
+    #[napi(ts_args_type = "options: BackupOptions")]
+    pub fn backup<'env>(&self, env: &'env Env, options: Unknown<'env>) -> napi::Result<PromiseRaw<'env, BackupResult>> {
+        let options: BackupOptions = match options::required(env, &options, "backup") {
+            Ok(o) => o,
+            Err(e) => return task::reject(env, e),
+        };
+        let client = self.inner.clone();
+        task::spawn(
+            env,
+            move || client.backup(std::path::Path::new(&options.path)),
+            |_, stats| {
+                Ok(BackupResult {
+                    spaces: u32::try_from(stats.spaces).unwrap_or(u32::MAX),
+                    entries: stats.entries as f64,
+                    bytes: stats.bytes as f64,
+                })
+            },
+        )
     }
 
     /// Closes the client; later calls on it and its indexes reject with `ERR_CLOSED`. A disk

@@ -9,8 +9,8 @@ use napi::{sys, Env, JsValue, ValueType};
 
 use crate::helpers::check;
 use crate::types::{
-    ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, IterateOptions, LoadIndexOptions, QueryBatchOptions,
-    QueryMetadataOptions, QueryOptions, ReadOptions, TrainOptions, UpsertOptions,
+    BackupOptions, ClientOptions, CreateIndexOptions, DeleteOptions, GetOptions, IterateOptions, LoadIndexOptions,
+    QueryBatchOptions, QueryMetadataOptions, QueryOptions, ReadOptions, TrainOptions, UpsertOptions,
 };
 
 /// The option names of an options struct, as JS spells them.
@@ -49,6 +49,10 @@ impl Names for CreateIndexOptions {
 impl Names for LoadIndexOptions<'_> {
     const NAMES: &'static [&'static str] = &["indexName", "indexKey", "autoTrain", "signal"];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN)];
+}
+
+impl Names for BackupOptions {
+    const NAMES: &'static [&'static str] = &["path"];
 }
 
 impl Names for UpsertOptions<'_> {
@@ -171,13 +175,14 @@ mod tests {
     #[test]
     fn every_list_is_its_interface_in_index_d_ts() {
         let dts = include_str!("../index.d.ts");
-        let lists: [(&str, &[&str]); 15] = [
+        let lists: [(&str, &[&str]); 16] = [
             ("ClientOptions", ClientOptions::NAMES),
             ("StorageOptions", STORAGE),
             ("CreateIndexOptions", CreateIndexOptions::NAMES),
             ("AutoTrainOptions", AUTO_TRAIN),
             ("Bm25Options", BM25),
             ("LoadIndexOptions", LoadIndexOptions::NAMES),
+            ("BackupOptions", BackupOptions::NAMES),
             ("UpsertOptions", UpsertOptions::NAMES),
             ("QueryOptions", QueryOptions::NAMES),
             ("QueryBatchOptions", QueryBatchOptions::NAMES),

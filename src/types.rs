@@ -195,6 +195,26 @@ pub struct LoadIndexOptions<'env> {
     pub signal: Option<Object<'env>>,
 }
 
+/// Options of `client.backup`.
+#[napi(object, object_to_js = false)]
+pub struct BackupOptions {
+    /// The directory to write the backup to, as `Client.open({ storage: { kind: 'disk', path } })`
+    /// takes it (a relative path is relative to the working directory): it must not exist yet or
+    /// be empty, else the call rejects with `ERR_INVALID_ARGUMENT` and writes nothing.
+    pub path: String,
+}
+
+/// What `client.backup` copied.
+#[napi(object)]
+pub struct BackupResult {
+    /// Spaces copied: one per index in the store (also indexes this client never opened).
+    pub spaces: u32,
+    /// Stored entries copied (records, segments, headers, ...), as ciphertext.
+    pub entries: f64,
+    /// The size of the backup's file, in bytes.
+    pub bytes: f64,
+}
+
 /// One item to upsert.
 #[napi(object, object_to_js = false)]
 // Declares the item type of index.d.ts; the items themselves are read by `input::upsert`.

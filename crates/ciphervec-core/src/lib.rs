@@ -20,7 +20,7 @@ pub mod priority;
 mod store;
 mod vector;
 
-pub use client::{Client, MAX_NAME_BYTES, MAX_THREADS};
+pub use client::{BackupStats, Client, MAX_NAME_BYTES, MAX_THREADS};
 pub use crypto::random_key;
 pub use error::{Error, Result};
 pub use format::record::Contents;

@@ -39,6 +39,13 @@ impl Storage for AbortsOnFirstBatch {
             sink(batch)
         })
     }
+    fn export(
+        &self,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(&str, EntryBatch) -> ciphervec_core::Result<()>,
+    ) -> ciphervec_core::Result<()> {
+        self.inner.export(batch_bytes, sink)
+    }
     fn spaces(&self) -> ciphervec_core::Result<Vec<String>> {
         self.inner.spaces()
     }

@@ -40,12 +40,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-#[test]
-fn the_store_holds_no_plaintext_byte() {
-    let (store, client, key) = client();
-    let vector = ingest(&client, &key);
-    let dump = store.dump();
-    assert!(dump.len() >= 53, "header, config and 51 records expected, got {}", dump.len());
+/// What must never appear in anything the store holds after `ingest`.
+fn needles(key: &[u8; 32], vector: &[f32]) -> Vec<Vec<u8>> {
     let vec_bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut needles: Vec<Vec<u8>> = vec![
         SECRET_ID.into(),
@@ -58,6 +54,16 @@ fn the_store_holds_no_plaintext_byte() {
     ];
     // Any two consecutive floats of the vector would betray it.
     needles.extend(vec_bytes.chunks(8).map(<[u8]>::to_vec));
+    needles
+}
+
+#[test]
+fn the_store_holds_no_plaintext_byte() {
+    let (store, client, key) = client();
+    let vector = ingest(&client, &key);
+    let dump = store.dump();
+    assert!(dump.len() >= 53, "header, config and 51 records expected, got {}", dump.len());
+    let needles = needles(&key, &vector);
     for (space, k, v) in &dump {
         for n in &needles {
             assert!(!contains(space.as_bytes(), n), "plaintext in a space name");
@@ -65,6 +71,29 @@ fn the_store_holds_no_plaintext_byte() {
             assert!(!contains(v, n), "plaintext in a stored value");
         }
     }
+}
+
+/// A backup copies ciphertext only: its file (every byte of it, redb's pages included)
+/// holds none of what the store must not, and the index loads from it.
+#[test]
+fn a_backup_file_holds_no_plaintext_byte() {
+    let (_, client, key) = client();
+    let vector = ingest(&client, &key);
+    let dir = std::env::temp_dir().join(format!("ciphervec-backup-plaintext-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stats = client.backup(&dir).unwrap();
+    assert!(stats.entries >= 53, "{stats:?}");
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, [ciphervec_core::DiskStorage::FILE_NAME], "one file");
+    let file = std::fs::read(dir.join(ciphervec_core::DiskStorage::FILE_NAME)).unwrap();
+    assert!(file.len() > 51 * 100);
+    for n in needles(&key, &vector) {
+        assert!(!contains(&file, &n), "plaintext in the backup file");
+    }
+    let copy = Client::new(Arc::new(ciphervec_core::DiskStorage::open(&dir).unwrap()), 2).unwrap();
+    assert_eq!(copy.load_index("medical-records", &key).unwrap().count().unwrap(), 51);
+    copy.close();
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A loose record's size tells the store its size class, not the length of what it holds.

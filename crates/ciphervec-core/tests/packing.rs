@@ -300,6 +300,13 @@ impl Storage for NearlyFull {
     fn drop_space(&self, space: &str) -> ciphervec_core::Result<()> {
         self.inner.drop_space(space)
     }
+    fn export(
+        &self,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(&str, ciphervec_core::EntryBatch) -> ciphervec_core::Result<()>,
+    ) -> ciphervec_core::Result<()> {
+        self.inner.export(batch_bytes, sink)
+    }
     fn reclaim_space(&self) -> ciphervec_core::Result<u64> {
         if self.reclaim_fails {
             return Err(ciphervec_core::Error::Io("ftruncate: Input/output error (os error 5)".into()));

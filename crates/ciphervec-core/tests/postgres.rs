@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ciphervec_core::test_util::seals_under_data_key;
-use ciphervec_core::{Client, Metric, NewItem, PostgresOptions, PostgresStorage, Storage};
+use ciphervec_core::{Client, Index, Metric, NewItem, PostgresOptions, PostgresStorage, Storage};
 use common::sharing;
 
 /// A table prefix no other test (or run) uses.
@@ -180,4 +180,76 @@ fn processes_with_the_client_key_list_each_others_indexes() {
     );
     a.close();
     b.close();
+}
+
+/// A PostgreSQL store backed up to a disk store (the portable copy of a shared store), while
+/// another client (as another process would) upserts batches, three of them while the export
+/// waits at its first batch: the copy opens as a disk store, each index loads with its key,
+/// and each batch is in it wholly or not at all.
+#[test]
+fn a_backup_of_a_postgres_store_loads_as_a_disk_store() {
+    use std::sync::atomic::AtomicBool;
+    let table = fresh_table();
+    let done = Arc::new(AtomicUsize::new(0));
+    let paused = common::PausedExport { inner: store(&table), done: done.clone(), by: 3 };
+    let (a, b) = (Client::new(Arc::new(paused), 2).unwrap(), Client::new(store(&table), 2).unwrap());
+    let key = [21u8; 32];
+    let item = |id: String, n: usize| NewItem {
+        id,
+        vector: vec![n as f32, 1.0, -1.0, 0.5],
+        metadata: Some(ciphervec_core::Meta::from(&serde_json::json!({ "batch": n }))),
+        contents: None,
+    };
+    let index = a.create_index("pg-backup", &key, Some(4), Metric::Euclidean).unwrap();
+    index.upsert((0..400).map(|i| item(format!("base-{i}"), 0)).collect()).unwrap();
+    index.compact().unwrap();
+    let other = a.create_index("pg-other", &[22; 32], Some(4), Metric::Cosine).unwrap();
+    other.upsert((0..50).map(|i| item(format!("o-{i}"), i)).collect()).unwrap();
+    let writer_index = b.load_index("pg-backup", &key).unwrap();
+    let stop = AtomicBool::new(false);
+    let dir = std::env::temp_dir().join(format!("ciphervec-pg-backup-{table}"));
+    let (stats, started, returned) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(Ordering::Acquire) {
+                writer_index.upsert((0..10).map(|j| item(format!("b{n}-{j}"), n)).collect()).unwrap();
+                n += 1;
+                done.store(n, Ordering::Release);
+            }
+        });
+        while done.load(Ordering::Acquire) < 3 {
+            std::thread::yield_now();
+        }
+        let started = done.load(Ordering::Acquire);
+        let stats = a.backup(&dir);
+        let returned = done.load(Ordering::Acquire);
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+        (stats.unwrap(), started, returned)
+    });
+    assert_eq!(stats.spaces, 2, "{stats:?}");
+    let total = done.load(Ordering::Acquire);
+    let copy = Client::new(Arc::new(ciphervec_core::DiskStorage::open(&dir).unwrap()), 2).unwrap();
+    let loaded = copy.load_index("pg-backup", &key).unwrap();
+    let mut k = 0;
+    for n in 0..total {
+        let ids: Vec<String> = (0..10).map(|j| format!("b{n}-{j}")).collect();
+        let got = loaded.get(&ids, ciphervec_core::Include::GET_DEFAULT).unwrap().len();
+        assert!(got == 0 || got == 10, "batch {n}: {got} of its 10 items");
+        assert!(got == 0 || k == n, "batch {n} is in the backup but an earlier one is not");
+        k += usize::from(got == 10);
+    }
+    assert!(started <= k && k + 2 <= returned, "{k} batches: not of a moment while it ran ({started}..{returned})");
+    assert_eq!(loaded.count().unwrap(), 400 + k * 10);
+    let other_copy = copy.load_index("pg-other", &[22; 32]).unwrap();
+    let mut ids = other.list_ids().unwrap();
+    ids.sort();
+    let view = |i: &Index| -> Vec<(String, Option<Vec<f32>>)> {
+        i.get(&ids, ciphervec_core::Include::GET_DEFAULT).unwrap().into_iter().map(|v| (v.id, v.vector)).collect()
+    };
+    assert_eq!(view(&other_copy), view(&other));
+    copy.close();
+    a.close();
+    b.close();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

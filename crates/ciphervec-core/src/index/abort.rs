@@ -78,6 +78,14 @@ impl Storage for Aborting<'_> {
         })
     }
 
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        self.check()?;
+        self.inner.export(batch_bytes, &mut |space, batch| {
+            self.check()?;
+            sink(space, batch)
+        })
+    }
+
     fn spaces(&self) -> Result<Vec<String>> {
         self.inner.spaces()
     }

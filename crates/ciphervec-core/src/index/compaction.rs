@@ -272,6 +272,13 @@ mod tests {
         fn drop_space(&self, space: &str) -> crate::Result<()> {
             self.inner.drop_space(space)
         }
+        fn export(
+            &self,
+            batch_bytes: usize,
+            sink: &mut dyn FnMut(&str, EntryBatch) -> crate::Result<()>,
+        ) -> crate::Result<()> {
+            self.inner.export(batch_bytes, sink)
+        }
     }
 
     /// When compactions cannot rotate the key (here: the store refuses their batches), writes

@@ -6,7 +6,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use super::{Change, LogKind, Sharing, Storage, Wake};
+use super::{Change, EntryBatch, LogKind, Sharing, Storage, Wake};
 
 /// Runs every check on `store`, which must be empty. Uses spaces named `conf-*`.
 pub(crate) fn run(store: &dyn Storage) {
@@ -15,6 +15,8 @@ pub(crate) fn run(store: &dyn Storage) {
     batched_scans_yield_the_plain_scan_in_order(store);
     write_clearing_drops_the_ranges_then_applies_the_changes(store);
     dropping_a_space_removes_it_and_nothing_else(store);
+    exports_hand_over_every_space(store);
+    an_export_is_one_moment_of_every_space_while_writes_go_on(store);
     // The default range clearing (by listing the keys) must do the same.
     let clear = |space: &str, cleared: &[&[u8]], changes| super::write_clearing_by_keys(store, space, cleared, changes);
     check_write_clearing(store, "conf-clear-default", clear);
@@ -149,6 +151,124 @@ fn dropping_a_space_removes_it_and_nothing_else(store: &dyn Storage) {
     let mut sorted = spaces.clone();
     sorted.sort();
     assert_eq!(spaces, sorted, "spaces are listed in order");
+}
+
+/// Every space exported, in the order `export` handed them over: (space, entries).
+type Exported = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
+
+/// `store.export`, collected; `each` sees every batch as it comes. Checks that a space's
+/// batches come together.
+fn export_all(store: &dyn Storage, batch_bytes: usize, each: &mut dyn FnMut(&str, &EntryBatch)) -> Exported {
+    let mut out: Exported = Vec::new();
+    store
+        .export(batch_bytes, &mut |space, batch| {
+            each(space, &batch);
+            if out.last().is_none_or(|(last, _)| last != space) {
+                assert!(out.iter().all(|(s, _)| s != space), "space {space} exported twice");
+                out.push((space.to_string(), Vec::new()));
+            }
+            out.last_mut().unwrap().1.extend(batch.iter().map(|(k, v)| (k.to_vec(), v.to_vec())));
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// With nothing written meanwhile, an export is every space (empty ones too) in the order
+/// `spaces` lists them, each as a full scan, in batches that follow `batch_bytes`.
+fn exports_hand_over_every_space(store: &dyn Storage) {
+    store.write("conf-export-empty", vec![]).unwrap();
+    store.write("conf-export-emptied", vec![put(b"k")]).unwrap();
+    store.write_clearing("conf-export-emptied", &[b""], vec![]).unwrap();
+    let expected: Exported =
+        store.spaces().unwrap().into_iter().map(|s| (s.clone(), store.scan_prefix(&s, b"").unwrap())).collect();
+    assert!(expected.iter().any(|(s, e)| s == "conf-export-empty" && e.is_empty()), "{expected:?}");
+    for batch_bytes in [1, 100, 1 << 20] {
+        let mut batches = 0;
+        let mut most = 0;
+        let got = export_all(store, batch_bytes, &mut |_, b| {
+            batches += 1;
+            most = most.max(b.bytes());
+        });
+        assert!(got == expected, "batch_bytes {batch_bytes}: the export differs from the spaces' scans");
+        assert!(batches > expected.len() || batch_bytes == 1 << 20, "batches follow batch_bytes");
+        assert!(batch_bytes == 1 << 20 || most < batch_bytes + 300_100, "a batch of {most} bytes");
+    }
+    let stopped = store.export(1, &mut |_, _| Err(crate::error::Error::Aborted("sink".into())));
+    assert_eq!(stopped.unwrap_err().code(), "ERR_ABORTED", "an error from the sink ends the export");
+}
+
+/// A writer commits rounds of two batches, one to each of two spaces (round i: five keys
+/// `i-j` to space a, then key `i` to space b), while exports run; the first export waits
+/// inside its sink, at space a's first batch, until the writer has committed more rounds.
+/// Every export must be one moment: each round's batch wholly in it or not at all, the rounds
+/// in a a prefix 0..k and those in b 0..m with m <= k <= m + 1 (a's batch of a round is
+/// written before b's), so an export that read b later than a would show more rounds in b.
+fn an_export_is_one_moment_of_every_space_while_writes_go_on(store: &dyn Storage) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (a, b) = ("conf-export-live-a", "conf-export-live-b");
+    // The writer commits rounds up to `target`, which the exports raise: the store stays small.
+    let (rounds, target, stop) = (AtomicUsize::new(0), AtomicUsize::new(3), AtomicBool::new(false));
+    let round_key = |i: usize, j: usize| format!("{i:06}-{j}").into_bytes();
+    let check = |exported: &Exported| -> (usize, usize) {
+        let of = |space: &str| exported.iter().find(|(s, _)| s == space).map(|(_, e)| e.clone()).unwrap_or_default();
+        let (in_a, in_b) = (of(a), of(b));
+        assert_eq!(in_a.len() % 5, 0, "a round's batch is wholly in the export or not at all");
+        let k = in_a.len() / 5;
+        let want_a: Vec<Vec<u8>> = (0..k).flat_map(|i| (0..5).map(move |j| round_key(i, j))).collect();
+        assert!(in_a.iter().map(|(key, _)| key.clone()).eq(want_a), "space a holds rounds 0..{k}");
+        let m = in_b.len();
+        assert!(in_b.iter().map(|(key, _)| key.clone()).eq((0..m).map(|i| format!("{i:06}").into_bytes())));
+        assert!(m <= k && k <= m + 1, "{k} rounds in space a, {m} in space b: not one moment");
+        (k, m)
+    };
+    let wait_for = |n: usize| {
+        target.fetch_max(n, Ordering::AcqRel);
+        while rounds.load(Ordering::Acquire) < n {
+            std::thread::yield_now();
+        }
+    };
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut i = 0;
+            while !stop.load(Ordering::Acquire) {
+                if i >= target.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                store.write(a, (0..5).map(|j| (round_key(i, j), Some(vec![i as u8; 40]))).collect()).unwrap();
+                store.write(b, vec![(format!("{i:06}").into_bytes(), Some(vec![i as u8; 40]))]).unwrap();
+                i += 1;
+                rounds.store(i, Ordering::Release);
+            }
+        });
+        // A failed check must still stop the writer, or the scope would wait for it forever.
+        struct StopOnDrop<'s>(&'s AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        wait_for(3);
+        let mut waited = false;
+        let first = export_all(store, 64, &mut |space, _| {
+            if space == a && !waited {
+                waited = true;
+                wait_for(rounds.load(Ordering::Acquire) + 3);
+            }
+        });
+        assert!(waited);
+        check(&first);
+        for _ in 0..5 {
+            target.fetch_add(30, Ordering::AcqRel);
+            check(&export_all(store, 64, &mut |_, _| std::thread::yield_now()));
+        }
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+    });
+    let total = rounds.load(Ordering::Acquire);
+    assert_eq!(check(&export_all(store, 1 << 20, &mut |_, _| {})), (total, total), "every round, once quiet");
 }
 
 /// Runs every check of [`Sharing`] on `sharing` (whose store must be empty of `share-*`

@@ -2,12 +2,14 @@
 //! Used by tests and by `Client.open({ storage: { kind: 'memory' } })`.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::error::Result;
 use crate::store::{Change, EntryBatch, Storage};
 
-type Space = BTreeMap<Vec<u8>, Vec<u8>>;
+/// Values are shared (`Arc`), so that [`Storage::export`] can take its snapshot by copying
+/// the maps' keys under the lock instead of every value.
+type Space = BTreeMap<Vec<u8>, Arc<Vec<u8>>>;
 
 /// Spaces of ordered blobs behind one lock; a batch is applied under the write lock, so it is
 /// atomic to every reader.
@@ -27,7 +29,7 @@ impl MemoryStorage {
     #[doc(hidden)]
     pub fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let spaces = self.spaces.read().unwrap();
-        spaces.iter().flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.clone()))).collect()
+        spaces.iter().flat_map(|(s, m)| m.iter().map(move |(k, v)| (s.clone(), k.clone(), v.to_vec()))).collect()
     }
 
     /// Overwrites one stored value in place, for tests that simulate tampering.
@@ -36,14 +38,14 @@ impl MemoryStorage {
     pub fn replace_raw(&self, space: &str, key: &[u8], value: Vec<u8>) {
         let mut spaces = self.spaces.write().unwrap();
         if let Some(v) = spaces.get_mut(space).and_then(|m| m.get_mut(key)) {
-            *v = value;
+            *v = Arc::new(value);
         }
     }
 }
 
 impl Storage for MemoryStorage {
     fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.spaces.read().unwrap().get(space).and_then(|m| m.get(key).cloned()))
+        Ok(self.spaces.read().unwrap().get(space).and_then(|m| m.get(key).map(|v| v.to_vec())))
     }
 
     fn write(&self, space: &str, changes: Vec<Change>) -> Result<()> {
@@ -58,7 +60,7 @@ impl Storage for MemoryStorage {
         }
         for (k, v) in changes {
             match v {
-                Some(v) => m.insert(k, v),
+                Some(v) => m.insert(k, Arc::new(v)),
                 None => m.remove(&k),
             };
         }
@@ -94,6 +96,30 @@ impl Storage for MemoryStorage {
 
     fn drop_space(&self, space: &str) -> Result<()> {
         self.spaces.write().unwrap().remove(space);
+        Ok(())
+    }
+
+    /// The snapshot is a copy of the maps taken under the read lock (a write waits only for
+    /// the copy, not for the export): keys are copied, values shared with the live store, so
+    /// for as long as the export runs it holds one more copy of the keys, and of the values
+    /// written over or deleted meanwhile.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        let snapshot: Vec<(String, Space)> =
+            self.spaces.read().unwrap().iter().map(|(name, m)| (name.clone(), m.clone())).collect();
+        for (name, m) in snapshot {
+            let mut batch = EntryBatch::default();
+            let mut sent = false;
+            for (k, v) in &m {
+                batch.push(k, v);
+                if batch.bytes() >= batch_bytes {
+                    sink(&name, std::mem::take(&mut batch))?;
+                    sent = true;
+                }
+            }
+            if !batch.is_empty() || !sent {
+                sink(&name, batch)?;
+            }
+        }
         Ok(())
     }
 }

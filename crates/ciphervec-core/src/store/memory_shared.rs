@@ -147,6 +147,30 @@ impl Storage for Frozen {
     fn drop_space(&self, _: &str) -> Result<()> {
         Err(read_only())
     }
+
+    /// Its one space, frozen.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        let Some(s) = self.space.as_ref() else { return Ok(()) };
+        export_space(&self.name, &s.kv, batch_bytes, sink)
+    }
+}
+
+/// One space's entries for [`Storage::export`]: at least one batch, empty if it has none.
+fn export_space(
+    name: &str,
+    kv: &BTreeMap<Vec<u8>, Vec<u8>>,
+    batch_bytes: usize,
+    sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>,
+) -> Result<()> {
+    let mut sent = false;
+    scan(kv, b"", None, batch_bytes, &mut |batch| {
+        sent = true;
+        sink(name, batch)
+    })?;
+    if !sent {
+        sink(name, EntryBatch::default())?;
+    }
+    Ok(())
 }
 
 fn scan(
@@ -351,6 +375,17 @@ impl Storage for SharedMemoryStorage {
 
     fn drop_space(&self, space: &str) -> Result<()> {
         self.inner.lock().spaces.remove(space);
+        Ok(())
+    }
+
+    /// Every space copied under the lock (the whole store, twice in memory for the export:
+    /// this store is for tests), then handed over.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        let copy: Vec<(String, Space)> =
+            self.inner.lock().spaces.iter().map(|(name, s)| (name.clone(), s.clone())).collect();
+        for (name, space) in copy {
+            export_space(&name, &space.kv, batch_bytes, sink)?;
+        }
         Ok(())
     }
 

@@ -77,6 +77,19 @@ pub trait Storage: Send + Sync {
     }
     /// The names of all spaces.
     fn spaces(&self) -> Result<Vec<String>>;
+    /// Every entry of every space, read from one consistent snapshot of the whole store: the
+    /// store as it was at one moment, so each batch written before that moment (by
+    /// [`Storage::write`] or [`Storage::write_clearing`], or committed by a [`WriteTxn`]) is
+    /// wholly in it, in every space, and each batch written after it not at all. Spaces come
+    /// in name order, each as one or more calls of `sink` with batches of roughly
+    /// `batch_bytes` in key order; a space without entries gets one empty batch, so a copy has
+    /// the same spaces. Other calls, writes included, keep working while it runs. For backups:
+    /// the entries stay as stored (ciphertext), and nothing but the spaces' entries is
+    /// exported (not a shared store's change log or claims).
+    ///
+    /// There is deliberately no default: one made of [`Storage::spaces`] and scans would read
+    /// each space at another moment, so a backend must say where its snapshot comes from.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()>;
     /// Removes a space and everything in it.
     fn drop_space(&self, space: &str) -> Result<()>;
     /// Gives space the store holds but no longer uses back to the file system, if that is a

@@ -11,11 +11,11 @@ mod faulty;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use redb::backends::FileBackend;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::error::{Error, Result};
 use crate::store::{prefix_end, Change, EntryBatch, Storage};
@@ -53,6 +53,8 @@ const FORMAT_CHECK_KEY: &str = "format-check";
 /// How a new store is named while it is made, in the directory of the store: then a crash
 /// can leave only such a file behind (removed by the next open), never a partial store.
 const CREATING_PREFIX: &str = ".ciphervec.redb.creating-";
+/// Bytes of entries per transaction while [`DiskStorage::create_filled`] fills a new store.
+const FILL_COMMIT_BYTES: usize = 64 << 20;
 
 /// How the store's file is handed to redb: to redb's own file backend, or in tests through
 /// one that fails on demand (see `faulty_backend`).
@@ -106,6 +108,17 @@ pub struct DiskStorage {
     verified: AtomicBool,
     /// Why writes are refused for the rest of this session: the check found damage.
     refused: std::sync::Mutex<Option<String>>,
+    /// Exports running (see [`Storage::export`]).
+    exports: AtomicUsize,
+}
+
+/// Counts one running export down again when dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -139,6 +152,57 @@ impl DiskStorage {
         Self::open_with(dir.as_ref(), Opener::default())
     }
 
+    /// Makes a new store in directory `dir` holding the entries `fill` hands to the sink it
+    /// is given (each call: a space and a batch of its entries, as [`Storage::export`] hands
+    /// them), for a backup. The store is published only once complete, as every new store is
+    /// (see `create_if_missing`): if `fill` fails, or the process dies meanwhile, there is no
+    /// store at `dir`, and a directory this call created is removed again. `dir` must be
+    /// missing or an empty directory (a leftover of an interrupted creation aside): one that
+    /// holds a store or anything else, or a path that is no directory, is refused with
+    /// `ERR_INVALID_ARGUMENT` and nothing is written. Returns what `fill` returned and the size
+    /// of the new store's file.
+    pub fn create_filled<T>(
+        dir: impl AsRef<Path>,
+        fill: impl FnOnce(&mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<T>,
+    ) -> Result<(T, u64)> {
+        let dir = dir.as_ref();
+        if dir.as_os_str().is_empty() {
+            return Err(Error::invalid("the path is empty: pass the directory to write the new store to"));
+        }
+        let created = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {
+                check_empty(dir)?;
+                false
+            }
+            Ok(_) => return Err(Error::invalid(format!("{} exists and is not a directory", dir.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+                true
+            }
+            Err(e) => return Err(io(dir, e)),
+        };
+        let path = dir.join(FILE_NAME);
+        let temp = temp_name(dir);
+        let made = make_store_with(&temp, fill).and_then(|out| match std::fs::hard_link(&temp, &path) {
+            Ok(()) => File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e)).map(|()| out),
+            Err(_) if std::fs::symlink_metadata(&path).is_ok() => Err(Error::invalid(format!(
+                "{} holds a ciphervec store now: another one was created there meanwhile",
+                dir.display()
+            ))),
+            Err(e) => Err(io(&path, format!("cannot publish the new store: {e}"))),
+        });
+        let _ = std::fs::remove_file(&temp);
+        match made {
+            Ok(out) => Ok((out, std::fs::metadata(&path).map_err(|e| io(&path, e))?.len())),
+            Err(e) => {
+                if created {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// [`DiskStorage::open`] through a backend that fails while `faults` says so.
     #[cfg(test)]
     pub(crate) fn open_with_faults(
@@ -168,6 +232,7 @@ impl DiskStorage {
                 damaged: AtomicBool::new(false),
                 verified: AtomicBool::new(false),
                 refused: std::sync::Mutex::new(None),
+                exports: AtomicUsize::new(0),
             };
             store.check_format()?;
             remove_leftovers(dir);
@@ -404,6 +469,46 @@ impl DiskStorage {
         self.verified.load(Ordering::Acquire) && !self.needs_reopen.load(Ordering::Acquire)
     }
 
+    /// [`Storage::scan_range_batches`] in `table` of a read transaction; whether any batch
+    /// was handed over.
+    fn scan_in(
+        &self,
+        table: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+        space: &str,
+        start: &[u8],
+        end: Option<&[u8]>,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(EntryBatch) -> Result<()>,
+    ) -> Result<bool> {
+        let start = full_key(space, start);
+        // The space's keys all start with its name and a 0 byte.
+        let end = match end {
+            Some(end) => Some(full_key(space, end)),
+            None => prefix_end(&full_key(space, b"")),
+        };
+        let strip = space.len() + 1;
+        // Room for one more entry of typical size, so a batch is allocated once.
+        let capacity = batch_bytes + batch_bytes / 4;
+        let mut batch = EntryBatch::with_capacity(capacity);
+        let mut sent = false;
+        for entry in table.range(start.as_slice()..).map_err(|e| self.err(e))? {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            if end.as_deref().is_some_and(|end| k.value() >= end) {
+                break;
+            }
+            batch.push(&k.value()[strip..], v.value());
+            if batch.bytes() >= batch_bytes {
+                sink(std::mem::replace(&mut batch, EntryBatch::with_capacity(capacity)))?;
+                sent = true;
+            }
+        }
+        if !batch.is_empty() {
+            sink(batch)?;
+            sent = true;
+        }
+        Ok(sent)
+    }
+
     /// The store's file, for tests that inspect or damage it.
     #[cfg(any(test, feature = "test-util"))]
     #[doc(hidden)]
@@ -426,12 +531,7 @@ fn create_if_missing(dir: &Path, path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(path, e)),
     }
-    let nonce = crate::crypto::random_key();
-    let temp = dir.join(format!(
-        "{CREATING_PREFIX}{}-{}",
-        std::process::id(),
-        nonce[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ));
+    let temp = temp_name(dir);
     let made = make_store(&temp).and_then(|()| match std::fs::hard_link(&temp, path) {
         Ok(()) => File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e)),
         // Another process published its store first (and may have removed this temporary
@@ -443,10 +543,50 @@ fn create_if_missing(dir: &Path, path: &Path) -> Result<()> {
     made
 }
 
+/// A new store's temporary name in `dir` (see `create_if_missing`).
+fn temp_name(dir: &Path) -> PathBuf {
+    let nonce = crate::crypto::random_key();
+    dir.join(format!(
+        "{CREATING_PREFIX}{}-{}",
+        std::process::id(),
+        nonce[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+/// Refuses a directory that holds anything but leftovers of interrupted creations.
+fn check_empty(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let name = entry.map_err(|e| io(dir, e))?.file_name();
+        if name == FILE_NAME {
+            return Err(Error::invalid(format!(
+                "{} already holds a ciphervec store: choose a new or empty directory",
+                dir.display()
+            )));
+        }
+        if !name.to_str().is_some_and(|name| name.starts_with(CREATING_PREFIX)) {
+            return Err(Error::invalid(format!(
+                "{} is not empty: choose a new or empty directory for the new store",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A new, empty store in the file `temp`: redb's layout, the format marker and the tables,
 /// committed, cleanly closed and fsynced. Works on the open file throughout, so another
 /// process's `remove_leftovers` unlinking `temp` meanwhile fails only the link after it.
 fn make_store(temp: &Path) -> Result<()> {
+    make_store_with(temp, |_| Ok(()))
+}
+
+/// [`make_store`], then the entries `fill` hands over (see [`DiskStorage::create_filled`]),
+/// in transactions of about [`FILL_COMMIT_BYTES`]: all but the last without an fsync, the
+/// last durable, and with it every one before.
+fn make_store_with<T>(
+    temp: &Path,
+    fill: impl FnOnce(&mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<T>,
+) -> Result<T> {
     let fail = |e: &dyn std::fmt::Display| io(temp, e);
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(temp).map_err(|e| fail(&e))?;
     let synced = file.try_clone().map_err(|e| fail(&e))?;
@@ -461,8 +601,40 @@ fn make_store(temp: &Path) -> Result<()> {
         txn.open_table(SPACES).map_err(|e| fail(&e))?;
     }
     txn.commit().map_err(|e| fail(&e))?;
+    let mut open: Option<redb::WriteTransaction> = None;
+    let mut pending = 0;
+    let out = fill(&mut |space, batch| {
+        let txn = match open.as_mut() {
+            Some(txn) => txn,
+            None => {
+                let mut txn = db.begin_write().map_err(|e| fail(&e))?;
+                txn.set_durability(Durability::None).map_err(|e| fail(&e))?;
+                open.insert(txn)
+            }
+        };
+        {
+            let mut kv = txn.open_table(KV).map_err(|e| fail(&e))?;
+            for (k, v) in batch.iter() {
+                kv.insert(full_key(space, k).as_slice(), v).map_err(|e| fail(&e))?;
+            }
+            txn.open_table(SPACES).map_err(|e| fail(&e))?.insert(space, ()).map_err(|e| fail(&e))?;
+        }
+        pending += batch.bytes();
+        if pending >= FILL_COMMIT_BYTES {
+            open.take().expect("just used").commit().map_err(|e| fail(&e))?;
+            pending = 0;
+        }
+        Ok(())
+    })?;
+    let mut last = match open.take() {
+        Some(txn) => txn,
+        None => db.begin_write().map_err(|e| fail(&e))?,
+    };
+    last.set_durability(Durability::Immediate).map_err(|e| fail(&e))?;
+    last.commit().map_err(|e| fail(&e))?;
     db.close().map_err(|e| fail(&e))?;
-    synced.sync_all().map_err(|e| fail(&e))
+    synced.sync_all().map_err(|e| fail(&e))?;
+    Ok(out)
 }
 
 /// Removes the temporary files of creations that never finished (a crash before the
@@ -572,28 +744,34 @@ impl Storage for DiskStorage {
         self.with_db(|db| {
             let txn = db.begin_read().map_err(|e| self.err(e))?;
             let table = txn.open_table(KV).map_err(|e| self.err(e))?;
-            let start = full_key(space, start);
-            // The space's keys all start with its name and a 0 byte.
-            let end = match end {
-                Some(end) => Some(full_key(space, end)),
-                None => prefix_end(&full_key(space, b"")),
-            };
-            let strip = space.len() + 1;
-            // Room for one more entry of typical size, so a batch is allocated once.
-            let capacity = batch_bytes + batch_bytes / 4;
-            let mut batch = EntryBatch::with_capacity(capacity);
-            for entry in table.range(start.as_slice()..).map_err(|e| self.err(e))? {
-                let (k, v) = entry.map_err(|e| self.err(e))?;
-                if end.as_deref().is_some_and(|end| k.value() >= end) {
-                    break;
-                }
-                batch.push(&k.value()[strip..], v.value());
-                if batch.bytes() >= batch_bytes {
-                    sink(std::mem::replace(&mut batch, EntryBatch::with_capacity(capacity)))?;
-                }
+            self.scan_in(&table, space, start, end, batch_bytes, sink).map(|_| ())
+        })
+    }
+
+    /// One read transaction (a redb snapshot: writers go on committing meanwhile, and the
+    /// pages it reads stay in the file until it ends) over both tables.
+    ///
+    /// The session's integrity check (see `verify`) runs first if it has not yet: it needs
+    /// the database to itself, and run later by the session's first write it would make that
+    /// write (and every call after it) wait for the export. A damaged file is not copied.
+    /// While an export runs, [`Storage::reclaim_space`] gives nothing back, for the same reason.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        self.verify()?;
+        self.exports.fetch_add(1, Ordering::AcqRel);
+        let _running = Running(&self.exports);
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.err(e))?;
+            let spaces = txn.open_table(SPACES).map_err(|e| self.err(e))?;
+            let mut names = Vec::new();
+            for entry in spaces.iter().map_err(|e| self.err(e))? {
+                names.push(entry.map_err(|e| self.err(e))?.0.value().to_string());
             }
-            if !batch.is_empty() {
-                sink(batch)?;
+            let table = txn.open_table(KV).map_err(|e| self.err(e))?;
+            for name in names {
+                let sent = self.scan_in(&table, &name, b"", None, batch_bytes, &mut |batch| sink(&name, batch))?;
+                if !sent {
+                    sink(&name, EntryBatch::default())?;
+                }
             }
             Ok(())
         })
@@ -634,6 +812,11 @@ impl Storage for DiskStorage {
     /// every other call on this store waits (0.6 s for a 374 MB file with 100 MB in use,
     /// ~1.2 s for 570 MB).
     fn reclaim_space(&self) -> Result<u64> {
+        if self.exports.load(Ordering::Acquire) > 0 {
+            // Compacting waits for the export's read transaction, and every call waits for it
+            // meanwhile; the next compaction, training run or deletion gives the space back.
+            return Ok(0);
+        }
         self.verify()?;
         self.reopen_if_needed()?;
         let mut guard = self.db.write().unwrap_or_else(|p| p.into_inner());

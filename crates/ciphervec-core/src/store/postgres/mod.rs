@@ -628,6 +628,24 @@ impl Reads {
     }
 }
 
+impl Reads {
+    /// [`Storage::export`] of the spaces this reader may read, each statement on its
+    /// connection: consistent when that connection is in a snapshot transaction.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        for name in Storage::spaces(self)? {
+            let mut sent = false;
+            self.scan(&name, b"", None, batch_bytes, &mut |batch| {
+                sent = true;
+                sink(&name, batch)
+            })?;
+            if !sent {
+                sink(&name, EntryBatch::default())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Storage for Reads {
     fn get(&self, space: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Reads::get(self, space, key)
@@ -663,6 +681,13 @@ impl Storage for Reads {
 
     fn drop_space(&self, _: &str) -> Result<()> {
         Err(Error::Internal("a snapshot is read-only".into()))
+    }
+
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        match self.conn {
+            Some(_) => Reads::export(self, batch_bytes, sink),
+            None => Err(Error::Internal("an export needs a snapshot transaction".into())),
+        }
     }
 }
 
@@ -704,6 +729,25 @@ impl Storage for PostgresStorage {
         let session = Session::begin(&self.inner, "deleting an index", "BEGIN".into())?;
         self.drop_in(&session, space)?;
         session.finish("COMMIT")
+    }
+
+    /// One `REPEATABLE READ READ ONLY` transaction on one connection: its snapshot is taken
+    /// at its first statement (the list of spaces), and every scan after reads that snapshot,
+    /// while other connections go on committing. Only the entries are exported: not the
+    /// change log, the heads or the claims, which only a shared store has. A space's scan is
+    /// one statement that lasts as long as the sink takes for all of it, so the server's
+    /// statement timeout is lifted for this transaction; each batch still has to arrive
+    /// within the query timeout.
+    fn export(&self, batch_bytes: usize, sink: &mut dyn FnMut(&str, EntryBatch) -> Result<()>) -> Result<()> {
+        let session = Session::begin(
+            &self.inner,
+            "starting a backup's snapshot",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0".into(),
+        )?;
+        let reads = Reads { inner: Arc::clone(&self.inner), conn: Some(session.conn()), space: None };
+        reads.export(batch_bytes, sink)?;
+        // Read-only: a rollback ends it as well as a commit would.
+        session.finish("ROLLBACK")
     }
 
     fn close(&self) {

@@ -12,6 +12,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+mod backup;
+
+pub use backup::BackupStats;
+
 use crate::crypto::{legacy_storage_name, ClientKey, IndexKey};
 use crate::error::{Error, Result};
 use crate::format::catalog::{Catalog as StoredCatalog, CATALOG_HEADER_KEY, CATALOG_SPACE, ENTRY_PREFIX};
