@@ -662,6 +662,14 @@ export interface QueryMetadataOptions {
   orderBy?: string
   /** Sort direction for `orderBy`; default true. */
   ascending?: boolean
+  /** Matches to skip before the `topK` returned (a page further on); default 0. */
+  offset?: number
+  /**
+   * A cursor for id order (no `orderBy`): only ids after this one. Pass the last id of a
+   * page to get the next; unlike `offset` it stays right while items are written or
+   * deleted between pages.
+   */
+  afterId?: string
   /** See `ClientOptions.consistency`. */
   consistency?: Consistency
 }

@@ -125,6 +125,32 @@ describe('iterate', () => {
   })
 })
 
+describe('queryMetadata pages', () => {
+  it('pages through more matches than topK allows, by offset or by the afterId cursor', async () => {
+    const { index } = await filled(25_000)
+    const all = (await index.listIds()).sort()
+    const firstPage = await index.queryMetadata({ filters: {}, topK: 10_000 })
+    assert.deepEqual(firstPage.map((m) => m.id), all.slice(0, 10_000), 'id order')
+    const third = await index.queryMetadata({ filters: {}, topK: 10_000, offset: 20_000 })
+    assert.deepEqual(third.map((m) => m.id), all.slice(20_000))
+    const byField = await index.queryMetadata({ filters: { i: { $lt: 50 } }, orderBy: 'i', ascending: false, topK: 5, offset: 10 })
+    assert.deepEqual(byField.map((m) => m.id), ['id-39', 'id-38', 'id-37', 'id-36', 'id-35'], 'field order, a page further on')
+    const seen: string[] = []
+    let afterId: string | undefined
+    for (;;) {
+      const page = await index.queryMetadata({ filters: { i: { $gte: 0 } }, topK: 10_000, afterId })
+      if (page.length === 0) break
+      seen.push(...page.map((m) => m.id))
+      afterId = page[page.length - 1].id
+      // Deleting what was read does not disturb the cursor.
+      await index.delete({ ids: page.slice(0, 100).map((m) => m.id) })
+    }
+    assert.deepEqual(seen, all, 'every match once, in order')
+    await rejectsWithCode(index.queryMetadata({ filters: {}, orderBy: 'i', afterId: 'id-1' }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(index.queryMetadata({ filters: {}, offset: -1 }), 'ERR_INVALID_ARGUMENT')
+  })
+})
+
 describe('AbortSignal', () => {
   it('an aborted upsert writes nothing', async () => {
     const { index } = await filled(10)

@@ -255,10 +255,20 @@ impl EncryptedIndex {
                 )
                 .into());
             }
+            if text.is_some() && (options.offset.is_some() || options.after_id.is_some()) {
+                return Err(ciphervec_core::Error::InvalidArgument(
+                    "queryMetadata: offset and afterId page through filter matches, not a text search's".into(),
+                )
+                .into());
+            }
             let order_by = options.order_by.map(|o| o.get("orderBy")).transpose()?;
-            Ok((top_k, filter, order_by))
+            let page = ciphervec_core::MetadataPage {
+                offset: convert::count(options.offset, "offset")?.unwrap_or(0),
+                after_id: options.after_id.map(|a| a.get("afterId")).transpose()?,
+            };
+            Ok((top_k, filter, order_by, page))
         })();
-        let (top_k, filter, order_by) = match prepared {
+        let (top_k, filter, order_by, page) = match prepared {
             Ok(p) => p,
             Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
@@ -287,7 +297,7 @@ impl EncryptedIndex {
                 }
                 None => {
                     let filter = filter.expect("a filter was given");
-                    let ids = index.query_metadata(&filter, top_k, order_by.as_deref(), ascending)?;
+                    let ids = index.query_metadata_page(&filter, top_k, order_by.as_deref(), ascending, &page)?;
                     Ok(Either::A(output::Ids::of(&ids, true)))
                 }
             }

@@ -82,7 +82,7 @@ impl Names for QueryBatchOptions<'_> {
 
 impl Names for QueryMetadataOptions<'_> {
     const NAMES: &'static [&'static str] =
-        &["filters", "text", "textFields", "requireAllTerms", "topK", "orderBy", "ascending", "consistency"];
+        &["filters", "text", "textFields", "requireAllTerms", "topK", "orderBy", "ascending", "offset", "afterId", "consistency"];
 }
 
 impl Names for GetOptions<'_> {

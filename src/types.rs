@@ -584,6 +584,13 @@ pub struct QueryMetadataOptions<'env> {
     pub order_by: Option<ExactString>,
     /// Sort direction for `orderBy`; default true.
     pub ascending: Option<bool>,
+    /// Matches to skip before the `topK` returned (a page further on); default 0.
+    pub offset: Option<f64>,
+    /// A cursor for id order (no `orderBy`): only ids after this one. Pass the last id of a
+    /// page to get the next; unlike `offset` it stays right while items are written or
+    /// deleted between pages.
+    #[napi(ts_type = "string")]
+    pub after_id: Option<ExactString>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
 }

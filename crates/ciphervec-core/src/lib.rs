@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use format::record::Contents;
 pub use index::{
     AutoTrain, BackgroundFailure, BackgroundTask, Fusion, Include, Index, IndexSpec, IndexStats, ItemView, ListSizes,
-    MemoryUsage, NewItem, Search, TextHit, TextQuery, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress,
+    MemoryUsage, MetadataPage, NewItem, Search, TextHit, TextQuery, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress,
     UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, HYBRID_CANDIDATES, MAX_DIMENSION, MAX_ID_BYTES,
     MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
 };

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 pub use background::{AutoTrain, BackgroundFailure, BackgroundTask, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD};
 pub use memory::MemoryUsage;
-pub use read::{Include, ItemView, Search};
+pub use read::{Include, ItemView, MetadataPage, Search};
 pub use stats::{IndexStats, ListSizes};
 pub use text::{Fusion, TextHit, TextQuery, HYBRID_CANDIDATES};
 pub use training::{TrainAlgorithm, TrainParams, TrainReport, TrainingProgress, MAX_ITERS, MAX_N_LISTS};

@@ -82,6 +82,16 @@ pub struct ItemView {
     pub vector: Option<Vec<f32>>,
 }
 
+/// Where a page of [`Index::query_metadata_page`] starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetadataPage {
+    /// Results to skip (after `after_id`, if given).
+    pub offset: usize,
+    /// Only ids after this one (exclusive, in id order): a cursor that stays right while items
+    /// are written or deleted between pages.
+    pub after_id: Option<String>,
+}
+
 impl Index {
     /// The `k` nearest items to `vector` that pass the filter, closest first. Untrained: exact
     /// search over every item. Trained: the `n_probes` nearest lists, widened by the filter's
@@ -297,23 +307,66 @@ impl Index {
         order_by: Option<&str>,
         ascending: bool,
     ) -> Result<Vec<String>> {
+        self.query_metadata_page(filter, k, order_by, ascending, &MetadataPage::default())
+    }
+
+    /// [`Index::query_metadata`] from a later page: the matches after `page.after_id` (id
+    /// order only), then `page.offset` of them skipped. The candidates come from the metadata
+    /// index when the filter has a plan (its equalities, `$in` lists and ranges), so a
+    /// selective filter touches only its matches; other filters are checked on every item.
+    pub fn query_metadata_page(
+        &self,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+        page: &MetadataPage,
+    ) -> Result<Vec<String>> {
         check_top_k(k)?;
+        if page.after_id.is_some() && order_by.is_some() {
+            return Err(crate::error::Error::invalid(
+                "afterId pages through results in id order: it does not apply with orderBy (use offset)",
+            ));
+        }
         let state = self.read_state()?;
         let items = &state.items;
-        let mut slots: Vec<Slot> = self.pool().install(|| {
-            (0..items.len()).into_par_iter().map(Slot::at).filter(|&s| filter.matches(items.metadata(s))).collect()
-        });
+        let after = page.after_id.as_deref();
+        let keep = |s: Slot, check: bool| {
+            after.is_none_or(|a| items.id(s) > a) && (!check || filter.matches(items.metadata(s)))
+        };
+        let mut slots: Vec<Slot> = match filter.plan() {
+            Some(planned) => {
+                let candidates = state.postings.candidates(&planned.plan);
+                candidates.iter().map(Slot).filter(|&s| keep(s, !planned.exact)).collect()
+            }
+            None => self
+                .pool()
+                .install(|| (0..items.len()).into_par_iter().map(Slot::at).filter(|&s| keep(s, true)).collect()),
+        };
+        let wanted = page.offset.saturating_add(k);
         let by_id = |a: &Slot, b: &Slot| items.id(*a).cmp(items.id(*b));
         match order_by {
-            None => slots.sort_unstable_by(by_id),
+            None => {
+                if slots.len() > wanted {
+                    slots.select_nth_unstable_by(wanted, by_id);
+                    slots.truncate(wanted);
+                }
+                slots.sort_unstable_by(by_id);
+            }
             Some(path) => {
-                let key = |s: Slot| SortKey::of(items.metadata(s), path);
-                let mut keyed: Vec<_> = slots.iter().map(|&s| (key(s), s)).collect();
-                keyed.sort_by(|(ka, a), (kb, b)| ka.cmp(kb, ascending).then_with(|| by_id(a, b)));
+                let mut keyed: Vec<_> = slots.iter().map(|&s| (SortKey::of(items.metadata(s), path), s)).collect();
+                let cmp = |(ka, a): &(SortKey, Slot), (kb, b): &(SortKey, Slot)| {
+                    ka.cmp(kb, ascending).then_with(|| by_id(a, b))
+                };
+                if keyed.len() > wanted {
+                    keyed.select_nth_unstable_by(wanted, cmp);
+                    keyed.truncate(wanted);
+                }
+                keyed.sort_by(cmp);
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
             }
         }
-        Ok(slots.into_iter().take(k).map(|s| items.id(s).to_string()).collect())
+        Ok(slots.into_iter().skip(page.offset).take(k).map(|s| items.id(s).to_string()).collect())
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
