@@ -464,6 +464,12 @@ export interface CreateIndexOptions {
   textFields?: ReadonlyArray<string>
   /** BM25 parameters; default `{ k1: 1.2, b: 0.75 }`. */
   bm25?: Bm25Options
+  /**
+   * Metadata dot paths to leave out of the in-memory metadata index, with everything
+   * below them (e.g. a big blob nobody filters on, to save memory); at most 64. Filters
+   * on them still work, checked item by item. Fixed at creation.
+   */
+  unindexedFields?: ReadonlyArray<string>
 }
 
 /** Options of `index.delete`. */

@@ -109,6 +109,7 @@ impl Client {
             metric: Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean)),
             index_type,
             text,
+            unindexed: options.unindexed_fields.unwrap_or_default(),
         };
         let key = options.index_key.to_vec();
         let name = match options.index_name.get("indexName") {

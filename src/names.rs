@@ -41,8 +41,17 @@ impl Names for ClientOptions {
 }
 
 impl Names for CreateIndexOptions {
-    const NAMES: &'static [&'static str] =
-        &["indexName", "indexKey", "dimension", "metric", "indexType", "autoTrain", "textFields", "bm25"];
+    const NAMES: &'static [&'static str] = &[
+        "indexName",
+        "indexKey",
+        "dimension",
+        "metric",
+        "indexType",
+        "autoTrain",
+        "textFields",
+        "bm25",
+        "unindexedFields",
+    ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[("autoTrain", AUTO_TRAIN), ("bm25", BM25)];
 }
 
@@ -81,8 +90,18 @@ impl Names for QueryBatchOptions<'_> {
 }
 
 impl Names for QueryMetadataOptions<'_> {
-    const NAMES: &'static [&'static str] =
-        &["filters", "text", "textFields", "requireAllTerms", "topK", "orderBy", "ascending", "offset", "afterId", "consistency"];
+    const NAMES: &'static [&'static str] = &[
+        "filters",
+        "text",
+        "textFields",
+        "requireAllTerms",
+        "topK",
+        "orderBy",
+        "ascending",
+        "offset",
+        "afterId",
+        "consistency",
+    ];
 }
 
 impl Names for GetOptions<'_> {

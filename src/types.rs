@@ -167,6 +167,11 @@ pub struct CreateIndexOptions {
     pub text_fields: Option<Vec<String>>,
     /// BM25 parameters; default `{ k1: 1.2, b: 0.75 }`.
     pub bm25: Option<Bm25Options>,
+    /// Metadata dot paths to leave out of the in-memory metadata index, with everything
+    /// below them (e.g. a big blob nobody filters on, to save memory); at most 64. Filters
+    /// on them still work, checked item by item. Fixed at creation.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub unindexed_fields: Option<Vec<String>>,
 }
 
 /// BM25 parameters (see `CreateIndexOptions.bm25`).

@@ -23,7 +23,7 @@ fn main() {
         Some(other) => panic!("unknown index type {other}"),
     };
     let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 1).unwrap();
-    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, text: None };
+    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
     let index = client.create_index_with(INDEX, &KEY, &spec).unwrap();
     for batch in batches() {
         index.upsert(batch).unwrap();

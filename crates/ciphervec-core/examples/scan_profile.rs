@@ -51,7 +51,8 @@ fn main() {
     let indexes: Vec<_> = types
         .iter()
         .map(|&index_type| {
-            let spec = IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, text: None };
+            let spec =
+                IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
             let index = client.create_index_with(&format!("{index_type:?}"), &key, &spec).unwrap();
             let items: Vec<NewItem> = (0..n)
                 .map(|i| NewItem {

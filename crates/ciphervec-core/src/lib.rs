@@ -26,9 +26,9 @@ pub use error::{Error, Result};
 pub use format::record::Contents;
 pub use index::{
     AutoTrain, BackgroundFailure, BackgroundTask, Fusion, Include, Index, IndexSpec, IndexStats, ItemView, ListSizes,
-    MemoryUsage, MetadataPage, NewItem, Search, TextHit, TextQuery, TrainAlgorithm, TrainParams, TrainReport, TrainingProgress,
-    UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, HYBRID_CANDIDATES, MAX_DIMENSION, MAX_ID_BYTES,
-    MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
+    MemoryUsage, MetadataPage, NewItem, Search, TextHit, TextQuery, TrainAlgorithm, TrainParams, TrainReport,
+    TrainingProgress, UpsertReport, AUTO_COMPACT_MIN, DEFAULT_THRESHOLD, DEFAULT_TOP_K, HYBRID_CANDIDATES,
+    MAX_DIMENSION, MAX_ID_BYTES, MAX_ITERS, MAX_METADATA_DEPTH, MAX_N_LISTS, MAX_RERANK, MAX_TOP_K,
 };
 pub use meta::{
     ArrayRef, Filter, FilterError, Meta, MetaRef, ObjectRef, TextSpec, CONTENTS_FIELD, MAX_QUERY_TEXT, MAX_TEXT_FIELDS,

@@ -194,5 +194,57 @@ fn metadata_queries_page_through_every_match_in_order() {
     }
     let page = MetadataPage { offset: 0, after_id: Some("d1".into()) };
     let all = Filter::parse(&json!({})).unwrap();
-    assert_eq!(index.query_metadata_page(&all, 5, Some("score"), true, &page).unwrap_err().code(), "ERR_INVALID_ARGUMENT");
+    assert_eq!(
+        index.query_metadata_page(&all, 5, Some("score"), true, &page).unwrap_err().code(),
+        "ERR_INVALID_ARGUMENT"
+    );
+}
+
+/// Paths left out of the metadata index (`unindexed`) still filter, item by item: every
+/// query and metadata query answers as with a full index; a filter only on them is not
+/// planned, an `$and` with an indexed part plans that part; the setting survives a reload.
+#[test]
+fn unindexed_paths_still_filter_exactly() {
+    use ciphervec_core::{IndexSpec, MetadataPage};
+    let (store, client, key) = client();
+    let spec = IndexSpec {
+        dimension: Some(DIM),
+        metric: Metric::SquaredEuclidean,
+        unindexed: vec!["tags".into(), "doc".into()],
+        ..IndexSpec::default()
+    };
+    let index = client.create_index_with("u", &key, &spec).unwrap();
+    let full = client.create_index("full", &key, Some(DIM), Metric::SquaredEuclidean).unwrap();
+    let mut rng = Rng(4);
+    let batch: Vec<(String, Vec<f32>, Value)> =
+        (0..4_000).map(|i| (format!("d{i}"), rng.vector(DIM), metadata(i, 0, &mut rng))).collect();
+    upsert(&index, &batch);
+    upsert(&full, &batch);
+    assert!(index.memory().unwrap().metadata_index < full.memory().unwrap().metadata_index);
+    let reloaded = Client::new(store, 2).unwrap().load_index("u", &key).unwrap();
+    let only_tags = Filter::parse(&json!({ "tags": "g3" })).unwrap();
+    let nested = Filter::parse(&json!({ "doc.lang": "de", "doc.v": 3 })).unwrap();
+    let mixed = Filter::parse(&json!({ "tenant": "t17", "tags": "g3" })).unwrap();
+    for ix in [&index, &reloaded] {
+        assert!(!ciphervec_core::test_util::scans_filter_candidates(ix, &only_tags, Some(1)));
+        assert!(!ciphervec_core::test_util::scans_filter_candidates(ix, &nested, Some(1)));
+        assert!(ciphervec_core::test_util::scans_filter_candidates(ix, &mixed, Some(1)), "the tenant part plans");
+        for f in filters() {
+            let filter = Filter::parse(&f).unwrap();
+            let page = MetadataPage::default();
+            assert_eq!(
+                ix.query_metadata_page(&filter, 10_000, None, true, &page).unwrap(),
+                full.query_metadata_page(&filter, 10_000, None, true, &page).unwrap(),
+                "{f}"
+            );
+            let q = rng.vector(DIM);
+            let s = Search { k: 10, n_probes: None, rerank: None, filter: Some(&filter), include: WITH_DISTANCE };
+            let ids = |v: Vec<ciphervec_core::ItemView>| v.into_iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(ids(ix.query(&q, &s).unwrap()), ids(full.query(&q, &s).unwrap()), "{f}");
+        }
+    }
+    for bad in [vec![String::new()], vec!["a..b".to_string()]] {
+        let spec = IndexSpec { unindexed: bad, ..IndexSpec::default() };
+        assert_eq!(client.create_index_with("bad", &key, &spec).err().map(|e| e.code()), Some("ERR_INVALID_ARGUMENT"));
+    }
 }

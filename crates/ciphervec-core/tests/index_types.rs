@@ -30,7 +30,9 @@ fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> 
 }
 
 fn create(client: &Client, key: &[u8; 32], name: &str, metric: Metric, index_type: IndexType) -> Arc<Index> {
-    client.create_index_with(name, key, &IndexSpec { dimension: None, metric, index_type, text: None }).unwrap()
+    client
+        .create_index_with(name, key, &IndexSpec { dimension: None, metric, index_type, ..IndexSpec::default() })
+        .unwrap()
 }
 
 fn upsert(index: &Arc<Index>, data: &[Vec<f32>]) {

@@ -63,7 +63,7 @@ fn holds_its_vectors_once_at_their_size(index_type: IndexType) {
     let store = Arc::new(ciphervec_core::MemoryStorage::new());
     let client = Client::new(store.clone(), 2).unwrap();
     let key = ciphervec_core::random_key();
-    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, text: None };
+    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
     let index = client.create_index_with("m", &key, &spec).unwrap();
     let mut rng = Rng(7);
     for chunk in items(N, &mut rng).chunks(2_000) {

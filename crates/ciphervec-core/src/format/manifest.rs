@@ -13,8 +13,9 @@ use crate::vector::{IndexType, Metric};
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
-/// 2 added the index type (version 1 is an IVF-Flat index), 3 the text fields (written only
-/// by indexes that have some, so an index without them stays readable by older builds).
+/// 2 added the index type (version 1 is an IVF-Flat index), 3 the text fields and the
+/// unindexed paths (written only by indexes that have some, so the others stay readable by
+/// older builds).
 const CONFIG_VERSION: u8 = 2;
 const TEXT_CONFIG_VERSION: u8 = 3;
 /// 2 added the code book (version 1 has none).
@@ -35,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) index_type: IndexType,
     /// What full-text search indexes (config version 3), if anything.
     pub(crate) text: Option<TextSpec>,
+    /// Paths the metadata index leaves out (config version 3).
+    pub(crate) unindexed: Vec<String>,
 }
 
 impl Header {
@@ -86,19 +89,28 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 
 impl Config {
     /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ index type u8 ‖
-    /// [version 3: k1 f32 ‖ b f32 ‖ field count u32 ‖ fields, each length-prefixed] ‖ name
-    /// (UTF-8), padded: the config's size would reveal the length of the index's name.
+    /// [version 3: text u8 (0/1) ‖ if 1: k1 f32 ‖ b f32 ‖ field count u32 ‖ fields ‖
+    /// unindexed count u32 ‖ paths; strings length-prefixed] ‖ name (UTF-8), padded: the
+    /// config's size would reveal the length of the index's name.
     pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
-        let version = if self.text.is_some() { TEXT_CONFIG_VERSION } else { CONFIG_VERSION };
+        let v3 = self.text.is_some() || !self.unindexed.is_empty();
+        let version = if v3 { TEXT_CONFIG_VERSION } else { CONFIG_VERSION };
         let mut plain = vec![version, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.push(self.index_type.to_byte());
-        if let Some(text) = &self.text {
-            plain.extend_from_slice(&text.k1.to_le_bytes());
-            plain.extend_from_slice(&text.b.to_le_bytes());
-            plain.extend_from_slice(&(text.fields.len() as u32).to_le_bytes());
-            for f in &text.fields {
-                put_bytes(&mut plain, f.as_bytes());
+        if v3 {
+            plain.push(u8::from(self.text.is_some()));
+            if let Some(text) = &self.text {
+                plain.extend_from_slice(&text.k1.to_le_bytes());
+                plain.extend_from_slice(&text.b.to_le_bytes());
+                plain.extend_from_slice(&(text.fields.len() as u32).to_le_bytes());
+                for f in &text.fields {
+                    put_bytes(&mut plain, f.as_bytes());
+                }
+            }
+            plain.extend_from_slice(&(self.unindexed.len() as u32).to_le_bytes());
+            for p in &self.unindexed {
+                put_bytes(&mut plain, p.as_bytes());
             }
         }
         plain.extend_from_slice(self.name.as_bytes());
@@ -118,22 +130,31 @@ impl Config {
             Some(1) => IndexType::IvfFlat,
             _ => IndexType::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown index type"))?,
         };
-        let text = match version {
-            Some(TEXT_CONFIG_VERSION) => {
-                let k1 = f32::from_bits(r.u32()?);
-                let b = f32::from_bits(r.u32()?);
-                let n = r.u32()? as usize;
-                let mut fields = Vec::with_capacity(n.min(64));
-                for _ in 0..n {
-                    let f = std::str::from_utf8(r.bytes()?).map_err(|_| r.corrupt("text field is not UTF-8"))?;
-                    fields.push(f.to_string());
-                }
-                Some(TextSpec { fields, k1, b })
+        let strings = |r: &mut Reader<'_>| -> Result<Vec<String>> {
+            let n = r.u32()? as usize;
+            let mut out = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                out.push(std::str::from_utf8(r.bytes()?).map_err(|_| r.corrupt("a path is not UTF-8"))?.to_string());
             }
-            _ => None,
+            Ok(out)
+        };
+        let (text, unindexed) = match version {
+            Some(TEXT_CONFIG_VERSION) => {
+                let text = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let k1 = f32::from_bits(r.u32()?);
+                        let b = f32::from_bits(r.u32()?);
+                        Some(TextSpec { fields: strings(&mut r)?, k1, b })
+                    }
+                    _ => return Err(r.corrupt("bad text flag")),
+                };
+                (text, strings(&mut r)?)
+            }
+            _ => (None, Vec::new()),
         };
         let name = std::str::from_utf8(r.rest()).map_err(|_| r.corrupt("name is not UTF-8"))?.to_string();
-        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type, text })
+        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type, text, unindexed })
     }
 }
 
@@ -239,6 +260,7 @@ mod tests {
             metric: Metric::Cosine,
             index_type: IndexType::IvfSq8,
             text: None,
+            unindexed: vec![],
         };
         let blob = c.seal(&vault("s1")).blob;
         assert_eq!(Config::open(&blob, &vault("s1"), "docs").unwrap(), c);
@@ -247,6 +269,10 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(Config::open(&t.seal(&vault("s1")).blob, &vault("s1"), "docs").unwrap(), t);
+        for text in [None, t.text.clone()] {
+            let u = Config { text, unindexed: vec!["blob".into(), "a.b".into()], ..c.clone() };
+            assert_eq!(Config::open(&u.seal(&vault("s1")).blob, &vault("s1"), "docs").unwrap(), u);
+        }
         assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
         let centroids = [1.0, 2.0, 3.0, 4.0];
         let blob = seal_centroids(&vault("s1"), 2, &centroids, None).blob;

@@ -71,6 +71,9 @@ pub struct IndexSpec {
     pub index_type: IndexType,
     /// Fields for full-text (BM25) search, if any.
     pub text: Option<TextSpec>,
+    /// Metadata paths left out of the metadata index (with everything below them), e.g. big
+    /// blobs nobody filters on: filters on them still work, checked item by item.
+    pub unindexed: Vec<String>,
 }
 
 /// What a client shares with its indexes.
@@ -90,6 +93,8 @@ pub struct Index {
     index_type: IndexType,
     /// What full-text search indexes (fixed at creation).
     text: Option<TextSpec>,
+    /// Paths the metadata index leaves out (fixed at creation).
+    unindexed: Vec<String>,
     /// The caller's key, kept to wrap a fresh data key when the old one's nonce budget is
     /// spent (see `format::vault`).
     kek: IndexKey,
@@ -146,16 +151,24 @@ impl Index {
         kek: &IndexKey,
         spec: &IndexSpec,
     ) -> Result<Index> {
-        let IndexSpec { dimension, metric, index_type, ref text } = *spec;
+        let IndexSpec { dimension, metric, index_type, ref text, ref unindexed } = *spec;
         if let Some(d) = dimension {
             validate::check_dimension(d)?;
         }
         if let Some(problem) = text.as_ref().and_then(TextSpec::problem) {
             return Err(Error::invalid(problem));
         }
+        validate::check_unindexed(unindexed)?;
         let (header, keys) = Header::create(kek, &storage_name);
         let vault = Vault::new(keys, storage_name.clone(), 0);
-        let config = Config { name: name.to_string(), dimension, metric, index_type, text: text.clone() };
+        let config = Config {
+            name: name.to_string(),
+            dimension,
+            metric,
+            index_type,
+            text: text.clone(),
+            unindexed: unindexed.clone(),
+        };
         let sealed_config = config.seal(&vault);
         let summary = Summary::default().seal(&vault);
         let changes = vec![
@@ -176,7 +189,7 @@ impl Index {
                 txn.commit(&[], changes, LogKind::Rewrite, Vec::new())?
             }
         };
-        let state = State::new(Items::new(dimension.unwrap_or(0)), text.as_ref());
+        let state = State::new(Items::new(dimension.unwrap_or(0)), text.as_ref(), unindexed);
         let opened = Opened { config, vault, state, ledger: Ledger::default() };
         Ok(Index::assemble(shared, kek, opened, seq))
     }
@@ -245,7 +258,7 @@ impl Index {
         let dim = config.dimension.unwrap_or(0);
         let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary };
         let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
-        let mut state = State::new(items, config.text.as_ref());
+        let mut state = State::new(items, config.text.as_ref(), &config.unindexed);
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
             let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
@@ -272,6 +285,7 @@ impl Index {
             metric: config.metric,
             index_type: config.index_type,
             text: config.text,
+            unindexed: config.unindexed,
             kek: kek.clone(),
             vault: RwLock::new(Arc::new(vault)),
             shared,
@@ -444,7 +458,7 @@ impl Index {
             None => self.shared.store.drop_space(&self.storage_name)?,
         }
         self.close();
-        *self.write_state()? = State::new(Items::new(0), None);
+        *self.write_state()? = State::new(Items::new(0), None, &[]);
         // The index is gone: an entry left behind (this write failed) names no index and is
         // never listed, since listing checks each entry's header.
         if let Some(catalog) = &self.shared.catalog {
@@ -465,7 +479,7 @@ impl Index {
     /// Frees the working set once the client is closed (waits for running reads). The sync
     /// getters keep their last values.
     pub(crate) fn release_working_set(&self) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None);
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None, &[]);
     }
 
     /// The config of this index, with dimension `dim` (0: not fixed yet).
@@ -476,6 +490,7 @@ impl Index {
             metric: self.metric,
             index_type: self.index_type,
             text: self.text.clone(),
+            unindexed: self.unindexed.clone(),
         }
     }
 

@@ -264,7 +264,7 @@ impl Index {
         filter: &Filter,
         n_probes: Option<usize>,
     ) -> Option<(roaring::RoaringBitmap, bool)> {
-        let planned = filter.plan()?;
+        let planned = state.postings.restrict(filter.plan()?)?;
         let n = state.items.len() as f64;
         let scanned = match &state.ivf {
             None => n,
@@ -334,7 +334,7 @@ impl Index {
         let keep = |s: Slot, check: bool| {
             after.is_none_or(|a| items.id(s) > a) && (!check || filter.matches(items.metadata(s)))
         };
-        let mut slots: Vec<Slot> = match filter.plan() {
+        let mut slots: Vec<Slot> = match filter.plan().and_then(|p| state.postings.restrict(p)) {
             Some(planned) => {
                 let candidates = state.postings.candidates(&planned.plan);
                 candidates.iter().map(Slot).filter(|&s| keep(s, !planned.exact)).collect()

@@ -36,10 +36,10 @@ pub(crate) fn placement(metric: Metric, v: &[f32]) -> Cow<'_, [f32]> {
 }
 
 impl State {
-    /// The state of a working set, its metadata index built from every item's metadata and,
-    /// with text fields, its text index from their texts.
-    pub(crate) fn new(items: Items, text: Option<&TextSpec>) -> State {
-        let mut postings = Postings::default();
+    /// The state of a working set, its metadata index built from every item's metadata (but
+    /// the `unindexed` paths) and, with text fields, its text index from their texts.
+    pub(crate) fn new(items: Items, text: Option<&TextSpec>, unindexed: &[String]) -> State {
+        let mut postings = Postings::leaving_out(unindexed);
         for s in 0..items.len() {
             postings.insert(s as u32, items.metadata(Slot::at(s)));
         }

@@ -126,3 +126,19 @@ pub(crate) fn check_batch(batch: Vec<NewItem>, metric: Metric) -> Result<Vec<New
     let keep: Vec<bool> = (0..batch.len()).map(|i| last[batch[i].id.as_str()] == i).collect();
     Ok(batch.into_iter().zip(keep).filter_map(|(it, k)| k.then_some(it)).collect())
 }
+
+/// Most paths `unindexed` may list.
+pub(crate) const MAX_UNINDEXED: usize = 64;
+
+/// `unindexedFields`: dot paths, none empty, at most [`MAX_UNINDEXED`].
+pub(crate) fn check_unindexed(paths: &[String]) -> Result<()> {
+    if paths.len() > MAX_UNINDEXED {
+        return Err(Error::invalid(format!("unindexedFields lists {} paths, at most {MAX_UNINDEXED}", paths.len())));
+    }
+    for p in paths {
+        if p.is_empty() || p.len() > 256 || p.split('.').any(str::is_empty) {
+            return Err(Error::invalid(format!("unindexedFields: '{p}' is not a field name or dot path")));
+        }
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 
+use crate::meta::filter::Planned;
 use crate::meta::value::{Meta, MetaRef};
 
 /// A scalar as the index keys it. Numbers by their `f64` value (so `20` and `20.0` share a key;
@@ -176,21 +177,75 @@ impl Field {
 #[derive(Default, Clone)]
 pub(crate) struct Postings {
     fields: HashMap<Box<str>, Field>,
+    /// Paths left out of the index, with everything below them (`createIndex({
+    /// unindexedFields })`): filters on them are checked item by item.
+    unindexed: Vec<String>,
 }
 
 impl Postings {
+    /// An empty index that leaves out `unindexed` paths and everything below them.
+    pub(crate) fn leaving_out(unindexed: &[String]) -> Postings {
+        Postings { fields: HashMap::new(), unindexed: unindexed.to_vec() }
+    }
+
+    /// Whether `path` is left out.
+    fn is_unindexed(&self, path: &str) -> bool {
+        self.unindexed
+            .iter()
+            .any(|u| path.strip_prefix(u.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+    }
+
+    /// The terms of `meta` this index holds.
+    fn indexed_terms(&self, meta: Option<&Meta>) -> impl Iterator<Item = (Box<str>, Key)> + '_ {
+        terms(meta).into_iter().filter(|(path, _)| !self.is_unindexed(path))
+    }
+
     /// Adds item `slot` with metadata `meta`.
     pub(crate) fn insert(&mut self, slot: u32, meta: Option<&Meta>) {
-        for (path, key) in terms(meta) {
+        let terms: Vec<_> = self.indexed_terms(meta).collect();
+        for (path, key) in terms {
             self.fields.entry(path).or_default().set_mut(key).insert(slot);
         }
     }
 
     /// Removes item `slot`, whose metadata is `meta`.
     pub(crate) fn remove(&mut self, slot: u32, meta: Option<&Meta>) {
-        for (path, key) in terms(meta) {
+        let terms: Vec<_> = self.indexed_terms(meta).collect();
+        for (path, key) in terms {
             if let Some(field) = self.fields.get_mut(&path) {
                 field.remove(&key, slot);
+            }
+        }
+    }
+
+    /// `planned` limited to the paths this index holds: an `And` keeps its indexed parts (each
+    /// is implied, so the rest still bound the matches), while an `Or`, a term or a range on
+    /// an unindexed path cannot be planned. A plan that lost a part is no longer exact.
+    pub(crate) fn restrict(&self, planned: Planned) -> Option<Planned> {
+        if self.unindexed.is_empty() {
+            return Some(planned);
+        }
+        let mut lost = false;
+        let plan = self.restrict_plan(planned.plan, &mut lost)?;
+        Some(Planned { plan, exact: planned.exact && !lost })
+    }
+
+    fn restrict_plan(&self, plan: Plan, lost: &mut bool) -> Option<Plan> {
+        match plan {
+            Plan::Term(ref path, _) | Plan::Range(ref path, _, _) => (!self.is_unindexed(path)).then_some(plan),
+            Plan::And(parts) => {
+                let n = parts.len();
+                let kept: Vec<Plan> = parts.into_iter().filter_map(|p| self.restrict_plan(p, lost)).collect();
+                *lost |= kept.len() < n;
+                match kept.len() {
+                    0 => None,
+                    1 => kept.into_iter().next(),
+                    _ => Some(Plan::And(kept)),
+                }
+            }
+            Plan::Or(parts) => {
+                let kept: Option<Vec<Plan>> = parts.into_iter().map(|p| self.restrict_plan(p, lost)).collect();
+                kept.map(Plan::Or)
             }
         }
     }
