@@ -1,6 +1,8 @@
 // Filtered-query benchmark: recall@10 and QPS of filtered queries at selectivities 50%, 5%,
 // 0.5% and 0.05% on a trained index, against exact filtered ground truth computed here by
 // brute force over the matching items. Run: `npm run bench:filters`.
+// Then a tenant workload: 1,000 tenants of Zipf-distributed sizes (tenant r holds a share
+// ∝ 1/r), queried with `{ tenant }` filters per band of tenant sizes.
 // Env: BENCH_DATA (default ../shared/data/glove50.base.fbin), BENCH_NLIST (1024),
 // BENCH_THREADS (2), BENCH_QUERIES (200).
 import { readFileSync, existsSync } from 'node:fs'
@@ -48,6 +50,30 @@ function generated(n: number, dim: number, seed: number): Float32Array {
 
 const bucketOf = (i: number) => (i * 7919) % 2000
 
+const TENANTS = 1000
+/** Tenant ranks 1..TENANTS, drawn with probability ∝ 1/rank (Zipf, exponent 1) by a fixed
+ * generator, so tenant 1 holds ~13 % of the items and tenant 1000 a few dozen. */
+function zipfTenants(n: number): Int32Array {
+  const cdf = new Float64Array(TENANTS)
+  let sum = 0
+  for (let r = 1; r <= TENANTS; r++) cdf[r - 1] = sum += 1 / r
+  let s = 12345
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+  const out = new Int32Array(n)
+  for (let i = 0; i < n; i++) {
+    const u = next() * sum
+    let lo = 0
+    let hi = TENANTS - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (cdf[mid] < u) lo = mid + 1
+      else hi = mid
+    }
+    out[i] = lo + 1
+  }
+  return out
+}
+
 /** Queries per second of `batch` (all the queries in one call), repeated for at least half a
  * second so that fast filters are timed over more than a few milliseconds. */
 async function batchQps(batch: () => Promise<unknown>): Promise<number> {
@@ -89,7 +115,12 @@ async function main() {
   const client = await Client.open({ storage: { kind: 'memory' }, threads })
   const index = await client.createIndex({ indexName: 'bench', indexKey: Client.generateKey(), dimension: dim, autoTrain: false })
   const ids = Array.from({ length: n }, (_, i) => String(i))
-  await index.upsert({ ids, vectors: base, metadata: ids.map((_, i) => ({ bucket: bucketOf(i), name: `b${bucketOf(i)}` })) })
+  const tenants = zipfTenants(n)
+  await index.upsert({
+    ids,
+    vectors: base,
+    metadata: ids.map((_, i) => ({ bucket: bucketOf(i), name: `b${bucketOf(i)}`, tenant: `t${tenants[i]}` })),
+  })
   const trained = await index.train({ nLists: nList, maxIters: 20, tolerance: 0, seed: 1 })
   console.log(`trained ${trained.nLists} lists in ${trained.seconds.toFixed(1)} s; threads ${threads}`)
   console.log('| selectivity | matching | recall@10 | QPS (queryBatch) | QPS (single) | unfiltered QPS (batch) |')
@@ -115,7 +146,69 @@ async function main() {
     const recall = found / (10 * nQueries)
     console.log(`| ${label} ${form === 'range' ? '`bucket < t`' : '`name` equality'} | ${matching.length} | ${recall.toFixed(3)} | ${qps.toFixed(0)} | ${singleQps.toFixed(0)} | ${unfiltered.toFixed(0)} |`)
   }
+  await tenantWorkload(index, base, dim, queries, tenants, unfiltered)
   await client.close()
+}
+
+/** Per band of tenant ranks: 20 tenants spread over the band, each asked 10 queries in one
+ * `queryBatch` with `{ tenant }`; QPS over all of them, recall@10 against each tenant's exact
+ * top 10. */
+async function tenantWorkload(
+  index: Awaited<ReturnType<Client['createIndex']>>,
+  base: Float32Array,
+  dim: number,
+  queries: Float32Array,
+  tenants: Int32Array,
+  unfiltered: number,
+): Promise<void> {
+  const members = new Map<number, number[]>()
+  tenants.forEach((t, i) => {
+    const list = members.get(t)
+    if (list) list.push(i)
+    else members.set(t, [i])
+  })
+  const n = tenants.length
+  console.log(`\ntenant workload: ${TENANTS} tenants, Zipf sizes (largest ${members.get(1)?.length ?? 0} items, smallest ${Math.min(...[...members.values()].map((m) => m.length))})`)
+  const perTenant = 10
+  // The baseline in the same shape: batches of 10 queries, unfiltered.
+  const shape = Array.from({ length: 20 }, (_, k) => queries.subarray(k * perTenant * dim, (k + 1) * perTenant * dim))
+  const b0 = performance.now()
+  let baseRounds = 0
+  while (performance.now() - b0 < 500 || baseRounds < 2) {
+    for (const vectors of shape) await index.queryBatch({ vectors, topK: 10 })
+    baseRounds++
+  }
+  const unfilteredSmall = (baseRounds * shape.length * perTenant) / ((performance.now() - b0) / 1000)
+  console.log(`unfiltered, batches of ${perTenant}: ${unfilteredSmall.toFixed(0)} QPS (batches of all queries: ${unfiltered.toFixed(0)})`)
+  console.log('| tenant ranks | items per tenant (median) | share | recall@10 | QPS (queryBatch of 10 per tenant) | vs unfiltered (same batches) |')
+  console.log('|---|---|---|---|---|---|')
+  for (const [lo, hi] of [[1, 10], [11, 100], [101, 1000]] as const) {
+    const picked = Array.from({ length: 20 }, (_, k) => lo + Math.floor((k * (hi - lo + 1)) / 20)).filter((t) => members.has(t))
+    const batches = picked.map((t, k) => {
+      const start = (k * perTenant) % Math.max(1, queries.length / dim - perTenant)
+      return { t, vectors: queries.subarray(start * dim, (start + perTenant) * dim), start }
+    })
+    let found = 0
+    for (const b of batches) {
+      const res = await index.queryBatch({ vectors: b.vectors, topK: 10, filters: { tenant: `t${b.t}` } })
+      res.forEach((hits, qi) => {
+        const q = b.vectors.subarray(qi * dim, (qi + 1) * dim)
+        const truth = exactTop10(base, dim, members.get(b.t)!, q)
+        found += hits.filter((h) => truth.has(h.id)).length / Math.min(10, members.get(b.t)!.length)
+      })
+    }
+    const t0 = performance.now()
+    let rounds = 0
+    while (performance.now() - t0 < 500 || rounds < 2) {
+      for (const b of batches) await index.queryBatch({ vectors: b.vectors, topK: 10, filters: { tenant: `t${b.t}` } })
+      rounds++
+    }
+    const qps = (rounds * batches.length * perTenant) / ((performance.now() - t0) / 1000)
+    const sizes = picked.map((t) => members.get(t)!.length).sort((a, b) => a - b)
+    const median = sizes[sizes.length >> 1]
+    const recall = found / (batches.length * perTenant)
+    console.log(`| ${lo}–${hi} | ${median} | ${((100 * median) / n).toFixed(3)} % | ${recall.toFixed(3)} | ${qps.toFixed(0)} | ${(qps / unfilteredSmall).toFixed(2)}× |`)
+  }
 }
 
 main().catch((e) => {
