@@ -5,8 +5,9 @@
 // ∝ 1/r), queried with `{ tenant }` filters per band of tenant sizes.
 // Env: BENCH_DATA (default ../shared/data/glove50.base.fbin), BENCH_NLIST (1024),
 // BENCH_THREADS (2), BENCH_QUERIES (200).
-import { readFileSync, existsSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 
 import { Client, type Filter } from '../index.js'
 
@@ -123,6 +124,12 @@ async function main() {
   })
   const trained = await index.train({ nLists: nList, maxIters: 20, tolerance: 0, seed: 1 })
   console.log(`trained ${trained.nLists} lists in ${trained.seconds.toFixed(1)} s; threads ${threads}`)
+  const { memory } = await index.stats()
+  const mb = (b: number) => (b / 1e6).toFixed(1)
+  console.log(
+    `memory: vectors ${mb(memory.vectorsBytes)} MB, codes ${mb(memory.codesBytes)} MB, metadata ${mb(memory.metadataBytes)} MB, ` +
+      `metadata index ${mb(memory.metadataIndexBytes)} MB (${((100 * memory.metadataIndexBytes) / memory.vectorsBytes).toFixed(0)} % of the vectors)`,
+  )
   console.log('| selectivity | matching | recall@10 | QPS (queryBatch) | QPS (single) | unfiltered QPS (batch) |')
   console.log('|---|---|---|---|---|---|')
   const unfiltered = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10 }))
@@ -148,6 +155,44 @@ async function main() {
   }
   await tenantWorkload(index, base, dim, queries, tenants, unfiltered)
   await client.close()
+  await loadShare(base, dim, ids, tenants)
+}
+
+/** The metadata index's share of `loadIndex`: the same items on disk, loaded by fresh clients
+ * with every field indexed and with every field left out (`unindexedFields`), alternating. */
+async function loadShare(base: Float32Array, dim: number, ids: string[], tenants: Int32Array): Promise<void> {
+  const path = mkdtempSync(join(tmpdir(), 'ciphervec-bench-filters-'))
+  try {
+    const indexKey = Client.generateKey()
+    const metadata = ids.map((_, i) => ({ bucket: bucketOf(i), name: `b${bucketOf(i)}`, tenant: `t${tenants[i]}` }))
+    {
+      const client = await Client.open({ storage: { kind: 'disk', path }, threads })
+      for (const [indexName, unindexedFields] of [['indexed', []], ['unindexed', ['bucket', 'name', 'tenant']]] as const) {
+        const index = await client.createIndex({ indexName, indexKey, dimension: dim, autoTrain: false, unindexedFields })
+        await index.upsert({ ids, vectors: base, metadata })
+        await index.compact()
+      }
+      await client.close()
+    }
+    const times: Record<string, number[]> = { indexed: [], unindexed: [] }
+    for (let round = 0; round < 3; round++) {
+      for (const indexName of ['indexed', 'unindexed']) {
+        const client = await Client.open({ storage: { kind: 'disk', path }, threads })
+        const t0 = performance.now()
+        await client.loadIndex({ indexName, indexKey, autoTrain: false })
+        times[indexName].push(performance.now() - t0)
+        await client.close()
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+    const [withIndex, without] = [median(times.indexed), median(times.unindexed)]
+    console.log(
+      `\nloadIndex (disk, packed, ${ids.length} items, median of 3): every field indexed ${withIndex.toFixed(0)} ms, ` +
+        `none ${without.toFixed(0)} ms: the metadata index is ${((100 * (withIndex - without)) / withIndex).toFixed(0)} % of the load`,
+    )
+  } finally {
+    rmSync(path, { recursive: true, force: true })
+  }
 }
 
 /** Per band of tenant ranks: 20 tenants spread over the band, each asked 10 queries in one
