@@ -641,6 +641,17 @@ export interface QueryBatchOptions {
    * `ERR_ABORTED`.
    */
   signal?: AbortSignal
+  /**
+   * Hybrid search: one text per query vector (see `QueryOptions.text`); results then carry
+   * `score` and are ordered by it.
+   */
+  texts?: ReadonlyArray<string>
+  /** Hybrid search: see `QueryOptions.textFields`. */
+  textFields?: ReadonlyArray<string>
+  /** Hybrid search: see `QueryOptions.alpha`. */
+  alpha?: number
+  /** Hybrid search: see `QueryOptions.rrfK`. */
+  rrfK?: number
 }
 
 /** Options of `index.queryMetadata`. */

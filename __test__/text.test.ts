@@ -72,6 +72,15 @@ describe('full-text search', () => {
     assert.equal(top[0].id, 'dogs')
     assert.ok(Math.abs(top[0].score! - 1 / 61) < 1e-12)
     assert.equal((await index.query({ vector, topK: 1 }))[0].score, undefined, 'no score without text')
+    // queryBatch: one text per vector, each list as query gives it.
+    const vectors = [vector, [1, 1, 0], [3, 1, 0]]
+    const texts = ['running dog', 'whales', 'cats sleep']
+    const lists = await index.queryBatch({ vectors, texts, topK: 4, alpha: 0.3, include: ['distance'] })
+    for (let i = 0; i < vectors.length; i++) {
+      assert.deepEqual(lists[i], await index.query({ vector: vectors[i], text: texts[i], topK: 4, alpha: 0.3, include: ['distance'] }))
+    }
+    await rejectsWithCode(index.queryBatch({ vectors, texts: ['x'] }), 'ERR_INVALID_ARGUMENT')
+    await rejectsWithCode(index.queryBatch({ vectors, alpha: 0.2 }), 'ERR_INVALID_ARGUMENT')
   })
 
   it('keeps the text index through a reload, and rejects bad text input with typed errors', async () => {

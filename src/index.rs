@@ -197,6 +197,19 @@ impl EncryptedIndex {
             let n_probes = convert::count(options.n_probes, "nProbes")?;
             let rerank = convert::count(options.rerank, "rerank")?;
             let filter = input::filter_json(env, options.filters.as_ref())?;
+            let hybrid_only = options.alpha.is_some() || options.rrf_k.is_some() || options.text_fields.is_some();
+            if options.texts.is_none() && hybrid_only {
+                return Err(ciphervec_core::Error::InvalidArgument(
+                    "queryBatch: alpha, rrfK and textFields apply to a hybrid query only: give texts too".into(),
+                )
+                .into());
+            }
+            let defaults = ciphervec_core::Fusion::default();
+            let fusion = ciphervec_core::Fusion {
+                alpha: options.alpha.unwrap_or(defaults.alpha),
+                rrf_k: options.rrf_k.unwrap_or(defaults.rrf_k),
+            };
+            let (texts, text_fields) = (options.texts, options.text_fields);
             let abort = Abort::on(env, options.signal.as_ref(), "queryBatch")?;
             let then = input::rows_then(move |env, rows: RowsInput| {
                 let work = move |abort: &AtomicBool| {
@@ -205,8 +218,13 @@ impl EncryptedIndex {
                     }
                     let filter = input::parse_filter(filter.as_deref())?;
                     let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
-                    let lists = index.query_batch_unless(&rows.rows(), &search, abort)?;
-                    Ok(output::Items::of_lists(&lists, include))
+                    let Some(texts) = &texts else {
+                        let lists = index.query_batch_unless(&rows.rows(), &search, abort)?;
+                        return Ok(output::Items::of_lists(&lists, include));
+                    };
+                    let lists =
+                        index.hybrid_query_batch(&rows.rows(), texts, text_fields.as_deref(), fusion, &search)?;
+                    Ok(output::Items::scored_lists(&lists, include))
                 };
                 Ok(task::spawn_abortable(env, abort, work, |env, items| items.into_js(env))?.to_unknown())
             });

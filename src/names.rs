@@ -85,8 +85,20 @@ impl Names for QueryOptions<'_> {
 }
 
 impl Names for QueryBatchOptions<'_> {
-    const NAMES: &'static [&'static str] =
-        &["vectors", "topK", "nProbes", "rerank", "filters", "include", "consistency", "signal"];
+    const NAMES: &'static [&'static str] = &[
+        "vectors",
+        "topK",
+        "nProbes",
+        "rerank",
+        "filters",
+        "include",
+        "consistency",
+        "signal",
+        "texts",
+        "textFields",
+        "alpha",
+        "rrfK",
+    ];
 }
 
 impl Names for QueryMetadataOptions<'_> {

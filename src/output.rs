@@ -95,6 +95,14 @@ impl Items {
         items
     }
 
+    /// [`Items::of_lists`] of scored results (a hybrid query batch).
+    pub fn scored_lists(lists: &[Vec<(ItemView, f64)>], include: Include) -> Items {
+        let views: Vec<Vec<ItemView>> = lists.iter().map(|l| l.iter().map(|(v, _)| v.clone()).collect()).collect();
+        let mut items = Items::of_lists(&views, include);
+        items.scores = Some(lists.iter().flatten().map(|(_, s)| *s).collect());
+        items
+    }
+
     /// The columns of one result list per query, built into one array of arrays.
     pub fn of_lists(lists: &[Vec<ItemView>], include: Include) -> Items {
         let flat: Vec<ItemView> = lists.iter().flatten().cloned().collect();

@@ -363,6 +363,17 @@ pub struct QueryBatchOptions<'env> {
     /// `ERR_ABORTED`.
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<Object<'env>>,
+    /// Hybrid search: one text per query vector (see `QueryOptions.text`); results then carry
+    /// `score` and are ordered by it.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub texts: Option<Vec<String>>,
+    /// Hybrid search: see `QueryOptions.textFields`.
+    #[napi(ts_type = "ReadonlyArray<string>")]
+    pub text_fields: Option<Vec<String>>,
+    /// Hybrid search: see `QueryOptions.alpha`.
+    pub alpha: Option<f64>,
+    /// Hybrid search: see `QueryOptions.rrfK`.
+    pub rrf_k: Option<f64>,
 }
 
 /// One neighbour, closest first.

@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 
+use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
@@ -76,23 +77,62 @@ impl Index {
         fusion: Fusion,
         search: &Search,
     ) -> Result<Vec<(ItemView, f64)>> {
-        check_top_k(search.k)?;
-        check_n_probes(search.n_probes)?;
-        check_rerank(search.rerank)?;
-        if !(0.0..=1.0).contains(&fusion.alpha) {
-            return Err(Error::invalid(format!("alpha must be between 0 and 1, got {}", fusion.alpha)));
-        }
-        if !(fusion.rrf_k.is_finite() && fusion.rrf_k >= 0.0) {
-            return Err(Error::invalid(format!("rrfK must be a number of 0 or more, got {}", fusion.rrf_k)));
-        }
+        check_hybrid(search, fusion)?;
         let state = self.read_state()?;
         check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
+        self.hybrid_in(&state, vector, query, fusion, search)
+    }
+
+    /// [`Index::hybrid_query`] for each vector with its text (`texts[i]` for `vectors[i]`),
+    /// in parallel over the queries, all against one state of the index.
+    pub fn hybrid_query_batch(
+        &self,
+        vectors: &[Vec<f32>],
+        texts: &[String],
+        fields: Option<&[String]>,
+        fusion: Fusion,
+        search: &Search,
+    ) -> Result<Vec<Vec<(ItemView, f64)>>> {
+        check_hybrid(search, fusion)?;
+        if texts.len() != vectors.len() {
+            return Err(Error::invalid(format!(
+                "texts has {} entries for {} query vectors: give one text per vector",
+                texts.len(),
+                vectors.len()
+            )));
+        }
+        let state = self.read_state()?;
+        for (i, v) in vectors.iter().enumerate() {
+            check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
+        }
+        let state = &*state;
+        self.pool().install(|| {
+            vectors
+                .par_iter()
+                .zip(texts)
+                .map(|(v, text)| {
+                    let q = TextQuery { text, fields, require_all: false };
+                    self.hybrid_in(state, v, &q, fusion, search)
+                })
+                .collect()
+        })
+    }
+
+    /// One hybrid query against `state` (its checks passed).
+    fn hybrid_in(
+        &self,
+        state: &State,
+        vector: &[f32],
+        query: &TextQuery<'_>,
+        fusion: Fusion,
+        search: &Search,
+    ) -> Result<Vec<(ItemView, f64)>> {
         let legs = (search.k * HYBRID_CANDIDATES).min(MAX_TOP_K);
-        let text = self.text_hits(&state, query, search.filter, legs)?;
+        let text = self.text_hits(state, query, search.filter, legs)?;
         if state.items.is_empty() {
             return Ok(Vec::new());
         }
-        let nearest = self.nearest(&state, vector, &Search { k: legs, ..*search });
+        let nearest = self.nearest(state, vector, &Search { k: legs, ..*search });
         let mut fused: std::collections::HashMap<u32, (f64, Option<f32>)> = std::collections::HashMap::new();
         for (rank, hit) in nearest.iter().enumerate() {
             let e = fused.entry(hit.slot.0).or_default();
@@ -103,14 +143,14 @@ impl Index {
             fused.entry(slot.0).or_default().0 += (1.0 - fusion.alpha) / (fusion.rrf_k + (rank + 1) as f64);
         }
         let mut ranked: Vec<(Slot, f64, Option<f32>)> = fused.into_iter().map(|(s, (f, d))| (Slot(s), f, d)).collect();
-        ranked.sort_by(|a, b| by_score(&state, (a.0, a.1), (b.0, b.1)));
+        ranked.sort_by(|a, b| by_score(state, (a.0, a.1), (b.0, b.1)));
         ranked.truncate(search.k);
         if search.include.distance {
             // Items only the text leg found: their exact distances.
             let missing: RoaringBitmap = ranked.iter().filter(|r| r.2.is_none()).map(|r| r.0 .0).collect();
             if !missing.is_empty() {
                 let q = Query::new(vector);
-                let exact = scan_candidates(&state, self.metric, &q, &missing, None, missing.len() as usize);
+                let exact = scan_candidates(state, self.metric, &q, &missing, None, missing.len() as usize);
                 for hit in exact {
                     if let Some(r) = ranked.iter_mut().find(|r| r.0 == hit.slot) {
                         r.2 = Some(self.metric.finish(hit.score));
@@ -118,7 +158,7 @@ impl Index {
                 }
             }
         }
-        Ok(ranked.into_iter().map(|(slot, score, d)| (self.view(&state, slot, d, search.include), score)).collect())
+        Ok(ranked.into_iter().map(|(slot, score, d)| (self.view(state, slot, d, search.include), score)).collect())
     }
 
     /// BM25 hits of `query`, best first, at most `k`.
@@ -172,6 +212,20 @@ impl Index {
         hits.truncate(k);
         Ok(hits)
     }
+}
+
+/// The checks of a hybrid query's options.
+fn check_hybrid(search: &Search, fusion: Fusion) -> Result<()> {
+    check_top_k(search.k)?;
+    check_n_probes(search.n_probes)?;
+    check_rerank(search.rerank)?;
+    if !(0.0..=1.0).contains(&fusion.alpha) {
+        return Err(Error::invalid(format!("alpha must be between 0 and 1, got {}", fusion.alpha)));
+    }
+    if !(fusion.rrf_k.is_finite() && fusion.rrf_k >= 0.0) {
+        return Err(Error::invalid(format!("rrfK must be a number of 0 or more, got {}", fusion.rrf_k)));
+    }
+    Ok(())
 }
 
 /// Higher score first; equal scores by id, so results do not depend on slots.
