@@ -8,7 +8,7 @@
 // (bench/bm25_reference.py in bench/.venv: our formula written out independently, and
 // rank_bm25's BM25Okapi as it is), over the same tokens.
 // Run: `npm run bench:text`. Env: BENCH_QUERIES (500), BENCH_CONCURRENCY (8), BENCH_INGESTS (3),
-// BENCH_LOADS (3), BENCH_REFERENCE (1; 0 skips Python).
+// BENCH_LOADS (5), BENCH_REFERENCE (1; 0 skips Python).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +21,7 @@ import { type Gloss, wordnetGlosses } from './datasets.js'
 const nQueries = Number(process.env.BENCH_QUERIES ?? 500)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const nIngests = Number(process.env.BENCH_INGESTS ?? 3)
-const nLoads = Number(process.env.BENCH_LOADS ?? 3)
+const nLoads = Number(process.env.BENCH_LOADS ?? 5)
 const withReference = process.env.BENCH_REFERENCE !== '0'
 const DIM = 8
 const BATCH = 10_000
@@ -131,12 +131,13 @@ function loadInChild(dir: string, key: Uint8Array): { seconds: number; count: nu
 }
 
 interface Timing {
+  mean: number
   median: number
   p95: number
   qps: number
 }
 
-/** Sequential single calls (µs each: median, p95), then the same calls with `concurrency` in
+/** Sequential single calls (µs each: mean, median, p95), then the same calls with `concurrency` in
  * flight, repeated for at least a second (queries per second). */
 async function time(calls: Array<() => Promise<unknown>>): Promise<Timing> {
   for (const call of calls.slice(0, 50)) await call() // warm-up
@@ -158,7 +159,7 @@ async function time(calls: Array<() => Promise<unknown>>): Promise<Timing> {
     )
     done += calls.length
   }
-  return { median: percentile(us, 0.5), p95: percentile(us, 0.95), qps: done / ((performance.now() - t0) / 1000) }
+  return { mean: us.reduce((a, b) => a + b, 0) / us.length, median: percentile(us, 0.5), p95: percentile(us, 0.95), qps: done / ((performance.now() - t0) / 1000) }
 }
 
 /** Creates bench/.venv if missing and installs the reference's packages unless it has them at
@@ -331,9 +332,9 @@ async function main() {
     await client.close()
     const matches = ours.map((r) => r.length)
     console.log(`\n### Queries (${queries.length}; single: sequential awaits from Node; QPS: ${concurrency} promises in flight)\n`)
-    console.log('| call | median µs | p95 µs | QPS ×' + concurrency + ' |')
-    console.log('|---|---|---|---|')
-    for (const [name, t] of rows) console.log(`| ${name} | ${t.median.toFixed(0)} | ${t.p95.toFixed(0)} | ${t.qps.toFixed(0)} |`)
+    console.log('| call | mean µs | median µs | p95 µs | QPS ×' + concurrency + ' |')
+    console.log('|---|---|---|---|---|')
+    for (const [name, t] of rows) console.log(`| ${name} | ${t.mean.toFixed(0)} | ${t.median.toFixed(0)} | ${t.p95.toFixed(0)} | ${t.qps.toFixed(0)} |`)
     console.log(`hybrid / vector: median ${(rows[3][1].median / rows[2][1].median).toFixed(2)}×, QPS ${(rows[2][1].qps / rows[3][1].qps).toFixed(2)}× fewer; queries with < 10 text results: ${matches.filter((m) => m < 10).length}`)
 
     // Agreement with the reference.
