@@ -222,6 +222,8 @@ function agreement(queries: Query[], ours: Ranked[], ref: Reference) {
   let overlapOwn = 0
   let overlapOkapi = 0
   let identicalOwn = 0
+  let identicalOkapi = 0
+  let differOkapi = 0
   let maxRel = 0
   let realMisses = 0
   const lines: string[] = []
@@ -235,6 +237,8 @@ function agreement(queries: Query[], ours: Ranked[], ref: Reference) {
     overlapOwn += hitsOwn / denom
     overlapOkapi += mine.filter(([id]) => okapiIds.has(id)).length / Math.max(1, Math.min(10, Math.max(mine.length, okapi.length)))
     if (mine.length === own.length && mine.every(([id], i) => id === own[i][0])) identicalOwn++
+    if (mine.length === okapi.length && mine.every(([id], i) => id === okapi[i][0])) identicalOkapi++
+    if (mine.some(([id]) => !okapiIds.has(id)) || okapi.length !== mine.length) differOkapi++
     mine.forEach(([id, score], i) => {
       const theirs = ref.ownOfOurs[q][i]
       const rel = theirs === null ? Infinity : Math.abs(score - theirs) / Math.max(1e-300, Math.abs(theirs))
@@ -253,7 +257,7 @@ function agreement(queries: Query[], ours: Ranked[], ref: Reference) {
     if (mine.length !== own.length) lines.push(`  query ${q} "${queries[q].text}": ${mine.length} results, reference ${own.length}`)
   })
   const n = ours.length
-  return { overlapOwn: overlapOwn / n, overlapOkapi: overlapOkapi / n, identicalOwn, maxRel, realMisses, lines }
+  return { overlapOwn: overlapOwn / n, overlapOkapi: overlapOkapi / n, identicalOwn, identicalOkapi, differOkapi, maxRel, realMisses, lines }
 }
 
 async function main() {
@@ -348,7 +352,7 @@ async function main() {
         console.log('| reference | mean top-10 overlap | identical top-10 lists (ids and order) | notes |')
         console.log('|---|---|---|---|')
         console.log(`| our formula, independent Python | ${a.overlapOwn.toFixed(4)} | ${a.identicalOwn} / ${queries.length} | max relative score difference ${a.maxRel.toExponential(1)}; results outside its top 10 that are not ties: ${a.realMisses} |`)
-        console.log(`| rank_bm25 BM25Okapi (k1 1.2, b 0.75, ε 0.25) as is | ${a.overlapOkapi.toFixed(4)} | | its idf ln((N − df + 0.5)/(df + 0.5)), floored at ε × mean idf |`)
+        console.log(`| rank_bm25 BM25Okapi (k1 1.2, b 0.75, ε 0.25) as is | ${a.overlapOkapi.toFixed(4)} | ${a.identicalOkapi} / ${queries.length} | ${a.differOkapi} queries with another set of 10; its idf ln((N − df + 0.5)/(df + 0.5)), floored at ε × mean idf |`)
         console.log(`rank_bm25 with our idf (subclass) vs the independent reference: max |Δscore| ${ref.rankBm25OwnIdfDiff.toExponential(1)}; with k1 = 1.2 exactly (ours keeps k1 as f32): max relative difference from ours ${ref.ownExactK1Diff.toExponential(1)}`)
         console.log(`reference seconds: ${Object.entries(ref.seconds).map(([k, s]) => `${k} ${s.toFixed(1)}`).join(', ')}`)
         if (a.lines.length) console.log(`disagreements (${a.lines.length}, first 30):\n${a.lines.slice(0, 30).join('\n')}`)
