@@ -189,7 +189,7 @@ impl Index {
                 txn.commit(&[], changes, LogKind::Rewrite, Vec::new())?
             }
         };
-        let state = State::new(Items::new(dimension.unwrap_or(0)), text.as_ref(), unindexed);
+        let state = State::new(Items::new(dimension.unwrap_or(0)), text.as_ref(), unindexed, None);
         let opened = Opened { config, vault, state, ledger: Ledger::default() };
         Ok(Index::assemble(shared, kek, opened, seq))
     }
@@ -258,7 +258,7 @@ impl Index {
         let dim = config.dimension.unwrap_or(0);
         let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary };
         let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
-        let mut state = State::new(items, config.text.as_ref(), &config.unindexed);
+        let mut state = State::new(items, config.text.as_ref(), &config.unindexed, Some(&shared.pool));
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
             let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
@@ -458,7 +458,7 @@ impl Index {
             None => self.shared.store.drop_space(&self.storage_name)?,
         }
         self.close();
-        *self.write_state()? = State::new(Items::new(0), None, &[]);
+        *self.write_state()? = State::new(Items::new(0), None, &[], None);
         // The index is gone: an entry left behind (this write failed) names no index and is
         // never listed, since listing checks each entry's header.
         if let Some(catalog) = &self.shared.catalog {
@@ -479,7 +479,7 @@ impl Index {
     /// Frees the working set once the client is closed (waits for running reads). The sync
     /// getters keep their last values.
     pub(crate) fn release_working_set(&self) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None, &[]);
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None, &[], None);
     }
 
     /// The config of this index, with dimension `dim` (0: not fixed yet).

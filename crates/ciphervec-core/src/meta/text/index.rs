@@ -67,12 +67,18 @@ impl TextIndex {
     /// Indexes `slot` with `texts[f]`, the text of field `f` (`None`: the item has none there);
     /// the slot must be empty (new, or [`TextIndex::clear`]ed).
     pub(crate) fn insert(&mut self, slot: u32, texts: &[Option<&str>]) {
+        let terms: Vec<Option<Vec<String>>> = texts.iter().map(|t| t.map(analyzer::terms)).collect();
+        self.insert_terms(slot, terms);
+    }
+
+    /// [`TextIndex::insert`] of texts already analyzed: `terms[f]` are field `f`'s terms.
+    pub(crate) fn insert_terms(&mut self, slot: u32, terms: Vec<Option<Vec<String>>>) {
         let s = slot as usize;
-        for (f, text) in texts.iter().enumerate() {
-            let Some(text) = text else { continue };
+        for (f, field_terms) in terms.into_iter().enumerate() {
+            let Some(field_terms) = field_terms else { continue };
             let mut counts: HashMap<u32, u32> = HashMap::new();
             let mut len = 0u32;
-            for term in analyzer::terms(text) {
+            for term in field_terms {
                 let next = self.term_ids.len() as u32;
                 let id = *self.term_ids.entry(term).or_insert(next);
                 *counts.entry(id).or_default() += 1;
