@@ -11,7 +11,8 @@
 //   platform package at the same version (what `napi pre-publish` adds), plus the `files`.
 // Each package is staged in DIR/stage/<name> and packed there with `npm pack`; prints the
 // tarball paths, one per line, main package first. Fails if a binary is missing or a platform
-// package's version differs from the main one (`npx napi version` syncs them).
+// package's version differs from the main one (`npx napi version` syncs them), or if a glibc
+// binary fails scripts/check-glibc.mjs (e.g. the native `npm run build` one).
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -53,6 +54,14 @@ for (const dir of platforms) {
   if (pkg.version !== main.version) fail(`${pkg.name} is ${pkg.version}, ${main.name} is ${main.version}: run \`npx napi version\``)
   const binary = join(root, pkg.main)
   if (!existsSync(binary)) fail(`${pkg.main} is missing: build it first (npm run build:portable)`)
+  // A native `npm run build` writes the same file name: never pack one above the glibc floor.
+  if ((pkg.libc ?? []).includes('glibc')) {
+    try {
+      execFileSync(process.execPath, [join(root, 'scripts', 'check-glibc.mjs'), binary], { stdio: ['ignore', 'ignore', 'inherit'] })
+    } catch {
+      fail(`${pkg.main} needs a newer glibc than the published floor: build it with \`npm run build:portable\``)
+    }
+  }
   const stage = join(out, 'stage', pkg.name)
   mkdirSync(stage, { recursive: true })
   cpSync(join(npmDir, dir), stage, { recursive: true })
