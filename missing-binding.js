@@ -65,9 +65,7 @@ function explain(error) {
     `What was tried (the loader's errors):`,
     attempts(error),
   )
-  const err = new Error(lines.join('\n'), { cause: error })
-  err.code = 'ERR_NO_NATIVE_BINARY'
-  return err
+  return new Error(lines.join('\n'), { cause: error })
 }
 
 module.exports = { explain, platformName }

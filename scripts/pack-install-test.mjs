@@ -114,13 +114,12 @@ test('without the platform package, loading ciphervec throws an error that says 
   renameSync(pkgDir, `${pkgDir}.away`)
   try {
     for (const [what, args] of [
-      ['require', ['-e', `try { require('ciphervec') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(0) } process.exit(3)`]],
-      ['import', ['--input-type=module', '-e', `try { await import('ciphervec') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(0) } process.exit(3)`]],
+      ['require', ['-e', `try { require('ciphervec') } catch (e) { console.log(JSON.stringify({ message: e.message })); process.exit(0) } process.exit(3)`]],
+      ['import', ['--input-type=module', '-e', `try { await import('ciphervec') } catch (e) { console.log(JSON.stringify({ message: e.message })); process.exit(0) } process.exit(3)`]],
     ]) {
       const r = sh(process.execPath, args)
       assert.equal(r.status, 0, `${what} did not throw:\n${r.out}`)
-      const { code, message } = JSON.parse(r.out)
-      assert.equal(code, 'ERR_NO_NATIVE_BINARY')
+      const { message } = JSON.parse(r.out)
       assert.match(message, /no native binary could be loaded for linux-x64-gnu/)
       assert.ok(message.includes(`Node ${process.version}`), message)
       assert.ok(message.includes(`ABI ${process.versions.modules}`), message)
