@@ -11,7 +11,7 @@
 //! `idf(t) = ln(1 + (N − df + 0.5) / (df + 0.5))` (never negative), where `N` is the number of
 //! items whose field holds text and `avglen` their mean length in terms.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use roaring::RoaringBitmap;
 
@@ -20,8 +20,8 @@ use crate::meta::text::{analyzer, TextSpec};
 /// The index of one text field.
 #[derive(Default)]
 struct FieldIndex {
-    /// Term id → the slots whose field holds it.
-    postings: HashMap<u32, RoaringBitmap>,
+    /// Term id → the slots whose field holds it (ids are dense: a vector, not a map).
+    postings: Vec<RoaringBitmap>,
     /// Per slot: its terms and their frequencies, sorted by term id (empty: no text).
     docs: Vec<Vec<(u32, u32)>>,
     /// Per slot: its length in terms.
@@ -76,20 +76,29 @@ impl TextIndex {
         let s = slot as usize;
         for (f, field_terms) in terms.into_iter().enumerate() {
             let Some(field_terms) = field_terms else { continue };
-            let mut counts: HashMap<u32, u32> = HashMap::new();
-            let mut len = 0u32;
-            for term in field_terms {
-                let next = self.term_ids.len() as u32;
-                let id = *self.term_ids.entry(term).or_insert(next);
-                *counts.entry(id).or_default() += 1;
-                len += 1;
+            let len = field_terms.len() as u32;
+            let mut ids: Vec<u32> = field_terms
+                .into_iter()
+                .map(|term| {
+                    let next = self.term_ids.len() as u32;
+                    *self.term_ids.entry(term).or_insert(next)
+                })
+                .collect();
+            ids.sort_unstable();
+            let mut doc: Vec<(u32, u32)> = Vec::new();
+            for id in ids {
+                match doc.last_mut() {
+                    Some((last, tf)) if *last == id => *tf += 1,
+                    _ => doc.push((id, 1)),
+                }
             }
             let field = &mut self.fields[f];
             field.grow(s + 1);
-            let mut doc: Vec<(u32, u32)> = counts.into_iter().collect();
-            doc.sort_unstable();
+            if field.postings.len() < self.term_ids.len() {
+                field.postings.resize_with(self.term_ids.len(), RoaringBitmap::new);
+            }
             for &(term, _) in &doc {
-                field.postings.entry(term).or_default().insert(slot);
+                field.postings[term as usize].insert(slot);
             }
             field.docs[s] = doc;
             field.lens[s] = len;
@@ -107,12 +116,7 @@ impl TextIndex {
                 continue;
             }
             for (term, _) in std::mem::take(&mut field.docs[s]) {
-                if let Some(bits) = field.postings.get_mut(&term) {
-                    bits.remove(slot);
-                    if bits.is_empty() {
-                        field.postings.remove(&term);
-                    }
-                }
+                field.postings[term as usize].remove(slot);
             }
             field.with_text -= 1;
             field.total_len -= u64::from(field.lens[s]);
@@ -131,7 +135,7 @@ impl TextIndex {
             field.grow(t + 1);
             let doc = std::mem::take(&mut field.docs[f]);
             for (term, _) in &doc {
-                let bits = field.postings.get_mut(term).expect("a slot's terms are in the postings");
+                let bits = &mut field.postings[*term as usize];
                 bits.remove(from);
                 bits.insert(to);
             }
@@ -167,7 +171,7 @@ impl TextIndex {
             let n = f64::from(field.with_text);
             let avg = field.total_len as f64 / n;
             for id in ids.iter().flatten() {
-                let Some(bits) = field.postings.get(id) else { continue };
+                let Some(bits) = field.postings.get(*id as usize).filter(|b| !b.is_empty()) else { continue };
                 let df = bits.len() as f64;
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
                 for slot in bits {
@@ -186,7 +190,9 @@ impl TextIndex {
             scores.retain(|&slot, _| {
                 distinct.iter().all(|id| {
                     id.is_some_and(|id| {
-                        fields.iter().any(|&f| self.fields[f].postings.get(&id).is_some_and(|b| b.contains(slot)))
+                        fields
+                            .iter()
+                            .any(|&f| self.fields[f].postings.get(id as usize).is_some_and(|b| b.contains(slot)))
                     })
                 })
             });
@@ -201,7 +207,7 @@ impl TextIndex {
             .fields
             .iter()
             .map(|f| {
-                let postings: usize = f.postings.values().map(|b| b.serialized_size() + 48).sum();
+                let postings: usize = f.postings.iter().map(|b| b.serialized_size() + 48).sum();
                 let docs: usize = f.docs.iter().map(|d| d.capacity() * 8 + 24).sum();
                 postings + docs + f.lens.capacity() * 4 + f.has.capacity()
             })
