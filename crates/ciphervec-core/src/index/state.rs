@@ -46,10 +46,16 @@ impl State {
         unindexed: &[String],
         pool: Option<&rayon::ThreadPool>,
     ) -> State {
-        let mut postings = Postings::leaving_out(unindexed);
-        for s in 0..items.len() {
-            postings.insert(s as u32, items.metadata(Slot::at(s)));
-        }
+        let postings = match pool {
+            Some(pool) => Postings::build(unindexed, items.len(), &|s| items.metadata(Slot::at(s)), pool),
+            None => {
+                let mut postings = Postings::leaving_out(unindexed);
+                for s in 0..items.len() {
+                    postings.insert(s as u32, items.metadata(Slot::at(s)));
+                }
+                postings
+            }
+        };
         let mut state = State { items, ivf: None, postings, text: None };
         let Some(spec) = text else { return state };
         let mut index = TextIndex::new(spec.clone());
