@@ -88,11 +88,11 @@ pub mod test_util {
     /// The metadata index's candidates for `filter` over items `docs` (item i = position i),
     /// and whether they are exact; `None` when the filter has no plan.
     pub fn filter_candidates(docs: &[Option<crate::Meta>], filter: &crate::Filter) -> Option<(Vec<u32>, bool)> {
-        let planned = filter.plan()?;
         let mut postings = crate::meta::postings::Postings::default();
         for (i, d) in docs.iter().enumerate() {
             postings.insert(i as u32, d.as_ref());
         }
+        let planned = postings.restrict(filter.plan()?)?;
         Some((postings.candidates(&planned.plan).iter().collect(), planned.exact))
     }
 

@@ -56,10 +56,10 @@ impl Key {
 /// One end of a range of values.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum End {
-    /// Numbers from (or up to) this value, inclusive: a filter's bound is rounded to `f64`
-    /// like the values, and rounding keeps order only non-strictly, so the candidates stay a
-    /// superset.
-    Num(f64),
+    /// Numbers from (or up to) this value; `inclusive` unless the filter's bound is strict and
+    /// an `f64` exactly (a bound rounded to `f64` like the values keeps order only
+    /// non-strictly, so it stays inclusive and the candidates a superset).
+    Num(f64, bool),
     /// Strings from (or up to) this one; `inclusive` as the filter says.
     Str(Box<str>, bool),
 }
@@ -81,6 +81,9 @@ struct Field {
     nums: BTreeMap<OrdNum, RoaringBitmap>,
     strs: BTreeMap<Box<str>, RoaringBitmap>,
     bools: [RoaringBitmap; 2],
+    /// Values here that are not `f64`s exactly (integers beyond 2^53): while there are any,
+    /// a number's key may stand for several values, and numeric plans here are not exact.
+    lossy: u64,
 }
 
 impl Field {
@@ -127,6 +130,7 @@ impl Field {
         for (mine, theirs) in self.bools.iter_mut().zip(other.bools) {
             *mine |= theirs;
         }
+        self.lossy += other.lossy;
     }
 
     fn get(&self, key: &Key) -> Option<&RoaringBitmap> {
@@ -161,19 +165,30 @@ impl Field {
                     _ => Unbounded,
                 };
                 let (l, h) = (bound(lo), bound(hi));
-                if matches!((&l, &h), (Included(a) | Excluded(a), Included(b) | Excluded(b)) if a > b) {
+                let empty = match (&l, &h) {
+                    (Included(a), Included(b)) => a > b,
+                    (Included(a) | Excluded(a), Included(b) | Excluded(b)) => a >= b,
+                    _ => false,
+                };
+                if empty {
                     return;
                 }
                 union(&mut self.strs.range::<Box<str>, _>((l, h)).map(|(_, s)| s))
             }
             _ => {
                 let bound = |e: Option<&End>| match e {
-                    Some(End::Num(x)) => Included(OrdNum::new(*x)),
+                    Some(End::Num(x, true)) => Included(OrdNum::new(*x)),
+                    Some(End::Num(x, false)) => Excluded(OrdNum::new(*x)),
                     _ => Unbounded,
                 };
                 let (l, h) = (bound(lo), bound(hi));
-                if matches!((&l, &h), (Included(a), Included(b)) if a > b) {
-                    return;
+                let empty = match (&l, &h) {
+                    (Included(a), Included(b)) => a > b,
+                    (Included(a) | Excluded(a), Included(b) | Excluded(b)) => a >= b,
+                    _ => false,
+                };
+                if empty {
+                    return; // BTreeMap::range panics on an empty range of excluded ends
                 }
                 union(&mut self.nums.range((l, h)).map(|(_, s)| s))
             }
@@ -246,23 +261,26 @@ impl Postings {
     }
 
     /// The terms of `meta` this index holds.
-    fn indexed_terms(&self, meta: Option<&Meta>) -> impl Iterator<Item = (Box<str>, Key)> + '_ {
-        terms(meta).into_iter().filter(|(path, _)| !self.is_unindexed(path))
+    fn indexed_terms(&self, meta: Option<&Meta>) -> impl Iterator<Item = (Box<str>, Key, bool)> + '_ {
+        terms(meta).into_iter().filter(|(path, _, _)| !self.is_unindexed(path))
     }
 
     /// Adds item `slot` with metadata `meta`.
     pub(crate) fn insert(&mut self, slot: u32, meta: Option<&Meta>) {
         let terms: Vec<_> = self.indexed_terms(meta).collect();
-        for (path, key) in terms {
-            self.fields.entry(path).or_default().set_mut(key).insert(slot);
+        for (path, key, lossy) in terms {
+            let field = self.fields.entry(path).or_default();
+            field.lossy += u64::from(lossy);
+            field.set_mut(key).insert(slot);
         }
     }
 
     /// Removes item `slot`, whose metadata is `meta`.
     pub(crate) fn remove(&mut self, slot: u32, meta: Option<&Meta>) {
         let terms: Vec<_> = self.indexed_terms(meta).collect();
-        for (path, key) in terms {
+        for (path, key, lossy) in terms {
             if let Some(field) = self.fields.get_mut(&path) {
+                field.lossy -= u64::from(lossy);
                 field.remove(&key, slot);
             }
         }
@@ -271,10 +289,9 @@ impl Postings {
     /// `planned` limited to the paths this index holds: an `And` keeps its indexed parts (each
     /// is implied, so the rest still bound the matches), while an `Or`, a term or a range on
     /// an unindexed path cannot be planned. A plan that lost a part is no longer exact.
+    /// Numeric parts on a path holding values that are not `f64`s exactly stay, but the plan
+    /// is then not exact either.
     pub(crate) fn restrict(&self, planned: Planned) -> Option<Planned> {
-        if self.unindexed.is_empty() {
-            return Some(planned);
-        }
         let mut lost = false;
         let plan = self.restrict_plan(planned.plan, &mut lost)?;
         Some(Planned { plan, exact: planned.exact && !lost })
@@ -282,7 +299,18 @@ impl Postings {
 
     fn restrict_plan(&self, plan: Plan, lost: &mut bool) -> Option<Plan> {
         match plan {
-            Plan::Term(ref path, _) | Plan::Range(ref path, _, _) => (!self.is_unindexed(path)).then_some(plan),
+            Plan::Term(ref path, _) | Plan::Range(ref path, _, _) => {
+                if self.is_unindexed(path) {
+                    return None;
+                }
+                let numeric = match &plan {
+                    Plan::Term(_, key) => matches!(key, Key::Num(_)),
+                    Plan::Range(_, lo, hi) => matches!((lo, hi), (Some(End::Num(..)), _) | (_, Some(End::Num(..)))),
+                    _ => false,
+                };
+                *lost |= numeric && self.fields.get(path).is_some_and(|f| f.lossy > 0);
+                Some(plan)
+            }
             Plan::And(parts) => {
                 let n = parts.len();
                 let kept: Vec<Plan> = parts.into_iter().filter_map(|p| self.restrict_plan(p, lost)).collect();
@@ -336,7 +364,17 @@ impl Postings {
 /// Every (path, scalar) an item holds: scalars at object paths, and the scalar elements of
 /// arrays at object paths (what `{f: v}` matches); nothing inside arrays of arrays or objects
 /// (filters do not fan out over them).
-fn terms(meta: Option<&Meta>) -> Vec<(Box<str>, Key)> {
+/// Whether a value is a number that is not an `f64` exactly (an integer beyond 2^53), so its
+/// key may stand for other values too.
+fn is_lossy(v: MetaRef<'_>) -> bool {
+    match v {
+        MetaRef::U64(u) => u > 1 << 53,
+        MetaRef::I64(i) => i.unsigned_abs() > 1 << 53,
+        _ => false,
+    }
+}
+
+fn terms(meta: Option<&Meta>) -> Vec<(Box<str>, Key, bool)> {
     let mut out = Vec::new();
     if let Some(MetaRef::Object(o)) = meta.map(Meta::as_ref) {
         let mut path = String::new();
@@ -345,7 +383,7 @@ fn terms(meta: Option<&Meta>) -> Vec<(Box<str>, Key)> {
     out
 }
 
-fn walk(v: MetaRef<'_>, path: &mut String, out: &mut Vec<(Box<str>, Key)>) {
+fn walk(v: MetaRef<'_>, path: &mut String, out: &mut Vec<(Box<str>, Key, bool)>) {
     match v {
         MetaRef::Object(o) => {
             for (k, child) in o.iter() {
@@ -364,13 +402,13 @@ fn walk(v: MetaRef<'_>, path: &mut String, out: &mut Vec<(Box<str>, Key)>) {
         MetaRef::Array(items) => {
             for e in items.iter() {
                 if let Some(key) = Key::of(e) {
-                    out.push((path.as_str().into(), key));
+                    out.push((path.as_str().into(), key, is_lossy(e)));
                 }
             }
         }
         scalar => {
             if let Some(key) = Key::of(scalar) {
-                out.push((path.as_str().into(), key));
+                out.push((path.as_str().into(), key, is_lossy(scalar)));
             }
         }
     }
@@ -383,6 +421,22 @@ mod tests {
 
     fn meta(v: serde_json::Value) -> Meta {
         Meta::from(&v)
+    }
+
+    #[test]
+    fn numeric_plans_are_exact_only_while_every_value_is_an_f64_exactly() {
+        let exactness = |p: &Postings, f: serde_json::Value| {
+            p.restrict(crate::meta::Filter::parse(&f).unwrap().plan().unwrap()).unwrap().exact
+        };
+        let mut p = Postings::default();
+        p.insert(0, Some(&meta(json!({ "n": 5, "m": 1 }))));
+        assert!(exactness(&p, json!({ "n": { "$gt": 4 } })));
+        let big = json!({ "n": 9007199254740993u64, "m": 1 });
+        p.insert(1, Some(&meta(big.clone())));
+        assert!(!exactness(&p, json!({ "n": { "$gt": 4 } })), "a key of n may stand for two values");
+        assert!(exactness(&p, json!({ "m": 1 })), "other fields stay exact");
+        p.remove(1, Some(&meta(big)));
+        assert!(exactness(&p, json!({ "n": 5 })));
     }
 
     #[test]
@@ -420,7 +474,7 @@ mod tests {
             [("a", Key::num(1.0)), ("b.c", Key::Str("x".into())), ("b.d", Key::Bool(true)), ("b.d", Key::num(2.0))];
         assert_eq!(got.len(), want.len(), "{got:?}");
         for (p, k) in want {
-            assert!(got.contains(&(p.into(), k.clone())), "{p} {k:?} in {got:?}");
+            assert!(got.contains(&(p.into(), k.clone(), false)), "{p} {k:?} in {got:?}");
         }
     }
 
@@ -455,10 +509,13 @@ mod tests {
         let ids = |lo: Option<End>, hi: Option<End>| {
             p.candidates(&Plan::Range("x".into(), lo, hi)).iter().collect::<Vec<u32>>()
         };
-        assert_eq!(ids(Some(End::Num(-1.0)), Some(End::Num(2.0))), vec![1, 2, 3, 7]);
-        assert_eq!(ids(None, Some(End::Num(-2.0))), vec![0]);
-        assert_eq!(ids(Some(End::Num(5.0)), None), vec![4]);
-        assert_eq!(ids(Some(End::Num(5.0)), Some(End::Num(1.0))), Vec::<u32>::new());
+        assert_eq!(ids(Some(End::Num(-1.0, true)), Some(End::Num(2.0, true))), vec![1, 2, 3, 7]);
+        assert_eq!(ids(Some(End::Num(-1.0, false)), Some(End::Num(2.0, false))), vec![2, 7], "exclusive ends");
+        assert_eq!(ids(None, Some(End::Num(-2.0, true))), vec![0]);
+        assert_eq!(ids(Some(End::Num(5.0, true)), None), vec![4]);
+        assert_eq!(ids(Some(End::Num(5.0, true)), Some(End::Num(1.0, true))), Vec::<u32>::new());
+        assert_eq!(ids(Some(End::Num(2.0, false)), Some(End::Num(2.0, false))), Vec::<u32>::new(), "no panic");
+        assert_eq!(ids(Some(End::Num(2.0, true)), Some(End::Num(2.0, false))), Vec::<u32>::new());
         assert_eq!(ids(Some(End::Str("b".into(), false)), None), vec![6, 7]);
         assert_eq!(ids(Some(End::Str("b".into(), true)), Some(End::Str("c".into(), true))), vec![5, 7]);
         assert_eq!(ids(Some(End::Str("z".into(), true)), Some(End::Str("a".into(), true))), Vec::<u32>::new());

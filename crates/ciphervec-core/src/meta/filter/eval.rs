@@ -106,6 +106,15 @@ impl Num {
         }
     }
 
+    /// Whether the number is an `f64` exactly (so its index key stands for it alone among
+    /// exactly representable values): floats always, integers up to 2^53 in magnitude.
+    pub(super) fn is_exact_f64(self) -> bool {
+        match self {
+            Num::Int(i) => i.unsigned_abs() <= 1 << 53,
+            Num::Float(_) => true,
+        }
+    }
+
     /// The nearest `f64` (exact for every integer a float can equal).
     pub(super) fn as_f64(self) -> f64 {
         match self {
@@ -181,6 +190,12 @@ pub(super) enum Lit {
 impl Lit {
     /// The metadata-index key of a scalar operand other than `null` (which also matches
     /// missing fields, so the index cannot list its matches).
+    /// Whether [`Lit::key`] stands for this operand alone (a number that is an `f64` exactly,
+    /// or not a number).
+    pub(super) fn key_is_exact(&self) -> bool {
+        !matches!(self, Lit::Num(n) if !n.is_exact_f64())
+    }
+
     pub(super) fn key(&self) -> Option<crate::meta::postings::Key> {
         use crate::meta::postings::Key;
         Some(match self {
@@ -235,6 +250,11 @@ pub(super) struct ValueSet {
 impl ValueSet {
     /// The metadata-index keys of every operand, or `None` if one has no key (`null`, a
     /// composite).
+    /// Whether every key of [`InSet::keys`] stands for its operand alone.
+    pub(super) fn keys_are_exact(&self) -> bool {
+        self.nums.iter().all(|n| n.is_exact_f64())
+    }
+
     pub(super) fn keys(&self) -> Option<Vec<crate::meta::postings::Key>> {
         use crate::meta::postings::Key;
         if self.null || !self.composites.is_empty() {
@@ -312,12 +332,20 @@ pub(super) enum Bound {
 }
 
 impl Bound {
+    /// Whether the bound's range holds exactly the values it matches among exactly
+    /// representable ones (see [`Num::is_exact_f64`]).
+    pub(super) fn is_exact(&self) -> bool {
+        !matches!(self, Bound::Num(n) if !n.is_exact_f64())
+    }
+
     /// The range of values `op` against this bound admits, as metadata-index ends (lower,
     /// upper); number ends are inclusive (see `postings::End`).
     pub(super) fn ends(&self, op: CmpOp) -> (Option<crate::meta::postings::End>, Option<crate::meta::postings::End>) {
         use crate::meta::postings::End;
         let end = match self {
-            Bound::Num(n) => End::Num(n.as_f64()),
+            // A strict bound is exclusive only if it is an f64 exactly: rounded, it could
+            // exclude a value that matches.
+            Bound::Num(n) => End::Num(n.as_f64(), matches!(op, CmpOp::Gte | CmpOp::Lte) || !n.is_exact_f64()),
             Bound::Str(s) => End::Str(s.clone(), matches!(op, CmpOp::Gte | CmpOp::Lte)),
         };
         match op {

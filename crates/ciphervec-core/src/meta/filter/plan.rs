@@ -3,7 +3,7 @@
 //! contain every match (and the filter still decides each candidate).
 
 use crate::meta::filter::eval::{Node, Op};
-use crate::meta::postings::{End, Key, Plan};
+use crate::meta::postings::Plan;
 
 /// A plan, and whether its candidates are exactly the filter's matches: every part of the
 /// filter planned, over strings and booleans only (numbers are keyed by their rounded `f64`
@@ -45,18 +45,18 @@ impl Node {
     }
 }
 
+/// Numeric parts are exact here when their operands are `f64`s exactly; the metadata index
+/// then also needs every value at the path to be one (`Postings::restrict` checks that).
 fn plan_op(path: &str, op: &Op) -> Option<Planned> {
-    let exact_key = |k: &Key| !matches!(k, Key::Num(_));
     match op {
-        Op::Eq(lit) => lit.key().map(|k| Planned { exact: exact_key(&k), plan: Plan::Term(path.into(), k) }),
+        Op::Eq(lit) => lit.key().map(|k| Planned { exact: lit.key_is_exact(), plan: Plan::Term(path.into(), k) }),
         Op::In(set) => set.keys().map(|keys| Planned {
-            exact: keys.iter().all(exact_key),
+            exact: set.keys_are_exact(),
             plan: Plan::Or(keys.into_iter().map(|k| Plan::Term(path.into(), k)).collect()),
         }),
         Op::Cmp(cmp, bound) => {
             let (lo, hi) = bound.ends(*cmp);
-            let exact = !matches!(lo, Some(End::Num(_))) && !matches!(hi, Some(End::Num(_)));
-            Some(Planned { plan: Plan::Range(path.into(), lo, hi), exact })
+            Some(Planned { plan: Plan::Range(path.into(), lo, hi), exact: bound.is_exact() })
         }
         _ => None,
     }
@@ -87,21 +87,24 @@ mod tests {
     }
 
     #[test]
-    fn plans_over_strings_and_booleans_that_cover_the_whole_filter_are_exact() {
+    fn plans_that_cover_the_whole_filter_with_exact_operands_are_exact() {
         for yes in [
             json!({ "tenant": "t7" }),
             json!({ "tenant": "t7", "flag": true, "tags": { "$in": ["a", "b"] } }),
             json!({ "$or": [{ "a": "x" }, { "b": { "$gte": "k", "$lt": "m" } }] }),
+            json!({ "n": 1 }),
+            json!({ "tenant": "t7", "n": { "$gt": 2.5 } }),
+            json!({ "tags": { "$in": ["a", 3] } }),
+            json!({ "$or": [{ "a": "x" }, { "b": 9007199254740992u64 }] }),
         ] {
             assert!(exact(yes.clone()), "{yes}");
         }
         for no in [
-            json!({ "n": 1 }),
-            json!({ "tenant": "t7", "n": { "$gt": 2 } }),
             json!({ "tenant": "t7", "x": { "$ne": "a" } }),
             json!({ "tenant": { "$eq": "t7", "$exists": true } }),
-            json!({ "tags": { "$in": ["a", 3] } }),
-            json!({ "$or": [{ "a": "x" }, { "b": 2 }] }),
+            json!({ "n": 9007199254740993u64 }),
+            json!({ "n": { "$lt": -9007199254740993i64 } }),
+            json!({ "tags": { "$in": ["a", 9007199254740993u64] } }),
         ] {
             assert!(!exact(no.clone()), "{no}");
         }
@@ -116,7 +119,7 @@ mod tests {
             Some(Plan::And(vec![
                 t("a.b", Key::num(20.0)),
                 Plan::And(vec![
-                    Plan::Range("c".into(), Some(End::Num(1.0)), None),
+                    Plan::Range("c".into(), Some(End::Num(1.0, false)), None),
                     Plan::Range("c".into(), None, Some(End::Str("k".into(), true))),
                 ]),
             ]))
@@ -128,7 +131,7 @@ mod tests {
         assert_eq!(plan(json!({ "x": { "$in": [] } })), Some(Plan::Or(vec![])), "matches nothing");
         assert_eq!(
             plan(json!({ "$or": [{ "x": 1 }, { "y": { "$gt": 2 } }] })),
-            Some(Plan::Or(vec![t("x", Key::num(1.0)), Plan::Range("y".into(), Some(End::Num(2.0)), None)]))
+            Some(Plan::Or(vec![t("x", Key::num(1.0)), Plan::Range("y".into(), Some(End::Num(2.0, false)), None)]))
         );
         for unplanned in [
             json!({}),
