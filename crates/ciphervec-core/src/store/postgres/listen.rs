@@ -60,6 +60,9 @@ where
         }
     });
     if client.batch_execute(&format!("LISTEN {channel}")).await.is_ok() {
+        if let Some(strong) = inner.upgrade() {
+            strong.listen_started();
+        }
         while let Some(payload) = received.recv().await {
             let Some(strong) = inner.upgrade() else { break };
             if strong.is_closed() {

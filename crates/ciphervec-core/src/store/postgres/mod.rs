@@ -144,6 +144,9 @@ pub(crate) struct Inner {
     pub(crate) conninfo: ConnInfo,
     subscribers: Mutex<Vec<Sender<Wake>>>,
     listening: AtomicBool,
+    /// Set once the listening connection's first `LISTEN` has run: `subscribe` waits for it,
+    /// so a commit right after subscribing is not notified before anyone listens.
+    listen_ready: (Mutex<bool>, std::sync::Condvar),
     closed: AtomicBool,
 }
 
@@ -189,6 +192,13 @@ impl Inner {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// The listening connection runs `LISTEN` (called after each successful one).
+    pub(crate) fn listen_started(&self) {
+        let (ready, changed) = &self.listen_ready;
+        *ready.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        changed.notify_all();
     }
 }
 
@@ -263,6 +273,7 @@ impl PostgresStorage {
             conninfo,
             subscribers: Mutex::new(Vec::new()),
             listening: AtomicBool::new(false),
+            listen_ready: (Mutex::new(false), std::sync::Condvar::new()),
             closed: AtomicBool::new(false),
         });
         let store = PostgresStorage { inner };
@@ -1061,6 +1072,13 @@ impl Sharing for PostgresStorage {
             let inner = Arc::downgrade(&self.inner);
             self.inner.spawn(listen::listen(inner));
         }
+        // Wait (at most the connect timeout) for the first LISTEN: without it, a commit made
+        // right after subscribing could notify before anyone listens and its wake-up be lost
+        // (the conformance test saw it once). If the database does not answer in time, go on:
+        // lost wake-ups are caught by polling.
+        let (ready, changed) = &self.inner.listen_ready;
+        let guard = ready.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = changed.wait_timeout_while(guard, self.inner.limits.connect, |ready| !*ready);
         Ok(rx)
     }
 
