@@ -4,7 +4,8 @@
 // Then a tenant workload: 1,000 tenants of Zipf-distributed sizes (tenant r holds a share
 // ∝ 1/r), queried with `{ tenant }` filters per band of tenant sizes.
 // Env: BENCH_DATA (default ../shared/data/glove50.base.fbin), BENCH_NLIST (1024),
-// BENCH_THREADS (2), BENCH_QUERIES (200).
+// BENCH_THREADS (2), BENCH_QUERIES (200), BENCH_NPROBES (the index's default),
+// BENCH_SELECTIVITY_ONLY (set: skip the tenant workload and the load share).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -17,6 +18,8 @@ const queryPath = dataPath.replace('.base.', '.query.')
 const nList = Number(process.env.BENCH_NLIST ?? 1024)
 const threads = Number(process.env.BENCH_THREADS ?? 2)
 const nQueries = Number(process.env.BENCH_QUERIES ?? 200)
+/** nProbes of every query (default: the index's own, 2·⌈√nLists⌉). */
+const nProbes = process.env.BENCH_NPROBES ? Number(process.env.BENCH_NPROBES) : undefined
 /** Buckets 0..1999; "bucket < t" matches t/2000 of the items, unrelated to the vectors. The
  * `name` forms ask for the same items by the bucket's name (`'b7'`): string equalities, which the
  * metadata index answers exactly (no filter run per candidate). */
@@ -132,17 +135,28 @@ async function main() {
   )
   console.log('| selectivity | matching | recall@10 | QPS (queryBatch) | QPS (single) | unfiltered QPS (batch) |')
   console.log('|---|---|---|---|---|---|')
-  const unfiltered = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10 }))
+  const unfiltered = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10, nProbes }))
+  {
+    // The unfiltered row: the IVF's own recall at this nProbes, the bar for filtered recall.
+    const all = ids.map((_, i) => i)
+    const results = await index.queryBatch({ vectors: queries, topK: 10, nProbes })
+    let found = 0
+    results.forEach((hits, qi) => {
+      const truth = exactTop10(base, dim, all, queries.subarray(qi * dim, (qi + 1) * dim))
+      found += hits.filter((h) => truth.has(h.id)).length
+    })
+    console.log(`| none (unfiltered) | ${n} | ${(found / (10 * nQueries)).toFixed(3)} | ${unfiltered.toFixed(0)} | | ${unfiltered.toFixed(0)} |`)
+  }
   let t0: number
   for (const [label, below, form] of SELECTIVITIES) {
     const names = Array.from({ length: below }, (_, b) => `b${b}`)
     const filters: Filter = form === 'range' ? { bucket: { $lt: below } } : below === 1 ? { name: 'b0' } : { name: { $in: names } }
     const matching = ids.map((_, i) => i).filter((i) => bucketOf(i) < below)
-    const results = await index.queryBatch({ vectors: queries, topK: 10, filters })
-    const qps = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10, filters }))
+    const results = await index.queryBatch({ vectors: queries, topK: 10, filters, nProbes })
+    const qps = await batchQps(() => index.queryBatch({ vectors: queries, topK: 10, filters, nProbes }))
     t0 = performance.now()
     for (let qi = 0; qi < Math.min(nQueries, 100); qi++) {
-      await index.query({ vector: queries.subarray(qi * dim, (qi + 1) * dim), topK: 10, filters })
+      await index.query({ vector: queries.subarray(qi * dim, (qi + 1) * dim), topK: 10, filters, nProbes })
     }
     const singleQps = Math.min(nQueries, 100) / ((performance.now() - t0) / 1000)
     let found = 0
@@ -153,6 +167,7 @@ async function main() {
     const recall = found / (10 * nQueries)
     console.log(`| ${label} ${form === 'range' ? '`bucket < t`' : '`name` equality'} | ${matching.length} | ${recall.toFixed(3)} | ${qps.toFixed(0)} | ${singleQps.toFixed(0)} | ${unfiltered.toFixed(0)} |`)
   }
+  if (process.env.BENCH_SELECTIVITY_ONLY) return client.close()
   await tenantWorkload(index, base, dim, queries, tenants, unfiltered)
   await client.close()
   await loadShare(base, dim, ids, tenants)

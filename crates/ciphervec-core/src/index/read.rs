@@ -2,8 +2,9 @@
 //! and fetching items by id. Reads hold the state's read lock and take no other.
 //!
 //! A filtered query first asks the metadata index (`meta::postings`) for its candidates; when
-//! they are fewer than the vectors the search would scan otherwise, it scores exactly those
-//! (recall 1.0), else it scans as usual with the filter as an accept test.
+//! scoring them is cheaper than the search would be otherwise, it scores exactly those
+//! (recall 1.0): one query where they are stored, a batch by gathering them once into panels
+//! (`vector::candidates`); else it scans as usual with the filter as an accept test.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,14 +17,32 @@ use crate::index::state::{placement, State};
 use crate::index::validate::{check_ids, check_n_probes, check_query, check_rerank, check_top_k};
 use crate::index::Index;
 use crate::meta::order::SortKey;
+use crate::meta::postings::Plan;
 use crate::meta::{Filter, Meta};
+use crate::vector::candidates;
 use crate::vector::exhaustive::{exhaustive, exhaustive_parallel};
 use crate::vector::ivf::{auto_n_probes, Ivf};
+use crate::vector::kernels::prefetch;
 use crate::vector::kmeans::SplitMix64;
 use crate::vector::scan::{Accept, FlatScanner, Query, Scanner};
 use crate::vector::topk::Hit;
 use crate::vector::topk::TopK;
 use crate::vector::Slot;
+
+/// Costs of the batch candidate path, in ns per candidate (see
+/// [`Index::planned_candidates`]): gathering into panels once per batch (~110 ns at 50
+/// dimensions, with the batch's fixed costs), then scoring per query (~5.7 ns at 50
+/// dimensions, top-k selection included). Measured on glove50 only: the split between the
+/// fixed and the per-dimension parts is an estimate (BENCHMARKS.md, "Filtered queries").
+const GATHER_NS: f64 = 60.0;
+const GATHER_NS_PER_DIM: f64 = 1.0;
+const PANEL_NS: f64 = 2.0;
+const PANEL_NS_PER_DIM: f64 = 0.075;
+
+/// Candidates one task of a single query scores (a task is ~0.1-0.2 ms at 50 dimensions).
+const CANDIDATE_CHUNK: usize = 4096;
+/// Candidates prefetched ahead of the one scored.
+const PREFETCH_AHEAD: usize = 8;
 
 /// Which fields a read returns besides the id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,9 +136,11 @@ impl Index {
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
-        let candidates = filter.and_then(|f| self.planned_candidates(state, f, search.n_probes));
+        let candidates = filter.and_then(|f| self.planned_candidates(state, f, search.n_probes, 1));
         match (&state.ivf, candidates) {
-            (_, Some((c, exact))) => scan_candidates(state, self.metric, &q, &c, if exact { None } else { accept }, k),
+            (_, Some((c, exact))) => self
+                .pool()
+                .install(|| scan_candidates_parallel(state, self.metric, &q, &c, if exact { None } else { accept }, k)),
             (None, None) => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
             (Some(ivf), None) => self.probe(state, ivf, &q, search, filter, accept),
         }
@@ -165,22 +186,30 @@ impl Index {
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
-        if let Some((c, exact)) = filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes)) {
-            let accept = if exact { None } else { accept };
+        if let Some((c, exact)) =
+            filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes, vectors.len()))
+        {
             return Ok(self.pool().install(|| {
-                vectors
-                    .par_iter()
-                    .map(|v| {
-                        if aborted() {
-                            return Vec::new();
-                        }
-                        self.views(
-                            &state,
-                            &scan_candidates(&state, self.metric, &Query::new(v), &c, accept, k),
-                            include,
-                        )
-                    })
-                    .collect()
+                // Candidates that are not exactly the matches are checked once here, for the
+                // whole batch, rather than once per query.
+                let slots: Vec<Slot> = if exact {
+                    c.iter().map(Slot).collect()
+                } else {
+                    let all: Vec<u32> = c.iter().collect();
+                    all.into_par_iter().map(Slot).filter(|&s| accept_fn(s)).collect()
+                };
+                let queries: Vec<Query> = vectors.iter().map(|v| Query::new(v)).collect();
+                let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+                let hits = candidates::search(
+                    self.metric,
+                    &rows,
+                    &slots,
+                    k,
+                    &|s| state.vector(s),
+                    &|qi, s| exact_score(&state, self.metric, &queries[qi], s),
+                    &aborted,
+                );
+                hits.par_iter().map(|h| self.views(&state, h, include)).collect()
             }));
         }
         let Some(ivf) = &state.ivf else {
@@ -252,17 +281,22 @@ impl Index {
     }
 
     /// The items the metadata index names for `filter`, when scoring exactly them is cheaper
-    /// than the search would be otherwise (all items before training, the probed lists'
-    /// share of them after), and whether they are exactly its matches (then the filter need
-    /// not run on them). The costs per item are measured (BENCHMARKS.md, "Filtered queries
-    /// with the metadata index"): a candidate read out of place ~30 ns + 0.4 ns per dimension,
-    /// ~150 ns more when the filter runs on it; a vector scanned in a list ~4 ns + 0.1 ns per
-    /// dimension. The set is built only when its size bound says it wins.
+    /// for a batch of `queries` than the search would be otherwise (all items before
+    /// training, the probed lists' share of them after), and whether they are exactly its
+    /// matches (then the filter need not run on them). The set is built only when its size
+    /// bound says it wins. Costs per item, measured (BENCHMARKS.md, "Filtered queries"):
+    /// - a vector scanned in a list: ~4 ns + 0.1 ns per dimension, per query;
+    /// - one query alone scores each candidate where it is stored: ~30 ns + 0.4 ns per
+    ///   dimension, ~150 ns more when the filter runs on it;
+    /// - a batch gathers the candidates once and scores them by the panel kernel for each
+    ///   query (`vector::candidates`, [`GATHER_NS`], [`PANEL_NS`]); the filter runs once per
+    ///   candidate.
     fn planned_candidates(
         &self,
         state: &State,
         filter: &Filter,
         n_probes: Option<usize>,
+        queries: usize,
     ) -> Option<(roaring::RoaringBitmap, bool)> {
         let planned = state.postings.restrict(filter.plan()?)?;
         let n = state.items.len() as f64;
@@ -270,9 +304,14 @@ impl Index {
             None => n,
             Some(ivf) => n * self.n_probes(state, ivf, n_probes, Some(filter)) as f64 / ivf.n_lists() as f64,
         };
-        let dim = state.items.dim() as f64;
-        let per_candidate = 30.0 + 0.4 * dim + if planned.exact { 0.0 } else { 150.0 };
-        if state.postings.estimate(&planned.plan) as f64 * per_candidate > scanned * (4.0 + 0.1 * dim) {
+        let (dim, q) = (state.items.dim() as f64, queries.max(1) as f64);
+        let check = if planned.exact { 0.0 } else { 150.0 };
+        let per_candidate = if queries > 1 {
+            GATHER_NS + GATHER_NS_PER_DIM * dim + check + q * (PANEL_NS + PANEL_NS_PER_DIM * dim)
+        } else {
+            30.0 + 0.4 * dim + check
+        };
+        if state.postings.estimate(&planned.plan) as f64 * per_candidate > q * scanned * (4.0 + 0.1 * dim) {
             return None;
         }
         Some((state.postings.candidates(&planned.plan), planned.exact))
@@ -282,7 +321,7 @@ impl Index {
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn scans_filter_candidates(&self, filter: &Filter, n_probes: Option<usize>) -> bool {
         let state = self.read_state().expect("an open index");
-        self.planned_candidates(&state, filter, n_probes).is_some()
+        self.planned_candidates(&state, filter, n_probes, 1).is_some()
     }
 
     /// The lists a query probes: `n_probes` (default 2·⌈√nLists⌉), widened for a filter (see
@@ -410,10 +449,16 @@ impl Index {
 /// Fraction of items matching `filter`, from a fixed pseudo-random sample (a stride sample
 /// aliased with periodic metadata, e.g. ids assigned round-robin to tenants); never below
 /// half an item of the sample, so a filter no sampled item matches scans every list.
+/// A filter that is exactly one indexed equality (`{ tenant }`) is counted instead.
 fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
     let n = state.items.len();
     if n == 0 {
         return 1.0;
+    }
+    if let Some(planned) = filter.plan().and_then(|p| state.postings.restrict(p)) {
+        if planned.exact && matches!(planned.plan, Plan::Term(..)) {
+            return (state.postings.estimate(&planned.plan) as f64).max(0.5) / n as f64;
+        }
     }
     let sample = n.min(SELECTIVITY_SAMPLE);
     let mut rng = SplitMix64(0x5e1e_c7ed);
@@ -423,7 +468,7 @@ fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
 }
 
 /// The `k` nearest of the slots in `candidates` that pass `accept`, scored exactly as a flat
-/// list scan scores them.
+/// list scan scores them, on the calling thread.
 pub(crate) fn scan_candidates(
     state: &State,
     metric: crate::vector::Metric,
@@ -432,17 +477,58 @@ pub(crate) fn scan_candidates(
     accept: Accept,
     k: usize,
 ) -> Vec<Hit> {
+    let slots: Vec<Slot> = candidates.iter().map(Slot).collect();
+    scan_slots(state, metric, q, &slots, accept, k).into_sorted()
+}
+
+/// [`scan_candidates`] in chunks on the current pool, so that one query alone uses every core.
+fn scan_candidates_parallel(
+    state: &State,
+    metric: crate::vector::Metric,
+    q: &Query,
+    candidates: &roaring::RoaringBitmap,
+    accept: Accept,
+    k: usize,
+) -> Vec<Hit> {
+    let slots: Vec<Slot> = candidates.iter().map(Slot).collect();
+    slots
+        .par_chunks(CANDIDATE_CHUNK)
+        .map(|chunk| scan_slots(state, metric, q, chunk, accept, k))
+        .reduce(|| TopK::new(k), TopK::merge)
+        .into_sorted()
+}
+
+fn scan_slots(
+    state: &State,
+    metric: crate::vector::Metric,
+    q: &Query,
+    slots: &[Slot],
+    accept: Accept,
+    k: usize,
+) -> TopK {
     let mut top = TopK::new(k);
-    let mut out = [0f32];
-    for s in candidates {
-        let slot = Slot(s);
+    // The candidates are scattered over the lists: prefetching a few ahead overlaps their
+    // cache misses (1.5-3x faster at 19,500 candidates of 50 dimensions).
+    for (i, &slot) in slots.iter().enumerate() {
+        if let Some(&next) = slots.get(i + PREFETCH_AHEAD) {
+            prefetch(state.vector(next));
+        }
         if accept.is_none_or(|ok| ok(slot)) {
-            let norm = [state.norm(slot)];
-            FlatScanner::new(metric, q, state.vector(slot), &norm).score(0, &mut out);
-            if out[0] < top.threshold() {
-                top.push(Hit { score: out[0], slot });
+            let score = exact_score(state, metric, q, slot);
+            if score < top.threshold() {
+                top.push(Hit { score, slot });
             }
         }
     }
-    top.into_sorted()
+    top
+}
+
+/// A slot's score for `q` exactly as a flat list scan scores it (the same kernel, so a
+/// pair's distance is the same on every search path).
+fn exact_score(state: &State, metric: crate::vector::Metric, q: &Query, slot: Slot) -> f32 {
+    let mut out = [0f32];
+    // Only cosine reads the norm: another scattered read per candidate otherwise.
+    let norm = [if metric == crate::vector::Metric::Cosine { state.norm(slot) } else { 0.0 }];
+    FlatScanner::new(metric, q, state.vector(slot), &norm).score(0, &mut out);
+    out[0]
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 use crate::meta::filter::Planned;
 use crate::meta::value::{Meta, MetaRef};
@@ -142,9 +142,11 @@ impl Field {
     }
 
     fn range(&self, lo: Option<&End>, hi: Option<&End>) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
-        self.each_in_range(lo, hi, &mut |s| out |= s);
-        out
+        // One multi-way union: folding `|=` over a range's sets re-copied the growing result
+        // at each step (a 100-value range of ~195 items each was a fifth of a query's time).
+        let mut sets = Vec::new();
+        self.each_in_range(lo, hi, &mut |s| sets.push(s));
+        sets.union()
     }
 
     fn range_len(&self, lo: Option<&End>, hi: Option<&End>) -> u64 {
@@ -154,9 +156,9 @@ impl Field {
     }
 
     /// Calls `f` with the set of every value between the ends.
-    fn each_in_range(&self, lo: Option<&End>, hi: Option<&End>, f: &mut dyn FnMut(&RoaringBitmap)) {
+    fn each_in_range<'a>(&'a self, lo: Option<&End>, hi: Option<&End>, f: &mut dyn FnMut(&'a RoaringBitmap)) {
         use std::ops::Bound::{Excluded, Included, Unbounded};
-        let mut union = |sets: &mut dyn Iterator<Item = &RoaringBitmap>| sets.for_each(&mut *f);
+        let mut union = |sets: &mut dyn Iterator<Item = &'a RoaringBitmap>| sets.for_each(&mut *f);
         match (lo, hi) {
             (Some(End::Str(..)), _) | (_, Some(End::Str(..))) => {
                 let bound = |e: Option<&End>| match e {
@@ -340,7 +342,7 @@ impl Postings {
                 let first = sets.next().unwrap_or_default();
                 sets.fold(first, |acc, s| acc & s)
             }
-            Plan::Or(parts) => parts.iter().map(|p| self.candidates(p)).fold(RoaringBitmap::new(), |acc, s| acc | s),
+            Plan::Or(parts) => parts.iter().map(|p| self.candidates(p)).union(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! A code format (`codes`: 8-bit, float16) is a `scan::Scanner` over its codes, held by the
 //! inverted lists; the quantizer, probing, filtering and top-k stay as they are.
 
+pub(crate) mod candidates;
 pub(crate) mod codes;
 pub(crate) mod exhaustive;
 pub(crate) mod ivf;

@@ -21,6 +21,21 @@ fn has_avx2_fma() -> bool {
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
+/// Asks the CPU to start loading `row` into cache: a gather of rows scattered over memory
+/// issues this a few rows ahead, so their cache misses overlap instead of queueing.
+#[inline]
+pub(crate) fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(16) {
+        // SAFETY: a prefetch is a hint; it cannot fault, and the address lies in `row`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Squared Euclidean distance.
 pub(crate) fn l2_sqr(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "l2_sqr: length mismatch");
@@ -136,16 +151,33 @@ impl CentroidPanels {
     /// `centroids`: k*dim row-major, k >= 1.
     pub(crate) fn new(centroids: &[f32], dim: usize) -> Self {
         assert!(dim > 0 && !centroids.is_empty() && centroids.len().is_multiple_of(dim));
-        let k = centroids.len() / dim;
+        Self::from_rows(centroids.chunks_exact(dim), dim, false)
+    }
+
+    /// The panels of `rows` (each `dim` long, at least one), scaled to unit length when
+    /// `unit` (cosine ranks by direction), written straight into place.
+    pub(crate) fn from_rows<'a>(rows: impl ExactSizeIterator<Item = &'a [f32]>, dim: usize, unit: bool) -> Self {
+        let k = rows.len();
+        assert!(dim > 0 && k > 0);
         let panels = k.div_ceil(NR);
         let mut data = vec![0.0; panels * dim * NR];
         let mut norms = vec![f32::INFINITY; panels * NR];
-        for (c, row) in centroids.chunks_exact(dim).enumerate() {
+        for (c, row) in rows.enumerate() {
+            assert_eq!(row.len(), dim, "row length != dim");
             let (p, lane) = (c / NR, c % NR);
-            for (j, &v) in row.iter().enumerate() {
-                data[(p * dim + j) * NR + lane] = v;
+            let panel = &mut data[p * dim * NR..(p + 1) * dim * NR];
+            if unit {
+                let scale = 1.0 / norm_sqr(row).sqrt();
+                for (j, &v) in row.iter().enumerate() {
+                    panel[j * NR + lane] = v * scale;
+                }
+                norms[c] = (0..dim).map(|j| panel[j * NR + lane] * panel[j * NR + lane]).sum();
+            } else {
+                for (j, &v) in row.iter().enumerate() {
+                    panel[j * NR + lane] = v;
+                }
+                norms[c] = norm_sqr(row);
             }
-            norms[c] = norm_sqr(row);
         }
         Self { dim, k, data, norms }
     }
