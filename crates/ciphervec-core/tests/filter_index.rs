@@ -249,3 +249,38 @@ fn unindexed_paths_still_filter_exactly() {
         assert_eq!(client.create_index_with("bad", &key, &spec).err().map(|e| e.code()), Some("ERR_INVALID_ARGUMENT"));
     }
 }
+
+/// A batch on the list path whose filter the metadata index answers exactly tests
+/// membership in the matches instead of running the filter: the same answers as single
+/// queries (which run it) and, with every list probed, the exact filtered top-k.
+#[test]
+fn broad_exact_filters_in_a_batch_match_single_queries_and_the_reference() {
+    let (_store, client, key) = client();
+    let index = client.create_index("b", &key, Some(DIM), Metric::SquaredEuclidean).unwrap();
+    let mut rng = Rng(5);
+    let batch: Vec<(String, Vec<f32>, Value)> =
+        (0..4_000).map(|i| (format!("d{i}"), rng.vector(DIM), metadata(i, 0, &mut rng))).collect();
+    upsert(&index, &batch);
+    let items: BTreeMap<String, (Vec<f32>, Value)> = batch.into_iter().map(|(id, v, m)| (id, (v, m))).collect();
+    let params = TrainParams { n_lists: Some(16), seed: 3, ..TrainParams::default() };
+    index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
+    let queries: Vec<Vec<f32>> = (0..12).map(|_| rng.vector(DIM)).collect();
+    for f in [json!({ "flag": true }), json!({ "doc.lang": { "$in": ["en", "fr"] } }), json!({ "doc.v": { "$lt": 5 } })]
+    {
+        let filter = Filter::parse(&f).unwrap();
+        for n_probes in [Some(2), Some(16)] {
+            let s = Search { k: 10, n_probes, rerank: None, filter: Some(&filter), include: WITH_DISTANCE };
+            assert!(!ciphervec_core::test_util::scans_filter_candidates(&index, &filter, n_probes), "{f}");
+            let batched = index.query_batch(&queries, &s).unwrap();
+            for (q, got) in queries.iter().zip(batched) {
+                let single = index.query(q, &s).unwrap();
+                let ids = |v: &[ciphervec_core::ItemView]| v.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+                assert_eq!(ids(&got), ids(&single), "{f} at {n_probes:?}");
+                if n_probes == Some(16) {
+                    let want: Vec<String> = reference(&items, &filter, q, 10).into_iter().map(|(id, _)| id).collect();
+                    assert_eq!(ids(&got), want, "{f}");
+                }
+            }
+        }
+    }
+}

@@ -41,6 +41,9 @@ const PANEL_NS_PER_DIM: f64 = 0.075;
 
 /// Candidates one task of a single query scores (a task is ~0.1-0.2 ms at 50 dimensions).
 const CANDIDATE_CHUNK: usize = 4096;
+/// Queries from which a batch on the list path tests a filter by membership in its exact
+/// matches rather than by running it.
+const EXACT_SET_MIN_BATCH: usize = 8;
 /// Candidates prefetched ahead of the one scored.
 const PREFETCH_AHEAD: usize = 8;
 
@@ -229,6 +232,17 @@ impl Index {
         // centroids (`Quantizer::probe_orders`), then each query scans its lists. Blocks are
         // small enough to keep every pool thread busy on a short batch.
         let n_probes = self.n_probes(&state, ivf, search.n_probes, filter);
+        // A batch whose filter the metadata index answers exactly tests membership in the
+        // matches (a bit test) instead of running the filter on each candidate that enters
+        // a top-k (a quarter of a 50 %-selective batch's time). One query alone would spend
+        // more building the set than it saves.
+        let matches =
+            filter.filter(|_| vectors.len() >= EXACT_SET_MIN_BATCH).and_then(|f| self.exact_matches(&state, f));
+        let in_matches = |slot: Slot| matches.as_ref().is_some_and(|m| m.contains(slot.0));
+        let accept: Accept = match &matches {
+            Some(_) => Some(&in_matches),
+            None => accept,
+        };
         let rerank = search.rerank.unwrap_or(self.index_type.default_rerank());
         let threads = self.pool().current_num_threads().max(1);
         let block = vectors.len().div_ceil(4 * threads).clamp(1, 64);
@@ -315,6 +329,13 @@ impl Index {
             return None;
         }
         Some((state.postings.candidates(&planned.plan), planned.exact))
+    }
+
+    /// Exactly the items matching `filter`, when the metadata index can say (its plan covers
+    /// the whole filter with exact operands).
+    fn exact_matches(&self, state: &State, filter: &Filter) -> Option<roaring::RoaringBitmap> {
+        let planned = state.postings.restrict(filter.plan()?)?;
+        planned.exact.then(|| state.postings.candidates(&planned.plan))
     }
 
     /// Whether a query with `filter` would score the index's candidates (for tests).
