@@ -156,6 +156,13 @@ export type QueryResult<I extends ReadonlyArray<IncludeField> = ['distance']> = 
 export type GetResult<I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']> = GetResultItem &
   (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
 
+/**
+ * A result of `queryMetadata` called with `include: I`: the id (and the `score` of a text
+ * search) and, when `I` asks for fields, those of `get`'s result (`vector` present when asked).
+ */
+export type MetadataResult<I extends ReadonlyArray<IncludeField> = []> = MetadataMatch &
+  (I['length'] extends 0 ? unknown : Omit<GetResult<I>, 'id'>)
+
 /** Every `code` a ciphervec error carries (README, "Errors"). */
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
@@ -275,9 +282,11 @@ export declare class EncryptedIndex {
   queryBatch<const I extends ReadonlyArray<IncludeField> = ['distance']>(options: QueryBatchOptions & { include?: I }): Promise<Array<Array<QueryResult<I>>>>
   /**
    * Ids of the items whose metadata matches `filters`, without a vector (works on trained
-   * and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
+   * and untrained indexes), answered from the metadata index when the filter has a plan.
+   * With `include`, each match carries those fields as `get` returns them (a get by
+   * filter). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
    */
-  queryMetadata(options: QueryMetadataOptions): Promise<Array<MetadataMatch>>
+  queryMetadata<const I extends ReadonlyArray<IncludeField> = []>(options: QueryMetadataOptions & { include?: I }): Promise<Array<MetadataResult<I>>>
   /**
    * The items with these ids, in the order asked. An id that is not in the index yields
    * no item (the result can be shorter than `ids`).
@@ -687,6 +696,11 @@ export interface QueryMetadataOptions {
    * deleted between pages.
    */
   afterId?: string
+  /**
+   * Fields of each matched item to return besides `id` (and `score`), as `get` returns
+   * them: a get by filter in one call. Default none (`distance` does not apply).
+   */
+  include?: ReadonlyArray<IncludeField>
   /** See `ClientOptions.consistency`. */
   consistency?: Consistency
 }

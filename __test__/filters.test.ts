@@ -69,6 +69,21 @@ describe('filters', () => {
     assert.deepEqual(byYear, [{ id: 'd1' }, { id: 'd0' }])
   })
 
+  it('queryMetadata with include is a get by filter: the same items as get, page by page', async () => {
+    for (const unindexed of [undefined, ['lang', 'year']]) {
+      const index = await fixture(unindexed)
+      const filters: Filter = { year: { $gte: 2019 } }
+      const ids = (await index.queryMetadata({ filters })).map((h) => h.id)
+      assert.deepEqual(ids, ['d0', 'd1', 'd2'])
+      const items = await index.queryMetadata({ filters, include: ['metadata', 'contents', 'vector'] })
+      assert.deepEqual(items, await index.get({ ids }))
+      const page = await index.queryMetadata({ filters, include: ['metadata'], orderBy: 'year', ascending: false, topK: 1, offset: 1 })
+      assert.deepEqual(page, [{ id: 'd0', metadata: DOCS[0] }])
+      const after = await index.queryMetadata({ filters, include: ['vector'], afterId: 'd1' })
+      assert.deepEqual(after.map((h) => [h.id, Array.from(h.vector)]), [['d2', [2, 0]]])
+    }
+  })
+
   it('a malformed filter rejects with ERR_INVALID_FILTER naming the bad node', async () => {
     const index = await fixture()
     // Filters the Filter type refuses, passed anyway (as JavaScript callers can).

@@ -50,6 +50,10 @@ describe('full-text search', () => {
     assert.equal((await index.queryMetadata({ text: 'dog', topK: 1 })).length, 1)
     // The metadata form is unchanged: { id } without a score.
     assert.deepEqual(await index.queryMetadata({ filters: { lang: 'fr' } }), [{ id: 'renard' }])
+    // With include, each hit also carries the fields get returns, score kept, order kept.
+    const rich = await index.queryMetadata({ text: 'running dog', include: ['metadata', 'contents'] })
+    const items = await index.get({ ids: hits.map((h) => h.id), include: ['metadata', 'contents'] })
+    assert.deepEqual(rich, hits.map((h, i) => ({ ...items[i], score: h.score })))
   })
 
   it('fuses vector and text rankings in a hybrid query', async () => {

@@ -145,7 +145,18 @@ async function results(): Promise<void> {
   // @ts-expect-error distance may be absent
   const d3: number = unsure.distance
   const plain: QueryResultItem[] = await index.query({ vector: [1, 2, 3], include: wide })
-  void [d, v, d2, m, bv, bd, gv, gv2, d3, plain]
+  // queryMetadata: ids (and scores) by default, `get`'s fields when asked (a get by filter).
+  const [match] = await index.queryMetadata({ filters: { lang: 'en' } })
+  const mid: string = match.id
+  // @ts-expect-error no fields were asked for
+  const mm: unknown = match.metadata
+  const [rich] = await index.queryMetadata({ filters: { lang: 'en' }, include: ['metadata', 'vector'] })
+  const rv: Float32Array = rich.vector
+  const rm: Metadata | undefined = rich.metadata
+  const [noVector] = await index.queryMetadata({ filters: { lang: 'en' }, include: ['contents'] })
+  // @ts-expect-error vector was not asked for
+  const nv: Float32Array = noVector.vector
+  void [d, v, d2, m, bv, bd, gv, gv2, d3, plain, mid, mm, rv, rm, nv]
 }
 
 // ---- other option values ----

@@ -240,8 +240,14 @@ impl EncryptedIndex {
     }
 
     /// Ids of the items whose metadata matches `filters`, without a vector (works on trained
-    /// and untrained indexes). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
-    #[napi(ts_args_type = "options: QueryMetadataOptions")]
+    /// and untrained indexes), answered from the metadata index when the filter has a plan.
+    /// With `include`, each match carries those fields as `get` returns them (a get by
+    /// filter). Rejects with `ERR_INVALID_FILTER` for a malformed filter.
+    #[napi(
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = []",
+        ts_args_type = "options: QueryMetadataOptions & { include?: I }",
+        ts_return_type = "Promise<Array<MetadataResult<I>>>"
+    )]
     pub fn query_metadata<'env>(
         &self,
         env: &'env Env,
@@ -291,6 +297,7 @@ impl EncryptedIndex {
             Err(failure) => return Ok(task::typed(staged::rejected(env, failure)?)),
         };
         let ascending = options.ascending.unwrap_or(true);
+        let include = Include { distance: false, ..convert::include(options.include.as_deref(), Include::default()) };
         let (text_fields, require_all) = (options.text_fields, options.require_all_terms.unwrap_or(false));
         let index = self.inner.clone();
         let strong = self.strong(options.consistency);
@@ -303,20 +310,36 @@ impl EncryptedIndex {
                 Some(text) => {
                     let q = ciphervec_core::TextQuery { text, fields: text_fields.as_deref(), require_all };
                     let hits = index.text_search(&q, filter.as_ref(), top_k)?;
+                    let mut fetched: std::collections::HashMap<String, ItemView> = if include == Include::default() {
+                        Default::default()
+                    } else {
+                        let ids: Vec<String> = hits.iter().map(|h| h.id.clone()).collect();
+                        index.get(&ids, include)?.into_iter().map(|v| (v.id.clone(), v)).collect()
+                    };
+                    // A hit deleted between the search and the fetch is left out.
                     let (views, scores): (Vec<ItemView>, Vec<f64>) = hits
                         .into_iter()
-                        .map(|h| {
-                            let view =
-                                ItemView { id: h.id, distance: None, metadata: None, contents: None, vector: None };
-                            (view, h.score)
+                        .filter_map(|h| {
+                            let view = if include == Include::default() {
+                                ItemView { id: h.id, distance: None, metadata: None, contents: None, vector: None }
+                            } else {
+                                fetched.remove(&h.id)?
+                            };
+                            Some((view, h.score))
                         })
                         .unzip();
-                    Ok(Either::B(output::Items::scored(&views, scores, Include::default())))
+                    Ok(Either::B(output::Items::scored(&views, scores, include)))
                 }
-                None => {
+                None if include == Include::default() => {
                     let filter = filter.expect("a filter was given");
                     let ids = index.query_metadata_page(&filter, top_k, order_by.as_deref(), ascending, &page)?;
                     Ok(Either::A(output::Ids::of(&ids, true)))
+                }
+                None => {
+                    let filter = filter.expect("a filter was given");
+                    let views =
+                        index.query_metadata_items(&filter, top_k, order_by.as_deref(), ascending, &page, include)?;
+                    Ok(Either::B(output::Items::of(&views, include)))
                 }
             }
         };

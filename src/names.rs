@@ -112,6 +112,7 @@ impl Names for QueryMetadataOptions<'_> {
         "ascending",
         "offset",
         "afterId",
+        "include",
         "consistency",
     ];
 }

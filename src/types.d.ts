@@ -156,6 +156,13 @@ export type QueryResult<I extends ReadonlyArray<IncludeField> = ['distance']> = 
 export type GetResult<I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']> = GetResultItem &
   (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
 
+/**
+ * A result of `queryMetadata` called with `include: I`: the id (and the `score` of a text
+ * search) and, when `I` asks for fields, those of `get`'s result (`vector` present when asked).
+ */
+export type MetadataResult<I extends ReadonlyArray<IncludeField> = []> = MetadataMatch &
+  (I['length'] extends 0 ? unknown : Omit<GetResult<I>, 'id'>)
+
 /** Every `code` a ciphervec error carries (README, "Errors"). */
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'

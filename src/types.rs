@@ -607,6 +607,10 @@ pub struct QueryMetadataOptions<'env> {
     /// deleted between pages.
     #[napi(ts_type = "string")]
     pub after_id: Option<ExactString>,
+    /// Fields of each matched item to return besides `id` (and `score`), as `get` returns
+    /// them: a get by filter in one call. Default none (`distance` does not apply).
+    #[napi(ts_type = "ReadonlyArray<IncludeField>")]
+    pub include: Option<Vec<IncludeField>>,
     /// See `ClientOptions.consistency`.
     pub consistency: Option<Consistency>,
 }

@@ -382,13 +382,43 @@ impl Index {
         ascending: bool,
         page: &MetadataPage,
     ) -> Result<Vec<String>> {
+        let state = self.read_state()?;
+        let slots = self.matching_slots(&state, filter, k, order_by, ascending, page)?;
+        Ok(slots.into_iter().map(|s| state.items.id(s).to_string()).collect())
+    }
+
+    /// The items of [`Index::query_metadata_page`]'s page, with the fields `include` asks
+    /// for (a get by filter: the ids and items come from one view of the index).
+    pub fn query_metadata_items(
+        &self,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+        page: &MetadataPage,
+        include: Include,
+    ) -> Result<Vec<ItemView>> {
+        let state = self.read_state()?;
+        let slots = self.matching_slots(&state, filter, k, order_by, ascending, page)?;
+        let include = Include { distance: false, ..include };
+        Ok(slots.into_iter().map(|s| self.view(&state, s, None, include)).collect())
+    }
+
+    fn matching_slots(
+        &self,
+        state: &State,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+        page: &MetadataPage,
+    ) -> Result<Vec<Slot>> {
         check_top_k(k)?;
         if page.after_id.is_some() && order_by.is_some() {
             return Err(crate::error::Error::invalid(
                 "afterId pages through results in id order: it does not apply with orderBy (use offset)",
             ));
         }
-        let state = self.read_state()?;
         let items = &state.items;
         let after = page.after_id.as_deref();
         let keep = |s: Slot, check: bool| {
@@ -426,7 +456,7 @@ impl Index {
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
             }
         }
-        Ok(slots.into_iter().skip(page.offset).take(k).map(|s| items.id(s).to_string()).collect())
+        Ok(slots.into_iter().skip(page.offset).take(k).collect())
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
