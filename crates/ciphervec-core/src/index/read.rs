@@ -141,9 +141,10 @@ impl Index {
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
         let candidates = filter.and_then(|f| self.planned_candidates(state, f, search.n_probes, 1));
         match (&state.ivf, candidates) {
-            (_, Some((c, exact))) => self
-                .pool()
-                .install(|| scan_candidates_parallel(state, self.metric, &q, &c, if exact { None } else { accept }, k)),
+            (_, Some((c, exact))) => {
+                let accept = if exact { None } else { accept };
+                scan_candidates(state, self.metric, &q, &c, accept, k, Some(self.pool()))
+            }
             (None, None) => self.pool().install(|| exhaustive_parallel(state.rows(), self.metric, &q, accept, k)),
             (Some(ivf), None) => self.probe(state, ivf, &q, search, filter, accept),
         }
@@ -382,9 +383,8 @@ impl Index {
         ascending: bool,
         page: &MetadataPage,
     ) -> Result<Vec<String>> {
-        let state = self.read_state()?;
-        let slots = self.matching_slots(&state, filter, k, order_by, ascending, page)?;
-        Ok(slots.into_iter().map(|s| state.items.id(s).to_string()).collect())
+        let items = self.query_metadata_items(filter, k, order_by, ascending, page, Include::default())?;
+        Ok(items.into_iter().map(|v| v.id).collect())
     }
 
     /// The items of [`Index::query_metadata_page`]'s page, with the fields `include` asks
@@ -398,27 +398,14 @@ impl Index {
         page: &MetadataPage,
         include: Include,
     ) -> Result<Vec<ItemView>> {
-        let state = self.read_state()?;
-        let slots = self.matching_slots(&state, filter, k, order_by, ascending, page)?;
-        let include = Include { distance: false, ..include };
-        Ok(slots.into_iter().map(|s| self.view(&state, s, None, include)).collect())
-    }
-
-    fn matching_slots(
-        &self,
-        state: &State,
-        filter: &Filter,
-        k: usize,
-        order_by: Option<&str>,
-        ascending: bool,
-        page: &MetadataPage,
-    ) -> Result<Vec<Slot>> {
         check_top_k(k)?;
+        let include = Include { distance: false, ..include };
         if page.after_id.is_some() && order_by.is_some() {
             return Err(crate::error::Error::invalid(
                 "afterId pages through results in id order: it does not apply with orderBy (use offset)",
             ));
         }
+        let state = self.read_state()?;
         let items = &state.items;
         let after = page.after_id.as_deref();
         let keep = |s: Slot, check: bool| {
@@ -456,7 +443,7 @@ impl Index {
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
             }
         }
-        Ok(slots.into_iter().skip(page.offset).take(k).collect())
+        Ok(slots.into_iter().skip(page.offset).take(k).map(|s| self.view(&state, s, None, include)).collect())
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
@@ -519,7 +506,8 @@ fn estimate_selectivity(state: &State, filter: &Filter) -> f64 {
 }
 
 /// The `k` nearest of the slots in `candidates` that pass `accept`, scored exactly as a flat
-/// list scan scores them, on the calling thread.
+/// list scan scores them: in chunks on `pool` (so that one query alone uses every core), or
+/// on the calling thread without one.
 pub(crate) fn scan_candidates(
     state: &State,
     metric: crate::vector::Metric,
@@ -527,26 +515,19 @@ pub(crate) fn scan_candidates(
     candidates: &roaring::RoaringBitmap,
     accept: Accept,
     k: usize,
+    pool: Option<&rayon::ThreadPool>,
 ) -> Vec<Hit> {
     let slots: Vec<Slot> = candidates.iter().map(Slot).collect();
-    scan_slots(state, metric, q, &slots, accept, k).into_sorted()
-}
-
-/// [`scan_candidates`] in chunks on the current pool, so that one query alone uses every core.
-fn scan_candidates_parallel(
-    state: &State,
-    metric: crate::vector::Metric,
-    q: &Query,
-    candidates: &roaring::RoaringBitmap,
-    accept: Accept,
-    k: usize,
-) -> Vec<Hit> {
-    let slots: Vec<Slot> = candidates.iter().map(Slot).collect();
-    slots
-        .par_chunks(CANDIDATE_CHUNK)
-        .map(|chunk| scan_slots(state, metric, q, chunk, accept, k))
-        .reduce(|| TopK::new(k), TopK::merge)
-        .into_sorted()
+    match pool {
+        Some(pool) if slots.len() > CANDIDATE_CHUNK => pool.install(|| {
+            slots
+                .par_chunks(CANDIDATE_CHUNK)
+                .map(|chunk| scan_slots(state, metric, q, chunk, accept, k))
+                .reduce(|| TopK::new(k), TopK::merge)
+                .into_sorted()
+        }),
+        _ => scan_slots(state, metric, q, &slots, accept, k).into_sorted(),
+    }
 }
 
 fn scan_slots(

@@ -150,7 +150,7 @@ impl Index {
             let missing: RoaringBitmap = ranked.iter().filter(|r| r.2.is_none()).map(|r| r.0 .0).collect();
             if !missing.is_empty() {
                 let q = Query::new(vector);
-                let exact = scan_candidates(state, self.metric, &q, &missing, None, missing.len() as usize);
+                let exact = scan_candidates(state, self.metric, &q, &missing, None, missing.len() as usize, None);
                 for hit in exact {
                     if let Some(r) = ranked.iter_mut().find(|r| r.0 == hit.slot) {
                         r.2 = Some(self.metric.finish(hit.score));
