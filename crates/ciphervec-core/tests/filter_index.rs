@@ -79,14 +79,16 @@ fn check(index: &Index, items: &BTreeMap<String, (Vec<f32>, Value)>, rng: &mut R
             continue;
         }
         exact += 1;
-        // Single queries score the candidates where they are stored; a batch gathers them
-        // once into panels for all its queries (`vector::candidates`): both are exact.
+        // Single queries (and batches of one) score the candidates where they are stored; a
+        // batch gathers them once into panels for all its queries (`vector::candidates`):
+        // both are exact.
         let queries: Vec<Vec<f32>> = (0..3).map(|_| rng.vector(DIM)).collect();
         let s = Search { k: 10, n_probes: Some(1), rerank: None, filter: Some(&filter), include: WITH_DISTANCE };
         let batch = index.query_batch(&queries, &s).unwrap();
         for (q, batched) in queries.iter().zip(batch) {
             let want = reference(items, &filter, q, 10);
-            for got in [index.query(q, &s).unwrap(), batched] {
+            let alone = index.query_batch(std::slice::from_ref(q), &s).unwrap().remove(0);
+            for got in [index.query(q, &s).unwrap(), alone, batched] {
                 let got: Vec<(String, f32)> = got.into_iter().map(|h| (h.id, h.distance.unwrap())).collect();
                 assert_eq!(got.len(), want.len(), "{when}: {f}");
                 for ((gi, gd), (wi, wd)) in got.iter().zip(&want) {

@@ -193,6 +193,12 @@ impl Index {
         if let Some((c, exact)) =
             filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes, vectors.len()))
         {
+            if let [v] = vectors {
+                // One query gains nothing from gathering: it scores the candidates in place.
+                let accept = if exact { None } else { accept };
+                let hits = scan_candidates(&state, self.metric, &Query::new(v), &c, accept, k, Some(self.pool()));
+                return Ok(vec![self.views(&state, &hits, include)]);
+            }
             return Ok(self.pool().install(|| {
                 // Candidates that are not exactly the matches are checked once here, for the
                 // whole batch, rather than once per query.
