@@ -297,3 +297,27 @@ fn bad_text_input_is_a_typed_error_and_the_store_sees_no_term() {
         }
     }
 }
+
+/// A load rebuilds the text index in blocks of 16,384 items, inserting one block while the
+/// next is analyzed: over several blocks it scores exactly as the index built by the writes.
+#[test]
+fn a_load_over_several_blocks_rebuilds_the_same_text_index() {
+    let mut rng = Rng(23);
+    let docs = corpus(&mut rng, 35_000);
+    let spec = TextSpec { fields: vec!["contents".into(), "title".into()], k1: 1.2, b: 0.75 };
+    let (store, _, key, index) = text_index(spec);
+    for chunk in docs.chunks(5_000) {
+        index.upsert(chunk.iter().map(|d| item(d, &mut rng)).collect()).unwrap();
+    }
+    let reloaded = Client::new(store, 2).unwrap().load_index("t", &key).unwrap();
+    for text in ["apple", "running foxes", "the blue ocean", "data vector search stone"] {
+        let q = TextQuery { text, fields: None, require_all: false };
+        let (want, got) =
+            (index.text_search(&q, None, 10_000).unwrap(), reloaded.text_search(&q, None, 10_000).unwrap());
+        assert!(!want.is_empty(), "{text}");
+        assert_eq!(got.len(), want.len(), "{text}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.id == w.id && (g.score - w.score).abs() < 1e-9, "{text}: {g:?} vs {w:?}");
+        }
+    }
+}

@@ -63,16 +63,34 @@ impl State {
         let analyze = |s: usize| -> Vec<Option<Vec<String>>> {
             state.texts(spec, Slot::at(s)).into_iter().map(|t| t.map(analyzer::terms)).collect()
         };
-        // In blocks, so the analyzed terms of only one block are held at a time.
+        // In blocks, so the analyzed terms of only two blocks are held at a time. With a
+        // pool, inserting a block's terms (serial: one term dictionary) overlaps analyzing
+        // the next block on the other threads.
         const BLOCK: usize = 16_384;
-        for start in (0..n).step_by(BLOCK) {
-            let end = (start + BLOCK).min(n);
-            let terms: Vec<Vec<Option<Vec<String>>>> = match pool {
-                Some(pool) => pool.install(|| (start..end).into_par_iter().map(analyze).collect()),
-                None => (start..end).map(analyze).collect(),
-            };
-            for (s, t) in (start..end).zip(terms) {
+        let block = |start: usize| start..(start + BLOCK).min(n);
+        let insert = |index: &mut TextIndex, start: usize, terms: Vec<Vec<Option<Vec<String>>>>| {
+            for (s, t) in block(start).zip(terms) {
                 index.insert_terms(s as u32, t);
+            }
+        };
+        match pool {
+            Some(pool) => pool.install(|| {
+                let analyze_block = |start: usize| -> Vec<_> { block(start).into_par_iter().map(analyze).collect() };
+                let mut next = (n > 0).then(|| analyze_block(0));
+                for start in (0..n).step_by(BLOCK) {
+                    let terms = next.take().expect("each block is analyzed before its insert");
+                    let following = start + BLOCK;
+                    next = rayon::join(
+                        || insert(&mut index, start, terms),
+                        || (following < n).then(|| analyze_block(following)),
+                    )
+                    .1;
+                }
+            }),
+            None => {
+                for start in (0..n).step_by(BLOCK) {
+                    insert(&mut index, start, block(start).map(analyze).collect());
+                }
             }
         }
         state.text = Some(index);
