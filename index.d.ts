@@ -459,6 +459,11 @@ export interface CreateIndexOptions {
    */
   indexType?: IndexType
   /**
+   * What the index keeps in memory once trained; default `'vectors'` (see `Resident`).
+   * `'codes'` needs an index type with codes. Fixed at creation.
+   */
+  resident?: Resident
+  /**
    * Background training once the index is large enough: `false` turns it off, `true` or
    * an object turns it on. Default: on with threshold 10,000, unless the environment sets
    * `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -528,6 +533,8 @@ export interface IndexStats {
   metric: DistanceMetric
   /** How the lists store vectors once trained. */
   indexType: IndexType
+  /** What the index keeps in memory once trained. */
+  resident: Resident
   /** `'untrained'`, `'training'` or `'trained'`. */
   trainingState: TrainingState
   /** IVF lists: 1 until trained. */
@@ -544,7 +551,8 @@ export interface IndexStats {
 
 /**
  * How an index stores the vectors its lists scan, once trained (`createIndex({ indexType })`).
- * The full float32 vectors are always kept too, so re-ranking and `get` are exact.
+ * The full float32 vectors are kept in memory too (so re-ranking and `get` are exact) unless
+ * the index keeps only codes (`resident: 'codes'`).
  */
 export type IndexType = 'ivfflat' | 'ivfsq8' | 'ivffp16'
 
@@ -771,6 +779,9 @@ export interface ReadOptions {
   /** See `ClientOptions.consistency`. */
   consistency?: Consistency
 }
+
+/** What a trained index keeps in memory (`createIndex({ resident })`). */
+export type Resident = 'vectors' | 'codes'
 
 /** Where a client keeps its indexes. */
 export type StorageKind = 'memory' | 'disk' | 'postgres'

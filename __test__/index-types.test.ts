@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 
-import { Client, type IndexType } from '../index.js'
+import { Client, type IndexType, type Resident } from '../index.js'
 import { bruteForce, rejectsWithCode, rng, row } from './helpers.js'
 
 const DIM = 24
@@ -27,8 +27,8 @@ const data = clustered(4000, 1)
 const queries = clustered(40, 2)
 const ids = Array.from({ length: 4000 }, (_, i) => String(i))
 
-async function trainedIndex(client: Client, indexType: IndexType, name: string = indexType) {
-  const index = await client.createIndex({ indexName: name, indexKey: Client.generateKey(), indexType, autoTrain: false })
+async function trainedIndex(client: Client, indexType: IndexType, name: string = indexType, resident: Resident = 'vectors') {
+  const index = await client.createIndex({ indexName: name, indexKey: Client.generateKey(), indexType, resident, autoTrain: false })
   await index.upsert({ ids, vectors: data })
   await index.train({ nLists: 32, seed: 1 })
   return index
@@ -106,6 +106,59 @@ describe('index types', () => {
     // rerank on a flat index is accepted and changes nothing.
     const flat = await trainedIndex(client, 'ivfflat')
     assert.deepEqual(await flat.query({ vector: row(queries, DIM, 0), rerank: 9 }), await flat.query({ vector: row(queries, DIM, 0) }))
+    await client.close()
+  })
+
+  it("resident 'codes': only codes in memory, recall on defaults, exact vectors from the store after a reload", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciphervec-codes-'))
+    try {
+      const key = Client.generateKey()
+      let client = await Client.open({ storage: { kind: 'disk', path: dir } })
+      const index = await client.createIndex({ indexName: 'docs', indexKey: key, resident: 'codes', autoTrain: false })
+      await index.upsert({ ids, vectors: data })
+      await index.train({ nLists: 32, seed: 1 })
+      await index.upsert({ items: [{ id: 'late', vector: row(queries, DIM, 0), metadata: { late: true } }] })
+      const holdsOnlyCodes = async (stats: Awaited<ReturnType<typeof index.stats>>) => {
+        assert.equal(stats.resident, 'codes')
+        assert.equal(stats.memory.vectorsBytes, 0, JSON.stringify(stats.memory))
+        assert.ok(stats.memory.codesBytes >= 4001 * DIM, JSON.stringify(stats.memory))
+      }
+      await holdsOnlyCodes(await index.stats())
+      await client.close()
+      client = await Client.open({ storage: { kind: 'disk', path: dir } })
+      const loaded = await client.loadIndex({ indexName: 'docs', indexKey: key })
+      await holdsOnlyCodes(await loaded.stats())
+      let found = 0
+      for (let q = 1; q < 40; q++) {
+        const truth = new Set(bruteForce('euclidean', data, DIM, row(queries, DIM, q), 10).map((h) => h.id))
+        const hits = await loaded.query({ vector: row(queries, DIM, q), topK: 10 })
+        found += hits.filter((h) => truth.has(h.id)).length
+      }
+      assert.ok(found / 390 >= 0.95, `recall@10 ${found / 390}`)
+      // Packed (written by training) and loose (written after it) vectors, exact.
+      const got = await loaded.get({ ids: ['7', 'late', '3999'], include: ['vector', 'metadata'] })
+      assert.deepEqual(got.map((g) => g.vector), [row(data, DIM, 7), row(queries, DIM, 0), row(data, DIM, 3999)])
+      assert.deepEqual(got[1].metadata, { late: true })
+      const [hit] = await loaded.query({ vector: row(data, DIM, 12), topK: 1, include: ['vector', 'distance'] })
+      assert.equal(hit.id, '12')
+      assert.deepEqual(hit.vector, row(data, DIM, 12))
+      // The distance is the codes' (one byte per dimension), close to but not exactly 0.
+      assert.ok(hit.distance! < 0.05, `${hit.distance}`)
+      await client.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("bad resident values reject with ERR_INVALID_ARGUMENT, and 'codes' needs a type with codes", async () => {
+    const client = await Client.open({ storage: { kind: 'memory' } })
+    const key = Client.generateKey()
+    for (const [resident, indexType] of [['code', 'ivfsq8'], ['Codes', 'ivfsq8'], ['codes', 'ivfflat']] as const) {
+      const options = { indexName: 'x', indexKey: key, indexType, resident: resident as Resident }
+      const err = await rejectsWithCode(client.createIndex(options), 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, /resident/)
+    }
+    await rejectsWithCode(client.loadIndex({ indexName: 'x', indexKey: key }), 'ERR_INDEX_NOT_FOUND')
     await client.close()
   })
 })

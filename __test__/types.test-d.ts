@@ -174,6 +174,9 @@ void index.query({ vector: [1, 2, 3], include: ['distance', 'score'] })
 void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), metric: 'manhattan' })
 // @ts-expect-error a bad index type
 void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivfpq' })
+void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivffp16', resident: 'codes' })
+// @ts-expect-error resident is 'vectors' or 'codes'
+void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), resident: 'disk' })
 // @ts-expect-error topK is a number
 void index.query({ vector: [1, 2, 3], topK: '10' })
 // @ts-expect-error a misspelt option (an object literal's excess property)

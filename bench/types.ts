@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Client, type IndexType } from '../index.js'
+import { Client, type IndexType, type Resident } from '../index.js'
 import { type Dataset, FaissServer, recallAt10, ROOT } from './common.js'
 import { clustered384, glove } from './datasets.js'
 
@@ -26,7 +26,7 @@ const config = {
   /** efSearch (FAISS HNSW) / expansion (usearch) sweep. */
   ef: list(process.env.BENCH_EF, '16,24,32,48,64,96,128,192,256').map(Number),
   /** ciphervec index types; `type@R` queries with rerank R instead of the type's default. */
-  types: list(process.env.BENCH_TYPES, 'ivfflat,ivfsq8,ivffp16,ivfsq8@2'),
+  types: list(process.env.BENCH_TYPES, 'ivfflat,ivfsq8,ivffp16,ivfsq8@2,ivfsq8:codes'),
   /** FAISS / usearch kinds, see bench/faiss_types.py; '' runs ciphervec alone. */
   kinds: list(process.env.BENCH_KINDS, 'flat,sq8,fp16,pq,hnsw,usearch'),
   out: process.env.BENCH_OUT,
@@ -50,11 +50,13 @@ interface Row {
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
 
 async function ciphervec(ds: Dataset, variant: string): Promise<Row[]> {
-  const [indexType, r] = variant.split('@') as [IndexType, string | undefined]
+  // `type[:resident][@rerank]`, e.g. `ivfsq8:codes`.
+  const [typed, r] = variant.split('@') as [string, string | undefined]
+  const [indexType, resident = 'vectors'] = typed.split(':') as [IndexType, Resident | undefined]
   const rerank = r === undefined ? undefined : Number(r)
   const ids = Array.from({ length: ds.base.rows }, (_, i) => String(i))
   const build = async (client: Client) => {
-    const index = await client.createIndex({ indexName: indexType, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType })
+    const index = await client.createIndex({ indexName: indexType, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType, resident })
     await index.upsert({ ids, vectors: ds.base.data })
     const t0 = performance.now()
     await index.train({ nLists: config.nLists, seed: SEED })

@@ -96,6 +96,10 @@ impl Client {
             Ok(t) => t,
             Err(e) => return task::reject(env, e),
         };
+        let resident = match crate::convert::resident(options.resident.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return task::reject(env, e),
+        };
         let text = options.text_fields.map(|fields| {
             let mut spec = ciphervec_core::TextSpec::new(fields);
             if let Some(bm25) = &options.bm25 {
@@ -108,6 +112,7 @@ impl Client {
             dimension,
             metric: Metric::from(options.metric.unwrap_or(DistanceMetric::Euclidean)),
             index_type,
+            resident,
             text,
             unindexed: options.unindexed_fields.unwrap_or_default(),
         };

@@ -6,8 +6,8 @@ use ciphervec_core::{AutoTrain, Error, Include, Metric, Result, TrainAlgorithm, 
 use napi::bindgen_prelude::Either;
 
 use crate::types::{
-    AutoTrainOptions, DistanceMetric, IncludeField, IndexStats, IndexType, ListSizes, MemoryStats, TrainOptions,
-    TrainingState,
+    AutoTrainOptions, DistanceMetric, IncludeField, IndexStats, IndexType, ListSizes, MemoryStats, Resident,
+    TrainOptions, TrainingState,
 };
 
 /// Largest whole number a JS number holds exactly.
@@ -72,6 +72,27 @@ pub fn index_type(name: Option<&str>) -> Result<ciphervec_core::IndexType> {
     })
 }
 
+/// The `resident` option, checked as `indexType` is.
+pub fn resident(name: Option<&str>) -> Result<ciphervec_core::Resident> {
+    Ok(match name {
+        None => ciphervec_core::Resident::default(),
+        Some("vectors") => ciphervec_core::Resident::Vectors,
+        Some("codes") => ciphervec_core::Resident::Codes,
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!("resident must be 'vectors' or 'codes', got '{other}'")))
+        }
+    })
+}
+
+impl From<ciphervec_core::Resident> for Resident {
+    fn from(r: ciphervec_core::Resident) -> Resident {
+        match r {
+            ciphervec_core::Resident::Vectors => Resident::Vectors,
+            ciphervec_core::Resident::Codes => Resident::Codes,
+        }
+    }
+}
+
 impl From<ciphervec_core::IndexType> for IndexType {
     fn from(t: ciphervec_core::IndexType) -> IndexType {
         match t {
@@ -128,6 +149,7 @@ pub fn index_stats(s: ciphervec_core::IndexStats, training_state: TrainingState)
         dimension: s.dimension.map(|d| d as u32),
         metric: s.metric.into(),
         index_type: s.index_type.into(),
+        resident: s.resident.into(),
         training_state,
         n_lists: s.n_lists as u32,
         list_sizes: s.lists.map(|l| ListSizes {

@@ -47,6 +47,7 @@ impl Names for CreateIndexOptions {
         "dimension",
         "metric",
         "indexType",
+        "resident",
         "autoTrain",
         "textFields",
         "bm25",

@@ -112,7 +112,8 @@ pub enum DistanceMetric {
 }
 
 /// How an index stores the vectors its lists scan, once trained (`createIndex({ indexType })`).
-/// The full float32 vectors are always kept too, so re-ranking and `get` are exact.
+/// The full float32 vectors are kept in memory too (so re-ranking and `get` are exact) unless
+/// the index keeps only codes (`resident: 'codes'`).
 #[napi(string_enum = "lowercase")]
 pub enum IndexType {
     /// Float32 vectors, scanned exactly: the least memory. FAISS's IndexIVFFlat, the replaced
@@ -127,6 +128,20 @@ pub enum IndexType {
     /// One float16 per dimension: half the bytes, nearly exact, re-ranks 2 × topK by default.
     /// FAISS's QT_fp16, in place of the replaced system's `IVFSQ` with `sqBits: 16`.
     Ivffp16,
+}
+
+/// What a trained index keeps in memory (`createIndex({ resident })`).
+#[napi(string_enum = "lowercase")]
+pub enum Resident {
+    /// The default: the float32 vectors (beside the codes of a type with codes). Distances
+    /// are exact and `get` reads vectors from memory.
+    Vectors,
+    /// Only the codes (`'ivfsq8'`: a quarter of the vectors' bytes, `'ivffp16'`: half). Queries
+    /// rank and score by the codes, so distances are those of the decoded vectors, and
+    /// `rerank` has nothing to re-rank on. Full vectors stay sealed in the store: `get` and
+    /// `include: ['vector']` decrypt them from there (a packed item's whole segment is read
+    /// for it), and compaction and retraining read them all back. Not with `'ivfflat'`.
+    Codes,
 }
 
 /// Auto-training settings.
@@ -155,6 +170,10 @@ pub struct CreateIndexOptions {
     /// Fixed at creation. Any other string rejects with `ERR_INVALID_ARGUMENT`.
     #[napi(ts_type = "IndexType")]
     pub index_type: Option<String>,
+    /// What the index keeps in memory once trained; default `'vectors'` (see `Resident`).
+    /// `'codes'` needs an index type with codes. Fixed at creation.
+    #[napi(ts_type = "Resident")]
+    pub resident: Option<String>,
     /// Background training once the index is large enough: `false` turns it off, `true` or
     /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
     /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -434,6 +453,8 @@ pub struct IndexStats {
     pub metric: DistanceMetric,
     /// How the lists store vectors once trained.
     pub index_type: IndexType,
+    /// What the index keeps in memory once trained.
+    pub resident: Resident,
     /// `'untrained'`, `'training'` or `'trained'`.
     pub training_state: TrainingState,
     /// IVF lists: 1 until trained.

@@ -6,14 +6,16 @@
 //! it (1024 lists, 10 Lloyd iterations), `load` loads the trained store. Each reports resident
 //! memory (VmRSS) and its peak (VmHWM, reset before the step) over the process before the step,
 //! the live heap (a counting allocator around mimalloc, the addon's allocator) and its peak, and
-//! the index's own accounting (`Index::memory`), structure by structure.
+//! the index's own accounting (`Index::memory`), structure by structure. `TYPE=ivfflat|ivfsq8|
+//! ivffp16` (default: the library's) and `RESIDENT=codes` choose the index built (use a new
+//! DIR for each).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ciphervec_core::{Client, DiskStorage, Metric, NewItem, TrainParams};
+use ciphervec_core::{Client, DiskStorage, IndexSpec, IndexType, Metric, NewItem, Resident, TrainParams};
 
 /// mimalloc, counting live bytes (requested sizes) and their peak.
 struct Counting;
@@ -108,7 +110,18 @@ fn build(dir: &std::path::Path, data: &str, threads: usize) {
     let (n, dim, vectors) = if data == "gen384" { gen384() } else { fbin(data) };
     let t = Instant::now();
     let client = Client::new(Arc::new(DiskStorage::open(dir).unwrap()), threads).unwrap();
-    let index = client.create_index("mem", &[7u8; 32], Some(dim), Metric::Euclidean).unwrap();
+    let index_type = match std::env::var("TYPE").as_deref() {
+        Ok("ivfflat") => IndexType::IvfFlat,
+        Ok("ivffp16") => IndexType::IvfFp16,
+        Ok("ivfsq8") | Err(_) => IndexType::IvfSq8,
+        Ok(other) => panic!("unknown TYPE {other}"),
+    };
+    let resident =
+        if std::env::var("RESIDENT").as_deref() == Ok("codes") { Resident::Codes } else { Resident::Vectors };
+    let spec =
+        IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, resident, ..IndexSpec::default() };
+    let index = client.create_index_with("mem", &[7u8; 32], &spec).unwrap();
+    println!("index type {index_type:?}, resident {resident:?}");
     let langs = ["en", "de", "fr"];
     for s in (0..n).step_by(50_000) {
         let batch = (s..n.min(s + 50_000))

@@ -9,15 +9,16 @@ use crate::format::vault::{Sealed, Vault};
 use crate::format::wire::{check_version, put_bytes, Reader};
 use crate::meta::text::TextSpec;
 use crate::vector::codes::Codec;
-use crate::vector::{IndexType, Metric};
+use crate::vector::{IndexType, Metric, Resident};
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
 /// 2 added the index type (version 1 is an IVF-Flat index), 3 the text fields and the
 /// unindexed paths (written only by indexes that have some, so the others stay readable by
-/// older builds).
+/// older builds), 4 what stays resident (written only by codes-only indexes).
 const CONFIG_VERSION: u8 = 2;
 const TEXT_CONFIG_VERSION: u8 = 3;
+const RESIDENT_CONFIG_VERSION: u8 = 4;
 /// 2 added the code book (version 1 has none).
 const CENTROIDS_VERSION: u8 = 2;
 
@@ -34,6 +35,8 @@ pub(crate) struct Config {
     pub(crate) dimension: Option<usize>,
     pub(crate) metric: Metric,
     pub(crate) index_type: IndexType,
+    /// What the lists keep in memory (config version 4; older versions keep vectors).
+    pub(crate) resident: Resident,
     /// What full-text search indexes (config version 3), if anything.
     pub(crate) text: Option<TextSpec>,
     /// Paths the metadata index leaves out (config version 3).
@@ -89,15 +92,23 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 
 impl Config {
     /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ index type u8 ‖
-    /// [version 3: text u8 (0/1) ‖ if 1: k1 f32 ‖ b f32 ‖ field count u32 ‖ fields ‖
-    /// unindexed count u32 ‖ paths; strings length-prefixed] ‖ name (UTF-8), padded: the
-    /// config's size would reveal the length of the index's name.
+    /// [version 4: resident u8] ‖ [versions 3 and 4: text u8 (0/1) ‖ if 1: k1 f32 ‖ b f32 ‖
+    /// field count u32 ‖ fields ‖ unindexed count u32 ‖ paths; strings length-prefixed] ‖
+    /// name (UTF-8), padded: the config's size would reveal the length of the index's name.
     pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
-        let v3 = self.text.is_some() || !self.unindexed.is_empty();
-        let version = if v3 { TEXT_CONFIG_VERSION } else { CONFIG_VERSION };
+        let v4 = self.resident != Resident::Vectors;
+        let v3 = v4 || self.text.is_some() || !self.unindexed.is_empty();
+        let version = match (v4, v3) {
+            (true, _) => RESIDENT_CONFIG_VERSION,
+            (false, true) => TEXT_CONFIG_VERSION,
+            (false, false) => CONFIG_VERSION,
+        };
         let mut plain = vec![version, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.push(self.index_type.to_byte());
+        if v4 {
+            plain.push(self.resident.to_byte());
+        }
         if v3 {
             plain.push(u8::from(self.text.is_some()));
             if let Some(text) = &self.text {
@@ -122,13 +133,24 @@ impl Config {
             .open(CONFIG_KEY, blob)
             .map_err(|_| Error::Integrity(format!("the config of index '{index_name}'")))?;
         let version = plain.first().copied();
-        check_version("index config", version, &[1, CONFIG_VERSION, TEXT_CONFIG_VERSION], None)?;
+        check_version(
+            "index config",
+            version,
+            &[1, CONFIG_VERSION, TEXT_CONFIG_VERSION, RESIDENT_CONFIG_VERSION],
+            None,
+        )?;
         let mut r = Reader::new(&plain[1..], "index config");
         let metric = Metric::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown metric"))?;
         let dim = r.u32()? as usize;
         let index_type = match version {
             Some(1) => IndexType::IvfFlat,
             _ => IndexType::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown index type"))?,
+        };
+        let resident = match version {
+            Some(RESIDENT_CONFIG_VERSION) => {
+                Resident::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown residency"))?
+            }
+            _ => Resident::Vectors,
         };
         let strings = |r: &mut Reader<'_>| -> Result<Vec<String>> {
             let n = r.u32()? as usize;
@@ -139,7 +161,7 @@ impl Config {
             Ok(out)
         };
         let (text, unindexed) = match version {
-            Some(TEXT_CONFIG_VERSION) => {
+            Some(TEXT_CONFIG_VERSION | RESIDENT_CONFIG_VERSION) => {
                 let text = match r.u8()? {
                     0 => None,
                     1 => {
@@ -154,7 +176,7 @@ impl Config {
             _ => (None, Vec::new()),
         };
         let name = std::str::from_utf8(r.rest()).map_err(|_| r.corrupt("name is not UTF-8"))?.to_string();
-        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type, text, unindexed })
+        Ok(Config { name, dimension: (dim > 0).then_some(dim), metric, index_type, resident, text, unindexed })
     }
 }
 
@@ -259,6 +281,7 @@ mod tests {
             dimension: Some(384),
             metric: Metric::Cosine,
             index_type: IndexType::IvfSq8,
+            resident: Resident::Vectors,
             text: None,
             unindexed: vec![],
         };
@@ -272,6 +295,9 @@ mod tests {
         for text in [None, t.text.clone()] {
             let u = Config { text, unindexed: vec!["blob".into(), "a.b".into()], ..c.clone() };
             assert_eq!(Config::open(&u.seal(&vault("s1")).blob, &vault("s1"), "docs").unwrap(), u);
+            let codes = Config { resident: Resident::Codes, ..u };
+            let sealed = codes.seal(&vault("s1")).blob;
+            assert_eq!(Config::open(&sealed, &vault("s1"), "docs").unwrap(), codes);
         }
         assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
         let centroids = [1.0, 2.0, 3.0, 4.0];

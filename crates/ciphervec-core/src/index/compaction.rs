@@ -22,9 +22,9 @@ use crate::format::segment::{self, SegmentWriter, SEGMENT_BYTES};
 use crate::format::summary::Summary;
 use crate::format::vault::Vault;
 use crate::index::background::BackgroundTask;
-use crate::index::items::Stored;
 use crate::index::ledger::Ledger;
-use crate::index::state::State;
+use crate::index::load::segment_column;
+use crate::index::state::{FullVectors, State};
 use crate::index::{Index, WriteLock};
 use crate::store::Change;
 use crate::vector::codes::Codec;
@@ -41,6 +41,8 @@ pub(crate) struct Packed {
     pub(crate) changes: Vec<Change>,
     pub(crate) ledger: Ledger,
     pub(crate) vault: Arc<Vault>,
+    /// Records per new segment, in slot order.
+    pub(crate) counts: Vec<u32>,
 }
 
 impl Index {
@@ -64,10 +66,13 @@ impl Index {
             return Ok(());
         }
         let state = self.read_state()?;
-        let Packed { changes, ledger, vault } = self.pack(&state, |slot| state.items.list(slot), None)?;
+        let vectors = self.full_vectors(&state)?;
+        let Packed { changes, ledger, vault, counts } =
+            self.pack(&state, &vectors, |slot| state.items.list(slot), None)?;
+        drop(vectors);
         drop(state);
         self.write_packed(&mut lock, changes)?;
-        self.install_packed(ledger, vault, &mut self.write_state()?)
+        self.install_packed(ledger, vault, &counts, &mut self.write_state()?)
     }
 
     /// After a rewrite of the whole index (compaction, training), asks the store to give back
@@ -87,13 +92,14 @@ impl Index {
         self.commit(lock, &CLEARED, changes, None)
     }
 
-    /// The batch that stores every item of `state` (in list `list_of(slot)`) in segments, in
-    /// slot order, and deletes the old segments beyond the new ones (the loose records and
-    /// tombstones go with [`CLEARED`]). `centroids`: new centroids to store with it (training).
-    /// Callers hold `writer`.
+    /// The batch that stores every item of `state` (its vector from `vectors`, in list
+    /// `list_of(slot)`) in segments, in slot order, and deletes the old segments beyond the
+    /// new ones (the loose records and tombstones go with [`CLEARED`]). `centroids`: new
+    /// centroids to store with it (training). Callers hold `writer`.
     pub(crate) fn pack(
         &self,
         state: &State,
+        vectors: &FullVectors<'_>,
         list_of: impl Fn(Slot) -> Option<ListId> + Sync,
         trained: Option<(&[f32], Option<&Codec>)>,
     ) -> Result<Packed> {
@@ -126,7 +132,7 @@ impl Index {
                     let mut writer = SegmentWriter::default();
                     for s in t * per_task..n.min((t + 1) * per_task) {
                         let slot = Slot::at(s);
-                        writer.push_encoded(|out| state.encode_into(slot, list_of(slot), out));
+                        writer.push_encoded(|out| items.encode_into(slot, vectors.get(slot), list_of(slot), out));
                         if writer.len() >= SEGMENT_BYTES {
                             let full = std::mem::take(&mut writer);
                             segments.push((full.count(), full.finish()));
@@ -157,20 +163,22 @@ impl Index {
         changes
             .push((DIRECTORY_KEY.to_vec(), Some(vault.seal(DIRECTORY_KEY, &segment::encode_directory(&counts)).blob)));
         changes.push((SUMMARY_KEY.to_vec(), Some(summary.seal(&vault).blob)));
-        Ok(Packed { changes, ledger: Ledger { summary, tombstones: Default::default(), segments }, vault })
+        Ok(Packed { changes, ledger: Ledger { summary, tombstones: Default::default(), segments }, vault, counts })
     }
 
-    /// After a written [`Index::pack`]: every item now lives in a segment, sealed by `vault`.
+    /// After a written [`Index::pack`]: every item now lives in a segment (`counts[n]` of
+    /// them in segment `n`, in slot order), sealed by `vault`.
     pub(crate) fn install_packed(
         &self,
         ledger: Ledger,
         vault: Arc<Vault>,
+        counts: &[u32],
         state: &mut crate::index::StateWriter,
     ) -> Result<()> {
         self.replace_ledger(ledger)?;
         *self.vault.write().unwrap_or_else(|p| p.into_inner()) = vault;
-        for s in 0..state.items.len() {
-            state.items.set_stored(Slot::at(s), Stored::Packed);
+        for (s, segment) in segment_column(counts, 0).into_iter().enumerate() {
+            state.items.set_packed(Slot::at(s), segment);
         }
         Ok(())
     }

@@ -70,7 +70,13 @@ pub(crate) struct Items {
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<Option<ListId>>,
     stored: Vec<StoredCell>,
+    /// The number of the segment holding a packed item's stored version ([`NOT_PACKED`] for
+    /// a loose one), so its full record can be read back alone (codes-only indexes).
+    segments: Vec<u32>,
 }
+
+/// The [`Items`] segment column's value for an item not stored packed.
+pub(crate) const NOT_PACKED: u32 = u32::MAX;
 
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
 #[derive(Default)]
@@ -82,6 +88,7 @@ pub(crate) struct Columns {
     pub(crate) contents: Vec<Option<Arc<Contents>>>,
     pub(crate) lists: Vec<Option<ListId>>,
     pub(crate) stored: Vec<StoredCell>,
+    pub(crate) segments: Vec<u32>,
 }
 
 impl Items {
@@ -171,12 +178,20 @@ impl Items {
             + self.contents.iter().flatten().map(|c| arc + c.heap_bytes()).sum::<usize>();
         usage.columns += self.lists.capacity() * size_of::<Option<ListId>>()
             + self.stored.capacity() * size_of::<StoredCell>()
+            + self.segments.capacity() * size_of::<u32>()
             + self.stored.iter().filter(|s| s.0.is_some()).count() * size_of::<(SealToken, bool)>();
     }
 
     /// Where the stored version of a slot's item lives.
     pub(crate) fn stored(&self, slot: Slot) -> Stored {
         self.stored[slot.index()].get()
+    }
+
+    /// The segment holding the stored version of a slot's item, if it is packed and the
+    /// segment is known.
+    pub(crate) fn packed_segment(&self, slot: Slot) -> Option<u32> {
+        let segment = self.segments[slot.index()];
+        (self.stored(slot) == Stored::Packed && segment != NOT_PACKED).then_some(segment)
     }
 
     /// Appends decoded items (moving the columns into an empty working set, so a load writes
@@ -189,10 +204,10 @@ impl Items {
         if !self.ids.is_empty() {
             return self.append_all(vec![cols]);
         }
-        let Columns { ids, vectors, norms, metadata, contents, lists, stored } = cols;
+        let Columns { ids, vectors, norms, metadata, contents, lists, stored, segments } = cols;
         self.ids.append(ids)?;
         (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
-        (self.contents, self.lists, self.stored) = (contents, lists, stored);
+        (self.contents, self.lists, self.stored, self.segments) = (contents, lists, stored, segments);
         Ok(())
     }
 
@@ -203,18 +218,19 @@ impl Items {
         let n = parts.iter().map(|p| p.ids.len()).sum();
         let mut ids = IdList::with_capacity(n, parts.iter().map(|p| p.ids.bytes()).sum());
         let mut rest = Vec::with_capacity(parts.len());
-        for Columns { ids: part_ids, vectors, norms, metadata, contents, lists, stored } in parts {
+        for Columns { ids: part_ids, vectors, norms, metadata, contents, lists, stored, segments } in parts {
             ids.extend(part_ids);
-            rest.push((vectors, norms, metadata, contents, lists, stored));
+            rest.push((vectors, norms, metadata, contents, lists, stored, segments));
         }
         self.ids.append(ids)?;
-        for (vectors, norms, metadata, contents, lists, stored) in rest {
+        for (vectors, norms, metadata, contents, lists, stored, segments) in rest {
             self.vectors.extend_from_slice(&vectors);
             self.norms.extend(norms);
             self.metadata.extend(metadata);
             self.contents.extend(contents);
             self.lists.extend(lists);
             self.stored.extend(stored);
+            self.segments.extend(segments);
         }
         Ok(())
     }
@@ -243,6 +259,7 @@ impl Items {
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
                 self.stored[s] = stored.into();
+                self.segments[s] = NOT_PACKED;
                 slot
             }
             None => {
@@ -253,6 +270,7 @@ impl Items {
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
                 self.stored.push(stored.into());
+                self.segments.push(NOT_PACKED);
                 slot
             }
         }
@@ -266,6 +284,7 @@ impl Items {
             self.contents.push(None);
             self.lists.push(rec.list);
             self.stored.push(StoredCell::default());
+            self.segments.push(NOT_PACKED);
             slot
         });
         let s = slot.index();
@@ -273,6 +292,7 @@ impl Items {
         self.contents[s] = rec.contents;
         self.lists[s] = rec.list;
         self.stored[s] = stored.into();
+        self.segments[s] = NOT_PACKED;
         slot
     }
 
@@ -280,9 +300,11 @@ impl Items {
         self.lists[slot.index()] = Some(list);
     }
 
-    /// Records where a slot's item is stored after a rewrite (a compaction).
-    pub(crate) fn set_stored(&mut self, slot: Slot, stored: Stored) {
-        self.stored[slot.index()] = stored.into();
+    /// Records that a slot's item is stored in packed segment `segment` after a rewrite (a
+    /// compaction).
+    pub(crate) fn set_packed(&mut self, slot: Slot, segment: u32) {
+        self.stored[slot.index()] = Stored::Packed.into();
+        self.segments[slot.index()] = segment;
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
@@ -302,6 +324,7 @@ impl Items {
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
         self.stored.swap_remove(s);
+        self.segments.swap_remove(s);
         Some((slot, moved_from))
     }
 
@@ -377,6 +400,7 @@ mod tests {
             contents: vec![None; ids.len()],
             lists: vec![None; ids.len()],
             stored: vec![loose(9).into(); ids.len()],
+            segments: vec![NOT_PACKED; ids.len()],
         };
         items.append(cols(&["b", "c"])).unwrap();
         assert_eq!(items.len(), 3);

@@ -36,7 +36,7 @@ use crate::format::segment::{self, SEGMENT_BYTES};
 use crate::format::summary::Summary;
 use crate::format::vault::Vault;
 use crate::index::ids::{DuplicateId, IdList};
-use crate::index::items::{Columns, Items, Stored};
+use crate::index::items::{Columns, Items, Stored, NOT_PACKED};
 use crate::index::ledger::shadows_packed;
 use crate::index::Shared;
 use crate::meta::Meta;
@@ -236,6 +236,7 @@ fn columns(n: usize, dim: usize) -> Columns {
         contents: Vec::with_capacity(n),
         lists: Vec::with_capacity(n),
         stored: Vec::with_capacity(n),
+        segments: Vec::with_capacity(n),
     }
 }
 
@@ -256,6 +257,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
     cols.contents.push(rec.contents()?.map(Arc::new));
     cols.lists.push(rec.list);
     cols.stored.push(stored.into());
+    cols.segments.push(NOT_PACKED);
     Ok(())
 }
 
@@ -335,6 +337,7 @@ fn decode_segments(
         contents: filled_with_room(total, room.items, None),
         lists: filled_with_room(total, room.items, None),
         stored: filled_with_room(total, room.items, Stored::Packed.into()),
+        segments: segment_column(counts, room.items),
     };
     let mut dests = Vec::with_capacity(counts.len());
     let (mut v, mut n, mut m) = (&mut cols.vectors[..], &mut cols.norms[..], &mut cols.metadata[..]);
@@ -404,6 +407,17 @@ fn decode_segments(
     decoded.into_iter().for_each(|d| ids.extend(d.ids));
     cols.ids = ids;
     Ok(Some((cols, set, counts.len() as u32)))
+}
+
+/// Each packed item's segment number, `counts[n]` items of segment `n` in order, with
+/// capacity for `room` more.
+pub(crate) fn segment_column(counts: &[u32], room: usize) -> Vec<u32> {
+    let total: usize = counts.iter().map(|&c| c as usize).sum();
+    let mut out = Vec::with_capacity(total + room);
+    for (n, &count) in counts.iter().enumerate() {
+        out.extend(std::iter::repeat_n(n as u32, count as usize));
+    }
+    out
 }
 
 /// `len` zeros with capacity for `room` more. Zeroed allocations come from fresh pages

@@ -24,6 +24,7 @@ mod ledger;
 mod load;
 mod memory;
 mod read;
+mod resident;
 mod state;
 mod stats;
 mod text;
@@ -58,7 +59,7 @@ use crate::index::state::State;
 use crate::meta::text::TextSpec;
 use crate::store::{Change, LogKind, Storage, WriteTxn};
 use crate::vector::ivf::Ivf;
-use crate::vector::{IndexType, Metric};
+use crate::vector::{IndexType, Metric, Resident};
 
 /// What `createIndex` fixes about a new index.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,6 +70,9 @@ pub struct IndexSpec {
     pub metric: Metric,
     /// How the lists store the vectors they scan, once trained.
     pub index_type: IndexType,
+    /// What the lists keep in memory once trained: the vectors, or only their codes (an
+    /// index type with codes only).
+    pub resident: Resident,
     /// Fields for full-text (BM25) search, if any.
     pub text: Option<TextSpec>,
     /// Metadata paths left out of the metadata index (with everything below them), e.g. big
@@ -91,6 +95,8 @@ pub struct Index {
     storage_name: String,
     metric: Metric,
     index_type: IndexType,
+    /// What the lists keep in memory (fixed at creation).
+    resident: Resident,
     /// What full-text search indexes (fixed at creation).
     text: Option<TextSpec>,
     /// Paths the metadata index leaves out (fixed at creation).
@@ -151,9 +157,15 @@ impl Index {
         kek: &IndexKey,
         spec: &IndexSpec,
     ) -> Result<Index> {
-        let IndexSpec { dimension, metric, index_type, ref text, ref unindexed } = *spec;
+        let IndexSpec { dimension, metric, index_type, resident, ref text, ref unindexed } = *spec;
         if let Some(d) = dimension {
             validate::check_dimension(d)?;
+        }
+        if resident == Resident::Codes && index_type == IndexType::IvfFlat {
+            return Err(Error::invalid(
+                "resident 'codes' needs an index type with codes ('ivfsq8' or 'ivffp16'); 'ivfflat' keeps the vectors \
+                 themselves",
+            ));
         }
         if let Some(problem) = text.as_ref().and_then(TextSpec::problem) {
             return Err(Error::invalid(problem));
@@ -166,6 +178,7 @@ impl Index {
             dimension,
             metric,
             index_type,
+            resident,
             text: text.clone(),
             unindexed: unindexed.clone(),
         };
@@ -268,7 +281,12 @@ impl Index {
                     config.index_type
                 )));
             }
-            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids, codec), &shared.pool);
+            if config.resident == Resident::Codes && codec.is_none() {
+                return Err(Error::Corrupt(format!(
+                    "index '{name}' is damaged: it keeps codes only but has no code book"
+                )));
+            }
+            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids, codec, config.resident), &shared.pool);
         }
         let ledger = Ledger { summary, tombstones, segments };
         Ok(Opened { config, vault, state, ledger })
@@ -284,6 +302,7 @@ impl Index {
             storage_name: vault.storage_name().to_string(),
             metric: config.metric,
             index_type: config.index_type,
+            resident: config.resident,
             text: config.text,
             unindexed: config.unindexed,
             kek: kek.clone(),
@@ -489,9 +508,15 @@ impl Index {
             dimension: (dim > 0).then_some(dim),
             metric: self.metric,
             index_type: self.index_type,
+            resident: self.resident,
             text: self.text.clone(),
             unindexed: self.unindexed.clone(),
         }
+    }
+
+    /// What the lists keep in memory once trained.
+    pub fn resident(&self) -> Resident {
+        self.resident
     }
 
     /// Checks a key against the stored header (for handles that are already open).

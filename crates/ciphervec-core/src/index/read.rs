@@ -22,9 +22,8 @@ use crate::meta::{Filter, Meta};
 use crate::vector::candidates;
 use crate::vector::exhaustive::{exhaustive, exhaustive_parallel};
 use crate::vector::ivf::{auto_n_probes, Ivf};
-use crate::vector::kernels::prefetch;
 use crate::vector::kmeans::SplitMix64;
-use crate::vector::scan::{Accept, FlatScanner, Query, Scanner};
+use crate::vector::scan::{Accept, Query};
 use crate::vector::topk::Hit;
 use crate::vector::topk::TopK;
 use crate::vector::Slot;
@@ -123,13 +122,14 @@ impl Index {
         check_top_k(k)?;
         check_n_probes(n_probes)?;
         check_rerank(search.rerank)?;
-        let state = self.read_state()?;
-        check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
-        if state.items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hits = self.nearest(&state, vector, search);
-        Ok(self.views(&state, &hits, include))
+        self.reading(include, |state| {
+            check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
+            if state.items.is_empty() {
+                return Ok(Vec::new());
+            }
+            let hits = self.nearest(state, vector, search);
+            Ok(self.views(state, &hits, include))
+        })
     }
 
     /// The hits of [`Index::query`] (its checks passed, the index not empty).
@@ -175,12 +175,22 @@ impl Index {
         search: &Search,
         abort: &AtomicBool,
     ) -> Result<Vec<Vec<ItemView>>> {
-        let aborted = || abort.load(Ordering::Acquire);
         let Search { k, n_probes, include, .. } = *search;
         check_top_k(k)?;
         check_n_probes(n_probes)?;
         check_rerank(search.rerank)?;
-        let state = self.read_state()?;
+        self.reading(include, |state| self.query_batch_in(state, vectors, search, abort))
+    }
+
+    fn query_batch_in(
+        &self,
+        state: &State,
+        vectors: &[Vec<f32>],
+        search: &Search,
+        abort: &AtomicBool,
+    ) -> Result<Vec<Vec<ItemView>>> {
+        let aborted = || abort.load(Ordering::Acquire);
+        let Search { k, include, .. } = *search;
         for (i, v) in vectors.iter().enumerate() {
             check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
         }
@@ -190,14 +200,29 @@ impl Index {
         let filter = search.filter.filter(|f| !f.is_match_all());
         let accept_fn = |slot: Slot| filter.is_none_or(|f| f.matches(state.items.metadata(slot)));
         let accept: Accept = filter.map(|_| &accept_fn as &(dyn Fn(Slot) -> bool + Sync));
-        if let Some((c, exact)) =
-            filter.and_then(|f| self.planned_candidates(&state, f, search.n_probes, vectors.len()))
+        if let Some((c, exact)) = filter.and_then(|f| self.planned_candidates(state, f, search.n_probes, vectors.len()))
         {
             if let [v] = vectors {
                 // One query gains nothing from gathering: it scores the candidates in place.
                 let accept = if exact { None } else { accept };
-                let hits = scan_candidates(&state, self.metric, &Query::new(v), &c, accept, k, Some(self.pool()));
-                return Ok(vec![self.views(&state, &hits, include)]);
+                let hits = scan_candidates(state, self.metric, &Query::new(v), &c, accept, k, Some(self.pool()));
+                return Ok(vec![self.views(state, &hits, include)]);
+            }
+            if !state.holds_vectors() {
+                // Codes only: no vectors to gather; each query scores the candidates' codes.
+                let accept = if exact { None } else { accept };
+                return Ok(self.pool().install(|| {
+                    vectors
+                        .par_iter()
+                        .map(|v| {
+                            if aborted() {
+                                return Vec::new();
+                            }
+                            let hits = scan_candidates(state, self.metric, &Query::new(v), &c, accept, k, None);
+                            self.views(state, &hits, include)
+                        })
+                        .collect()
+                }));
             }
             return Ok(self.pool().install(|| {
                 // Candidates that are not exactly the matches are checked once here, for the
@@ -209,6 +234,7 @@ impl Index {
                     all.into_par_iter().map(Slot).filter(|&s| accept_fn(s)).collect()
                 };
                 let queries: Vec<Query> = vectors.iter().map(|v| Query::new(v)).collect();
+                let scorers: Vec<_> = queries.iter().map(|q| state.scorer(self.metric, q)).collect();
                 let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
                 let hits = candidates::search(
                     self.metric,
@@ -216,10 +242,10 @@ impl Index {
                     &slots,
                     k,
                     &|s| state.vector(s),
-                    &|qi, s| exact_score(&state, self.metric, &queries[qi], s),
+                    &|qi, s| scorers[qi].score(s),
                     &aborted,
                 );
-                hits.par_iter().map(|h| self.views(&state, h, include)).collect()
+                hits.par_iter().map(|h| self.views(state, h, include)).collect()
             }));
         }
         let Some(ivf) = &state.ivf else {
@@ -230,7 +256,7 @@ impl Index {
                         if aborted() {
                             return Vec::new();
                         }
-                        self.views(&state, &exhaustive(state.rows(), self.metric, &Query::new(v), accept, k), include)
+                        self.views(state, &exhaustive(state.rows(), self.metric, &Query::new(v), accept, k), include)
                     })
                     .collect()
             }));
@@ -238,13 +264,13 @@ impl Index {
         // Queries go through in blocks: the block's probe orders come from one pass over the
         // centroids (`Quantizer::probe_orders`), then each query scans its lists. Blocks are
         // small enough to keep every pool thread busy on a short batch.
-        let n_probes = self.n_probes(&state, ivf, search.n_probes, filter);
+        let n_probes = self.n_probes(state, ivf, search.n_probes, filter);
         // A batch whose filter the metadata index answers exactly tests membership in the
         // matches (a bit test) instead of running the filter on each candidate that enters
         // a top-k (a quarter of a 50 %-selective batch's time). One query alone would spend
         // more building the set than it saves.
         let matches =
-            filter.filter(|_| vectors.len() >= EXACT_SET_MIN_BATCH).and_then(|f| self.exact_matches(&state, f));
+            filter.filter(|_| vectors.len() >= EXACT_SET_MIN_BATCH).and_then(|f| self.exact_matches(state, f));
         let in_matches = |slot: Slot| matches.as_ref().is_some_and(|m| m.contains(slot.0));
         let accept: Accept = match &matches {
             Some(_) => Some(&in_matches),
@@ -274,7 +300,7 @@ impl Index {
                             let q = Query::new(v);
                             let hits =
                                 ivf.search_lists(self.metric, &q, &order, n_probes, k, rerank, accept, &mut scratch);
-                            self.views(&state, &hits, include)
+                            self.views(state, &hits, include)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -411,7 +437,20 @@ impl Index {
                 "afterId pages through results in id order: it does not apply with orderBy (use offset)",
             ));
         }
-        let state = self.read_state()?;
+        self.reading(include, |state| self.metadata_page_in(state, filter, k, order_by, ascending, page, include))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn metadata_page_in(
+        &self,
+        state: &State,
+        filter: &Filter,
+        k: usize,
+        order_by: Option<&str>,
+        ascending: bool,
+        page: &MetadataPage,
+        include: Include,
+    ) -> Result<Vec<ItemView>> {
         let items = &state.items;
         let after = page.after_id.as_deref();
         let keep = |s: Slot, check: bool| {
@@ -449,19 +488,20 @@ impl Index {
                 slots = keyed.into_iter().map(|(_, s)| s).collect();
             }
         }
-        Ok(slots.into_iter().skip(page.offset).take(k).map(|s| self.view(&state, s, None, include)).collect())
+        Ok(slots.into_iter().skip(page.offset).take(k).map(|s| self.view(state, s, None, include)).collect())
     }
 
     /// The items with these ids, in the order asked; ids not in the index yield no item.
     pub fn get(&self, ids: &[String], include: Include) -> Result<Vec<ItemView>> {
         check_ids(ids.iter().map(String::as_str))?;
-        let state = self.read_state()?;
         let include = Include { distance: false, ..include };
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.items.slot(id))
-            .map(|slot| self.view(&state, slot, None, include))
-            .collect())
+        self.reading(include, |state| {
+            Ok(ids
+                .iter()
+                .filter_map(|id| state.items.slot(id))
+                .map(|slot| self.view(state, slot, None, include))
+                .collect())
+        })
     }
 
     /// Every id, in no particular order.
@@ -485,7 +525,8 @@ impl Index {
             distance: distance.filter(|_| include.distance),
             metadata: include.metadata.then(|| items.metadata(slot).cloned()).flatten(),
             contents: include.contents.then(|| items.contents(slot).cloned()).flatten(),
-            vector: include.vector.then(|| state.vector(slot).to_vec()),
+            // A codes-only index's vectors come from the store (`Index::reading`).
+            vector: (include.vector && state.holds_vectors()).then(|| state.vector(slot).to_vec()),
         }
     }
 }
@@ -545,28 +586,19 @@ fn scan_slots(
     k: usize,
 ) -> TopK {
     let mut top = TopK::new(k);
+    let scorer = state.scorer(metric, q);
     // The candidates are scattered over the lists: prefetching a few ahead overlaps their
     // cache misses (1.5-3x faster at 19,500 candidates of 50 dimensions).
     for (i, &slot) in slots.iter().enumerate() {
         if let Some(&next) = slots.get(i + PREFETCH_AHEAD) {
-            prefetch(state.vector(next));
+            scorer.prefetch(next);
         }
         if accept.is_none_or(|ok| ok(slot)) {
-            let score = exact_score(state, metric, q, slot);
+            let score = scorer.score(slot);
             if score < top.threshold() {
                 top.push(Hit { score, slot });
             }
         }
     }
     top
-}
-
-/// A slot's score for `q` exactly as a flat list scan scores it (the same kernel, so a
-/// pair's distance is the same on every search path).
-fn exact_score(state: &State, metric: crate::vector::Metric, q: &Query, slot: Slot) -> f32 {
-    let mut out = [0f32];
-    // Only cosine reads the norm: another scattered read per candidate otherwise.
-    let norm = [if metric == crate::vector::Metric::Cosine { state.norm(slot) } else { 0.0 }];
-    FlatScanner::new(metric, q, state.vector(slot), &norm).score(0, &mut out);
-    out[0]
 }

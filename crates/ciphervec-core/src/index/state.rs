@@ -1,6 +1,7 @@
 //! The in-memory state of an index: the working set, once trained its inverted lists, and the
 //! metadata index, changed together so they never disagree about which slot holds which
-//! item. Vectors are held once: by the working set until training, by the lists after it.
+//! item. Vectors are held once: by the working set until training, by the lists after it
+//! (or, for a codes-only index, not at all once trained: only their codes).
 
 use std::borrow::Cow;
 
@@ -12,8 +13,10 @@ use crate::index::items::{Items, Stored};
 use crate::meta::postings::Postings;
 use crate::meta::text::index::TextIndex;
 use crate::meta::text::{analyzer, metadata_text, TextSpec, CONTENTS_FIELD};
+use crate::vector::codes::Prepared;
 use crate::vector::exhaustive::Rows;
 use crate::vector::ivf::Ivf;
+use crate::vector::scan::{FlatScanner, Query, Scanner};
 use crate::vector::{kernels, ListId, Metric, Slot};
 
 pub(crate) struct State {
@@ -122,7 +125,12 @@ impl State {
         self.text = Some(text);
     }
 
-    /// A slot's vector norm, wherever it is held.
+    /// Whether the full vectors are in memory (always, but in a trained codes-only index).
+    pub(crate) fn holds_vectors(&self) -> bool {
+        self.ivf.as_ref().is_none_or(|ivf| ivf.lists.holds_vectors())
+    }
+
+    /// A slot's vector norm, wherever it is held (while [`State::holds_vectors`]).
     pub(crate) fn norm(&self, slot: Slot) -> f32 {
         match &self.ivf {
             Some(ivf) => ivf.lists.norm(slot),
@@ -130,7 +138,7 @@ impl State {
         }
     }
 
-    /// A slot's vector, wherever it is held.
+    /// A slot's vector, wherever it is held (while [`State::holds_vectors`]).
     pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
         match &self.ivf {
             Some(ivf) => ivf.vector(slot),
@@ -138,26 +146,28 @@ impl State {
         }
     }
 
+    /// A slot's vector, or in a codes-only index the vector its code decodes to: good enough
+    /// for a training sample, never for a result.
+    pub(crate) fn vector_or_decoded(&self, slot: Slot) -> Cow<'_, [f32]> {
+        match &self.ivf {
+            Some(ivf) if !ivf.lists.holds_vectors() => Cow::Owned(ivf.lists.decoded(slot)),
+            _ => Cow::Borrowed(self.vector(slot)),
+        }
+    }
+
+    /// Scores slots for one query `q` as a list scan scores them: exactly on the vectors, or
+    /// by the codes in a codes-only index (the query prepared once here).
+    pub(crate) fn scorer<'a>(&'a self, metric: Metric, q: &'a Query<'a>) -> SlotScorer<'a> {
+        let prepared = match &self.ivf {
+            Some(ivf) if !ivf.lists.holds_vectors() => ivf.lists.codec().map(|c| (ivf, c.prepare(q.vector))),
+            _ => None,
+        };
+        SlotScorer { state: self, metric, q, prepared }
+    }
+
     /// The working set's vectors and norms, for exhaustive search (untrained only).
     pub(crate) fn rows(&self) -> Rows<'_> {
         Rows { vectors: self.items.vectors(), norms: self.items.norms() }
-    }
-
-    /// Every vector in slot order: the working set's column until training, a copy gathered
-    /// from the lists after it.
-    pub(crate) fn vectors_in_slot_order(&self, pool: &rayon::ThreadPool) -> Cow<'_, [f32]> {
-        let Some(ivf) = &self.ivf else { return Cow::Borrowed(self.items.vectors()) };
-        let dim = self.items.dim();
-        let mut out = vec![0f32; self.items.len() * dim];
-        pool.install(|| {
-            out.par_chunks_mut(dim).enumerate().for_each(|(s, row)| row.copy_from_slice(ivf.vector(Slot::at(s))));
-        });
-        Cow::Owned(out)
-    }
-
-    /// Appends a slot's record encoding with IVF list `list` (see `Items::encode_into`).
-    pub(crate) fn encode_into(&self, slot: Slot, list: Option<ListId>, out: &mut Vec<u8>) {
-        self.items.encode_into(slot, self.vector(slot), list, out);
     }
 
     /// Inserts or replaces an item stored as `stored`. Under IVF, `rec.list` must name a
@@ -220,15 +230,25 @@ impl State {
         true
     }
 
-    /// Fills `ivf` with every item, in the list given by `lists[slot]`. Read-only, so it can
-    /// run under a read lock; [`State::swap_ivf`] then takes the write lock only briefly.
-    pub(crate) fn fill_ivf(&self, ivf: &mut Ivf, lists: &[ListId], pool: &rayon::ThreadPool) {
-        match &self.ivf {
-            None => ivf.lists.fill(lists, self.items.vectors(), self.items.norms(), pool),
-            Some(old) => {
-                // Retraining: the vectors are in the old lists.
-                let norms: Vec<f32> = (0..self.items.len()).map(|s| old.lists.norm(Slot::at(s))).collect();
-                ivf.lists.fill(lists, &self.vectors_in_slot_order(pool), &norms, pool)
+    /// Fills `ivf` with every item (whose vectors `vectors` gives), in the list given by
+    /// `lists[slot]`. Read-only, so it can run under a read lock; [`State::swap_ivf`] then
+    /// takes the write lock only briefly.
+    pub(crate) fn fill_ivf(
+        &self,
+        ivf: &mut Ivf,
+        vectors: &FullVectors<'_>,
+        lists: &[ListId],
+        pool: &rayon::ThreadPool,
+    ) {
+        match (&self.ivf, vectors) {
+            (None, FullVectors::Held(_)) => ivf.lists.fill(lists, self.items.vectors(), self.items.norms(), pool),
+            _ => {
+                // Retraining: the vectors are in the old lists, or read back from the store.
+                let rows = vectors.in_slot_order(self.items.len(), pool);
+                let dim = self.items.dim();
+                let norms: Vec<f32> =
+                    pool.install(|| rows.par_chunks(dim.max(1)).map(|v| kernels::norm_sqr(v).sqrt()).collect());
+                ivf.lists.fill(lists, &rows, &norms, pool)
             }
         }
     }
@@ -254,7 +274,76 @@ impl State {
             })
             .collect();
         let mut ivf = ivf;
-        self.fill_ivf(&mut ivf, &lists, pool);
+        self.fill_ivf(&mut ivf, &FullVectors::Held(self), &lists, pool);
         self.swap_ivf(ivf, &lists);
+    }
+}
+
+/// Every item's full vector, for a rewrite that re-seals the records (compaction, training):
+/// the state's own while it holds them, else read back from the store (a codes-only index,
+/// see `index::resident`).
+pub(crate) enum FullVectors<'s> {
+    Held(&'s State),
+    /// Row-major in slot order.
+    Read {
+        dim: usize,
+        rows: Vec<f32>,
+    },
+}
+
+impl FullVectors<'_> {
+    /// A slot's vector.
+    pub(crate) fn get(&self, slot: Slot) -> &[f32] {
+        match self {
+            FullVectors::Held(state) => state.vector(slot),
+            FullVectors::Read { dim, rows } => &rows[slot.index() * dim..(slot.index() + 1) * dim],
+        }
+    }
+
+    /// All `n` vectors in slot order: borrowed when they are already a column, else gathered.
+    pub(crate) fn in_slot_order(&self, n: usize, pool: &rayon::ThreadPool) -> Cow<'_, [f32]> {
+        match self {
+            FullVectors::Read { rows, .. } => Cow::Borrowed(rows),
+            FullVectors::Held(state) if state.ivf.is_none() => Cow::Borrowed(state.items.vectors()),
+            FullVectors::Held(state) => {
+                let dim = state.items.dim();
+                let mut out = vec![0f32; n * dim];
+                pool.install(|| {
+                    out.par_chunks_mut(dim).enumerate().for_each(|(s, row)| row.copy_from_slice(self.get(Slot::at(s))));
+                });
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// Scores slots for one query (see [`State::scorer`]).
+pub(crate) struct SlotScorer<'a> {
+    state: &'a State,
+    metric: Metric,
+    q: &'a Query<'a>,
+    /// A codes-only index's lists and the query prepared for their codec.
+    prepared: Option<(&'a Ivf, Prepared)>,
+}
+
+impl SlotScorer<'_> {
+    /// `slot`'s score: the same kernel as a list scan, so a pair's score is the same on every
+    /// search path.
+    pub(crate) fn score(&self, slot: Slot) -> f32 {
+        if let Some((ivf, prepared)) = &self.prepared {
+            return ivf.lists.code_score(self.metric, self.q, prepared, slot);
+        }
+        let mut out = [0f32];
+        // Only cosine reads the norm: another scattered read per candidate otherwise.
+        let norm = [if self.metric == Metric::Cosine { self.state.norm(slot) } else { 0.0 }];
+        FlatScanner::new(self.metric, self.q, self.state.vector(slot), &norm).score(0, &mut out);
+        out[0]
+    }
+
+    /// Hints that `slot` will be scored soon (its vector is likely a cache miss).
+    pub(crate) fn prefetch(&self, slot: Slot) {
+        if self.prepared.is_none() {
+            kernels::prefetch(self.state.vector(slot));
+        }
     }
 }

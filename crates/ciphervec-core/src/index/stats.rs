@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::index::memory::MemoryUsage;
 use crate::index::Index;
-use crate::vector::{IndexType, Metric};
+use crate::vector::{IndexType, Metric, Resident};
 
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,8 @@ pub struct IndexStats {
     pub metric: Metric,
     /// How the lists store the vectors they scan.
     pub index_type: IndexType,
+    /// What the lists keep in memory once trained.
+    pub resident: Resident,
     /// IVF lists: 1 until trained.
     pub n_lists: usize,
     /// How the items spread over the lists; `None` until trained.
@@ -65,6 +67,7 @@ impl Index {
             dimension: self.dimension(),
             metric: self.metric(),
             index_type: self.index_type(),
+            resident: self.resident(),
             n_lists: self.n_lists(),
             lists,
             loose_entries: self.loose_entries(),

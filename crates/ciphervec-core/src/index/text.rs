@@ -78,9 +78,10 @@ impl Index {
         search: &Search,
     ) -> Result<Vec<(ItemView, f64)>> {
         check_hybrid(search, fusion)?;
-        let state = self.read_state()?;
-        check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
-        self.hybrid_in(&state, vector, query, fusion, search)
+        self.reading(search.include, |state| {
+            check_query(vector, self.metric, state.items.dim(), &self.name, || "the query vector".into())?;
+            self.hybrid_in(state, vector, query, fusion, search)
+        })
     }
 
     /// [`Index::hybrid_query`] for each vector with its text (`texts[i]` for `vectors[i]`),
@@ -101,20 +102,20 @@ impl Index {
                 vectors.len()
             )));
         }
-        let state = self.read_state()?;
-        for (i, v) in vectors.iter().enumerate() {
-            check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
-        }
-        let state = &*state;
-        self.pool().install(|| {
-            vectors
-                .par_iter()
-                .zip(texts)
-                .map(|(v, text)| {
-                    let q = TextQuery { text, fields, require_all: false };
-                    self.hybrid_in(state, v, &q, fusion, search)
-                })
-                .collect()
+        self.reading(search.include, |state| {
+            for (i, v) in vectors.iter().enumerate() {
+                check_query(v, self.metric, state.items.dim(), &self.name, || format!("query vector {i}"))?;
+            }
+            self.pool().install(|| {
+                vectors
+                    .par_iter()
+                    .zip(texts)
+                    .map(|(v, text)| {
+                        let q = TextQuery { text, fields, require_all: false };
+                        self.hybrid_in(state, v, &q, fusion, search)
+                    })
+                    .collect()
+            })
         })
     }
 

@@ -206,7 +206,8 @@ impl Index {
         let mut sample = vec![0f32; slots.len() * dim];
         self.pool().install(|| {
             sample.par_chunks_mut(dim).zip(&slots).for_each(|(out, &s)| {
-                out.copy_from_slice(&placement(metric, state.vector(Slot::at(s))));
+                // A codes-only index samples the vectors its codes decode to.
+                out.copy_from_slice(&placement(metric, &state.vector_or_decoded(Slot::at(s))));
             })
         });
         Ok((sample, dim, n_lists))
@@ -219,17 +220,19 @@ impl Index {
         let dim = state.items.dim();
         let metric = self.metric();
         let n = state.items.len();
+        // Read back from the store if only codes are in memory: every record is re-sealed.
+        let vectors = self.full_vectors(&state)?;
         let placed: std::borrow::Cow<[f32]> = if metric == Metric::Cosine {
             let mut v = vec![0f32; n * dim];
             self.pool().install(|| {
                 v.par_chunks_mut(dim)
                     .enumerate()
-                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, state.vector(Slot::at(s)))))
+                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, vectors.get(Slot::at(s)))))
             });
             v.into()
         } else {
             // Borrowed until the index is trained (no copy under the lock any more).
-            state.vectors_in_slot_order(self.pool())
+            vectors.in_slot_order(n, self.pool())
         };
         let lists: Vec<ListId> = self
             .pool()
@@ -248,16 +251,17 @@ impl Index {
         // under this read guard still match it when installed. Every record changes (its list
         // id is sealed inside it), so training writes them all packed (see `compaction`).
         // The code book is trained on every vector (one pass), so its ranges cover them all.
-        let codec = self.pool().install(|| Codec::train(self.index_type, dim, n, &|s| state.vector(Slot::at(s))));
-        let Packed { changes, ledger, vault } =
-            self.pack(&state, |slot| Some(lists[slot.index()]), Some((&centroids, codec.as_ref())))?;
-        let mut ivf = Ivf::new(dim, centroids, codec);
-        state.fill_ivf(&mut ivf, &lists, self.pool());
+        let codec = self.pool().install(|| Codec::train(self.index_type, dim, n, &|s| vectors.get(Slot::at(s))));
+        let Packed { changes, ledger, vault, counts } =
+            self.pack(&state, &vectors, |slot| Some(lists[slot.index()]), Some((&centroids, codec.as_ref())))?;
+        let mut ivf = Ivf::new(dim, centroids, codec, self.resident());
+        state.fill_ivf(&mut ivf, &vectors, &lists, self.pool());
+        drop(vectors);
         drop(state);
         self.write_packed(&mut lock, changes)?;
         let mut state = self.write_state()?;
         state.swap_ivf(ivf, &lists);
-        self.install_packed(ledger, vault, &mut state)?;
+        self.install_packed(ledger, vault, &counts, &mut state)?;
         Ok(())
     }
 }

@@ -59,6 +59,38 @@ impl IndexType {
     }
 }
 
+/// What an index's inverted lists keep in memory once it is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resident {
+    /// The `f32` vectors (and, for a type with codes, the codes beside them): every result's
+    /// distance is exact, and `get` reads vectors from memory.
+    #[default]
+    Vectors,
+    /// Only the codes: a quarter (8-bit) or half (float16) of the vectors' bytes. Queries
+    /// rank and score by the codes, so distances are those of the decoded vectors (within a
+    /// code step per dimension); full vectors stay sealed in the store, and `get` (or any
+    /// `include: ['vector']`) decrypts them from there. Needs an index type with codes.
+    Codes,
+}
+
+impl Resident {
+    /// The stored form (config byte).
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Resident::Vectors => 0,
+            Resident::Codes => 1,
+        }
+    }
+
+    pub(crate) fn from_byte(b: u8) -> Option<Resident> {
+        Some(match b {
+            0 => Resident::Vectors,
+            1 => Resident::Codes,
+            _ => return None,
+        })
+    }
+}
+
 /// A trained code book: how vectors become codes and back.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Codec {

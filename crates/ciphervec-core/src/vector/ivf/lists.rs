@@ -4,13 +4,14 @@
 //! vectors. `loc` maps a working-set slot to its place in a list, so finding, removing or
 //! moving a slot is O(1). An index type with codes (`vector::codes`) keeps each list's codes
 //! beside its vectors, in the same order: the scan reads the codes, the exact re-rank and
-//! `get` the vectors.
+//! `get` the vectors. Lists that keep only codes ([`Resident::Codes`]) hold no vectors or
+//! norms at all: the codes are then the only copy in memory.
 
 use rayon::prelude::*;
 
-use crate::vector::codes::{CodeScanner, Codec, Prepared};
+use crate::vector::codes::{CodeScanner, Codec, Prepared, Resident};
 use crate::vector::ivf::ListId;
-use crate::vector::scan::{FlatScanner, Query};
+use crate::vector::scan::{FlatScanner, Query, Scanner};
 use crate::vector::{Metric, Slot};
 
 #[derive(Default, Clone)]
@@ -72,15 +73,25 @@ struct Place {
 pub(crate) struct InvertedLists {
     dim: usize,
     codec: Option<Codec>,
+    /// Only the codes are kept (no `f32` vectors or norms).
+    codes_only: bool,
     lists: Vec<List>,
     /// slot → its place, `None` for a slot in no list.
     loc: Vec<Option<Place>>,
 }
 
 impl InvertedLists {
-    /// `n_lists` empty lists of `dim`-dimensional vectors, coded by `codec` if given.
-    pub(crate) fn new(dim: usize, n_lists: usize, codec: Option<Codec>) -> InvertedLists {
-        InvertedLists { dim, codec, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    /// `n_lists` empty lists of `dim`-dimensional vectors, coded by `codec` if given, keeping
+    /// what `resident` says (codes only needs a codec).
+    pub(crate) fn new(dim: usize, n_lists: usize, codec: Option<Codec>, resident: Resident) -> InvertedLists {
+        let codes_only = resident == Resident::Codes;
+        assert!(codec.is_some() || !codes_only, "codes-only lists need a codec");
+        InvertedLists { dim, codec, codes_only, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    }
+
+    /// Whether the lists hold the `f32` vectors (else only their codes).
+    pub(crate) fn holds_vectors(&self) -> bool {
+        !self.codes_only
     }
 
     /// The codec of the lists' codes, if they have any.
@@ -95,6 +106,7 @@ impl InvertedLists {
     /// Fills empty lists with every slot `s` of a working set into list `lists[s]`, in slot
     /// order within each list (the lists one [`InvertedLists::insert`] per slot would build),
     /// each list allocated at its exact size and the lists copied in parallel on `pool`.
+    /// `norms` are not read by codes-only lists.
     pub(crate) fn fill(&mut self, lists: &[ListId], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
         assert!(self.loc.is_empty(), "fill needs empty lists");
         let dim = self.dim;
@@ -120,17 +132,20 @@ impl InvertedLists {
         }
         let codec = self.codec.as_ref();
         let code_size = codec.map_or(0, |c| c.width().bytes() * dim);
+        let keep_vectors = !self.codes_only;
         pool.install(|| {
             self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
                 let slots = &order[starts[l]..starts[l + 1]];
-                let mut vs = Vec::with_capacity(slots.len() * dim);
-                for &s in slots {
-                    vs.extend_from_slice(&vectors[s.index() * dim..(s.index() + 1) * dim]);
+                let mut vs = Vec::with_capacity(if keep_vectors { slots.len() * dim } else { 0 });
+                if keep_vectors {
+                    for &s in slots {
+                        vs.extend_from_slice(&vectors[s.index() * dim..(s.index() + 1) * dim]);
+                    }
                 }
                 *list = List {
                     slots: slots.to_vec(),
                     vectors: vs,
-                    norms: slots.iter().map(|&s| norms[s.index()]).collect(),
+                    norms: if keep_vectors { slots.iter().map(|&s| norms[s.index()]).collect() } else { Vec::new() },
                     codes: Vec::with_capacity(slots.len() * code_size),
                     code_norms: Vec::with_capacity(if codec.is_some() { slots.len() } else { 0 }),
                 };
@@ -145,15 +160,15 @@ impl InvertedLists {
         self.loc.get(slot.index()).copied().flatten()
     }
 
-    /// The vector of `slot` (which must be in a list).
+    /// The vector of `slot` (which must be in a list of lists that hold vectors).
     pub(crate) fn vector(&self, slot: Slot) -> &[f32] {
+        debug_assert!(!self.codes_only, "codes-only lists hold no vectors");
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
         let p = pos as usize * self.dim;
         &self.lists[list.index()].vectors[p..p + self.dim]
     }
 
     /// The code of `slot` (which must be in a list of coded lists).
-    #[cfg(test)]
     pub(crate) fn code(&self, slot: Slot) -> &[u8] {
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
         let size = self.codec.as_ref().expect("coded lists").width().bytes() * self.dim;
@@ -161,8 +176,29 @@ impl InvertedLists {
         &self.lists[list.index()].codes[p..p + size]
     }
 
-    /// The L2 norm of `slot`'s vector.
+    /// The vector `slot`'s code decodes to (coded lists only).
+    pub(crate) fn decoded(&self, slot: Slot) -> Vec<f32> {
+        self.codec.as_ref().expect("coded lists").decode(self.code(slot))
+    }
+
+    /// `slot`'s score for `q` from its code, as a scan of its list by codes scores it
+    /// (`prepared` from `q` by the lists' codec).
+    pub(crate) fn code_score(&self, metric: Metric, q: &Query, prepared: &Prepared, slot: Slot) -> f32 {
+        let Place { list, pos } = self.place(slot).expect("the slot is in a list");
+        let l = &self.lists[list.index()];
+        let codec = self.codec.as_ref().expect("coded lists");
+        let size = codec.width().bytes() * self.dim;
+        let p = pos as usize;
+        let scanner =
+            CodeScanner::new(metric, codec, q, prepared, &l.codes[p * size..(p + 1) * size], &l.code_norms[p..p + 1]);
+        let mut out = [0f32];
+        scanner.score(0, &mut out);
+        out[0]
+    }
+
+    /// The L2 norm of `slot`'s vector (lists that hold vectors).
     pub(crate) fn norm(&self, slot: Slot) -> f32 {
+        debug_assert!(!self.codes_only, "codes-only lists hold no norms");
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
         self.lists[list.index()].norms[pos as usize]
     }
@@ -177,8 +213,10 @@ impl InvertedLists {
         let l = &mut self.lists[list.index()];
         self.loc[s] = Some(Place { list, pos: l.slots.len() as u32 });
         l.slots.push(slot);
-        l.vectors.extend_from_slice(v);
-        l.norms.push(norm);
+        if !self.codes_only {
+            l.vectors.extend_from_slice(v);
+            l.norms.push(norm);
+        }
         l.push_code(self.codec.as_ref(), v);
     }
 
@@ -192,8 +230,10 @@ impl InvertedLists {
         if p != last {
             let moved = l.slots[last];
             l.slots[p] = moved;
-            l.vectors.copy_within(last * dim..(last + 1) * dim, p * dim);
-            l.norms[p] = l.norms[last];
+            if !self.codes_only {
+                l.vectors.copy_within(last * dim..(last + 1) * dim, p * dim);
+                l.norms[p] = l.norms[last];
+            }
             if let Some(codec) = &self.codec {
                 let size = codec.width().bytes() * dim;
                 l.codes.copy_within(last * size..(last + 1) * size, p * size);
@@ -202,8 +242,10 @@ impl InvertedLists {
             self.loc[moved.index()] = Some(Place { list, pos });
         }
         l.slots.pop();
-        l.vectors.truncate(last * dim);
-        l.norms.pop();
+        if !self.codes_only {
+            l.vectors.truncate(last * dim);
+            l.norms.pop();
+        }
         if let Some(codec) = &self.codec {
             l.codes.truncate(last * codec.width().bytes() * dim);
             l.code_norms.pop();

@@ -1,7 +1,8 @@
 //! IVF: a coarse quantizer ([`Quantizer`], the trained centroids) puts each item in the list
 //! of its nearest centroid ([`InvertedLists`]), and a query scans only the lists of its
 //! `n_probes` nearest centroids. Lists with codes (`vector::codes`) are scanned by their codes
-//! for `rerank × k` candidates, which are then scored exactly on their vectors.
+//! for `rerank × k` candidates, which are then scored exactly on their vectors; lists that
+//! keep only codes rank and score by the codes alone.
 
 mod lists;
 mod quantizer;
@@ -11,7 +12,7 @@ use std::num::NonZeroU32;
 pub(crate) use lists::InvertedLists;
 pub(crate) use quantizer::{auto_n_lists, auto_n_probes, Quantizer};
 
-use crate::vector::codes::Codec;
+use crate::vector::codes::{Codec, Resident};
 use crate::vector::scan::{scan_into, Accept, FlatScanner, Query, Scanner};
 use crate::vector::topk::{Hit, TopK};
 use crate::vector::{Metric, Slot};
@@ -42,10 +43,11 @@ pub(crate) struct Ivf {
 }
 
 impl Ivf {
-    /// Empty lists over `centroids` (`n_lists × dim`, row-major), coded by `codec` if given.
-    pub(crate) fn new(dim: usize, centroids: Vec<f32>, codec: Option<Codec>) -> Ivf {
+    /// Empty lists over `centroids` (`n_lists × dim`, row-major), coded by `codec` if given,
+    /// keeping what `resident` says.
+    pub(crate) fn new(dim: usize, centroids: Vec<f32>, codec: Option<Codec>, resident: Resident) -> Ivf {
         let quantizer = Quantizer::new(dim, centroids);
-        let lists = InvertedLists::new(dim, quantizer.n_lists(), codec);
+        let lists = InvertedLists::new(dim, quantizer.n_lists(), codec, resident);
         Ivf { quantizer, lists }
     }
 
@@ -58,7 +60,8 @@ impl Ivf {
     /// nearest first, until `k` items are accepted or every list was scanned, so a selective
     /// filter still returns `k` results whenever that many match. Coded lists yield the
     /// `rerank × k` best candidates by their codes (`rerank` ≥ 1), re-scored exactly on their
-    /// vectors, so the scores returned are always exact.
+    /// vectors, so the scores returned are exact; codes-only lists (no vectors to re-score
+    /// on) return the `k` best by their codes, with the codes' scores.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn search(
         &self,
@@ -100,7 +103,8 @@ impl Ivf {
         scratch: &mut Vec<f32>,
     ) -> Vec<Hit> {
         let codec = self.lists.codec();
-        let candidates = if codec.is_some() { k.saturating_mul(rerank.max(1)) } else { k };
+        let rerank = if codec.is_some() && self.lists.holds_vectors() { rerank.max(1) } else { 1 };
+        let candidates = k.saturating_mul(rerank);
         let mut top = TopK::new(candidates);
         let prepared = codec.map(|c| c.prepare(q.vector));
         for (scanned, &l) in order.iter().enumerate() {
@@ -117,7 +121,7 @@ impl Ivf {
                 _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, scratch),
             }
         }
-        if codec.is_none() {
+        if rerank == 1 && (codec.is_none() || !self.lists.holds_vectors()) {
             return top.into_sorted();
         }
         let mut exact = TopK::new(k);
@@ -162,11 +166,11 @@ mod tests {
         let norms: Vec<f32> = (0..n).map(|i| i as f32).collect();
         // Uneven lists, one left empty.
         let lists: Vec<ListId> = (0..n).map(|i| ListId::new([0, 1, 1, 3, 4, 4, 4][i % 7])).collect();
-        let mut by_insert = Ivf::new(dim, centroids.clone(), None);
+        let mut by_insert = Ivf::new(dim, centroids.clone(), None, Resident::Vectors);
         for (s, &l) in lists.iter().enumerate() {
             by_insert.lists.insert(Slot::at(s), l, &vectors[s * dim..(s + 1) * dim], norms[s]);
         }
-        let mut filled = Ivf::new(dim, centroids, None);
+        let mut filled = Ivf::new(dim, centroids, None, Resident::Vectors);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         filled.lists.fill(&lists, &vectors, &norms, &pool);
         assert_eq!(filled.lists.sizes(), vec![143, 286, 0, 143, 428]);
@@ -188,7 +192,7 @@ mod tests {
 
     #[test]
     fn insert_remove_relabel_keep_lists_consistent() {
-        let mut ivf = Ivf::new(1, vec![0.0, 10.0], None);
+        let mut ivf = Ivf::new(1, vec![0.0, 10.0], None, Resident::Vectors);
         for (slot, x) in [(0u32, 1.0f32), (1, 9.0), (2, 2.0), (3, 11.0)] {
             let list = ivf.quantizer.nearest(&[x]);
             ivf.lists.insert(Slot(slot), list, &[x], x.abs());
@@ -212,7 +216,7 @@ mod tests {
         let rows: Vec<[f32; 2]> = (0..40).map(|i| [i as f32, (i * 7 % 11) as f32]).collect();
         for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
             let codec = Codec::train(index_type, 2, rows.len(), &|i| &rows[i][..]).unwrap();
-            let mut ivf = Ivf::new(2, vec![0.0, 0.0, 30.0, 10.0], Some(codec.clone()));
+            let mut ivf = Ivf::new(2, vec![0.0, 0.0, 30.0, 10.0], Some(codec.clone()), Resident::Vectors);
             for (s, v) in rows.iter().enumerate() {
                 let list = ivf.quantizer.nearest(v);
                 ivf.lists.insert(Slot::at(s), list, v, 0.0);
