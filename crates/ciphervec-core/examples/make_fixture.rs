@@ -1,6 +1,7 @@
 //! Writes the format-compatibility fixture with this build: `make_fixture DIR [TYPE]` creates
 //! `DIR/ciphervec.redb` holding the items of `tests/common/fixture_items.rs`, in an index of
-//! TYPE (`flat`, the default, `sq8` or `fp16`). Copy it to
+//! TYPE (`flat`, the default, `sq8`, `fp16`, or `sq8-codes`: IVF-SQ8 keeping only codes in
+//! memory). Copy it to
 //! `tests/fixtures/NAME.redb` when a change of the stored format needs a new fixture; the
 //! older ones stay, so every format ever written keeps being read.
 
@@ -11,19 +12,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ciphervec_core::DiskStorage;
-use ciphervec_core::{Client, IndexSpec, IndexType, Metric, TrainParams};
+use ciphervec_core::{Client, IndexSpec, IndexType, Metric, Resident, TrainParams};
 use fixture_items::*;
 
 fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: make_fixture DIR"));
-    let index_type = match std::env::args().nth(2).as_deref() {
-        None | Some("flat") => IndexType::IvfFlat,
-        Some("sq8") => IndexType::IvfSq8,
-        Some("fp16") => IndexType::IvfFp16,
+    let (index_type, resident) = match std::env::args().nth(2).as_deref() {
+        None | Some("flat") => (IndexType::IvfFlat, Resident::Vectors),
+        Some("sq8") => (IndexType::IvfSq8, Resident::Vectors),
+        Some("fp16") => (IndexType::IvfFp16, Resident::Vectors),
+        Some("sq8-codes") => (IndexType::IvfSq8, Resident::Codes),
         Some(other) => panic!("unknown index type {other}"),
     };
     let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 1).unwrap();
-    let spec = IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
+    let spec =
+        IndexSpec { dimension: Some(DIM), metric: Metric::Euclidean, index_type, resident, ..IndexSpec::default() };
     let index = client.create_index_with(INDEX, &KEY, &spec).unwrap();
     for batch in batches() {
         index.upsert(batch).unwrap();
