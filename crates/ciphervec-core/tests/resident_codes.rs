@@ -263,3 +263,40 @@ fn vectors_read_during_writes_and_compactions_match_the_metadata_beside_them() {
         }
     });
 }
+
+#[test]
+fn another_process_rewriting_the_store_is_caught_up_with_before_vectors_are_read() {
+    // Quiet: b follows only when it syncs, so its working set lags behind a's writes.
+    let store = Arc::new(ciphervec_core::test_util::SharedMemoryStorage::quiet());
+    let (a, b) = (Client::new(store.clone(), 2).unwrap(), Client::new(store.clone(), 2).unwrap());
+    let key = [5u8; 32];
+    let data = clustered(3_000, 8, 10, 7);
+    let ia = create(&a, &key, "shared", IndexType::IvfSq8, Resident::Codes);
+    ia.upsert(items(&data, 0)).unwrap();
+    train(&ia, 8);
+    let ib = b.load_index("shared", &key).unwrap();
+    // a overwrites half the items and compacts: the segments b knows are renumbered and
+    // refilled, and the loose records it would look for are gone.
+    let moved: Vec<Vec<f32>> = data.iter().map(|v| v.iter().map(|x| x + 1.0).collect()).collect();
+    ia.upsert(items(&moved[..1_500], 0)).unwrap();
+    ia.upsert(vec![item("new", data[0].clone())]).unwrap();
+    ia.compact().unwrap();
+    let asked: Vec<String> = (0..3_000).step_by(7).map(|i| i.to_string()).chain(["new".to_string()]).collect();
+    let got = ib.get(&asked, Include::GET_DEFAULT).unwrap();
+    // b caught up first: it sees a's writes, and every vector with its own metadata.
+    assert_eq!(got.len(), asked.len());
+    for g in &got {
+        let want = match g.id.as_str() {
+            "new" => &data[0],
+            id => {
+                let i: usize = id.parse().unwrap();
+                if i < 1_500 {
+                    &moved[i]
+                } else {
+                    &data[i]
+                }
+            }
+        };
+        assert_eq!(g.vector.as_deref(), Some(&want[..]), "item {}", g.id);
+    }
+}

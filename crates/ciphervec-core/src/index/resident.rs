@@ -6,8 +6,11 @@
 //! - **Results that include vectors** (`get`, a query's or a metadata page's
 //!   `include: ['vector']`): each item's stored version is read alone, a loose record by its
 //!   key or the one packed segment holding it (the working set's segment column), opened and
-//!   checked against what the working set says it stored (the loose record's seal token, the
-//!   id's presence in that segment). The store can be a step ahead of the working set: a
+//!   checked against what the working set says it stored: the loose record's seal token; for
+//!   a packed copy, the id's presence in that segment, and that its vector encodes to the
+//!   item's code and its metadata and contents are the item's (another process's compaction
+//!   may have packed a newer version into a segment of the same number). The store can be a
+//!   step ahead of the working set: a
 //!   write is stored before it is applied, and in a shared store other processes write. A
 //!   mismatch is therefore first taken as that: the read is retried on a fresh view (after
 //!   catching up with other processes' commits), and the last try holds the writer lock, so
@@ -106,8 +109,10 @@ impl Index {
         // Where each wanted item is stored: loose records by key, packed ones by segment.
         let mut loose: Vec<(usize, Vec<u8>, crate::crypto::SealToken)> = Vec::new();
         let mut packed: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut slots = Vec::with_capacity(views.len());
         for (i, view) in views.iter().enumerate() {
             let slot = state.items.slot(&view.id).ok_or_else(|| mismatch(&view.id))?;
+            slots.push(slot);
             match (state.items.stored(slot), state.items.packed_segment(slot)) {
                 (Stored::Loose { token, .. }, _) => loose.push((i, vault.record_key(&view.id), token)),
                 (Stored::Packed, Some(segment)) => packed.entry(segment).or_default().push(i),
@@ -126,6 +131,16 @@ impl Index {
         }
         let dim = state.items.dim();
         let ids: Vec<&str> = views.iter().map(|v| v.id.as_str()).collect();
+        let ivf = state.ivf.as_ref().expect("only a trained index reads its vectors back");
+        let codec = ivf.lists.codec().expect("codes-only lists have a codec");
+        // Whether a packed record is the version the working set holds for `slot`.
+        let same_version = |slot: Slot, rec: &RecordView<'_>, vector: &[f32]| -> Result<bool> {
+            let mut code = Vec::with_capacity(ivf.lists.code(slot).len());
+            codec.encode(vector, &mut code);
+            Ok(code == ivf.lists.code(slot)
+                && rec.metadata()?.as_ref() == state.items.metadata(slot)
+                && rec.contents()?.as_ref() == state.items.contents(slot).map(|c| &**c))
+        };
         let from_loose: Vec<Result<(usize, Vec<f32>)>> = self.pool().install(|| {
             loose
                 .par_iter()
@@ -166,6 +181,9 @@ impl Index {
                                 return Err(mismatch(rec.id));
                             }
                             let vector: Vec<f32> = rec.vector().collect();
+                            if !same_version(slots[views[0]], &rec, &vector)? {
+                                return Err(mismatch(rec.id));
+                            }
                             out.extend(views.into_iter().map(|i| (i, vector.clone())));
                         }
                     }
