@@ -8,25 +8,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ciphervec_core::{Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, Search, TrainParams};
-use common::{client, item, Rng};
+use common::{client, clustered, item, Rng};
 
 const CODED: [IndexType; 2] = [IndexType::IvfSq8, IndexType::IvfFp16];
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 
 fn search(k: usize, n_probes: Option<usize>, rerank: Option<usize>) -> Search<'static> {
     Search { k, n_probes, rerank, filter: None, include: IDS }
-}
-
-/// `n` points around `clusters` random centres.
-fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dim)).collect();
-    (0..n)
-        .map(|_| {
-            let c = &centres[rng.below(clusters)];
-            c.iter().map(|x| x + 0.15 * rng.f32()).collect()
-        })
-        .collect()
 }
 
 fn create(client: &Client, key: &[u8; 32], name: &str, metric: Metric, index_type: IndexType) -> Arc<Index> {

@@ -12,25 +12,13 @@ use std::sync::Arc;
 use ciphervec_core::{
     Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, Resident, Search, Storage, TrainParams,
 };
-use common::{client, item, Rng};
+use common::{client, clustered, item};
 
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 const WITH_VECTORS: Include = Include { distance: true, metadata: true, contents: false, vector: true };
 
 fn search(k: usize, n_probes: Option<usize>, include: Include) -> Search<'static> {
     Search { k, n_probes, rerank: None, filter: None, include }
-}
-
-/// `n` points around `clusters` random centres.
-fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dim)).collect();
-    (0..n)
-        .map(|_| {
-            let c = &centres[rng.below(clusters)];
-            c.iter().map(|x| x + 0.15 * rng.f32()).collect()
-        })
-        .collect()
 }
 
 fn create(client: &Client, key: &[u8; 32], name: &str, index_type: IndexType, resident: Resident) -> Arc<Index> {

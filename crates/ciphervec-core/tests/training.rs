@@ -9,24 +9,12 @@ use std::thread;
 use std::time::Duration;
 
 use ciphervec_core::{Client, Include, Index, Metric, NewItem, Search, TrainParams};
-use common::{client, item, Rng};
+use common::{client, clustered, item, Rng};
 
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 
 fn top(k: usize, n_probes: Option<usize>) -> Search<'static> {
     Search { k, n_probes, rerank: None, filter: None, include: IDS }
-}
-
-/// `n` points around `clusters` random centres (a stand-in for real embeddings).
-fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut rng = Rng(seed);
-    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dim)).collect();
-    (0..n)
-        .map(|_| {
-            let c = &centres[rng.below(clusters)];
-            c.iter().map(|x| x + 0.15 * rng.f32()).collect()
-        })
-        .collect()
 }
 
 fn filled(metric: Metric, data: &[Vec<f32>]) -> (Arc<ciphervec_core::MemoryStorage>, Client, [u8; 32], Arc<Index>) {

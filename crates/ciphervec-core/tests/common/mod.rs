@@ -31,6 +31,18 @@ impl Rng {
     }
 }
 
+/// `n` points around `clusters` random centres (a stand-in for real embeddings).
+pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.vector(dim)).collect();
+    (0..n)
+        .map(|_| {
+            let c = &centres[rng.below(clusters)];
+            c.iter().map(|x| x + 0.15 * rng.f32()).collect()
+        })
+        .collect()
+}
+
 pub fn client() -> (Arc<MemoryStorage>, Client, [u8; 32]) {
     let store = Arc::new(MemoryStorage::new());
     (store.clone(), Client::new(store, 2).unwrap(), random_key())
