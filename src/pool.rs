@@ -84,6 +84,9 @@ pub fn submit(job: Job) {
 
 /// Starts a thread for every job no thread will take, as they come.
 fn spawner() {
+    // Like every thread of the library, it yields to the JS thread (and the threads it starts
+    // begin at its nice value).
+    ciphervec_core::priority::lower_current_thread();
     let pool = pool();
     let mut state = pool.lock();
     loop {
