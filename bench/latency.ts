@@ -70,6 +70,8 @@ interface ChildResult {
     /** Per query, the JS thread's CPU time and its time runnable waiting for a CPU. */
     jsRanUs: number
     jsWaitedUs: number
+    /** The process's CPU time (user + system, every thread) per query. */
+    cpuUs: number
     /** Threads of the process after the queries (tokio's blocking pool grows with them). */
     threads: number
   }
@@ -181,6 +183,7 @@ async function child(dir: string): Promise<ChildResult> {
   const t0 = performance.now()
   last = { at: t0, ...jsThread() }
   const js0 = last
+  const cpu = process.cpuUsage()
   await Promise.all(
     Array.from({ length: config.concurrent }, async () => {
       while (next < config.concurrentQueries) await query(next++)
@@ -188,6 +191,7 @@ async function child(dir: string): Promise<ChildResult> {
   )
   const seconds = (performance.now() - t0) / 1000
   const js1 = jsThread()
+  const used = process.cpuUsage(cpu)
   clearInterval(timer)
   gaps.sort((a, b) => a - b)
   const threads = readdirSync('/proc/self/task').length
@@ -208,6 +212,7 @@ async function child(dir: string): Promise<ChildResult> {
       p99GapMs: gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))] ?? NaN,
       jsRanUs: (js1.ran - js0.ran) / config.concurrentQueries,
       jsWaitedUs: (js1.waited - js0.waited) / config.concurrentQueries,
+      cpuUs: (used.user + used.system) / config.concurrentQueries,
       threads,
     },
   }
@@ -251,6 +256,7 @@ const METRICS: Metric[] = [
   { name: `${config.concurrent} in flight: p99 timer gap ms`, get: (r) => r.concurrent.p99GapMs, digits: 1 },
   { name: `${config.concurrent} in flight: JS thread CPU µs per query`, get: (r) => r.concurrent.jsRanUs, digits: 1 },
   { name: `${config.concurrent} in flight: JS thread waiting for a CPU µs per query`, get: (r) => r.concurrent.jsWaitedUs, digits: 1 },
+  { name: `${config.concurrent} in flight: process CPU µs per query (all threads)`, get: (r) => r.concurrent.cpuUs },
   { name: `${config.concurrent} in flight: threads in the process afterwards`, get: (r) => r.concurrent.threads },
   { name: 'recall@10', get: (r) => r.query.recallAt10, digits: 4 },
 ]
