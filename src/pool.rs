@@ -131,6 +131,42 @@ fn worker() {
     }
 }
 
+/// How many single queries scan at once: twice the cores. Every call in flight has a thread,
+/// so without a bound 64 queries in flight were 64 runnable threads; at nice 10 each weighs
+/// 110 against the JS thread's 1024, so together they outweighed it ~7:1, and the JS thread,
+/// which converts every query's arguments and results, waited for a CPU: the p99 gap of a 1 ms
+/// timer was ~30 ms and throughput lower (BENCHMARKS.md, "Single-query latency: thread hops
+/// (issue 16)"). A query waiting here sleeps; nothing waits here while holding a lock.
+fn scan_slots() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+static SCANNING: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+/// Runs `scan` (a single query's search, on its call thread) once fewer than [`scan_slots`]
+/// others are running.
+pub fn scan<R>(scan: impl FnOnce() -> R) -> R {
+    let limit = scan_slots();
+    let mut scanning = SCANNING.lock().unwrap_or_else(|e| e.into_inner());
+    while *scanning >= limit {
+        scanning = SLOT_FREED.wait(scanning).unwrap_or_else(|e| e.into_inner());
+    }
+    *scanning += 1;
+    drop(scanning);
+    /// Frees the slot however `scan` ends.
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            *SCANNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            SLOT_FREED.notify_one();
+        }
+    }
+    let _slot = Slot;
+    scan()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +198,30 @@ mod tests {
         submit(Box::new(|| panic!("a job panicked")));
         submit(Box::new(move || tx.send(-1).unwrap()));
         assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), -1);
+    }
+
+    #[test]
+    fn scans_run_at_most_slots_at_once_and_free_their_slot_on_panic() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let threads: Vec<_> = (0..4 * scan_slots())
+            .map(|_| {
+                let (now, most) = (now.clone(), most.clone());
+                std::thread::spawn(move || {
+                    scan(|| {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(n, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert!(most.load(Ordering::SeqCst) <= scan_slots());
+        for _ in 0..scan_slots() {
+            assert!(std::panic::catch_unwind(|| scan(|| panic!("a scan panicked"))).is_err());
+        }
+        assert_eq!(scan(|| 5), 5, "every slot was given back");
     }
 }
