@@ -6,7 +6,7 @@
 //! as a call settles, the next call came before the thread that ran the last one was idle
 //! again, so 64 queries in flight grew the pool to its cap of 512 threads with a
 //! `pthread_create` on the JS thread each time (BENCHMARKS.md, "Single-query latency: thread
-//! hops"). Here a submitted job is taken by an idle thread if there is one, or else by whichever
+//! hops (issue 16)"). Here a submitted job is taken by an idle thread if there is one, or else by whichever
 //! thread finishes first; a thread of its own (`ciphervec-spawn`) starts a new one only when,
 //! once it has woken, jobs are still waiting that no idle or starting thread will take. Idle
 //! threads end after [`KEEP_ALIVE`].
