@@ -160,11 +160,12 @@ impl EncryptedIndex {
             let filter = input::parse_filter(filter.as_deref())?;
             let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
             match &hybrid {
-                None => Ok(output::Items::of(&index.query(&vector, &search)?, include)),
+                // The search runs on this call thread: see `pool::scan`.
+                None => Ok(output::Items::of(&crate::pool::scan(|| index.query(&vector, &search))?, include)),
                 Some((text, fields, fusion)) => {
                     let q = ciphervec_core::TextQuery { text, fields: fields.as_deref(), require_all: false };
                     let (views, scores): (Vec<_>, Vec<_>) =
-                        index.hybrid_query(&vector, &q, *fusion, &search)?.into_iter().unzip();
+                        crate::pool::scan(|| index.hybrid_query(&vector, &q, *fusion, &search))?.into_iter().unzip();
                     Ok(output::Items::scored(&views, scores, include))
                 }
             }

@@ -19,6 +19,7 @@ mod memory;
 mod names;
 mod options;
 mod output;
+mod pool;
 mod staged;
 mod task;
 mod types;
