@@ -464,6 +464,13 @@ export interface CreateIndexOptions {
    */
   resident?: Resident
   /**
+   * `'ivfpq'` only: sub-vectors per code, i.e. bytes per item (1 to the dimension; any
+   * value, an uneven split is fine). Default: half the dimension, rounded up.
+   */
+  pqDim?: number
+  /** `'ivfpq'` only: bits per sub-vector; 8, the only width so far (and the default). */
+  pqBits?: 8
+  /**
    * Background training once the index is large enough: `false` turns it off, `true` or
    * an object turns it on. Default: on with threshold 10,000, unless the environment sets
    * `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -554,7 +561,7 @@ export interface IndexStats {
  * The full float32 vectors are kept in memory too (so re-ranking and `get` are exact) unless
  * the index keeps only codes (`resident: 'codes'`).
  */
-export type IndexType = 'ivfflat' | 'ivfsq8' | 'ivffp16'
+export type IndexType = 'ivfflat' | 'ivfsq8' | 'ivffp16' | 'ivfpq'
 
 /**
  * Whether `error` is an error ciphervec produced: an `Error` whose `code` is one of the

@@ -27,21 +27,23 @@ const data = clustered(4000, 1)
 const queries = clustered(40, 2)
 const ids = Array.from({ length: 4000 }, (_, i) => String(i))
 
-async function trainedIndex(client: Client, indexType: IndexType, name: string = indexType, resident: Resident = 'vectors') {
-  const index = await client.createIndex({ indexName: name, indexKey: Client.generateKey(), indexType, resident, autoTrain: false })
+async function trainedIndex(client: Client, indexType: IndexType, name: string = indexType, resident: Resident = 'vectors', pqDim?: number) {
+  const index = await client.createIndex({ indexName: name, indexKey: Client.generateKey(), indexType, resident, autoTrain: false, pqDim })
   await index.upsert({ ids, vectors: data })
   await index.train({ nLists: 32, seed: 1 })
   return index
 }
 
 describe('index types', () => {
-  for (const indexType of ['ivfsq8', 'ivffp16'] as const) {
+  for (const indexType of ['ivfsq8', 'ivffp16', 'ivfpq'] as const) {
     it(`${indexType}: high recall on defaults, exact with every list and enough re-ranking, exact vectors from get`, async () => {
       const client = await Client.open({ storage: { kind: 'memory' } })
       const index = await trainedIndex(client, indexType)
       const stats = await index.stats()
       assert.equal(stats.indexType, indexType)
-      assert.ok(stats.memory.codesBytes >= 4000 * DIM * (indexType === 'ivfsq8' ? 1 : 2), JSON.stringify(stats.memory))
+      // Bytes per item: one per dimension, two, or one per sub-vector (one per two dimensions).
+      const perItem = { ivfsq8: DIM, ivffp16: 2 * DIM, ivfpq: DIM / 2 }[indexType]
+      assert.ok(stats.memory.codesBytes >= 4000 * perItem, JSON.stringify(stats.memory))
 
       let found = 0
       for (let q = 0; q < 40; q++) {
@@ -88,7 +90,7 @@ describe('index types', () => {
   it('bad indexType and rerank values reject with ERR_INVALID_ARGUMENT and change nothing', async () => {
     const client = await Client.open({ storage: { kind: 'memory' } })
     const key = Client.generateKey()
-    for (const bad of ['ivfpq', 'IVFSQ8', '']) {
+    for (const bad of ['ivfpq8', 'IVFSQ8', '']) {
       const err = await rejectsWithCode(client.createIndex({ indexName: 'x', indexKey: key, indexType: bad as IndexType }), 'ERR_INVALID_ARGUMENT')
       assert.match(err.message, /indexType/)
     }
@@ -148,6 +150,36 @@ describe('index types', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("'ivfpq': pqDim need not divide the dimension; bad pqDim and pqBits reject and change nothing", async () => {
+    const client = await Client.open({ storage: { kind: 'memory' } })
+    // 24 dimensions in 7 sub-vectors: 7 bytes per item, exact with every list and enough re-ranking.
+    const index = await trainedIndex(client, 'ivfpq', 'pq7', 'vectors', 7)
+    const memory = (await index.stats()).memory
+    assert.ok(memory.codesBytes >= 4000 * 7 && memory.codesBytes < 4000 * 12 + 200_000, JSON.stringify(memory))
+    const exact = bruteForce('euclidean', data, DIM, row(queries, DIM, 3), 10)
+    const hits = await index.query({ vector: row(queries, DIM, 3), topK: 10, nProbes: 32, rerank: 100 })
+    assert.deepEqual(hits.map((h) => h.id), exact.map((h) => h.id))
+    const key = Client.generateKey()
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ indexType: 'ivfpq', dimension: DIM, pqDim: DIM + 1 }, /pqDim 25 is more sub-vectors than the 24 dimensions/],
+      [{ indexType: 'ivfpq', pqDim: 0 }, /pqDim/],
+      [{ indexType: 'ivfpq', pqDim: 2.5 }, /pqDim/],
+      [{ indexType: 'ivfpq', pqBits: 4 }, /pqBits must be 8/],
+      [{ indexType: 'ivfsq8', pqDim: 8 }, /'ivfpq' only/],
+    ]
+    for (const [options, message] of cases) {
+      const err = await rejectsWithCode(client.createIndex({ indexName: 'bad', indexKey: key, ...options }), 'ERR_INVALID_ARGUMENT')
+      assert.match(err.message, message)
+    }
+    await rejectsWithCode(client.loadIndex({ indexName: 'bad', indexKey: key }), 'ERR_INDEX_NOT_FOUND')
+    // Without a dimension, the first upsert fixes it: one too small for pqDim rejects and stores nothing.
+    const later = await client.createIndex({ indexName: 'later', indexKey: key, indexType: 'ivfpq', pqDim: 30, autoTrain: false })
+    const err = await rejectsWithCode(later.upsert({ ids: ['a'], vectors: [row(data, DIM, 0)] }), 'ERR_DIMENSION_MISMATCH')
+    assert.match(err.message, /pqDim 30/)
+    assert.equal(await later.count(), 0)
+    await client.close()
   })
 
   it("bad resident values reject with ERR_INVALID_ARGUMENT, and 'codes' needs a type with codes", async () => {

@@ -173,7 +173,10 @@ void index.query({ vector: [1, 2, 3], include: ['distance', 'score'] })
 // @ts-expect-error a bad metric
 void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), metric: 'manhattan' })
 // @ts-expect-error a bad index type
-void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivfpq' })
+void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivfpq8' })
+void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivfpq', pqDim: 12, pqBits: 8 })
+// @ts-expect-error pqBits is 8
+void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivfpq', pqBits: 4 })
 void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), indexType: 'ivffp16', resident: 'codes' })
 // @ts-expect-error resident is 'vectors' or 'codes'
 void client.createIndex({ indexName: 'a', indexKey: Client.generateKey(), resident: 'disk' })

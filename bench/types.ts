@@ -25,7 +25,8 @@ const config = {
   probes: list(process.env.BENCH_PROBES, '8,16,24,32,48,64,96,128').map(Number),
   /** efSearch (FAISS HNSW) / expansion (usearch) sweep. */
   ef: list(process.env.BENCH_EF, '16,24,32,48,64,96,128,192,256').map(Number),
-  /** ciphervec index types; `type@R` queries with rerank R instead of the type's default. */
+  /** ciphervec index types; `type@R` queries with rerank R instead of the type's default,
+   * `ivfpq/M` uses M sub-vectors (pqDim), `type:codes` keeps only codes resident. */
   types: list(process.env.BENCH_TYPES, 'ivfflat,ivfsq8,ivffp16,ivfsq8@2,ivfsq8:codes'),
   /** FAISS / usearch kinds, see bench/faiss_types.py; '' runs ciphervec alone. */
   kinds: list(process.env.BENCH_KINDS, 'flat,sq8,fp16,pq,hnsw,usearch'),
@@ -50,13 +51,15 @@ interface Row {
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
 
 async function ciphervec(ds: Dataset, variant: string): Promise<Row[]> {
-  // `type[:resident][@rerank]`, e.g. `ivfsq8:codes`.
+  // `type[/pqDim][:resident][@rerank]`, e.g. `ivfsq8:codes`, `ivfpq/48@8`.
   const [typed, r] = variant.split('@') as [string, string | undefined]
-  const [indexType, resident = 'vectors'] = typed.split(':') as [IndexType, Resident | undefined]
+  const [shaped, resident = 'vectors'] = typed.split(':') as [string, Resident | undefined]
+  const [indexType, m] = shaped.split('/') as [IndexType, string | undefined]
+  const pqDim = m === undefined ? undefined : Number(m)
   const rerank = r === undefined ? undefined : Number(r)
   const ids = Array.from({ length: ds.base.rows }, (_, i) => String(i))
   const build = async (client: Client) => {
-    const index = await client.createIndex({ indexName: indexType, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType, resident })
+    const index = await client.createIndex({ indexName: indexType, indexKey: Client.generateKey(), dimension: ds.base.cols, autoTrain: false, indexType, resident, pqDim })
     await index.upsert({ ids, vectors: ds.base.data })
     const t0 = performance.now()
     await index.train({ nLists: config.nLists, seed: SEED })
@@ -154,7 +157,7 @@ async function main(): Promise<void> {
     const quantizer = faiss ? await faiss.request<{ seconds: number }>({ op: 'quantizer', threads: config.threads }) : null
     const rows: Row[] = []
     // Each ciphervec type right after its FAISS counterpart; the other kinds after them.
-    const pairs: [string | null, string | null][] = [['flat', 'ivfflat'], ['sq8', 'ivfsq8'], ['fp16', 'ivffp16']]
+    const pairs: [string | null, string | null][] = [['flat', 'ivfflat'], ['sq8', 'ivfsq8'], ['fp16', 'ivffp16'], ['pq', 'ivfpq']]
     for (const kind of config.kinds) if (!pairs.some(([k]) => k === kind)) pairs.push([kind, null])
     for (const t of config.types) if (!pairs.some(([, x]) => x === t)) pairs.push([null, t])
     for (const [kind, type] of pairs) {

@@ -92,10 +92,11 @@ impl Client {
             Ok(d) => d,
             Err(e) => return task::reject(env, e),
         };
-        let index_type = match crate::convert::index_type(options.index_type.as_deref()) {
-            Ok(t) => t,
-            Err(e) => return task::reject(env, e),
-        };
+        let index_type =
+            match crate::convert::index_type(options.index_type.as_deref(), options.pq_dim, options.pq_bits) {
+                Ok(t) => t,
+                Err(e) => return task::reject(env, e),
+            };
         let resident = match crate::convert::resident(options.resident.as_deref()) {
             Ok(r) => r,
             Err(e) => return task::reject(env, e),

@@ -56,20 +56,38 @@ impl From<Metric> for DistanceMetric {
     }
 }
 
-/// The `indexType` option: checked here rather than by napi's enum conversion, whose failure
-/// is a synchronous `InvalidArg` TypeError instead of a rejection with a code.
-pub fn index_type(name: Option<&str>) -> Result<ciphervec_core::IndexType> {
-    Ok(match name {
+/// The `indexType` option with its `pqDim` and `pqBits`: checked here rather than by napi's
+/// enum conversion, whose failure is a synchronous `InvalidArg` TypeError instead of a
+/// rejection with a code.
+pub fn index_type(name: Option<&str>, pq_dim: Option<f64>, pq_bits: Option<f64>) -> Result<ciphervec_core::IndexType> {
+    let index_type = match name {
         None => ciphervec_core::IndexType::default(),
         Some("ivfflat") => ciphervec_core::IndexType::IvfFlat,
         Some("ivfsq8") => ciphervec_core::IndexType::IvfSq8,
         Some("ivffp16") => ciphervec_core::IndexType::IvfFp16,
+        Some("ivfpq") => {
+            if let Some(bits) = pq_bits.filter(|&b| b != 8.0) {
+                return Err(Error::InvalidArgument(format!(
+                    "pqBits must be 8 (the only code width so far), got {bits}"
+                )));
+            }
+            let sub_vectors = count(pq_dim, "pqDim")?
+                .map(|m| u32::try_from(m).map_err(|_| Error::InvalidArgument(format!("pqDim {m} is too large"))))
+                .transpose()?;
+            return Ok(ciphervec_core::IndexType::IvfPq(ciphervec_core::PqShape { sub_vectors }));
+        }
         Some(other) => {
             return Err(Error::InvalidArgument(format!(
-                "indexType must be 'ivfflat', 'ivfsq8' or 'ivffp16', got '{other}' (product quantization is not available yet)"
+                "indexType must be 'ivfflat', 'ivfsq8', 'ivffp16' or 'ivfpq', got '{other}'"
             )))
         }
-    })
+    };
+    if pq_dim.is_some() || pq_bits.is_some() {
+        return Err(Error::InvalidArgument(
+            "pqDim and pqBits are options of indexType 'ivfpq' only: drop them or choose 'ivfpq'".into(),
+        ));
+    }
+    Ok(index_type)
 }
 
 /// The `resident` option, checked as `indexType` is.
@@ -99,6 +117,7 @@ impl From<ciphervec_core::IndexType> for IndexType {
             ciphervec_core::IndexType::IvfFlat => IndexType::Ivfflat,
             ciphervec_core::IndexType::IvfSq8 => IndexType::Ivfsq8,
             ciphervec_core::IndexType::IvfFp16 => IndexType::Ivffp16,
+            ciphervec_core::IndexType::IvfPq(_) => IndexType::Ivfpq,
         }
     }
 }

@@ -48,6 +48,8 @@ impl Names for CreateIndexOptions {
         "metric",
         "indexType",
         "resident",
+        "pqDim",
+        "pqBits",
         "autoTrain",
         "textFields",
         "bm25",

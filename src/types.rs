@@ -128,6 +128,12 @@ pub enum IndexType {
     /// One float16 per dimension: half the bytes, nearly exact, re-ranks 2 × topK by default.
     /// FAISS's QT_fp16, in place of the replaced system's `IVFSQ` with `sqBits: 16`.
     Ivffp16,
+    /// Product quantization: the residual of each vector from its list's centroid is cut
+    /// into `pqDim` sub-vectors (default one per two dimensions up to 64, one per four above;
+    /// any count up to the dimension, it need not divide it), each stored as one byte naming the nearest of 256
+    /// trained centroids. The smallest codes; re-ranks 4 × topK by default. FAISS's
+    /// IndexIVFPQ, the replaced system's `IVFPQ` with `pqDim` and `pqBits: 8`.
+    Ivfpq,
 }
 
 /// What a trained index keeps in memory (`createIndex({ resident })`).
@@ -136,7 +142,8 @@ pub enum Resident {
     /// The default: the float32 vectors (beside the codes of a type with codes). Distances
     /// are exact and `get` reads vectors from memory.
     Vectors,
-    /// Only the codes (`'ivfsq8'`: a quarter of the vectors' bytes, `'ivffp16'`: half). Queries
+    /// Only the codes (`'ivfsq8'`: a quarter of the vectors' bytes, `'ivffp16'`: half,
+    /// `'ivfpq'`: `pqDim` bytes per item). Queries
     /// rank and score by the codes, so distances are those of the decoded vectors, and
     /// `rerank` has nothing to re-rank on. Full vectors stay sealed in the store: `get` and
     /// `include: ['vector']` decrypt them from there (a packed item's whole segment is read
@@ -174,6 +181,13 @@ pub struct CreateIndexOptions {
     /// `'codes'` needs an index type with codes. Fixed at creation.
     #[napi(ts_type = "Resident")]
     pub resident: Option<String>,
+    /// `'ivfpq'` only: sub-vectors per code, i.e. bytes per item (1 to the dimension; any
+    /// value, an uneven split is fine). Default: one per two dimensions up to 64 dimensions,
+    /// one per four above (rounded up).
+    pub pq_dim: Option<f64>,
+    /// `'ivfpq'` only: bits per sub-vector; 8, the only width so far (and the default).
+    #[napi(ts_type = "8")]
+    pub pq_bits: Option<f64>,
     /// Background training once the index is large enough: `false` turns it off, `true` or
     /// an object turns it on. Default: on with threshold 10,000, unless the environment sets
     /// `CIPHERVEC_AUTO_TRAIN_DISABLED=1` or `CIPHERVEC_RETRAIN_THRESHOLD`.
@@ -325,9 +339,9 @@ pub struct QueryOptions<'env> {
     /// Lists to scan once trained (ignored before). Default 2·⌈√nLists⌉ (64 of 1024 lists);
     /// more is slower and closer to exact; `nLists` or more is exact.
     pub n_probes: Option<f64>,
-    /// Index types with codes (`'ivfsq8'`, `'ivffp16'`): candidates per result taken from
-    /// the codes and re-scored on the exact vectors, 1..=1000; default 2. Higher is slower and
-    /// closer to the flat index's results; ignored by `'ivfflat'`.
+    /// Index types with codes (`'ivfsq8'`, `'ivffp16'`, `'ivfpq'`): candidates per result
+    /// taken from the codes and re-scored on the exact vectors, 1..=1000; default 2 (`'ivfpq'`:
+    /// 4). Higher is slower and closer to the flat index's results; ignored by `'ivfflat'`.
     /// Distances returned are always exact.
     pub rerank: Option<f64>,
     /// Mongo-style metadata filter, e.g. `{ lang: 'en', year: { $gte: 2020 } }`; only matching
@@ -488,7 +502,7 @@ pub struct ListSizes {
 pub struct MemoryStats {
     /// The float32 vectors (the IVF lists once trained).
     pub vectors_bytes: f64,
-    /// The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`) with their norms and code book.
+    /// The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`, `'ivfpq'`) with their norms and code book.
     pub codes_bytes: f64,
     /// Ids and the id → item tables.
     pub ids_bytes: f64,

@@ -39,7 +39,7 @@ pub use store::{
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresOptions, PostgresStorage};
-pub use vector::{IndexType, Metric, Resident, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
+pub use vector::{IndexType, Metric, PqShape, Resident, MAX_NORM_SQR, MIN_COSINE_NORM_SQR};
 
 /// Internals that the crate's own integration tests and examples inspect: storage names,
 /// raw sealing. Not part of the API.

@@ -1,4 +1,4 @@
-//! Index types with codes (IVF-SQ8, IVF-FP16): recall, exactness with re-rank, persistence,
+//! Index types with codes (IVF-SQ8, IVF-FP16, IVF-PQ): recall, exactness with re-rank, persistence,
 //! writes after training, exact vectors from `get`, clamping, sealing and bad input.
 
 mod common;
@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ciphervec_core::{Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, Search, TrainParams};
+use ciphervec_core::{Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, PqShape, Search, TrainParams};
 use common::{client, clustered, item, Rng};
 
-const CODED: [IndexType; 2] = [IndexType::IvfSq8, IndexType::IvfFp16];
+const PQ: IndexType = IndexType::IvfPq(PqShape { sub_vectors: None });
+const CODED: [IndexType; 3] = [IndexType::IvfSq8, IndexType::IvfFp16, PQ];
 const IDS: Include = Include { distance: true, metadata: false, contents: false, vector: false };
 
 fn search(k: usize, n_probes: Option<usize>, rerank: Option<usize>) -> Search<'static> {
@@ -108,7 +109,11 @@ fn a_reloaded_coded_index_answers_identically_and_writes_after_training_use_the_
         assert_eq!(got[2].vector.as_deref(), Some(&data[5_005][..]));
 
         let mem = index.memory().unwrap();
-        let per_vector = if index_type == IndexType::IvfSq8 { 24 } else { 48 };
+        let per_vector = match index_type {
+            IndexType::IvfSq8 => 24,
+            IndexType::IvfFp16 => 48,
+            _ => 12, // one byte per sub-vector, one sub-vector per two dimensions
+        };
         assert!(mem.codes >= index.count().unwrap() * per_vector, "{index_type:?}: {mem:?}");
 
         let fresh = Client::new(store.clone(), 2).unwrap();
@@ -208,7 +213,7 @@ fn the_store_sees_neither_codes_nor_ranges() {
 fn a_batch_answers_each_query_as_it_is_answered_alone() {
     let data = clustered(5_000, 20, 30, 9);
     let queries = clustered(300, 20, 30, 10);
-    for index_type in [IndexType::IvfFlat, IndexType::IvfSq8] {
+    for index_type in [IndexType::IvfFlat, IndexType::IvfSq8, PQ] {
         let (_, client, key) = client();
         let index = create(&client, &key, "b", Metric::Cosine, index_type);
         index
@@ -234,5 +239,42 @@ fn a_batch_answers_each_query_as_it_is_answered_alone() {
                 assert_eq!(got, &index.query(q, &s).unwrap(), "{index_type:?}, filter {}", filter.is_some());
             }
         }
+    }
+}
+
+#[test]
+fn product_codes_split_any_dimension_and_refuse_more_sub_vectors_than_dimensions() {
+    let pq = |m: u32| IndexType::IvfPq(PqShape { sub_vectors: Some(m) });
+    let (_, client, key) = client();
+    let spec = |dimension: Option<usize>, index_type: IndexType| IndexSpec {
+        dimension,
+        metric: Metric::Euclidean,
+        index_type,
+        ..IndexSpec::default()
+    };
+    for (dimension, m) in [(Some(50), 51), (None, 0), (Some(8), 0)] {
+        let err = client.create_index_with("bad", &key, &spec(dimension, pq(m))).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARGUMENT", "{dimension:?} {m}");
+        assert!(err.to_string().contains("pqDim"), "{err}");
+    }
+    // The dimension comes with the first upsert: too few dimensions for the sub-vectors is
+    // refused there and nothing is stored; vectors that fit are taken afterwards.
+    let index = client.create_index_with("later", &key, &spec(None, pq(12))).unwrap();
+    let err = index.upsert(vec![item("short", vec![0.5; 10])]).unwrap_err();
+    assert_eq!(err.code(), "ERR_DIMENSION_MISMATCH");
+    assert!(err.to_string().contains("pqDim 12"), "{err}");
+    assert_eq!(index.count().unwrap(), 0);
+    // 50 dimensions in 12 sub-vectors (FAISS needs m to divide d): trains and finds items.
+    let data = clustered(3_000, 50, 30, 11);
+    upsert(&index, &data);
+    train(&index, 16);
+    // 12 code bytes and a norm per item, the code book (256 entries of 50 values in all) and
+    // the 16 centroids the codes are residuals from.
+    let codes = index.memory().unwrap().codes;
+    let book = (256 + 16) * 50 * 4;
+    assert!((3_000 * 16..3_000 * 16 + book + 1024).contains(&codes), "{codes}");
+    for i in (0..3_000).step_by(301) {
+        let hit = &index.query(&data[i], &search(1, Some(16), Some(20))).unwrap()[0];
+        assert_eq!((hit.id.clone(), hit.distance), (i.to_string(), Some(0.0)));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ciphervec_core::{
-    Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, Resident, Search, Storage, TrainParams,
+    Client, Include, Index, IndexSpec, IndexType, Metric, NewItem, PqShape, Resident, Search, Storage, TrainParams,
 };
 use common::{client, clustered, item};
 
@@ -54,7 +54,9 @@ fn vectors(index: &Index, ids: &[String]) -> Vec<Vec<f32>> {
 fn codes_only_keeps_recall_and_memory_and_returns_exact_vectors() {
     let data = clustered(50_000, 32, 200, 1);
     let queries = clustered(100, 32, 200, 2);
-    for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
+    // Product codes of one dimension per sub-vector: a byte per dimension, as SQ8's.
+    let pq32 = IndexType::IvfPq(PqShape { sub_vectors: Some(32) });
+    for index_type in [IndexType::IvfSq8, IndexType::IvfFp16, pq32] {
         let (_, client, key) = client();
         let flat = create(&client, &key, "flat", IndexType::IvfFlat, Resident::Vectors);
         flat.upsert(items(&data, 0)).unwrap();
@@ -76,10 +78,12 @@ fn codes_only_keeps_recall_and_memory_and_returns_exact_vectors() {
         // Memory: no float32 vector or norm is held, only the codes (one byte or one
         // float16 per dimension, plus a norm per code).
         let mem = index.memory().unwrap();
-        let code_bytes = if index_type == IndexType::IvfSq8 { 32 } else { 64 };
+        let code_bytes = if index_type == IndexType::IvfFp16 { 64 } else { 32 };
         assert_eq!((mem.vectors, mem.norms), (0, 0), "{index_type:?}: {mem:?}");
         assert!(mem.codes >= data.len() * code_bytes, "{index_type:?}: {mem:?}");
-        assert!(mem.codes <= data.len() * (code_bytes + 4) + 64 * 1024, "{index_type:?}: {mem:?}");
+        // Beyond the codes: the code book, and for product codes the lists' centroids they
+        // are residuals from (256 × 32 floats each).
+        assert!(mem.codes <= data.len() * (code_bytes + 4) + 128 * 1024, "{index_type:?}: {mem:?}");
 
         // Results that include vectors carry the exact stored vectors (training packed every
         // item into segments), as does `get`.
@@ -102,9 +106,15 @@ fn codes_only_keeps_recall_and_memory_and_returns_exact_vectors() {
 
 #[test]
 fn writes_deletes_compaction_retraining_and_reload_keep_vectors_exact() {
+    for index_type in [IndexType::IvfSq8, IndexType::IvfPq(PqShape::default())] {
+        writes_deletes_compaction_retraining_and_reload_keep_vectors_exact_in(index_type);
+    }
+}
+
+fn writes_deletes_compaction_retraining_and_reload_keep_vectors_exact_in(index_type: IndexType) {
     let data = clustered(6_000, 16, 40, 3);
     let (store, client, key) = client();
-    let index = create(&client, &key, "docs", IndexType::IvfSq8, Resident::Codes);
+    let index = create(&client, &key, "docs", index_type, Resident::Codes);
     index.upsert(items(&data[..5_000], 0)).unwrap();
     train(&index, 32);
     // Loose writes after training: new items, overwrites, deletes (slots move).

@@ -9,16 +9,21 @@ use crate::format::vault::{Sealed, Vault};
 use crate::format::wire::{check_version, put_bytes, Reader};
 use crate::meta::text::TextSpec;
 use crate::vector::codes::Codec;
-use crate::vector::{IndexType, Metric, Resident};
+use crate::vector::{IndexType, Metric, PqShape, Resident};
 
 const MAGIC: &[u8; 4] = b"CVIX";
 const FORMAT_VERSION: u8 = 1;
 /// 2 added the index type (version 1 is an IVF-Flat index), 3 the text fields and the
 /// unindexed paths (written only by indexes that have some, so the others stay readable by
-/// older builds), 4 what stays resident (written only by codes-only indexes).
+/// older builds), 4 what stays resident (written only by codes-only indexes), 5 the shape of
+/// product-quantized codes (written only by such indexes).
 const CONFIG_VERSION: u8 = 2;
 const TEXT_CONFIG_VERSION: u8 = 3;
 const RESIDENT_CONFIG_VERSION: u8 = 4;
+const PQ_CONFIG_VERSION: u8 = 5;
+/// Bits per sub-vector of product-quantized codes: the only width so far, stored so that
+/// another can come without a new config version.
+const PQ_BITS: u8 = 8;
 /// 2 added the code book (version 1 has none).
 const CENTROIDS_VERSION: u8 = 2;
 
@@ -92,20 +97,30 @@ fn wrap_aad(storage_name: &str) -> Vec<u8> {
 
 impl Config {
     /// Layout: version u8 ‖ metric u8 ‖ dimension u32 (0 = not fixed yet) ‖ index type u8 ‖
-    /// [version 4: resident u8] ‖ [versions 3 and 4: text u8 (0/1) ‖ if 1: k1 f32 ‖ b f32 ‖
+    /// [version 5: sub-vectors u32 (0 = the default) ‖ bits u8] ‖ [versions 4 and 5:
+    /// resident u8] ‖ [versions 3 and 4: text u8 (0/1) ‖ if 1: k1 f32 ‖ b f32 ‖
     /// field count u32 ‖ fields ‖ unindexed count u32 ‖ paths; strings length-prefixed] ‖
     /// name (UTF-8), padded: the config's size would reveal the length of the index's name.
     pub(crate) fn seal(&self, vault: &Vault) -> Sealed {
-        let v4 = self.resident != Resident::Vectors;
+        let pq = match self.index_type {
+            IndexType::IvfPq(shape) => Some(shape),
+            _ => None,
+        };
+        let v4 = pq.is_some() || self.resident != Resident::Vectors;
         let v3 = v4 || self.text.is_some() || !self.unindexed.is_empty();
-        let version = match (v4, v3) {
-            (true, _) => RESIDENT_CONFIG_VERSION,
-            (false, true) => TEXT_CONFIG_VERSION,
-            (false, false) => CONFIG_VERSION,
+        let version = match (pq.is_some(), v4, v3) {
+            (true, _, _) => PQ_CONFIG_VERSION,
+            (false, true, _) => RESIDENT_CONFIG_VERSION,
+            (false, false, true) => TEXT_CONFIG_VERSION,
+            (false, false, false) => CONFIG_VERSION,
         };
         let mut plain = vec![version, self.metric.to_byte()];
         plain.extend_from_slice(&(self.dimension.unwrap_or(0) as u32).to_le_bytes());
         plain.push(self.index_type.to_byte());
+        if let Some(shape) = pq {
+            plain.extend_from_slice(&shape.sub_vectors.unwrap_or(0).to_le_bytes());
+            plain.push(PQ_BITS);
+        }
         if v4 {
             plain.push(self.resident.to_byte());
         }
@@ -136,7 +151,7 @@ impl Config {
         check_version(
             "index config",
             version,
-            &[1, CONFIG_VERSION, TEXT_CONFIG_VERSION, RESIDENT_CONFIG_VERSION],
+            &[1, CONFIG_VERSION, TEXT_CONFIG_VERSION, RESIDENT_CONFIG_VERSION, PQ_CONFIG_VERSION],
             None,
         )?;
         let mut r = Reader::new(&plain[1..], "index config");
@@ -146,8 +161,21 @@ impl Config {
             Some(1) => IndexType::IvfFlat,
             _ => IndexType::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown index type"))?,
         };
+        let index_type = match (version, index_type) {
+            (Some(PQ_CONFIG_VERSION), IndexType::IvfPq(_)) => {
+                let m = r.u32()?;
+                if r.u8()? != PQ_BITS {
+                    return Err(r.corrupt("unknown code width"));
+                }
+                IndexType::IvfPq(PqShape { sub_vectors: (m > 0).then_some(m) })
+            }
+            (Some(PQ_CONFIG_VERSION), _) | (_, IndexType::IvfPq(_)) => {
+                return Err(r.corrupt("index type and config version disagree"))
+            }
+            (_, t) => t,
+        };
         let resident = match version {
-            Some(RESIDENT_CONFIG_VERSION) => {
+            Some(RESIDENT_CONFIG_VERSION | PQ_CONFIG_VERSION) => {
                 Resident::from_byte(r.u8()?).ok_or_else(|| r.corrupt("unknown residency"))?
             }
             _ => Resident::Vectors,
@@ -161,7 +189,7 @@ impl Config {
             Ok(out)
         };
         let (text, unindexed) = match version {
-            Some(TEXT_CONFIG_VERSION | RESIDENT_CONFIG_VERSION) => {
+            Some(TEXT_CONFIG_VERSION | RESIDENT_CONFIG_VERSION | PQ_CONFIG_VERSION) => {
                 let text = match r.u8()? {
                     0 => None,
                     1 => {
@@ -298,6 +326,14 @@ mod tests {
             let codes = Config { resident: Resident::Codes, ..u };
             let sealed = codes.seal(&vault("s1")).blob;
             assert_eq!(Config::open(&sealed, &vault("s1"), "docs").unwrap(), codes);
+            for sub_vectors in [None, Some(1), Some(77)] {
+                for resident in [Resident::Vectors, Resident::Codes] {
+                    let pq =
+                        Config { index_type: IndexType::IvfPq(PqShape { sub_vectors }), resident, ..codes.clone() };
+                    let sealed = pq.seal(&vault("s1")).blob;
+                    assert_eq!(Config::open(&sealed, &vault("s1"), "docs").unwrap(), pq);
+                }
+            }
         }
         assert_eq!(Config::open(&blob, &vault("s2"), "docs").unwrap_err().code(), "ERR_INTEGRITY");
         let centroids = [1.0, 2.0, 3.0, 4.0];
@@ -305,8 +341,8 @@ mod tests {
         assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 2).unwrap(), (centroids.to_vec(), None));
         assert_eq!(open_centroids(&blob, &vault("s1"), "docs", 4).unwrap_err().code(), "ERR_CORRUPT");
         let rows = [[-1.0f32, 0.5], [3.0, 2.5]];
-        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
-            let codec = Codec::train(index_type, 2, 2, &|i| &rows[i][..]).unwrap();
+        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16, IndexType::IvfPq(PqShape::default())] {
+            let codec = Codec::train(index_type, 2, 2, &|i| &rows[i][..], &|_| &[0.0, 0.0][..], 1).unwrap();
             let blob = seal_centroids(&vault("s1"), 2, &centroids, Some(&codec)).blob;
             let (c, back) = open_centroids(&blob, &vault("s1"), "docs", 2).unwrap();
             assert_eq!((c, back), (centroids.to_vec(), Some(codec)), "{index_type:?}");

@@ -161,11 +161,14 @@ impl Index {
         if let Some(d) = dimension {
             validate::check_dimension(d)?;
         }
-        if resident == Resident::Codes && index_type == IndexType::IvfFlat {
+        if resident == Resident::Codes && !index_type.has_codes() {
             return Err(Error::invalid(
-                "resident 'codes' needs an index type with codes ('ivfsq8' or 'ivffp16'); 'ivfflat' keeps the vectors \
-                 themselves",
+                "resident 'codes' needs an index type with codes ('ivfsq8', 'ivffp16' or 'ivfpq'); 'ivfflat' keeps the \
+                 vectors themselves",
             ));
+        }
+        if let Some(problem) = validate::index_type_problem(index_type, dimension.unwrap_or(0)) {
+            return Err(Error::invalid(problem));
         }
         if let Some(problem) = text.as_ref().and_then(TextSpec::problem) {
             return Err(Error::invalid(problem));
@@ -275,7 +278,13 @@ impl Index {
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
             let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
-            if coded != config.index_type {
+            let fits = match (coded, config.index_type) {
+                (IndexType::IvfPq(book), IndexType::IvfPq(want)) => {
+                    want.sub_vectors.is_none_or(|m| book.sub_vectors == Some(m))
+                }
+                (book, want) => book == want,
+            };
+            if !fits {
                 return Err(Error::Corrupt(format!(
                     "index '{name}' is damaged: its code book is for {coded:?}, its config says {:?}",
                     config.index_type

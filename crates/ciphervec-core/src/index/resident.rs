@@ -132,12 +132,9 @@ impl Index {
         let dim = state.items.dim();
         let ids: Vec<&str> = views.iter().map(|v| v.id.as_str()).collect();
         let ivf = state.ivf.as_ref().expect("only a trained index reads its vectors back");
-        let codec = ivf.lists.codec().expect("codes-only lists have a codec");
         // Whether a packed record is the version the working set holds for `slot`.
         let same_version = |slot: Slot, rec: &RecordView<'_>, vector: &[f32]| -> Result<bool> {
-            let mut code = Vec::with_capacity(ivf.lists.code(slot).len());
-            codec.encode(vector, &mut code);
-            Ok(code == ivf.lists.code(slot)
+            Ok(ivf.lists.encodes_to_its_code(slot, vector)
                 && rec.metadata()?.as_ref() == state.items.metadata(slot)
                 && rec.contents()?.as_ref() == state.items.contents(slot).map(|c| &**c))
         };

@@ -179,7 +179,7 @@ impl Index {
                 self.name()
             )));
         }
-        self.install_centroids(result.centroids, cancel)?;
+        self.install_centroids(result.centroids, params.seed, cancel)?;
         self.reclaim_space();
         Ok(TrainReport {
             n_lists,
@@ -214,7 +214,7 @@ impl Index {
     }
 
     /// Step 3: assign everything to the new centroids, persist, swap.
-    fn install_centroids(&self, centroids: Vec<f32>, cancel: &AtomicBool) -> Result<()> {
+    fn install_centroids(&self, centroids: Vec<f32>, seed: u64, cancel: &AtomicBool) -> Result<()> {
         let mut lock = self.lock_writer()?;
         let state = self.read_state()?;
         let dim = state.items.dim();
@@ -251,7 +251,10 @@ impl Index {
         // under this read guard still match it when installed. Every record changes (its list
         // id is sealed inside it), so training writes them all packed (see `compaction`).
         // The code book is trained on every vector (one pass), so its ranges cover them all.
-        let codec = self.pool().install(|| Codec::train(self.index_type, dim, n, &|s| vectors.get(Slot::at(s))));
+        let centroid_of = |s: usize| &centroids[lists[s].index() * dim..(lists[s].index() + 1) * dim];
+        let codec = self
+            .pool()
+            .install(|| Codec::train(self.index_type, dim, n, &|s| vectors.get(Slot::at(s)), &centroid_of, seed));
         let Packed { changes, ledger, vault, counts } =
             self.pack(&state, &vectors, |slot| Some(lists[slot.index()]), Some((&centroids, codec.as_ref())))?;
         let mut ivf = Ivf::new(dim, centroids, codec, self.resident());

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::index::write::NewItem;
-use crate::vector::Metric;
+use crate::vector::{IndexType, Metric};
 
 /// `topK` when a query does not say.
 pub const DEFAULT_TOP_K: usize = 100;
@@ -24,6 +24,21 @@ pub(crate) fn check_dimension(d: usize) -> Result<()> {
         return Err(Error::invalid(format!("dimension must be between 1 and {MAX_DIMENSION}, got {d}")));
     }
     Ok(())
+}
+
+/// Whether `index_type`'s codes fit `dim` dimensions (0: not fixed yet): product
+/// quantization needs 1 ≤ sub-vectors ≤ dimension (any split of the dimension is fine).
+/// The message of the error, if not.
+pub(crate) fn index_type_problem(index_type: IndexType, dim: usize) -> Option<String> {
+    let IndexType::IvfPq(shape) = index_type else { return None };
+    match shape.sub_vectors {
+        Some(0) => Some("pqDim must be at least 1 (bytes per code)".into()),
+        Some(m) if dim > 0 && m as usize > dim => Some(format!(
+            "pqDim {m} is more sub-vectors than the {dim} dimensions: choose at most {dim} (any value up to it \
+             works, it need not divide the dimension)"
+        )),
+        _ => None,
+    }
 }
 
 pub(crate) fn check_n_probes(n: Option<usize>) -> Result<()> {

@@ -13,7 +13,7 @@ use crate::format::record::{Contents, Record};
 use crate::format::segment;
 use crate::index::ledger::Ledger;
 use crate::index::state::placement;
-use crate::index::validate::{check_batch, check_ids};
+use crate::index::validate::{self, check_batch, check_ids};
 use crate::index::Index;
 use crate::meta::Meta;
 use crate::store::Change;
@@ -71,6 +71,12 @@ impl Index {
         let current = state.items.dim();
         let mut changes: Vec<Change> = Vec::with_capacity(batch.len() + 2);
         if current == 0 {
+            if let Some(problem) = validate::index_type_problem(self.index_type, dim) {
+                return Err(Error::DimensionMismatch(format!(
+                    "index '{}' cannot take vectors of dimension {dim}: {problem}",
+                    self.name
+                )));
+            }
             changes.push((CONFIG_KEY.to_vec(), Some(self.config(dim).seal(&vault).blob)));
         } else if dim != current {
             return Err(Error::DimensionMismatch(format!(

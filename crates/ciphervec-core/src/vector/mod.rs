@@ -16,7 +16,7 @@ mod metric;
 pub(crate) mod scan;
 pub(crate) mod topk;
 
-pub use codes::{IndexType, Resident};
+pub use codes::{IndexType, PqShape, Resident};
 pub(crate) use ivf::ListId;
 pub use metric::Metric;
 pub use metric::{MAX_NORM_SQR, MIN_COSINE_NORM_SQR};

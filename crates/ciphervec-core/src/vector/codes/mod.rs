@@ -1,10 +1,13 @@
 //! Compressed codes of the vectors in the inverted lists, and the index types that choose
 //! them: a trained [`Codec`] turns each vector into a short code (one byte or one float16 per
-//! dimension), a query is prepared once per codec ([`Prepared`]), and a [`CodeScanner`]
-//! scores a list's codes with one kernel call. Scores from codes are approximations: the
-//! IVF search re-ranks the best `rerank × k` of them exactly (`vector::ivf`).
+//! dimension, or one byte per sub-vector), a query is prepared once per codec ([`Prepared`]),
+//! and a [`CodeScanner`] scores a list's codes with one kernel call. Scores from codes are
+//! approximations: the IVF search re-ranks the best `rerank × k` of them exactly
+//! (`vector::ivf`). A *residual* codec ([`Codec::is_residual`], product quantization) codes
+//! a vector's difference from its list's centroid; the lists supply the centroid.
 
 mod fp16;
+mod pq;
 mod scanner;
 mod sq8;
 
@@ -27,6 +30,24 @@ pub enum IndexType {
     IvfSq8,
     /// One IEEE float16 per dimension (QT_fp16); half the bytes, nearly exact.
     IvfFp16,
+    /// Product quantization (FAISS's IndexIVFPQ, 8 bits per sub-vector): one byte per
+    /// sub-vector of the residual from the list's centroid; the most compact codes.
+    IvfPq(PqShape),
+}
+
+/// The shape of product-quantized codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PqShape {
+    /// Sub-vectors per code (bytes per item; 1 ≤ it ≤ the dimension, any value: an uneven
+    /// split is fine). `None`: one per two dimensions up to 64 dimensions, one per four above.
+    pub sub_vectors: Option<u32>,
+}
+
+impl PqShape {
+    /// Sub-vectors of a `dim`-dimensional index's codes.
+    pub fn sub_vectors_for(self, dim: usize) -> usize {
+        self.sub_vectors.map_or_else(|| pq::Pq::default_sub_vectors(dim), |m| m as usize)
+    }
 }
 
 impl IndexType {
@@ -36,16 +57,25 @@ impl IndexType {
             IndexType::IvfFlat => 0,
             IndexType::IvfSq8 => 1,
             IndexType::IvfFp16 => 2,
+            IndexType::IvfPq(_) => 3,
         }
     }
 
+    /// The type of a config byte (product quantization with the default shape: the config
+    /// stores the shape after the byte).
     pub(crate) fn from_byte(b: u8) -> Option<IndexType> {
         Some(match b {
             0 => IndexType::IvfFlat,
             1 => IndexType::IvfSq8,
             2 => IndexType::IvfFp16,
+            3 => IndexType::IvfPq(PqShape::default()),
             _ => return None,
         })
+    }
+
+    /// Whether this type codes the vectors (every type but IVF-Flat).
+    pub fn has_codes(self) -> bool {
+        self != IndexType::IvfFlat
     }
 
     /// Candidates re-ranked exactly per result when a query does not say
@@ -55,6 +85,7 @@ impl IndexType {
             IndexType::IvfFlat => 1,
             IndexType::IvfSq8 => 2,
             IndexType::IvfFp16 => 2,
+            IndexType::IvfPq(_) => 4,
         }
     }
 }
@@ -96,10 +127,12 @@ impl Resident {
 pub(crate) enum Codec {
     Sq8(sq8::Sq8),
     Fp16(fp16::Fp16),
+    Pq(pq::Pq),
 }
 
 /// A query prepared for one codec: the dot product with a stored vector is
-/// `bias + Σ_j weights[j] · code[j]`.
+/// `bias + Σ_j weights[j] · code[j]` (product quantization: `bias + Σ_s weights[s·256 +
+/// code[s]]`), plus the dot product with the list's centroid for a residual codec.
 pub(crate) struct Prepared {
     pub(crate) weights: Vec<f32>,
     pub(crate) bias: f32,
@@ -107,15 +140,27 @@ pub(crate) struct Prepared {
 
 impl Codec {
     /// The codec of `index_type` trained on `n` vectors of `dim` values (`vector(i)` is the
-    /// i-th), in parallel on the current pool; `None` for the flat type.
+    /// i-th, `centroid(i)` the centroid of its list, which a residual codec subtracts), in
+    /// parallel on the current pool; `None` for the flat type. `seed` picks a residual
+    /// codec's training sample.
     pub(crate) fn train<'a>(
         index_type: IndexType,
         dim: usize,
         n: usize,
         vector: &(dyn Fn(usize) -> &'a [f32] + Sync),
+        centroid: &(dyn Fn(usize) -> &'a [f32] + Sync),
+        seed: u64,
     ) -> Option<Codec> {
         match index_type {
             IndexType::IvfFlat => None,
+            IndexType::IvfPq(shape) => {
+                let residual = |i: usize, out: &mut [f32]| {
+                    for ((o, &x), &c) in out.iter_mut().zip(vector(i)).zip(centroid(i)) {
+                        *o = x - c;
+                    }
+                };
+                Some(Codec::Pq(pq::Pq::train(dim, shape.sub_vectors_for(dim), n, &residual, seed)))
+            }
             IndexType::IvfSq8 => {
                 let (min, max) = ranges(dim, n, vector);
                 Some(Codec::Sq8(sq8::Sq8::new(min, max)))
@@ -133,32 +178,65 @@ impl Codec {
         match self {
             Codec::Sq8(_) => IndexType::IvfSq8,
             Codec::Fp16(_) => IndexType::IvfFp16,
+            Codec::Pq(c) => IndexType::IvfPq(PqShape { sub_vectors: Some(c.sub_vectors() as u32) }),
         }
     }
 
-    pub(crate) fn width(&self) -> CodeWidth {
+    /// Whether codes are of the difference from the list's centroid (`base` in
+    /// [`Codec::encode`] and [`Codec::decode`]; the scanner adds `q · centroid`).
+    pub(crate) fn is_residual(&self) -> bool {
+        matches!(self, Codec::Pq(_))
+    }
+
+    /// Bytes of one code of a `dim`-dimensional vector.
+    pub(crate) fn code_size(&self, dim: usize) -> usize {
         match self {
-            Codec::Sq8(_) => CodeWidth::U8,
-            Codec::Fp16(_) => CodeWidth::F16,
+            Codec::Sq8(_) => dim,
+            Codec::Fp16(_) => 2 * dim,
+            Codec::Pq(c) => c.sub_vectors(),
+        }
+    }
+
+    /// Writes `q · decode(code)` (less the bias and the centroid's share) for each of
+    /// `out.len()` codes, row-major in `codes`.
+    pub(crate) fn dot_batch(&self, prepared: &Prepared, codes: &[u8], out: &mut [f32]) {
+        match self {
+            Codec::Sq8(_) => kernels::codes_dot_batch(CodeWidth::U8, &prepared.weights, codes, out),
+            Codec::Fp16(_) => kernels::codes_dot_batch(CodeWidth::F16, &prepared.weights, codes, out),
+            Codec::Pq(_) => kernels::pq_dot_batch(&prepared.weights, codes, out),
         }
     }
 
     /// Appends the code of `v` to `out`; returns the L2 norm of the vector the code decodes
-    /// to (what the scanner divides by under cosine, and squares under L2).
-    pub(crate) fn encode(&self, v: &[f32], out: &mut Vec<u8>) -> f32 {
+    /// to (what the scanner divides by under cosine, and squares under L2). `base` is the
+    /// centroid of `v`'s list, which a residual codec needs (and the others ignore).
+    pub(crate) fn encode(&self, v: &[f32], base: Option<&[f32]>, out: &mut Vec<u8>) -> f32 {
         let start = out.len();
         match self {
             Codec::Sq8(c) => c.encode(v, out),
             Codec::Fp16(c) => c.encode(v, out),
+            Codec::Pq(c) => {
+                let base = base.expect("a residual code needs its list's centroid");
+                let r: Vec<f32> = v.iter().zip(base).map(|(x, c)| x - c).collect();
+                c.encode(&r, out)
+            }
         }
-        kernels::norm_sqr(&self.decode(&out[start..])).sqrt()
+        kernels::norm_sqr(&self.decode(&out[start..], base)).sqrt()
     }
 
-    /// The vector a code stands for.
-    pub(crate) fn decode(&self, code: &[u8]) -> Vec<f32> {
+    /// The vector a code stands for (`base` as in [`Codec::encode`]).
+    pub(crate) fn decode(&self, code: &[u8], base: Option<&[f32]>) -> Vec<f32> {
         match self {
             Codec::Sq8(c) => c.decode(code),
             Codec::Fp16(c) => c.decode(code),
+            Codec::Pq(c) => {
+                let mut v = c.decode(code);
+                let base = base.expect("a residual code needs its list's centroid");
+                for (x, b) in v.iter_mut().zip(base) {
+                    *x += b;
+                }
+                v
+            }
         }
     }
 
@@ -167,15 +245,20 @@ impl Codec {
         match self {
             Codec::Sq8(c) => c.prepare(query),
             Codec::Fp16(c) => c.prepare(query),
+            Codec::Pq(c) => c.prepare(query),
         }
     }
 
     /// The trained parameters, for sealing: a tag and `f32` values.
     pub(crate) fn to_parts(&self) -> (u8, Vec<f32>) {
-        match self {
-            Codec::Sq8(c) => (IndexType::IvfSq8.to_byte(), c.to_parts()),
-            Codec::Fp16(c) => (IndexType::IvfFp16.to_byte(), c.to_parts()),
-        }
+        (
+            self.index_type().to_byte(),
+            match self {
+                Codec::Sq8(c) => c.to_parts(),
+                Codec::Fp16(c) => c.to_parts(),
+                Codec::Pq(c) => c.to_parts(),
+            },
+        )
     }
 
     /// The codec of `dim` dimensions sealed as [`Codec::to_parts`]; `None` if the parts do
@@ -185,6 +268,7 @@ impl Codec {
             IndexType::IvfFlat => None,
             IndexType::IvfSq8 => sq8::Sq8::from_parts(dim, values).map(Codec::Sq8),
             IndexType::IvfFp16 => fp16::Fp16::from_parts(values).map(Codec::Fp16),
+            IndexType::IvfPq(_) => pq::Pq::from_parts(dim, values).map(Codec::Pq),
         }
     }
 
@@ -193,6 +277,7 @@ impl Codec {
         match self {
             Codec::Sq8(c) => c.heap_bytes(),
             Codec::Fp16(_) => 0,
+            Codec::Pq(c) => c.heap_bytes(),
         }
     }
 }

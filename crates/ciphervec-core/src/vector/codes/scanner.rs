@@ -1,7 +1,6 @@
 //! Scoring a list's codes against a prepared query.
 
 use crate::vector::codes::{Codec, Prepared};
-use crate::vector::kernels::{self, CodeWidth};
 use crate::vector::scan::{Query, Scanner};
 use crate::vector::Metric;
 
@@ -10,26 +9,31 @@ use crate::vector::Metric;
 /// `1 − cos` under cosine. Approximate: the IVF search re-ranks its best candidates exactly.
 pub(crate) struct CodeScanner<'a> {
     metric: Metric,
-    width: CodeWidth,
+    codec: &'a Codec,
+    code_size: usize,
     query: &'a Query<'a>,
     prepared: &'a Prepared,
+    /// `prepared.bias`, plus `q · centroid` of the list for a residual codec.
+    bias: f32,
     codes: &'a [u8],
     norms: &'a [f32],
 }
 
 impl<'a> CodeScanner<'a> {
-    /// The scanner of `norms.len()` codes of `codec`, `prepared` from `query` by it.
+    /// The scanner of `norms.len()` codes of `codec`, `prepared` from `query` by it;
+    /// `base_dot` is `q · centroid` of their list for a residual codec (else 0).
     pub(crate) fn new(
         metric: Metric,
-        codec: &Codec,
+        codec: &'a Codec,
         query: &'a Query<'a>,
         prepared: &'a Prepared,
+        base_dot: f32,
         codes: &'a [u8],
         norms: &'a [f32],
     ) -> Self {
-        let width = codec.width();
-        debug_assert_eq!(codes.len(), norms.len() * query.vector.len() * width.bytes());
-        CodeScanner { metric, width, query, prepared, codes, norms }
+        let code_size = codec.code_size(query.vector.len());
+        debug_assert_eq!(codes.len(), norms.len() * code_size);
+        CodeScanner { metric, codec, code_size, query, prepared, bias: prepared.bias + base_dot, codes, norms }
     }
 }
 
@@ -41,10 +45,10 @@ impl Scanner for CodeScanner<'_> {
     /// `‖q − x̂‖² = ‖q‖² − 2·q·x̂ + ‖x̂‖²` (never below 0) or `1 − q·x̂ / (‖q‖·‖x̂‖)`, with
     /// `q·x̂` from one kernel call over the codes.
     fn score(&self, start: usize, out: &mut [f32]) {
-        let row = self.query.vector.len() * self.width.bytes();
+        let row = self.code_size;
         let codes = &self.codes[start * row..(start + out.len()) * row];
-        kernels::codes_dot_batch(self.width, &self.prepared.weights, codes, out);
-        let bias = self.prepared.bias;
+        self.codec.dot_batch(self.prepared, codes, out);
+        let bias = self.bias;
         let qn = self.query.norm;
         let norms = &self.norms[start..start + out.len()];
         match self.metric {

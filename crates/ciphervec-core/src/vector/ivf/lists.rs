@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use crate::vector::codes::{CodeScanner, Codec, Prepared, Resident};
 use crate::vector::ivf::ListId;
+use crate::vector::kernels;
 use crate::vector::scan::{FlatScanner, Query, Scanner};
 use crate::vector::{Metric, Slot};
 
@@ -31,21 +32,11 @@ impl List {
         FlatScanner::new(metric, query, &self.vectors, &self.norms)
     }
 
-    /// The scanner of this list's codes of `codec` for `query`, `prepared` by the codec.
-    pub(crate) fn code_scanner<'a>(
-        &'a self,
-        metric: Metric,
-        codec: &Codec,
-        query: &'a Query<'a>,
-        prepared: &'a Prepared,
-    ) -> CodeScanner<'a> {
-        CodeScanner::new(metric, codec, query, prepared, &self.codes, &self.code_norms)
-    }
-
-    /// Appends the code of `v` (of `codec`, if any).
-    fn push_code(&mut self, codec: Option<&Codec>, v: &[f32]) {
+    /// Appends the code of `v` (of `codec`, if any; `base` is the list's centroid for a
+    /// residual codec).
+    fn push_code(&mut self, codec: Option<&Codec>, base: Option<&[f32]>, v: &[f32]) {
         if let Some(codec) = codec {
-            let norm = codec.encode(v, &mut self.codes);
+            let norm = codec.encode(v, base, &mut self.codes);
             self.code_norms.push(norm);
         }
     }
@@ -75,18 +66,45 @@ pub(crate) struct InvertedLists {
     codec: Option<Codec>,
     /// Only the codes are kept (no `f32` vectors or norms).
     codes_only: bool,
+    /// The lists' centroids (`n_lists × dim`) when the codec codes residuals from them.
+    bases: Option<Vec<f32>>,
     lists: Vec<List>,
     /// slot → its place, `None` for a slot in no list.
     loc: Vec<Option<Place>>,
 }
 
 impl InvertedLists {
-    /// `n_lists` empty lists of `dim`-dimensional vectors, coded by `codec` if given, keeping
-    /// what `resident` says (codes only needs a codec).
-    pub(crate) fn new(dim: usize, n_lists: usize, codec: Option<Codec>, resident: Resident) -> InvertedLists {
+    /// Empty lists of `dim`-dimensional vectors, one per centroid (`n_lists × dim`), coded by
+    /// `codec` if given, keeping what `resident` says (codes only needs a codec).
+    pub(crate) fn new(dim: usize, centroids: &[f32], codec: Option<Codec>, resident: Resident) -> InvertedLists {
         let codes_only = resident == Resident::Codes;
         assert!(codec.is_some() || !codes_only, "codes-only lists need a codec");
-        InvertedLists { dim, codec, codes_only, lists: vec![List::default(); n_lists], loc: Vec::new() }
+        let bases = codec.as_ref().filter(|c| c.is_residual()).map(|_| centroids.to_vec());
+        let n_lists = centroids.len() / dim;
+        InvertedLists { dim, codec, codes_only, bases, lists: vec![List::default(); n_lists], loc: Vec::new() }
+    }
+
+    /// The centroid a residual codec codes list `l`'s vectors from (`None` for other codecs).
+    fn base(&self, l: ListId) -> Option<&[f32]> {
+        self.bases.as_ref().map(|b| &b[l.index() * self.dim..(l.index() + 1) * self.dim])
+    }
+
+    /// `q · centroid` of list `l` for a residual codec, else 0: what a code scanner adds.
+    fn base_dot(&self, l: ListId, q: &Query) -> f32 {
+        self.base(l).map_or(0.0, |b| kernels::dot(q.vector, b))
+    }
+
+    /// The scanner of list `l`'s codes for `query`, `prepared` by the lists' codec.
+    pub(crate) fn code_scanner<'a>(
+        &'a self,
+        l: ListId,
+        metric: Metric,
+        query: &'a Query<'a>,
+        prepared: &'a Prepared,
+    ) -> CodeScanner<'a> {
+        let list = &self.lists[l.index()];
+        let codec = self.codec.as_ref().expect("coded lists");
+        CodeScanner::new(metric, codec, query, prepared, self.base_dot(l, query), &list.codes, &list.code_norms)
     }
 
     /// Whether the lists hold the `f32` vectors (else only their codes).
@@ -131,8 +149,9 @@ impl InvertedLists {
             order[starts[list.index()] + pos as usize] = Slot::at(slot);
         }
         let codec = self.codec.as_ref();
-        let code_size = codec.map_or(0, |c| c.width().bytes() * dim);
+        let code_size = codec.map_or(0, |c| c.code_size(dim));
         let keep_vectors = !self.codes_only;
+        let bases = self.bases.as_deref();
         pool.install(|| {
             self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
                 let slots = &order[starts[l]..starts[l + 1]];
@@ -149,8 +168,9 @@ impl InvertedLists {
                     codes: Vec::with_capacity(slots.len() * code_size),
                     code_norms: Vec::with_capacity(if codec.is_some() { slots.len() } else { 0 }),
                 };
+                let base = bases.map(|b| &b[l * dim..(l + 1) * dim]);
                 for &s in slots {
-                    list.push_code(codec, &vectors[s.index() * dim..(s.index() + 1) * dim]);
+                    list.push_code(codec, base, &vectors[s.index() * dim..(s.index() + 1) * dim]);
                 }
             })
         });
@@ -171,14 +191,24 @@ impl InvertedLists {
     /// The code of `slot` (which must be in a list of coded lists).
     pub(crate) fn code(&self, slot: Slot) -> &[u8] {
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
-        let size = self.codec.as_ref().expect("coded lists").width().bytes() * self.dim;
+        let size = self.codec.as_ref().expect("coded lists").code_size(self.dim);
         let p = pos as usize * size;
         &self.lists[list.index()].codes[p..p + size]
     }
 
+    /// Whether `v` encodes to `slot`'s code (coded lists only): `slot` may hold `v`.
+    pub(crate) fn encodes_to_its_code(&self, slot: Slot, v: &[f32]) -> bool {
+        let Place { list, .. } = self.place(slot).expect("the slot is in a list");
+        let code = self.code(slot);
+        let mut again = Vec::with_capacity(code.len());
+        self.codec.as_ref().expect("coded lists").encode(v, self.base(list), &mut again);
+        again == code
+    }
+
     /// The vector `slot`'s code decodes to (coded lists only).
     pub(crate) fn decoded(&self, slot: Slot) -> Vec<f32> {
-        self.codec.as_ref().expect("coded lists").decode(self.code(slot))
+        let Place { list, .. } = self.place(slot).expect("the slot is in a list");
+        self.codec.as_ref().expect("coded lists").decode(self.code(slot), self.base(list))
     }
 
     /// `slot`'s score for `q` from its code, as a scan of its list by codes scores it
@@ -187,10 +217,11 @@ impl InvertedLists {
         let Place { list, pos } = self.place(slot).expect("the slot is in a list");
         let l = &self.lists[list.index()];
         let codec = self.codec.as_ref().expect("coded lists");
-        let size = codec.width().bytes() * self.dim;
+        let size = codec.code_size(self.dim);
         let p = pos as usize;
+        let codes = &l.codes[p * size..(p + 1) * size];
         let scanner =
-            CodeScanner::new(metric, codec, q, prepared, &l.codes[p * size..(p + 1) * size], &l.code_norms[p..p + 1]);
+            CodeScanner::new(metric, codec, q, prepared, self.base_dot(list, q), codes, &l.code_norms[p..p + 1]);
         let mut out = [0f32];
         scanner.score(0, &mut out);
         out[0]
@@ -210,6 +241,7 @@ impl InvertedLists {
             self.loc.resize(s + 1, None);
         }
         debug_assert_eq!(self.loc[s], None, "slot inserted twice");
+        let base = self.bases.as_ref().map(|b| &b[list.index() * self.dim..(list.index() + 1) * self.dim]);
         let l = &mut self.lists[list.index()];
         self.loc[s] = Some(Place { list, pos: l.slots.len() as u32 });
         l.slots.push(slot);
@@ -217,7 +249,7 @@ impl InvertedLists {
             l.vectors.extend_from_slice(v);
             l.norms.push(norm);
         }
-        l.push_code(self.codec.as_ref(), v);
+        l.push_code(self.codec.as_ref(), base, v);
     }
 
     /// Removes `slot` from its list (swap-remove inside the list).
@@ -235,7 +267,7 @@ impl InvertedLists {
                 l.norms[p] = l.norms[last];
             }
             if let Some(codec) = &self.codec {
-                let size = codec.width().bytes() * dim;
+                let size = codec.code_size(dim);
                 l.codes.copy_within(last * size..(last + 1) * size, p * size);
                 l.code_norms[p] = l.code_norms[last];
             }
@@ -247,7 +279,7 @@ impl InvertedLists {
             l.norms.pop();
         }
         if let Some(codec) = &self.codec {
-            l.codes.truncate(last * codec.width().bytes() * dim);
+            l.codes.truncate(last * codec.code_size(dim));
             l.code_norms.pop();
         }
         self.loc[slot.index()] = None;
@@ -269,7 +301,8 @@ impl InvertedLists {
     pub(crate) fn heap_bytes(&self) -> ListBytes {
         let mut bytes = ListBytes {
             slots: self.loc.capacity() * size_of::<Option<Place>>() + self.lists.capacity() * size_of::<List>(),
-            codes: self.codec.as_ref().map_or(0, Codec::heap_bytes),
+            codes: self.codec.as_ref().map_or(0, Codec::heap_bytes)
+                + self.bases.as_ref().map_or(0, |b| b.capacity() * size_of::<f32>()),
             ..ListBytes::default()
         };
         for l in &self.lists {

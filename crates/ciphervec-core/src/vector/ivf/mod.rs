@@ -46,8 +46,8 @@ impl Ivf {
     /// Empty lists over `centroids` (`n_lists × dim`, row-major), coded by `codec` if given,
     /// keeping what `resident` says.
     pub(crate) fn new(dim: usize, centroids: Vec<f32>, codec: Option<Codec>, resident: Resident) -> Ivf {
+        let lists = InvertedLists::new(dim, &centroids, codec, resident);
         let quantizer = Quantizer::new(dim, centroids);
-        let lists = InvertedLists::new(dim, quantizer.n_lists(), codec, resident);
         Ivf { quantizer, lists }
     }
 
@@ -113,9 +113,9 @@ impl Ivf {
             }
             let list = self.lists.list(l);
             let slot_of = |i: usize| list.slots[i];
-            match (codec, &prepared) {
-                (Some(codec), Some(prepared)) => {
-                    let scanner = list.code_scanner(metric, codec, q, prepared);
+            match &prepared {
+                Some(prepared) => {
+                    let scanner = self.lists.code_scanner(l, metric, q, prepared);
                     scan_into(&scanner, slot_of, accept, &mut top, scratch)
                 }
                 _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, scratch),
@@ -214,9 +214,15 @@ mod tests {
     fn coded_lists_keep_each_slot_s_code_with_its_vector() {
         use crate::vector::codes::IndexType;
         let rows: Vec<[f32; 2]> = (0..40).map(|i| [i as f32, (i * 7 % 11) as f32]).collect();
-        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16] {
-            let codec = Codec::train(index_type, 2, rows.len(), &|i| &rows[i][..]).unwrap();
-            let mut ivf = Ivf::new(2, vec![0.0, 0.0, 30.0, 10.0], Some(codec.clone()), Resident::Vectors);
+        let centroids = [0.0, 0.0, 30.0, 10.0];
+        for index_type in [IndexType::IvfSq8, IndexType::IvfFp16, IndexType::IvfPq(Default::default())] {
+            let quantizer = Quantizer::new(2, centroids.to_vec());
+            let centroid = |i: usize| {
+                let l = quantizer.nearest(&rows[i]).index();
+                &centroids[2 * l..2 * l + 2]
+            };
+            let codec = Codec::train(index_type, 2, rows.len(), &|i| &rows[i][..], &centroid, 1).unwrap();
+            let mut ivf = Ivf::new(2, centroids.to_vec(), Some(codec.clone()), Resident::Vectors);
             for (s, v) in rows.iter().enumerate() {
                 let list = ivf.quantizer.nearest(v);
                 ivf.lists.insert(Slot::at(s), list, v, 0.0);
@@ -231,7 +237,8 @@ mod tests {
                 let want = if s == 3 { &rows[39] } else { &rows[s] };
                 assert_eq!(ivf.vector(slot), &want[..]);
                 let mut code = Vec::new();
-                codec.encode(want, &mut code);
+                let l = ivf.quantizer.nearest(want).index();
+                codec.encode(want, Some(&centroids[2 * l..2 * l + 2]), &mut code);
                 assert_eq!(ivf.lists.code(slot), &code[..], "{index_type:?} slot {s}");
             }
             // Every list's codes still line up with its slots: an exact query re-ranks to distance 0.

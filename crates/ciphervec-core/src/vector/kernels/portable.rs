@@ -113,3 +113,23 @@ pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
         }
     }
 }
+
+/// See [`super::pq_dot_batch`]. Four partial sums break the chain of dependent additions
+/// (the look-ups are independent); each row sums in the same order wherever it sits.
+pub(super) fn pq_dot_batch(tables: &[[f32; 256]], codes: &[u8], out: &mut [f32]) {
+    let m = tables.len();
+    for (o, row) in out.iter_mut().zip(codes.chunks_exact(m)) {
+        let mut acc = [0f32; 4];
+        let (quads, tail) = row.as_chunks::<4>();
+        for (q, t) in quads.iter().zip(tables.chunks_exact(4)) {
+            for l in 0..4 {
+                acc[l] += t[l][q[l] as usize];
+            }
+        }
+        let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        for (&c, t) in tail.iter().zip(&tables[quads.len() * 4..]) {
+            s += t[c as usize];
+        }
+        *o = s;
+    }
+}
