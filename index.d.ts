@@ -465,7 +465,8 @@ export interface CreateIndexOptions {
   resident?: Resident
   /**
    * `'ivfpq'` only: sub-vectors per code, i.e. bytes per item (1 to the dimension; any
-   * value, an uneven split is fine). Default: half the dimension, rounded up.
+   * value, an uneven split is fine). Default: one per two dimensions up to 64 dimensions,
+   * one per four above (rounded up).
    */
   pqDim?: number
   /** `'ivfpq'` only: bits per sub-vector; 8, the only width so far (and the default). */
@@ -616,7 +617,7 @@ export interface LoadIndexOptions {
 export interface MemoryStats {
   /** The float32 vectors (the IVF lists once trained). */
   vectorsBytes: number
-  /** The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`) with their norms and code book. */
+  /** The lists' compressed codes (`'ivfsq8'`, `'ivffp16'`, `'ivfpq'`) with their norms and code book. */
   codesBytes: number
   /** Ids and the id → item tables. */
   idsBytes: number
@@ -732,9 +733,9 @@ export interface QueryOptions {
    */
   nProbes?: number
   /**
-   * Index types with codes (`'ivfsq8'`, `'ivffp16'`): candidates per result taken from
-   * the codes and re-scored on the exact vectors, 1..=1000; default 2. Higher is slower and
-   * closer to the flat index's results; ignored by `'ivfflat'`.
+   * Index types with codes (`'ivfsq8'`, `'ivffp16'`, `'ivfpq'`): candidates per result
+   * taken from the codes and re-scored on the exact vectors, 1..=1000; default 2 (`'ivfpq'`:
+   * 4). Higher is slower and closer to the flat index's results; ignored by `'ivfflat'`.
    * Distances returned are always exact.
    */
   rerank?: number

@@ -136,9 +136,9 @@ fn product_codes_are_one_byte_per_sub_vector_and_pick_the_nearest_code_book_entr
         let (mut err, mut total) = (0f64, 0f64);
         for v in &data {
             let mut code = Vec::new();
-            codec.encode(v, Some(&vec![0.0; 50]), &mut code);
+            codec.encode(v, Some(&[0.0; 50]), &mut code);
             assert_eq!(code.len(), m as usize);
-            let back = codec.decode(&code, Some(&vec![0.0; 50]));
+            let back = codec.decode(&code, Some(&[0.0; 50]));
             err += v.iter().zip(&back).map(|(a, b)| ((a - b) * (a - b)) as f64).sum::<f64>();
             total += v.iter().map(|a| (a * a) as f64).sum::<f64>();
         }
@@ -154,6 +154,6 @@ fn product_codes_are_one_byte_per_sub_vector_and_pick_the_nearest_code_book_entr
     let mut code = Vec::new();
     codec.encode(&shifted, Some(&b), &mut code);
     let mut plain = Vec::new();
-    codec.encode(&data[3], Some(&vec![0.0; 50]), &mut plain);
+    codec.encode(&data[3], Some(&[0.0; 50]), &mut plain);
     assert_eq!(code, plain, "the same residual, the same code");
 }
