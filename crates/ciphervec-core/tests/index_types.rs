@@ -268,10 +268,10 @@ fn product_codes_split_any_dimension_and_refuse_more_sub_vectors_than_dimensions
     let data = clustered(3_000, 50, 30, 11);
     upsert(&index, &data);
     train(&index, 16);
-    // 12 code bytes and a norm per item, the code book (256 entries of 50 values in all) and
-    // the 16 centroids the codes are residuals from.
+    // 12 code bytes and a norm per item, the code book (256 entries of 50 values in all,
+    // held in two layouts) and the 16 centroids the codes are residuals from.
     let codes = index.memory().unwrap().codes;
-    let book = (256 + 16) * 50 * 4;
+    let book = (2 * 256 + 16) * 50 * 4;
     assert!((3_000 * 16..3_000 * 16 + book + 1024).contains(&codes), "{codes}");
     for i in (0..3_000).step_by(301) {
         let hit = &index.query(&data[i], &search(1, Some(16), Some(20))).unwrap()[0];

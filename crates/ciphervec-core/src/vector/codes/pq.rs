@@ -37,6 +37,9 @@ pub(crate) struct Pq {
     bounds: Vec<usize>,
     /// Sub-space `s`'s `ksub` centroids, row-major, one sub-space after another.
     centroids: Vec<f32>,
+    /// The same, each sub-space transposed (a row per dimension, `ksub` values): encoding
+    /// and query tables then loop over the 256 entries innermost, which vectorises.
+    columns: Vec<f32>,
 }
 
 /// Where the `m` sub-vectors of a `dim`-dimensional vector start (and `dim` at the end): the
@@ -89,7 +92,21 @@ impl Pq {
             let sub: Vec<f32> = sample.chunks_exact(dim).flat_map(|r| r[lo..hi].iter().copied()).collect();
             centroids.extend(train_sub_space(&sub, hi - lo, ksub, seed.wrapping_add(s as u64)));
         }
-        Pq { dim, ksub, bounds, centroids }
+        Pq::new(dim, ksub, bounds, centroids)
+    }
+
+    fn new(dim: usize, ksub: usize, bounds: Vec<usize>, centroids: Vec<f32>) -> Pq {
+        let mut columns = vec![0f32; centroids.len()];
+        for s in 0..bounds.len() - 1 {
+            let (lo, w) = (bounds[s], bounds[s + 1] - bounds[s]);
+            let at = ksub * lo;
+            for k in 0..ksub {
+                for j in 0..w {
+                    columns[at + j * ksub + k] = centroids[at + k * w + j];
+                }
+            }
+        }
+        Pq { dim, ksub, bounds, centroids, columns }
     }
 
     pub(crate) fn sub_vectors(&self) -> usize {
@@ -103,14 +120,26 @@ impl Pq {
         (&self.centroids[at..at + self.ksub * (hi - lo)], hi - lo)
     }
 
-    /// Appends the code of `r` (a residual): the nearest centroid of each sub-space.
+    /// Sub-space `s`'s centroids transposed: row `j` holds dimension `j` of every entry.
+    fn columns(&self, s: usize) -> impl Iterator<Item = &[f32]> {
+        let (lo, hi) = (self.bounds[s], self.bounds[s + 1]);
+        self.columns[self.ksub * lo..self.ksub * hi].chunks_exact(self.ksub)
+    }
+
+    /// Appends the code of `r` (a residual): the nearest centroid of each sub-space (the
+    /// first of equals).
     pub(crate) fn encode(&self, r: &[f32], out: &mut Vec<u8>) {
+        let mut dist = [0f32; KSUB];
+        let dist = &mut dist[..self.ksub];
         for s in 0..self.sub_vectors() {
-            let (book, w) = self.book(s);
-            let x = &r[self.bounds[s]..self.bounds[s + 1]];
+            dist.fill(0.0);
+            for (&x, column) in r[self.bounds[s]..self.bounds[s + 1]].iter().zip(self.columns(s)) {
+                for (d, &c) in dist.iter_mut().zip(column) {
+                    *d += (x - c) * (x - c);
+                }
+            }
             let mut best = (f32::INFINITY, 0usize);
-            for (k, c) in book.chunks_exact(w).enumerate() {
-                let d: f32 = x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+            for (k, &d) in dist.iter().enumerate() {
                 if d < best.0 {
                     best = (d, k);
                 }
@@ -134,10 +163,10 @@ impl Pq {
     pub(crate) fn prepare(&self, q: &[f32]) -> Prepared {
         let mut table = vec![0f32; self.sub_vectors() * KSUB];
         for (s, row) in table.chunks_exact_mut(KSUB).enumerate() {
-            let (book, w) = self.book(s);
-            let x = &q[self.bounds[s]..self.bounds[s + 1]];
-            for (t, c) in row.iter_mut().zip(book.chunks_exact(w)) {
-                *t = x.iter().zip(c).map(|(a, b)| a * b).sum();
+            for (&x, column) in q[self.bounds[s]..self.bounds[s + 1]].iter().zip(self.columns(s)) {
+                for (t, &c) in row.iter_mut().zip(column) {
+                    *t += x * c;
+                }
             }
         }
         Prepared { weights: table, bias: 0.0 }
@@ -158,11 +187,12 @@ impl Pq {
         if m > dim || ksub > KSUB || centroids.len() != ksub * dim || centroids.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        Some(Pq { dim, ksub, bounds: split(dim, m), centroids: centroids.to_vec() })
+        Some(Pq::new(dim, ksub, split(dim, m), centroids.to_vec()))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.centroids.capacity() * size_of::<f32>() + self.bounds.capacity() * size_of::<usize>()
+        (self.centroids.capacity() + self.columns.capacity()) * size_of::<f32>()
+            + self.bounds.capacity() * size_of::<usize>()
     }
 }
 
