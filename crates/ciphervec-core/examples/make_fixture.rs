@@ -1,7 +1,7 @@
 //! Writes the format-compatibility fixture with this build: `make_fixture DIR [TYPE]` creates
 //! `DIR/ciphervec.redb` holding the items of `tests/common/fixture_items.rs`, in an index of
-//! TYPE (`flat`, the default, `sq8`, `fp16`, or `sq8-codes`: IVF-SQ8 keeping only codes in
-//! memory). Copy it to
+//! TYPE (`flat`, the default, `sq8`, `fp16`, `sq8-codes`: IVF-SQ8 keeping only codes in
+//! memory, or `pq`: IVF-PQ in 3 sub-vectors, an uneven split of the dimension). Copy it to
 //! `tests/fixtures/NAME.redb` when a change of the stored format needs a new fixture; the
 //! older ones stay, so every format ever written keeps being read.
 
@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ciphervec_core::DiskStorage;
-use ciphervec_core::{Client, IndexSpec, IndexType, Metric, Resident, TrainParams};
+use ciphervec_core::{Client, IndexSpec, IndexType, Metric, PqShape, Resident, TrainParams};
 use fixture_items::*;
 
 fn main() {
@@ -22,6 +22,7 @@ fn main() {
         Some("sq8") => (IndexType::IvfSq8, Resident::Vectors),
         Some("fp16") => (IndexType::IvfFp16, Resident::Vectors),
         Some("sq8-codes") => (IndexType::IvfSq8, Resident::Codes),
+        Some("pq") => (IndexType::IvfPq(PqShape { sub_vectors: Some(3) }), Resident::Vectors),
         Some(other) => panic!("unknown index type {other}"),
     };
     let client = Client::new(Arc::new(DiskStorage::open(&dir).unwrap()), 1).unwrap();

@@ -13,6 +13,8 @@
 //! - `sq8-v5`: an IVF-SQ8 index: the config holds the index type, the centroids entry the
 //!   code book (config and centroids version 2).
 //! - `sq8-codes-v6`: an IVF-SQ8 index keeping only codes in memory (config version 4).
+//! - `pq-v7`: an IVF-PQ index of 3 sub-vectors over 8 dimensions (config version 5, the
+//!   product code book behind tag 3).
 
 #[path = "common/fixture_items.rs"]
 mod fixture_items;
@@ -24,7 +26,8 @@ use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
-const FIXTURES: [&str; 7] = ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4", "sq8-v5", CODES_ONLY];
+const FIXTURES: [&str; 8] =
+    ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4", "sq8-v5", CODES_ONLY, "pq-v7"];
 /// The fixture of a codes-only index.
 const CODES_ONLY: &str = "sq8-codes-v6";
 /// The fixtures written before index names were keyed.
@@ -53,8 +56,12 @@ fn assert_holds_expected(index: &Index, fixture: &str) {
     let expected = expected();
     assert_eq!(index.count().unwrap(), expected.len(), "{fixture}");
     assert!(index.is_trained(), "{fixture}: the trained state survives");
-    let index_type =
-        if fixture.starts_with("sq8") { ciphervec_core::IndexType::IvfSq8 } else { ciphervec_core::IndexType::IvfFlat };
+    use ciphervec_core::{IndexType, PqShape};
+    let index_type = match fixture {
+        f if f.starts_with("sq8") => IndexType::IvfSq8,
+        "pq-v7" => IndexType::IvfPq(PqShape { sub_vectors: Some(3) }),
+        _ => IndexType::IvfFlat,
+    };
     assert_eq!(index.index_type(), index_type, "{fixture}");
     let codes_only = fixture == CODES_ONLY;
     let resident = if codes_only { ciphervec_core::Resident::Codes } else { ciphervec_core::Resident::Vectors };
@@ -146,6 +153,7 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
         ("counted-v4", true),
         ("sq8-v5", true),
         (CODES_ONLY, true),
+        ("pq-v7", true),
     ] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
@@ -179,7 +187,7 @@ fn the_nonce_budget_resumes_from_the_recorded_count_and_unknown_counts_rotate() 
         let dir = copy_of(fixture, "seals");
         let (client, index) = open(&dir);
         let seals = seals_under_data_key(&index);
-        if ["counted-v4", "sq8-v5", CODES_ONLY].contains(&fixture) {
+        if ["counted-v4", "sq8-v5", CODES_ONLY, "pq-v7"].contains(&fixture) {
             // The fixture's writes sealed a few hundred values, nowhere near the budget.
             assert!((100..10_000).contains(&seals), "{fixture}: resumed at {seals}");
             index.compact().unwrap();
