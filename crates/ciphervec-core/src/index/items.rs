@@ -66,6 +66,11 @@ pub(crate) struct Items {
     norms: Vec<f32>,
     /// The vectors and norms live elsewhere (the IVF lists): writes skip them here.
     released: bool,
+    /// A codes-only index's load: each item's code (row-major, slot order) and the norm of the
+    /// vector it decodes to, in place of `vectors` and `norms` until the lists take them
+    /// ([`Items::take_codes`]).
+    codes: Vec<u8>,
+    code_norms: Vec<f32>,
     metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<Option<ListId>>,
@@ -82,8 +87,12 @@ pub(crate) const NOT_PACKED: u32 = u32::MAX;
 #[derive(Default)]
 pub(crate) struct Columns {
     pub(crate) ids: IdList,
+    /// Empty when the loader encodes (`codes` instead).
     pub(crate) vectors: Vec<f32>,
     pub(crate) norms: Vec<f32>,
+    /// Codes and their norms when the loader encodes (a codes-only index), else empty.
+    pub(crate) codes: Vec<u8>,
+    pub(crate) code_norms: Vec<f32>,
     pub(crate) metadata: Vec<Option<Meta>>,
     pub(crate) contents: Vec<Option<Arc<Contents>>>,
     pub(crate) lists: Vec<Option<ListId>>,
@@ -150,6 +159,17 @@ impl Items {
     /// slot's vector; from then on upserts and removes leave them to it.
     pub(crate) fn release_vectors(&mut self) {
         (self.vectors, self.norms, self.released) = (Vec::new(), Vec::new(), true);
+        (self.codes, self.code_norms) = (Vec::new(), Vec::new());
+    }
+
+    /// Whether a load encoded the items (codes, no vectors: see [`Items::take_codes`]).
+    pub(crate) fn has_codes(&self) -> bool {
+        !self.code_norms.is_empty()
+    }
+
+    /// The codes and code norms a load encoded, moved out for the lists.
+    pub(crate) fn take_codes(&mut self) -> (Vec<u8>, Vec<f32>) {
+        (std::mem::take(&mut self.codes), std::mem::take(&mut self.code_norms))
     }
 
     pub(crate) fn metadata(&self, slot: Slot) -> Option<&Meta> {
@@ -200,13 +220,14 @@ impl Items {
     pub(crate) fn append(&mut self, cols: Columns) -> Result<(), DuplicateId> {
         assert!(!self.released, "append is for loading, before the lists hold the vectors");
         let n = cols.ids.len();
-        debug_assert_eq!(cols.vectors.len(), n * self.dim);
+        debug_assert!(cols.vectors.len() == n * self.dim || cols.code_norms.len() == n);
         if !self.ids.is_empty() {
             return self.append_all(vec![cols]);
         }
-        let Columns { ids, vectors, norms, metadata, contents, lists, stored, segments } = cols;
+        let Columns { ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments } = cols;
         self.ids.append(ids)?;
         (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
+        (self.codes, self.code_norms) = (codes, code_norms);
         (self.contents, self.lists, self.stored, self.segments) = (contents, lists, stored, segments);
         Ok(())
     }
@@ -218,14 +239,18 @@ impl Items {
         let n = parts.iter().map(|p| p.ids.len()).sum();
         let mut ids = IdList::with_capacity(n, parts.iter().map(|p| p.ids.bytes()).sum());
         let mut rest = Vec::with_capacity(parts.len());
-        for Columns { ids: part_ids, vectors, norms, metadata, contents, lists, stored, segments } in parts {
+        for Columns { ids: part_ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments } in
+            parts
+        {
             ids.extend(part_ids);
-            rest.push((vectors, norms, metadata, contents, lists, stored, segments));
+            rest.push((vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments));
         }
         self.ids.append(ids)?;
-        for (vectors, norms, metadata, contents, lists, stored, segments) in rest {
+        for (vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments) in rest {
             self.vectors.extend_from_slice(&vectors);
             self.norms.extend(norms);
+            self.codes.extend_from_slice(&codes);
+            self.code_norms.extend(code_norms);
             self.metadata.extend(metadata);
             self.contents.extend(contents);
             self.lists.extend(lists);
@@ -313,7 +338,12 @@ impl Items {
         let (slot, moved_from) = self.ids.remove(id)?;
         let s = slot.index();
         let last = self.lists.len() - 1;
-        if !self.released {
+        if !self.released && self.has_codes() {
+            let size = self.codes.len() / self.code_norms.len();
+            self.codes.copy_within(last * size..(last + 1) * size, s * size);
+            self.codes.truncate(last * size);
+            self.code_norms.swap_remove(s);
+        } else if !self.released {
             if s != last {
                 self.vectors.copy_within(last * self.dim..(last + 1) * self.dim, s * self.dim);
             }
@@ -396,6 +426,8 @@ mod tests {
             ids: ids.iter().copied().collect(),
             vectors: ids.iter().flat_map(|_| [3.0, 4.0]).collect(),
             norms: vec![5.0; ids.len()],
+            codes: Vec::new(),
+            code_norms: Vec::new(),
             metadata: vec![None; ids.len()],
             contents: vec![None; ids.len()],
             lists: vec![None; ids.len()],

@@ -272,9 +272,8 @@ impl Index {
             None => vault.resume_unknown_count(),
         }
         let dim = config.dimension.unwrap_or(0);
-        let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary };
-        let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
-        let mut state = State::new(items, config.text.as_ref(), &config.unindexed, Some(&shared.pool));
+        // The lists first: a codes-only index encodes its records as they are read.
+        let mut ivf = None;
         if let Some(blob) = store.get(&storage_name, crate::format::keys::CENTROIDS_KEY)? {
             let (centroids, codec) = open_centroids(&blob, &vault, name, dim)?;
             let coded = codec.as_ref().map_or(IndexType::IvfFlat, |c| c.index_type());
@@ -295,7 +294,17 @@ impl Index {
                     "index '{name}' is damaged: it keeps codes only but has no code book"
                 )));
             }
-            state.rebuild_ivf(config.metric, Ivf::new(dim, centroids, codec, config.resident), &shared.pool);
+            ivf = Some(Ivf::new(dim, centroids, codec, config.resident));
+        }
+        let encoder = ivf
+            .as_ref()
+            .filter(|ivf| !ivf.lists.holds_vectors())
+            .map(|ivf| load::Encoder { ivf, metric: config.metric });
+        let source = load::Source { store, vault: &vault, index_name: name, dim, summary: &summary, encoder };
+        let load::Loaded { items, tombstones, segments } = load::load_records(shared, &source)?;
+        let mut state = State::new(items, config.text.as_ref(), &config.unindexed, Some(&shared.pool));
+        if let Some(ivf) = ivf {
+            state.rebuild_ivf(config.metric, ivf, &shared.pool);
         }
         let ledger = Ledger { summary, tombstones, segments };
         Ok(Opened { config, vault, state, ledger })

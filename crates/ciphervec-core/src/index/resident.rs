@@ -214,8 +214,14 @@ impl Index {
         let vault = self.vault();
         let summary = self.lock_ledger()?.summary;
         let dim = state.items.dim();
-        let source =
-            Source { store: &*self.shared.store, vault: &vault, index_name: self.name(), dim, summary: &summary };
+        let source = Source {
+            store: &*self.shared.store,
+            vault: &vault,
+            index_name: self.name(),
+            dim,
+            summary: &summary,
+            encoder: None,
+        };
         let loaded = load::load_records(&self.shared, &source)?.items;
         let n = state.items.len();
         if loaded.len() != n {

@@ -265,7 +265,19 @@ impl State {
 
     /// After a load: rebuilds lists from the list ids stored in the records, placing any
     /// record without a valid list by its nearest centroid.
+    /// A load that encoded every record (a codes-only index, `load::Encoder`) placed each
+    /// in a valid list already; its codes move into the lists.
     pub(crate) fn rebuild_ivf(&mut self, metric: Metric, ivf: Ivf, pool: &rayon::ThreadPool) {
+        let mut ivf = ivf;
+        if self.items.has_codes() {
+            let lists: Vec<ListId> =
+                (0..self.items.len()).map(|s| self.items.list(Slot::at(s)).expect("the loader placed it")).collect();
+            let (codes, code_norms) = self.items.take_codes();
+            ivf.lists.fill_codes(&lists, &codes, &code_norms, pool);
+            drop((codes, code_norms));
+            self.swap_ivf(ivf, &lists);
+            return;
+        }
         let n_lists = ivf.n_lists();
         let lists: Vec<ListId> = (0..self.items.len())
             .map(|s| match self.items.list(Slot::at(s)) {
@@ -273,7 +285,6 @@ impl State {
                 _ => ivf.quantizer.nearest(&placement(metric, self.items.vector(Slot::at(s)))),
             })
             .collect();
-        let mut ivf = ivf;
         self.fill_ivf(&mut ivf, &FullVectors::Held(self), &lists, pool);
         self.swap_ivf(ivf, &lists);
     }

@@ -89,6 +89,12 @@ impl InvertedLists {
         self.bases.as_ref().map(|b| &b[l.index() * self.dim..(l.index() + 1) * self.dim])
     }
 
+    /// Appends the code `v` has in list `l` (coded lists only); returns the norm of the
+    /// vector the code decodes to. For a loader that encodes records as it reads them.
+    pub(crate) fn encode_in(&self, l: ListId, v: &[f32], out: &mut Vec<u8>) -> f32 {
+        self.codec.as_ref().expect("coded lists").encode(v, self.base(l), out)
+    }
+
     /// `q · centroid` of list `l` for a residual codec, else 0: what a code scanner adds.
     fn base_dot(&self, l: ListId, q: &Query) -> f32 {
         self.base(l).map_or(0.0, |b| kernels::dot(q.vector, b))
@@ -126,28 +132,8 @@ impl InvertedLists {
     /// each list allocated at its exact size and the lists copied in parallel on `pool`.
     /// `norms` are not read by codes-only lists.
     pub(crate) fn fill(&mut self, lists: &[ListId], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
-        assert!(self.loc.is_empty(), "fill needs empty lists");
         let dim = self.dim;
-        let mut sizes = vec![0u32; self.lists.len()];
-        self.loc = lists
-            .iter()
-            .map(|&list| {
-                let pos = sizes[list.index()];
-                sizes[list.index()] += 1;
-                Some(Place { list, pos })
-            })
-            .collect();
-        // Slots grouped by list, in slot order within each (a counting sort).
-        let mut starts: Vec<usize> = Vec::with_capacity(sizes.len() + 1);
-        starts.push(0);
-        for &n in &sizes {
-            starts.push(starts.last().unwrap() + n as usize);
-        }
-        let mut order = vec![Slot(0); lists.len()];
-        for (slot, place) in self.loc.iter().enumerate() {
-            let Place { list, pos } = place.expect("every slot was placed");
-            order[starts[list.index()] + pos as usize] = Slot::at(slot);
-        }
+        let (order, starts) = self.place_all(lists);
         let codec = self.codec.as_ref();
         let code_size = codec.map_or(0, |c| c.code_size(dim));
         let keep_vectors = !self.codes_only;
@@ -174,6 +160,59 @@ impl InvertedLists {
                 }
             })
         });
+    }
+
+    /// [`InvertedLists::fill`] of codes-only lists from codes already computed (a load that
+    /// encoded each record as it decrypted it): slot `s`'s code is row `s` of `codes`, the
+    /// norm of the vector it decodes to `code_norms[s]`.
+    pub(crate) fn fill_codes(&mut self, lists: &[ListId], codes: &[u8], code_norms: &[f32], pool: &rayon::ThreadPool) {
+        assert!(self.codes_only, "lists that hold vectors are filled from the vectors");
+        let size = self.codec.as_ref().expect("coded lists").code_size(self.dim);
+        assert_eq!((codes.len(), code_norms.len()), (lists.len() * size, lists.len()));
+        let (order, starts) = self.place_all(lists);
+        pool.install(|| {
+            self.lists.par_iter_mut().enumerate().for_each(|(l, list)| {
+                let slots = &order[starts[l]..starts[l + 1]];
+                let mut own = Vec::with_capacity(slots.len() * size);
+                for &s in slots {
+                    own.extend_from_slice(&codes[s.index() * size..(s.index() + 1) * size]);
+                }
+                *list = List {
+                    slots: slots.to_vec(),
+                    codes: own,
+                    code_norms: slots.iter().map(|&s| code_norms[s.index()]).collect(),
+                    ..List::default()
+                };
+            })
+        });
+    }
+
+    /// Places every slot `s` in list `lists[s]` (in slot order within each list, in `loc`)
+    /// and returns the slots grouped by list with each list's start in that order (and the
+    /// end at the last position).
+    fn place_all(&mut self, lists: &[ListId]) -> (Vec<Slot>, Vec<usize>) {
+        assert!(self.loc.is_empty(), "fill needs empty lists");
+        let mut sizes = vec![0u32; self.lists.len()];
+        self.loc = lists
+            .iter()
+            .map(|&list| {
+                let pos = sizes[list.index()];
+                sizes[list.index()] += 1;
+                Some(Place { list, pos })
+            })
+            .collect();
+        // Slots grouped by list, in slot order within each (a counting sort).
+        let mut starts: Vec<usize> = Vec::with_capacity(sizes.len() + 1);
+        starts.push(0);
+        for &n in &sizes {
+            starts.push(starts.last().unwrap() + n as usize);
+        }
+        let mut order = vec![Slot(0); lists.len()];
+        for (slot, place) in self.loc.iter().enumerate() {
+            let Place { list, pos } = place.expect("every slot was placed");
+            order[starts[list.index()] + pos as usize] = Slot::at(slot);
+        }
+        (order, starts)
     }
 
     fn place(&self, slot: Slot) -> Option<Place> {
