@@ -162,6 +162,12 @@ impl Items {
         (self.codes, self.code_norms) = (Vec::new(), Vec::new());
     }
 
+    /// The vectors and norms, moved out for the lists (which then hold them: the caller
+    /// releases them here, see [`Items::release_vectors`]).
+    pub(crate) fn take_vectors(&mut self) -> (Vec<f32>, Vec<f32>) {
+        (std::mem::take(&mut self.vectors), std::mem::take(&mut self.norms))
+    }
+
     /// Whether a load encoded the items (codes, no vectors: see [`Items::take_codes`]).
     pub(crate) fn has_codes(&self) -> bool {
         !self.code_norms.is_empty()

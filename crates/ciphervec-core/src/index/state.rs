@@ -285,7 +285,10 @@ impl State {
                 _ => ivf.quantizer.nearest(&placement(metric, self.items.vector(Slot::at(s)))),
             })
             .collect();
-        self.fill_ivf(&mut ivf, &FullVectors::Held(self), &lists, pool);
+        // The working set's column becomes the lists' arena (reordered in place).
+        let (vectors, norms) = self.items.take_vectors();
+        ivf.lists.fill_from_column(&lists, vectors, &norms, pool);
+        drop(norms);
         self.swap_ivf(ivf, &lists);
     }
 }

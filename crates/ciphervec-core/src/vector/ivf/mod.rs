@@ -118,7 +118,7 @@ impl Ivf {
                     let scanner = self.lists.code_scanner(l, metric, q, prepared);
                     scan_into(&scanner, slot_of, accept, &mut top, scratch)
                 }
-                _ => scan_into(&list.scanner(metric, q), slot_of, accept, &mut top, scratch),
+                _ => scan_into(&self.lists.scanner(l, metric, q), slot_of, accept, &mut top, scratch),
             }
         }
         if rerank == 1 && (codec.is_none() || !self.lists.holds_vectors()) {
@@ -170,7 +170,7 @@ mod tests {
         for (s, &l) in lists.iter().enumerate() {
             by_insert.lists.insert(Slot::at(s), l, &vectors[s * dim..(s + 1) * dim], norms[s]);
         }
-        let mut filled = Ivf::new(dim, centroids, None, Resident::Vectors);
+        let mut filled = Ivf::new(dim, centroids.clone(), None, Resident::Vectors);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         filled.lists.fill(&lists, &vectors, &norms, &pool);
         assert_eq!(filled.lists.sizes(), vec![143, 286, 0, 143, 428]);
@@ -188,6 +188,41 @@ mod tests {
             filled.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, 1, None),
             by_insert.search(Metric::SquaredEuclidean, &q, &vectors[..dim], 5, 10, 1, None)
         );
+        // A fill that takes the column (and reorders it in place into the arena) builds the
+        // same lists; so do both after writes that move lists out of their arena room.
+        let mut from_column = Ivf::new(dim, centroids.clone(), None, Resident::Vectors);
+        from_column.lists.fill_from_column(&lists, vectors.clone(), &norms, &pool);
+        assert!(from_column.lists.is_exactly_sized());
+        let same = |a: &Ivf, b: &Ivf, live: &[usize]| {
+            for &s in live {
+                assert_eq!(a.vector(Slot::at(s)), b.vector(Slot::at(s)), "slot {s}");
+                assert_eq!(a.lists.norm(Slot::at(s)), b.lists.norm(Slot::at(s)));
+            }
+            for l in 0..5 {
+                assert_eq!(a.lists.list(ListId::new(l)).slots, b.lists.list(ListId::new(l)).slots, "list {l}");
+            }
+            let q = Query::new(&vectors[dim..2 * dim]);
+            assert_eq!(
+                a.search(Metric::SquaredEuclidean, &q, q.vector, 5, 50, 1, None),
+                b.search(Metric::SquaredEuclidean, &q, q.vector, 5, 50, 1, None)
+            );
+        };
+        same(&from_column, &by_insert, &(0..n).collect::<Vec<_>>());
+        // Removes (within the arena rows), then inserts: into freed room first, then past it.
+        let extra: Vec<f32> = (0..300 * dim).map(|i| (i as f32 * 0.11).cos()).collect();
+        for ivf in [&mut by_insert, &mut filled, &mut from_column] {
+            for s in (0..n).step_by(3) {
+                ivf.lists.remove(Slot::at(s));
+            }
+            for k in 0..300 {
+                let l = ListId::new([0, 1, 3, 4, 4][k % 5]);
+                ivf.lists.insert(Slot::at(n + k), l, &extra[k * dim..(k + 1) * dim], k as f32);
+            }
+        }
+        let live: Vec<usize> = (0..n + 300).filter(|s| *s >= n || s % 3 != 0).collect();
+        same(&filled, &by_insert, &live);
+        same(&from_column, &by_insert, &live);
+        assert!(!from_column.lists.is_exactly_sized(), "lists that outgrew the arena grow by doubling");
     }
 
     #[test]
