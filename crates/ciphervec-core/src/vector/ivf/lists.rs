@@ -158,9 +158,9 @@ impl InvertedLists {
     }
 
     /// Fills empty lists with every slot `s` of a working set into list `lists[s]`, in slot
-    /// order within each list (the lists one [`InvertedLists::insert`] per slot would build),
-    /// each list allocated at its exact size and the lists copied in parallel on `pool`.
-    /// `norms` are not read by codes-only lists.
+    /// order within each list (the lists one [`InvertedLists::insert`] per slot would build):
+    /// the vectors copied into one arena of exactly their size, the other columns per list at
+    /// their exact size, in parallel on `pool`. `norms` are not read by codes-only lists.
     pub(crate) fn fill(&mut self, lists: &[ListId], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
         let dim = self.dim;
         let (order, starts) = self.place_all(lists);
@@ -194,7 +194,7 @@ impl InvertedLists {
         let dim = self.dim;
         let (order, starts) = self.place_all(lists);
         // Row `to` takes the row of slot `order[to]`: follow each cycle of the permutation,
-        // one row in hand (a bit per row says which are in place).
+        // one row in hand (a flag per row says which are in place).
         let mut done = vec![false; order.len()];
         let mut hand = vec![0f32; dim];
         for first in 0..order.len() {
