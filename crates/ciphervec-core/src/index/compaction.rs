@@ -314,4 +314,85 @@ mod tests {
         let reopened = Client::new(store, 2).unwrap().load_index("r", &[6; 32]).unwrap();
         assert_eq!(reopened.count().unwrap(), 41);
     }
+
+    /// A store whose next whole-index write (a compaction's) waits until `release` is sent,
+    /// after telling `reached`.
+    struct Paused {
+        inner: MemoryStorage,
+        armed: AtomicBool,
+        reached: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+        release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl Storage for Paused {
+        fn get(&self, space: &str, key: &[u8]) -> crate::Result<Option<Vec<u8>>> {
+            self.inner.get(space, key)
+        }
+        fn write(&self, space: &str, changes: Vec<Change>) -> crate::Result<()> {
+            self.inner.write(space, changes)
+        }
+        fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> crate::Result<()> {
+            if self.armed.swap(false, Ordering::SeqCst) {
+                self.reached.lock().unwrap().take().unwrap().send(()).unwrap();
+                self.release.lock().unwrap().take().unwrap().recv().unwrap();
+            }
+            self.inner.write_clearing(space, cleared, changes)
+        }
+        fn scan_range_batches(
+            &self,
+            space: &str,
+            start: &[u8],
+            end: Option<&[u8]>,
+            batch_bytes: usize,
+            sink: &mut dyn FnMut(EntryBatch) -> crate::Result<()>,
+        ) -> crate::Result<()> {
+            self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
+        }
+        fn spaces(&self) -> crate::Result<Vec<String>> {
+            self.inner.spaces()
+        }
+        fn drop_space(&self, space: &str) -> crate::Result<()> {
+            self.inner.drop_space(space)
+        }
+        fn export(
+            &self,
+            batch_bytes: usize,
+            sink: &mut dyn FnMut(&str, EntryBatch) -> crate::Result<()>,
+        ) -> crate::Result<()> {
+            self.inner.export(batch_bytes, sink)
+        }
+    }
+
+    /// Closing the client while a compaction is writing empties the working set; the
+    /// compaction then fails with ERR_CLOSED instead of installing itself into the emptied
+    /// state (it panicked on the segment column: index out of bounds), and what it wrote
+    /// reads back.
+    #[test]
+    fn a_compaction_that_outlives_its_client_fails_closed_and_its_write_stands() {
+        let (reached_tx, reached) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let store = Arc::new(Paused {
+            inner: MemoryStorage::new(),
+            armed: AtomicBool::new(false),
+            reached: std::sync::Mutex::new(Some(reached_tx)),
+            release: std::sync::Mutex::new(Some(release_rx)),
+        });
+        let client = Client::new(store.clone(), 2).unwrap();
+        let index = client.create_index("c", &[8; 32], None, Metric::Euclidean).unwrap();
+        index.upsert(items(0, 300)).unwrap();
+        store.armed.store(true, Ordering::SeqCst);
+        let compacting = {
+            let index = index.clone();
+            std::thread::spawn(move || index.compact())
+        };
+        reached.recv().unwrap();
+        client.close();
+        release.send(()).unwrap();
+        let err = compacting.join().expect("no panic").unwrap_err();
+        assert_eq!(err.code(), "ERR_CLOSED");
+        let reopened = Client::new(store, 2).unwrap().load_index("c", &[8; 32]).unwrap();
+        assert_eq!(reopened.count().unwrap(), 300);
+        let got = reopened.get(&["id-299".to_string()], Include::GET_DEFAULT).unwrap();
+        assert_eq!(got[0].vector.as_deref(), Some(&[299.0, 1.0][..]));
+    }
 }

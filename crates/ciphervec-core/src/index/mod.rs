@@ -410,9 +410,15 @@ impl Index {
         self.state.read().map_err(|e| self.poisoned(e))
     }
 
-    /// The state for writing; stats are refreshed when the returned guard is dropped.
+    /// The state for writing, once the index is (still) open; stats are refreshed when the
+    /// returned guard is dropped. Checked after the lock is taken: closing marks the index
+    /// closed first and then empties the state under this lock, so work that ran while the
+    /// client was being closed (a background compaction, a training) fails with
+    /// `ERR_CLOSED` instead of installing itself into the emptied state (which had panicked).
     fn write_state(&self) -> Result<StateWriter<'_>> {
-        Ok(StateWriter { guard: self.state.write().map_err(|e| self.poisoned(e))?, stats: &self.stats })
+        let guard = self.state.write().map_err(|e| self.poisoned(e))?;
+        self.check_open()?;
+        Ok(StateWriter { guard, stats: &self.stats })
     }
 
     /// The writer lock, once the index is (still) open. In a shared store it also holds the
@@ -495,7 +501,7 @@ impl Index {
             None => self.shared.store.drop_space(&self.storage_name)?,
         }
         self.close();
-        *self.write_state()? = State::new(Items::new(0), None, &[], None);
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::new(Items::new(0), None, &[], None);
         // The index is gone: an entry left behind (this write failed) names no index and is
         // never listed, since listing checks each entry's header.
         if let Some(catalog) = &self.shared.catalog {
