@@ -843,6 +843,7 @@ module.exports.DistanceMetric = nativeBinding.DistanceMetric
 module.exports.IncludeField = nativeBinding.IncludeField
 module.exports.IndexType = nativeBinding.IndexType
 module.exports.isCiphervecError = nativeBinding.isCiphervecError
+module.exports.QueryLayout = nativeBinding.QueryLayout
 module.exports.Resident = nativeBinding.Resident
 module.exports.StorageKind = nativeBinding.StorageKind
 module.exports.TrainAlgorithm = nativeBinding.TrainAlgorithm

@@ -295,6 +295,11 @@ describe('no input form holds the event loop', { skip: noSchedstat }, () => {
     ['upsert items with number[] vectors and metadata', (i) => i.upsert({ items: numberItems }), 20],
     ['upsert items with Float32Array vectors and metadata', (i) => i.upsert({ items: float32Items }), 20],
     ['queryBatch of 10k number[] queries (100k results)', (i) => i.queryBatch({ vectors: queries, topK: 10, nProbes: 1 }), 10],
+    [
+      'queryBatch of 10k queries in columns, with metadata and vectors (100k results)',
+      (i) => i.queryBatch({ vectors: queries, topK: 10, nProbes: 1, layout: 'columns', include: ['distance', 'metadata', 'vector'] }),
+      10,
+    ],
     ['get 100k ids with vectors and metadata', (i) => i.get({ ids }), 10],
     ['listIds of 100k items', (i) => i.listIds(), 1],
     ['delete 100k ids', (i) => i.delete({ ids }), 1],

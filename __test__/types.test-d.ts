@@ -159,6 +159,33 @@ async function results(): Promise<void> {
   void [d, v, d2, m, bv, bd, gv, gv2, d3, plain, mid, mm, rv, rm, nv]
 }
 
+// ---- queryBatch in columns ----
+
+async function columnResults(): Promise<void> {
+  const cols = await index.queryBatch({ vectors: [[1, 2, 3]], layout: 'columns' })
+  const offsets: Uint32Array = cols.offsets
+  const ids: string[] = cols.ids
+  const distances: Float32Array = cols.distances // present by default
+  // @ts-expect-error metadata was not asked for
+  const m: Array<Metadata | null> = cols.metadata
+  const rich = await index.queryBatch({ vectors: [[1, 2, 3]], layout: 'columns', include: ['metadata', 'vector'] })
+  const rm: Array<Metadata | null> = rich.metadata
+  const rv: Float32Array = rich.vectors
+  // @ts-expect-error distance was not asked for
+  const rd: Float32Array = rich.distances
+  // @ts-expect-error a columns result is no array of lists
+  const notRows: QueryResultItem[][] = cols
+  const rows: QueryResultItem[][] = await index.queryBatch({ vectors: [[1, 2, 3]], layout: 'rows' })
+  // @ts-expect-error a typo in the layout does not compile
+  void index.queryBatch({ vectors: [[1, 2, 3]], layout: 'column' })
+  // A layout the compiler does not know gives either shape.
+  const layout = Math.random() > 0.5 ? ('rows' as const) : ('columns' as const)
+  const either = await index.queryBatch({ vectors: [[1, 2, 3]], layout })
+  // @ts-expect-error it may be columns
+  const notSure: QueryResultItem[][] = either
+  void [offsets, ids, distances, m, rm, rv, rd, notRows, rows, notSure]
+}
+
 // ---- other option values ----
 
 const ids = ['a', 'b'] as const

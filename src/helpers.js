@@ -295,6 +295,43 @@
     return out
   }
 
+  // The text columns of a `layout: 'columns'` queryBatch while they fill.
+  function newColumns(hasMetadata, hasContents) {
+    return { ids: [], metadata: hasMetadata ? [] : null, contents: hasContents ? [] : null }
+  }
+
+  // One slice (results start..end) of text columns appended to `into` (see newColumns);
+  // a result without metadata or contents holds null there, so every column stays aligned.
+  function appendColumns(c, start, end, into) {
+    const ids = JSON.parse(c.ids)
+    for (let k = 0; k < ids.length; k++) into.ids.push(ids[k])
+    if (into.metadata !== null) {
+      const metadata = JSON.parse(c.metadata)
+      for (let k = 0; k < metadata.length; k++) into.metadata.push(metadata[k])
+    }
+    if (into.contents !== null) {
+      const texts = JSON.parse(c.texts)
+      const bytes = new Map()
+      if (c.bytes !== null) for (let i = 0; i < c.bytes.length; i += 2) bytes.set(c.bytes[i], c.bytes[i + 1])
+      for (let i = start; i < end; i++) {
+        const text = texts[i - start]
+        into.contents.push(text !== null ? text : bytes.has(i) ? bytes.get(i) : null)
+      }
+    }
+  }
+
+  // The QueryColumns object: the filled text columns and the typed arrays (null: not asked
+  // for), in a fixed order.
+  function finishColumns(into, offsets, distances, scores, vectors) {
+    const out = { offsets, ids: into.ids }
+    if (distances !== null) out.distances = distances
+    if (scores !== null) out.scores = scores
+    if (into.metadata !== null) out.metadata = into.metadata
+    if (into.contents !== null) out.contents = into.contents
+    if (vectors !== null) out.vectors = vectors
+    return out
+  }
+
   // JSON.parse of a string array slice appended to `into` (ids of listIds and queryMetadata).
   function appendParsed(text, into, asObjects) {
     const values = JSON.parse(text)
@@ -314,6 +351,9 @@
     firstItemLength,
     buildItems,
     split,
+    newColumns,
+    appendColumns,
+    finishColumns,
     appendParsed,
   }
 })()

@@ -20,8 +20,8 @@ use crate::staged::{self, Failure};
 use crate::task;
 use crate::types::{
     Consistency, DeleteOptions, DeleteResult, DistanceMetric, GetOptions, GetResultItem, IndexStats, IterateOptions,
-    MetadataMatch, QueryBatchOptions, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions, TrainOptions,
-    TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
+    MetadataMatch, QueryBatchOptions, QueryLayout, QueryMetadataOptions, QueryOptions, QueryResultItem, ReadOptions,
+    TrainOptions, TrainResult, TrainingProgress, TrainingState, UpsertOptions, UpsertResult,
 };
 
 /// An open encrypted index. Every data method returns a Promise and runs off the JS thread.
@@ -175,11 +175,12 @@ impl EncryptedIndex {
     }
 
     /// One result list per query vector, computed in parallel. The vectors are copied (a
-    /// slice per event-loop turn) before the queries start.
+    /// slice per event-loop turn) before the queries start. With `layout: 'columns'` the lists
+    /// come as one `QueryColumns` object instead.
     #[napi(
-        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance']",
-        ts_args_type = "options: QueryBatchOptions & { include?: I }",
-        ts_return_type = "Promise<Array<Array<QueryResult<I>>>>"
+        ts_generic_types = "const I extends ReadonlyArray<IncludeField> = ['distance'], L extends QueryLayout = 'rows'",
+        ts_args_type = "options: QueryBatchOptions & { include?: I; layout?: L }",
+        ts_return_type = "Promise<[L] extends ['rows'] ? Array<Array<QueryResult<I>>> : [L] extends ['columns'] ? QueryColumns<I> : Array<Array<QueryResult<I>>> | QueryColumns<I>>"
     )]
     pub fn query_batch<'env>(
         &self,
@@ -211,6 +212,7 @@ impl EncryptedIndex {
                 rrf_k: options.rrf_k.unwrap_or(defaults.rrf_k),
             };
             let (texts, text_fields) = (options.texts, options.text_fields);
+            let columns = options.layout == Some(QueryLayout::Columns);
             let abort = Abort::on(env, options.signal.as_ref(), "queryBatch")?;
             let then = input::rows_then(move |env, rows: RowsInput| {
                 let work = move |abort: &AtomicBool| {
@@ -221,13 +223,20 @@ impl EncryptedIndex {
                     let search = Search { k: top_k, n_probes, rerank, filter: filter.as_ref(), include };
                     let Some(texts) = &texts else {
                         let lists = index.query_batch_unless(&rows.rows(), &search, abort)?;
-                        return Ok(output::Items::of_lists(&lists, include));
+                        return Ok(output::Items::of_lists(lists, include));
                     };
                     let lists =
                         index.hybrid_query_batch(&rows.rows(), texts, text_fields.as_deref(), fusion, &search)?;
-                    Ok(output::Items::scored_lists(&lists, include))
+                    Ok(output::Items::scored_lists(lists, include))
                 };
-                Ok(task::spawn_abortable(env, abort, work, |env, items| items.into_js(env))?.to_unknown())
+                let promise = task::spawn_abortable(env, abort, work, move |env, items| {
+                    if columns {
+                        items.into_js_columns(env)
+                    } else {
+                        items.into_js(env)
+                    }
+                })?;
+                Ok(promise.to_unknown())
             });
             input::rows(env, &options.vectors, self.inner.dimension().unwrap_or(0), then)
         })();

@@ -101,6 +101,7 @@ impl Names for QueryBatchOptions<'_> {
         "textFields",
         "alpha",
         "rrfK",
+        "layout",
     ];
 }
 

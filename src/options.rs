@@ -127,6 +127,7 @@ fn choices(enum_name: &str) -> Option<&'static str> {
         "StorageKind" => "'memory', 'disk', 'postgres'",
         "Consistency" => "'eventual', 'strong'",
         "IncludeField" => "'distance', 'metadata', 'contents', 'vector'",
+        "QueryLayout" => "'rows', 'columns'",
         _ => return None,
     })
 }

@@ -96,27 +96,28 @@ impl Items {
     }
 
     /// [`Items::of_lists`] of scored results (a hybrid query batch).
-    pub fn scored_lists(lists: &[Vec<(ItemView, f64)>], include: Include) -> Items {
-        let views: Vec<Vec<ItemView>> = lists.iter().map(|l| l.iter().map(|(v, _)| v.clone()).collect()).collect();
-        let mut items = Items::of_lists(&views, include);
-        items.scores = Some(lists.iter().flatten().map(|(_, s)| *s).collect());
+    pub fn scored_lists(lists: Vec<Vec<(ItemView, f64)>>, include: Include) -> Items {
+        let scores = lists.iter().flatten().map(|(_, s)| *s).collect();
+        let views = lists.into_iter().map(|l| l.into_iter().map(|(v, _)| v).collect()).collect();
+        let mut items = Items::of_lists(views, include);
+        items.scores = Some(scores);
         items
     }
 
-    /// The columns of one result list per query, built into one array of arrays.
-    pub fn of_lists(lists: &[Vec<ItemView>], include: Include) -> Items {
-        let flat: Vec<ItemView> = lists.iter().flatten().cloned().collect();
-        let mut items = Items::of(&flat, include);
+    /// The columns of one result list per query, built into one array of arrays (or, by
+    /// [`Items::into_js_columns`], into one object of columns).
+    pub fn of_lists(lists: Vec<Vec<ItemView>>, include: Include) -> Items {
         let mut end = 0u32;
-        items.list_ends = Some(
-            lists
-                .iter()
-                .map(|l| {
-                    end += l.len() as u32;
-                    end
-                })
-                .collect(),
-        );
+        let ends = lists
+            .iter()
+            .map(|l| {
+                end += l.len() as u32;
+                end
+            })
+            .collect();
+        let flat: Vec<ItemView> = lists.into_iter().flatten().collect();
+        let mut items = Items::of(&flat, include);
+        items.list_ends = Some(ends);
         items
     }
 
@@ -124,6 +125,77 @@ impl Items {
     pub fn into_js(self, env: &Env) -> napi::Result<Unknown<'_>> {
         let into = env.create_array(0)?;
         staged::run(env, ItemsPump { items: self, next: 0 }, &[into.to_unknown()])
+    }
+
+    /// Builds a `QueryColumns` object of the lists (or a promise of it): the text columns a
+    /// slice per macrotask as [`Items::into_js`] does, the numbers as one typed array each.
+    pub fn into_js_columns(self, env: &Env) -> napi::Result<Unknown<'_>> {
+        let into =
+            helpers::call(env, "newColumns", &[js(env, self.metadata.is_some())?, js(env, self.texts.is_some())?])?;
+        staged::run(env, ColumnsPump { items: self, next: 0 }, &[into])
+    }
+}
+
+/// One slice's text columns as the object the JS helpers read (`buildItems`, `appendColumns`).
+fn slice_object<'env>(env: &'env Env, items: &mut Items, slice: usize) -> napi::Result<Object<'env>> {
+    let mut c = Object::new(env)?;
+    c.set_named_property("ids", std::mem::take(&mut items.ids[slice]))?;
+    let text = |v: &mut Option<Vec<String>>| v.as_mut().map(|s| std::mem::take(&mut s[slice]));
+    c.set_named_property("metadata", text(&mut items.metadata))?;
+    c.set_named_property("texts", text(&mut items.texts))?;
+    let bytes = std::mem::take(&mut items.bytes[slice]);
+    if bytes.is_empty() {
+        c.set_named_property("bytes", Null)?;
+    } else {
+        let mut pairs = env.create_array(0)?;
+        for (at, b) in bytes {
+            pairs.insert(at as f64)?;
+            pairs.insert(Buffer::from(b))?;
+        }
+        c.set_named_property("bytes", pairs)?;
+    }
+    Ok(c)
+}
+
+struct ColumnsPump {
+    items: Items,
+    next: usize,
+}
+
+impl Pump for ColumnsPump {
+    fn step<'env>(&mut self, env: &'env Env, args: &[Unknown<'env>]) -> StepResult<'env> {
+        let items = &mut self.items;
+        let (start, end) = (self.next, items.n.min(self.next + items.per_slice));
+        if start < end {
+            let c = slice_object(env, items, start / items.per_slice)?;
+            helpers::call(
+                env,
+                "appendColumns",
+                &[c.raw(), js(env, start as f64)?, js(env, end as f64)?, args[0].raw()],
+            )?;
+            self.next = end;
+            if self.next < items.n {
+                return Ok(None);
+            }
+        }
+        // The numbers: one copy each into JS memory, 4 (or 8) bytes a result.
+        let mut offsets = Vec::with_capacity(items.list_ends.as_ref().map_or(0, Vec::len) + 1);
+        offsets.push(0);
+        offsets.extend(items.list_ends.take().unwrap_or_default());
+        let distances = match &items.distances {
+            Some(d) => js(env, Float32Array::new(d.iter().map(|&x| x as f32).collect()))?,
+            None => js(env, Null)?,
+        };
+        let scores = match items.scores.take() {
+            Some(s) => js(env, Float64Array::new(s))?,
+            None => js(env, Null)?,
+        };
+        let vectors = match items.vectors.take() {
+            Some(v) => js(env, Float32Array::new(v))?,
+            None => js(env, Null)?,
+        };
+        let offsets = js(env, Uint32Array::new(offsets))?;
+        Ok(Some(helpers::call(env, "finishColumns", &[args[0].raw(), offsets, distances, scores, vectors])?))
     }
 }
 
@@ -142,8 +214,7 @@ impl Pump for ItemsPump {
         let (start, end) = (self.next, items.n.min(self.next + items.per_slice));
         if start < end {
             let slice = start / items.per_slice;
-            let mut c = Object::new(env)?;
-            c.set_named_property("ids", std::mem::take(&mut items.ids[slice]))?;
+            let mut c = slice_object(env, items, slice)?;
             // This slice's numbers only, copied into JS memory: one external buffer of every
             // vector made V8 account tens of MB at once and collect the caller's whole heap.
             match &items.distances {
@@ -161,20 +232,6 @@ impl Pump for ItemsPump {
                 None => c.set_named_property("vectors", Null)?,
             }
             c.set_named_property("dim", items.dim as f64)?;
-            let text = |v: &mut Option<Vec<String>>| v.as_mut().map(|s| std::mem::take(&mut s[slice]));
-            c.set_named_property("metadata", text(&mut items.metadata))?;
-            c.set_named_property("texts", text(&mut items.texts))?;
-            let bytes = std::mem::take(&mut items.bytes[slice]);
-            if bytes.is_empty() {
-                c.set_named_property("bytes", Null)?;
-            } else {
-                let mut pairs = env.create_array(0)?;
-                for (at, b) in bytes {
-                    pairs.insert(at as f64)?;
-                    pairs.insert(Buffer::from(b))?;
-                }
-                c.set_named_property("bytes", pairs)?;
-            }
             helpers::call(env, "buildItems", &[c.raw(), js(env, start as f64)?, js(env, end as f64)?, args[0].raw()])?;
             self.next = end;
             if self.next < items.n {

@@ -152,6 +152,38 @@ export type QueryResult<I extends ReadonlyArray<IncludeField> = ['distance']> = 
   (Includes<I, 'distance'> extends true ? { distance: number } : unknown) &
   (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)
 
+/**
+ * The results of `queryBatch` with `layout: 'columns'`: one object for the whole batch, no
+ * object per result. Query `q`'s results are rows `offsets[q]` to `offsets[q + 1] - 1` of
+ * every column, closest first (by `score` for a hybrid batch), so `offsets` has one more entry
+ * than there were queries. A column is present when `include` asks for its field
+ * (`distances` by default; `scores` for a hybrid batch); `vectors` holds each result's vector
+ * in turn, `dimension` values each. An item without metadata or contents holds `null` there.
+ */
+export interface QueryBatchColumns {
+  /** Where each query's results start, and the total count at the end (`nQueries + 1` entries). */
+  offsets: Uint32Array
+  /** The id of each result. */
+  ids: string[]
+  /** The distance of each result, as `QueryResultItem.distance` (the same values). */
+  distances?: Float32Array
+  /** The fused score of each result of a hybrid batch (`texts` given). */
+  scores?: Float64Array
+  /** The metadata of each result, `null` where an item has none. */
+  metadata?: Array<Metadata | null>
+  /** The contents of each result, `null` where an item has none. */
+  contents?: Array<string | Buffer | null>
+  /** Every result's vector, one after the other: result `i` is `vectors.subarray(i * dimension, (i + 1) * dimension)`. */
+  vectors?: Float32Array
+}
+
+/** `QueryBatchColumns` of a batch called with `include: I`: the columns `I` surely asks for are present. */
+export type QueryColumns<I extends ReadonlyArray<IncludeField> = ['distance']> = QueryBatchColumns &
+  (Includes<I, 'distance'> extends true ? { distances: Float32Array } : unknown) &
+  (Includes<I, 'metadata'> extends true ? { metadata: Array<Metadata | null> } : unknown) &
+  (Includes<I, 'contents'> extends true ? { contents: Array<string | Buffer | null> } : unknown) &
+  (Includes<I, 'vector'> extends true ? { vectors: Float32Array } : unknown)
+
 /** A result of `get` called with `include: I`: `vector` is present when `I` asks for it (by default). */
 export type GetResult<I extends ReadonlyArray<IncludeField> = ['metadata', 'contents', 'vector']> = GetResultItem &
   (Includes<I, 'vector'> extends true ? { vector: Float32Array } : unknown)

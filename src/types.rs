@@ -407,6 +407,21 @@ pub struct QueryBatchOptions<'env> {
     pub alpha: Option<f64>,
     /// Hybrid search: see `QueryOptions.rrfK`.
     pub rrf_k: Option<f64>,
+    /// `'rows'` (default): one array of result objects per query. `'columns'`: one
+    /// `QueryColumns` object for the whole batch (typed arrays and flat arrays, no object per
+    /// result), for callers that read many results.
+    pub layout: Option<QueryLayout>,
+}
+
+/// How `queryBatch` returns its results.
+#[napi(string_enum = "lowercase")]
+#[derive(PartialEq, Eq)]
+pub enum QueryLayout {
+    /// An array of result objects per query.
+    Rows,
+    /// One object of columns for the whole batch: building no object per result costs the
+    /// event loop a fraction of the time (BENCHMARKS.md, "Columnar queryBatch results").
+    Columns,
 }
 
 /// One neighbour, closest first.

@@ -8,7 +8,8 @@
 //! the live heap (a counting allocator around mimalloc, the addon's allocator) and its peak, and
 //! the index's own accounting (`Index::memory`), structure by structure. `TYPE=ivfflat|ivfsq8|
 //! ivffp16` (default: the library's) and `RESIDENT=codes` choose the index built (use a new
-//! DIR for each).
+//! DIR for each). `SMAPS=1` adds the largest mappings (size, resident, huge pages) and
+//! mimalloc's statistics after each step, to see which memory the allocator holds.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -279,6 +280,40 @@ fn report(step: &str, index: &ciphervec_core::Index, before: &Sample) {
     if let Some(line) = rollup.lines().find(|l| l.starts_with("AnonHugePages:")) {
         println!("  {}", line.split_whitespace().collect::<Vec<_>>().join(" "));
     }
+    if std::env::var("SMAPS").is_ok() {
+        smaps();
+    }
+}
+
+/// The twelve mappings with the most resident memory, then mimalloc's statistics (stderr).
+fn smaps() {
+    let text = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut rows: Vec<(u64, u64, u64, String)> = Vec::new();
+    let mut cur: Option<(u64, u64, u64, String)> = None;
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let first = it.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            if let Some(c) = cur.take() {
+                rows.push(c);
+            }
+            let (a, b) = first.split_once('-').unwrap();
+            let size = u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap();
+            cur = Some((size / 1024, 0, 0, line.to_string()));
+        } else if first == "Rss:" {
+            cur.as_mut().unwrap().1 = it.next().unwrap().parse().unwrap();
+        } else if first == "AnonHugePages:" {
+            cur.as_mut().unwrap().2 = it.next().unwrap().parse().unwrap();
+        }
+    }
+    if let Some(c) = cur.take() {
+        rows.push(c);
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for r in rows.iter().take(12) {
+        println!("    size {:>8} kB rss {:>8} kB thp {:>8} kB  {}", r.0, r.1, r.2, r.3);
+    }
+    unsafe { libmimalloc_sys::mi_stats_print_out(None, std::ptr::null_mut()) };
 }
 
 /// Hands freed memory back to the OS, as the addon does after a load. (Doing it on every
