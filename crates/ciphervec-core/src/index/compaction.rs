@@ -245,13 +245,20 @@ mod tests {
         assert_eq!(got[1].vector.as_deref(), Some(&[62.0, 1.0][..]));
     }
 
-    /// A store that refuses a compaction's large batch while `full` is set.
-    struct NearlyFull {
+    /// A memory store that runs `hook` before every whole-index write (`write_clearing`: a
+    /// compaction's, a training run's), which can fail the write or hold it.
+    struct Hooked {
         inner: MemoryStorage,
-        full: AtomicBool,
+        hook: Box<dyn Fn() -> crate::Result<()> + Send + Sync>,
     }
 
-    impl Storage for NearlyFull {
+    impl Hooked {
+        fn new(hook: impl Fn() -> crate::Result<()> + Send + Sync + 'static) -> Arc<Hooked> {
+            Arc::new(Hooked { inner: MemoryStorage::new(), hook: Box::new(hook) })
+        }
+    }
+
+    impl Storage for Hooked {
         fn get(&self, space: &str, key: &[u8]) -> crate::Result<Option<Vec<u8>>> {
             self.inner.get(space, key)
         }
@@ -259,9 +266,7 @@ mod tests {
             self.inner.write(space, changes)
         }
         fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> crate::Result<()> {
-            if self.full.load(Ordering::SeqCst) {
-                return Err(crate::Error::Io("No space left on device (os error 28)".into()));
-            }
+            (self.hook)()?;
             self.inner.write_clearing(space, cleared, changes)
         }
         fn scan_range_batches(
@@ -294,7 +299,15 @@ mod tests {
     /// compaction that succeeds rotates the key and writes go on.
     #[test]
     fn writes_are_refused_before_the_budget_runs_out_until_a_compaction_rotates_the_key() {
-        let store = Arc::new(NearlyFull { inner: MemoryStorage::new(), full: AtomicBool::new(true) });
+        // The store refuses compactions' batches while `full` is set.
+        let full = Arc::new(AtomicBool::new(true));
+        let store = Hooked::new({
+            let full = full.clone();
+            move || match full.load(Ordering::SeqCst) {
+                true => Err(crate::Error::Io("No space left on device (os error 28)".into())),
+                false => Ok(()),
+            }
+        });
         let client = Client::new(store.clone(), 2).unwrap();
         let index = client.create_index("r", &[6; 32], None, Metric::Euclidean).unwrap();
         index.vault().set_budget(20, 30);
@@ -307,60 +320,12 @@ mod tests {
         assert!(err.to_string().contains("compact()"), "{err}");
         assert_eq!(index.delete(&["id-1".to_string()]).unwrap_err().code(), "ERR_NONCE_BUDGET");
         assert_eq!(index.count().unwrap(), 40, "nothing changed");
-        store.full.store(false, Ordering::SeqCst);
+        full.store(false, Ordering::SeqCst);
         index.compact().unwrap();
         assert_eq!(index.upsert(items(40, 1)).unwrap().upserted, 1);
         drop(index);
         let reopened = Client::new(store, 2).unwrap().load_index("r", &[6; 32]).unwrap();
         assert_eq!(reopened.count().unwrap(), 41);
-    }
-
-    /// A store whose next whole-index write (a compaction's) waits until `release` is sent,
-    /// after telling `reached`.
-    struct Paused {
-        inner: MemoryStorage,
-        armed: AtomicBool,
-        reached: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
-        release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
-    }
-
-    impl Storage for Paused {
-        fn get(&self, space: &str, key: &[u8]) -> crate::Result<Option<Vec<u8>>> {
-            self.inner.get(space, key)
-        }
-        fn write(&self, space: &str, changes: Vec<Change>) -> crate::Result<()> {
-            self.inner.write(space, changes)
-        }
-        fn write_clearing(&self, space: &str, cleared: &[&[u8]], changes: Vec<Change>) -> crate::Result<()> {
-            if self.armed.swap(false, Ordering::SeqCst) {
-                self.reached.lock().unwrap().take().unwrap().send(()).unwrap();
-                self.release.lock().unwrap().take().unwrap().recv().unwrap();
-            }
-            self.inner.write_clearing(space, cleared, changes)
-        }
-        fn scan_range_batches(
-            &self,
-            space: &str,
-            start: &[u8],
-            end: Option<&[u8]>,
-            batch_bytes: usize,
-            sink: &mut dyn FnMut(EntryBatch) -> crate::Result<()>,
-        ) -> crate::Result<()> {
-            self.inner.scan_range_batches(space, start, end, batch_bytes, sink)
-        }
-        fn spaces(&self) -> crate::Result<Vec<String>> {
-            self.inner.spaces()
-        }
-        fn drop_space(&self, space: &str) -> crate::Result<()> {
-            self.inner.drop_space(space)
-        }
-        fn export(
-            &self,
-            batch_bytes: usize,
-            sink: &mut dyn FnMut(&str, EntryBatch) -> crate::Result<()>,
-        ) -> crate::Result<()> {
-            self.inner.export(batch_bytes, sink)
-        }
     }
 
     /// Closing the client while a compaction is writing empties the working set; the
@@ -370,17 +335,26 @@ mod tests {
     #[test]
     fn a_compaction_that_outlives_its_client_fails_closed_and_its_write_stands() {
         let (reached_tx, reached) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel();
-        let store = Arc::new(Paused {
-            inner: MemoryStorage::new(),
-            armed: AtomicBool::new(false),
-            reached: std::sync::Mutex::new(Some(reached_tx)),
-            release: std::sync::Mutex::new(Some(release_rx)),
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        // Once armed, the next whole-index write (the compaction's) says it is reached, then
+        // waits for `release`.
+        let armed = Arc::new(AtomicBool::new(false));
+        let store = Hooked::new({
+            let armed = armed.clone();
+            let pause = std::sync::Mutex::new(Some((reached_tx, release_rx)));
+            move || {
+                if armed.swap(false, Ordering::SeqCst) {
+                    let (reached, release) = pause.lock().unwrap().take().unwrap();
+                    reached.send(()).unwrap();
+                    release.recv().unwrap();
+                }
+                Ok(())
+            }
         });
         let client = Client::new(store.clone(), 2).unwrap();
         let index = client.create_index("c", &[8; 32], None, Metric::Euclidean).unwrap();
         index.upsert(items(0, 300)).unwrap();
-        store.armed.store(true, Ordering::SeqCst);
+        armed.store(true, Ordering::SeqCst);
         let compacting = {
             let index = index.clone();
             std::thread::spawn(move || index.compact())
