@@ -1,4 +1,4 @@
-//! Query throughput of each index type on one thread, without Node: the scan kernels, the
+//! Query throughput of each index type on one thread (or `THREADS`), without Node: the scan kernels, the
 //! exact re-rank and top-k, for profiling (`perf record`) and A/B runs of kernel changes.
 //! Usage: cargo run --release -p ciphervec-core --example scan_profile -- FBIN [QUERIES_FBIN]
 //! [TYPES] [NPROBES] [RERANK] [ROUNDS]
@@ -6,7 +6,8 @@
 //! `.query.fbin` sibling. TYPES is a comma list of `flat`, `sq8`, `fp16` (default all), NPROBES
 //! the lists probed (default 48 of 1024), RERANK the factor (default: the type's). Every round
 //! runs every type once, so the types see the same load; the best round is reported.
-//! `BATCH=1` in the environment sends the queries as one `query_batch` instead of one by one.
+//! `BATCH=1` in the environment sends the queries as one `query_batch` instead of one by one;
+//! `THREADS=N` gives the client N worker threads (default 1; a batch runs on them).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -46,7 +47,8 @@ fn main() {
     let (nq, _, qdata) = read_fbin(&queries);
     let nq = nq.min(5000);
 
-    let client = Client::new(Arc::new(MemoryStorage::new()), 1).unwrap();
+    let threads = std::env::var("THREADS").map_or(1, |t| t.parse().unwrap());
+    let client = Client::new(Arc::new(MemoryStorage::new()), threads).unwrap();
     let key = [9u8; 32];
     let indexes: Vec<_> = types
         .iter()
@@ -91,6 +93,6 @@ fn main() {
     }
     for ((index_type, _), qps) in indexes.iter().zip(&best) {
         let mode = if batch.is_empty() { "one by one" } else { "one batch" };
-        println!("best {index_type:?}: {qps:.0} QPS (1 thread, nProbes {n_probes}, {nq} queries {mode})");
+        println!("best {index_type:?}: {qps:.0} QPS ({threads} threads, nProbes {n_probes}, {nq} queries {mode})");
     }
 }
