@@ -5,6 +5,7 @@
 // Run: `npm run bench:results`. Env: BENCH_DATA (default ../shared/data/glove50),
 // BENCH_THREADS (2), BENCH_ROUNDS (5), BENCH_QUERIES (10000).
 import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 import { resolve } from 'node:path'
 
 import { Client, type IncludeField, type QueryLayout } from '../index.js'
