@@ -88,11 +88,14 @@ pub(crate) fn scan_into(
     scratch.resize(len, 0.0);
     let scores = &mut scratch[..len];
     scanner.score(0, scores);
+    // The threshold only moves when a hit enters, so most rows compare against a register.
+    let mut threshold = top.threshold();
     for (i, &s) in scores.iter().enumerate() {
-        if s < top.threshold() {
+        if s < threshold {
             let slot = slot_of(i);
             if accept.is_none_or(|ok| ok(slot)) {
                 top.push(Hit { score: s, slot });
+                threshold = top.threshold();
             }
         }
     }

@@ -32,7 +32,7 @@ impl Fp16 {
 
     /// `q · decode(c) = Σ (q_j·scale)·c_j`.
     pub(crate) fn prepare(&self, q: &[f32]) -> Prepared {
-        Prepared { weights: q.iter().map(|x| x * self.scale).collect(), bias: 0.0 }
+        Prepared { weights: q.iter().map(|x| x * self.scale).collect(), bias: 0.0, ints: None }
     }
 
     pub(crate) fn to_parts(&self) -> Vec<f32> {

@@ -136,6 +136,9 @@ pub(crate) enum Codec {
 pub(crate) struct Prepared {
     pub(crate) weights: Vec<f32>,
     pub(crate) bias: f32,
+    /// `weights` as integers, for 8-bit codes (see [`kernels::IntWeights`]); `None` for the
+    /// other codecs, and where the integers would be too coarse.
+    pub(crate) ints: Option<kernels::IntWeights>,
 }
 
 impl Codec {
@@ -201,7 +204,10 @@ impl Codec {
     /// `out.len()` codes, row-major in `codes`.
     pub(crate) fn dot_batch(&self, prepared: &Prepared, codes: &[u8], out: &mut [f32]) {
         match self {
-            Codec::Sq8(_) => kernels::codes_dot_batch(CodeWidth::U8, &prepared.weights, codes, out),
+            Codec::Sq8(_) => match &prepared.ints {
+                Some(ints) => kernels::int_codes_dot_batch(ints, codes, out),
+                None => kernels::codes_dot_batch(CodeWidth::U8, &prepared.weights, codes, out),
+            },
             Codec::Fp16(_) => kernels::codes_dot_batch(CodeWidth::F16, &prepared.weights, codes, out),
             Codec::Pq(_) => kernels::pq_dot_batch(&prepared.weights, codes, out),
         }

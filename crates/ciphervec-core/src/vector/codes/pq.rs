@@ -169,7 +169,7 @@ impl Pq {
                 }
             }
         }
-        Prepared { weights: table, bias: 0.0 }
+        Prepared { weights: table, bias: 0.0, ints: None }
     }
 
     /// `m ‖ ksub ‖ centroids` (the counts as `f32`, exact below 2^24).

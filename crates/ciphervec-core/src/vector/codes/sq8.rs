@@ -2,6 +2,7 @@
 //! equal steps and a value is stored as the nearest step (values outside are clamped).
 
 use crate::vector::codes::Prepared;
+use crate::vector::kernels::IntWeights;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sq8 {
@@ -32,10 +33,8 @@ impl Sq8 {
 
     /// `q · decode(c) = Σ q_j·min_j + Σ (q_j·step_j)·c_j`.
     pub(crate) fn prepare(&self, q: &[f32]) -> Prepared {
-        Prepared {
-            weights: q.iter().zip(&self.step).map(|(x, s)| x * s).collect(),
-            bias: q.iter().zip(&self.min).map(|(x, m)| x * m).sum(),
-        }
+        let weights: Vec<f32> = q.iter().zip(&self.step).map(|(x, s)| x * s).collect();
+        Prepared { ints: IntWeights::new(&weights), weights, bias: q.iter().zip(&self.min).map(|(x, m)| x * m).sum() }
     }
 
     /// `min ‖ step`.

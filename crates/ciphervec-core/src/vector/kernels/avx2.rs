@@ -454,3 +454,88 @@ unsafe fn codes_row<const F16: bool>(weights: &Weights, base: *const u8) -> f32 
     // hsum8's order for one lane.
     ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]))
 }
+
+/// Integer weights over 8-bit codes ([`super::IntWeights`]): `out[i] = (Σ_j w[j] · code(row i,
+/// j)) · unscale`, eight rows at a time sharing each load of 16 weights; a row's 16 codes are
+/// widened to 16-bit lanes and multiplied and pair-summed into 32-bit lanes by one
+/// `vpmaddwd`. The last `dim % 16` dimensions are read as the row's last 16 codes against
+/// `tail` (zero where already counted), so no load leaves the row. The sums are exact, so
+/// the tail rows and rows shorter than 16 dimensions (a zero-padded copy) need no care for
+/// order.
+#[target_feature(enable = "avx2")]
+pub(super) fn int_codes_dot_batch(w: &[i16], tail: &[i16; 16], unscale: f32, codes: &[u8], out: &mut [f32]) {
+    let dim = w.len();
+    let n = out.len();
+    assert_eq!(codes.len(), n * dim);
+    if dim < 16 {
+        let mut wp = [0i16; 16];
+        wp[..dim].copy_from_slice(w);
+        for (o, r) in out.iter_mut().zip(codes.chunks_exact(dim)) {
+            let mut padded = [0u8; 16];
+            padded[..dim].copy_from_slice(r);
+            let mut one = [0f32];
+            int_codes_dot_batch(&wp, &[0; 16], unscale, &padded, &mut one);
+            *o = one[0];
+        }
+        return;
+    }
+    let full = dim / 16;
+    // SAFETY: `tail` holds 16 lanes.
+    let tail = (!dim.is_multiple_of(16)).then(|| unsafe { _mm256_loadu_si256(tail.as_ptr().cast()) });
+    let pw = w.as_ptr();
+    let scale = _mm256_set1_ps(unscale);
+    let mut r = 0;
+    // SAFETY: rows r..r + 8 (then row r) lie inside `codes`; weight loads read [16c, 16c + 16)
+    // with 16c + 16 <= dim; the tail reads a row's last 16 codes (dim >= 16).
+    unsafe {
+        while r + 8 <= n {
+            let base = codes.as_ptr().add(r * dim);
+            let ahead = base.wrapping_add(PREFETCH_ROWS * dim).cast::<i8>();
+            for line in (0..8 * dim).step_by(64) {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
+            }
+            let mut acc = [_mm256_setzero_si256(); 8];
+            for c in 0..full {
+                let wv = _mm256_loadu_si256(pw.add(16 * c).cast());
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_cvtepu8_epi16(_mm_loadu_si128(base.add(j * dim + 16 * c).cast()));
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, wv));
+                }
+            }
+            if let Some(wt) = tail {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_cvtepu8_epi16(_mm_loadu_si128(base.add(j * dim + dim - 16).cast()));
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, wt));
+                }
+            }
+            let sums = hsum8_epi32(acc);
+            _mm256_storeu_ps(out.as_mut_ptr().add(r), _mm256_mul_ps(_mm256_cvtepi32_ps(sums), scale));
+            r += 8;
+        }
+        while r < n {
+            let base = codes.as_ptr().add(r * dim);
+            let mut acc = _mm256_setzero_si256();
+            for c in 0..full {
+                let x = _mm256_cvtepu8_epi16(_mm_loadu_si128(base.add(16 * c).cast()));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_loadu_si256(pw.add(16 * c).cast())));
+            }
+            if let Some(wt) = tail {
+                let x = _mm256_cvtepu8_epi16(_mm_loadu_si128(base.add(dim - 16).cast()));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, wt));
+            }
+            let mut lanes = [0i32; 8];
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc);
+            out[r] = lanes.iter().fold(0i32, |s, &x| s.wrapping_add(x)) as f32 * unscale;
+            r += 1;
+        }
+    }
+}
+
+/// [`hsum8`] for 32-bit integer lanes: lane i of the result is the sum of `a[i]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum8_epi32(a: [__m256i; 8]) -> __m256i {
+    let u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    let u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+    _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(u0, u1), _mm256_permute2x128_si256::<0x31>(u0, u1))
+}

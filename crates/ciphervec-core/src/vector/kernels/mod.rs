@@ -132,6 +132,70 @@ pub(crate) fn codes_dot_batch(width: CodeWidth, w: &[f32], codes: &[u8], out: &m
     }
 }
 
+/// A query's weights over 8-bit codes as 16-bit integers and one scale: a row's dot product
+/// is then an exact integer sum, which AVX2 takes 16 dimensions per multiply-add instruction
+/// (`vpmaddwd`) where the float path converts and multiplies 8; and, being exact, it is the
+/// same on every CPU and in every order of summation. The rounding of the weights is far
+/// below the codes' own step (the largest weight keeps 12+ bits; BENCHMARKS.md, "Integer
+/// scan of 8-bit codes").
+pub(crate) struct IntWeights {
+    w: Vec<i16>,
+    /// The weights of a row's last 16 codes, zero where the full 16-lane chunks already
+    /// count them (the AVX2 tail reads the row's last 16 codes; `dim % 16 != 0`, dim ≥ 16).
+    tail: [i16; 16],
+    /// `1 / scale`: the integer sum times this is the dot product.
+    unscale: f32,
+}
+
+impl IntWeights {
+    /// Below this many steps of the largest weight the float kernel is kept (only very long
+    /// vectors, over ~2,000 dimensions, can get there).
+    const MIN_STEPS: f32 = 4096.0;
+
+    /// `w` as integers, scaled so no weight leaves `i16` and no row's sum (codes ≤ 255, any
+    /// order of partial sums) leaves `i32`; `None` if that scale would keep less than 12
+    /// bits of the largest weight.
+    pub(crate) fn new(w: &[f32]) -> Option<IntWeights> {
+        if !w.iter().all(|x| x.is_finite()) {
+            return None;
+        }
+        let largest = w.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let total: f64 = w.iter().map(|x| x.abs() as f64).sum();
+        // Each weight rounds by at most 0.5, so `255 · (scale · total + dim / 2)` bounds
+        // every partial sum.
+        let room = (i32::MAX as f64 / 255.0 - w.len() as f64 / 2.0 - 1.0).max(0.0);
+        let scale =
+            if largest == 0.0 { 1.0 } else { (32767.0 / largest as f64).min(room / total.max(f64::MIN_POSITIVE)) };
+        if largest > 0.0 && ((scale * largest as f64) as f32) < Self::MIN_STEPS {
+            return None;
+        }
+        let q: Vec<i16> = w.iter().map(|&x| (x as f64 * scale).round() as i16).collect();
+        let mut tail = [0i16; 16];
+        let rem = q.len() % 16;
+        if rem > 0 && q.len() >= 16 {
+            tail[16 - rem..].copy_from_slice(&q[q.len() - rem..]);
+        }
+        Some(IntWeights { w: q, tail, unscale: (1.0 / scale) as f32 })
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.w.len()
+    }
+}
+
+/// [`codes_dot_batch`] for 8-bit codes with integer weights: `out[i] = (Σ_j w[j] ·
+/// code(row i, j)) · unscale`, the sum exact in `i32`, so every path gives the same bits.
+pub(crate) fn int_codes_dot_batch(w: &IntWeights, codes: &[u8], out: &mut [f32]) {
+    assert!(w.dim() > 0, "dim must be >= 1");
+    assert_eq!(codes.len(), w.dim() * out.len(), "codes length != dim * out.len()");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports avx2; shapes checked above.
+        return unsafe { avx2::int_codes_dot_batch(&w.w, &w.tail, w.unscale, codes, out) };
+    }
+    portable::int_codes_dot_batch(&w.w, w.unscale, codes, out)
+}
+
 /// Product-quantized rows: for a look-up table of `m × 256` values (`table[s·256 + k]`) and
 /// `n = out.len()` codes of `m` bytes, row-major in `codes`, writes `Σ_s table[s·256 +
 /// code(row i, s)]` into `out[i]`. Portable code only: FAISS too scans 8-bit PQ codes with
@@ -415,6 +479,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Each weight is off by at most half a step, times a code of at most 255; then the
+    /// sum's rounding to f32.
+    fn int_error_bound(ints: &IntWeights, value: f64) -> f64 {
+        0.5 * ints.unscale as f64 * 255.0 * ints.dim() as f64 + 1e-6 * value.abs()
+    }
+
+    #[test]
+    fn int_code_kernel_is_exact_and_the_same_on_every_path() {
+        let mut s = 5;
+        for dim in dims() {
+            for n in [0, 1, 7, 8, 9, 17] {
+                let w = rng_vec(&mut s, dim);
+                let (codes, _) = code_rows(&mut s, CodeWidth::U8, n, dim);
+                let ints = IntWeights::new(&w).expect("short vectors keep integer weights");
+                let mut fast = vec![f32::NAN; n];
+                int_codes_dot_batch(&ints, &codes, &mut fast);
+                let mut slow = vec![f32::NAN; n];
+                portable::int_codes_dot_batch(&ints.w, ints.unscale, &codes, &mut slow);
+                let mut float = vec![f32::NAN; n];
+                codes_dot_batch(CodeWidth::U8, &w, &codes, &mut float);
+                for i in 0..n {
+                    let row = &codes[i * dim..(i + 1) * dim];
+                    let exact: i64 = row.iter().zip(&ints.w).map(|(&c, &x)| c as i64 * x as i64).sum();
+                    let want = exact as i32 as f32 * ints.unscale;
+                    assert_eq!(fast[i].to_bits(), want.to_bits(), "dim {dim} row {i} of {n}");
+                    assert_eq!(slow[i].to_bits(), want.to_bits(), "dim {dim} row {i} of {n}");
+                    // The integers stand for the float weights within their rounding.
+                    let reference: f64 = row.iter().zip(&w).map(|(&c, &x)| c as f64 * x as f64).sum();
+                    assert!(
+                        (fast[i] as f64 - reference).abs() <= int_error_bound(&ints, reference),
+                        "dim {dim} row {i}"
+                    );
+                    close(float[i], reference, 255.0 * dim as f64);
+                    let mut one = [0f32];
+                    int_codes_dot_batch(&ints, row, &mut one);
+                    assert_eq!(one[0].to_bits(), want.to_bits(), "dim {dim} row {i} alone");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int_weights_never_overflow_and_give_up_when_too_coarse() {
+        // The worst case for the sums: every weight at its largest, every code 255.
+        for dim in [16, 384, 2048] {
+            let w = vec![-0.75f32; dim];
+            let ints = IntWeights::new(&w).expect("up to 2,048 dimensions always fit");
+            let codes = vec![255u8; 9 * dim];
+            let mut out = vec![0f32; 9];
+            int_codes_dot_batch(&ints, &codes, &mut out);
+            let want = -0.75 * 255.0 * dim as f64;
+            for o in out {
+                assert!((o as f64 - want).abs() <= int_error_bound(&ints, want), "dim {dim}: {o} vs {want}");
+            }
+        }
+        // 65,536 equal weights would keep only 128 steps: the float kernel is used instead.
+        assert!(IntWeights::new(&vec![1.0f32; 65_536]).is_none());
+        // One large weight among small ones keeps its 15 bits.
+        let mut w = vec![1e-3f32; 65_536];
+        w[7] = 1.0;
+        assert!(IntWeights::new(&w).is_some());
+        assert!(IntWeights::new(&[0.0; 5]).is_some_and(|i| i.w.iter().all(|&x| x == 0)));
+        assert!(IntWeights::new(&[1.0, f32::NAN]).is_none());
     }
 
     #[test]

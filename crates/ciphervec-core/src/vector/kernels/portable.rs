@@ -94,6 +94,14 @@ pub(super) fn codes_dot_batch<const F16: bool>(w: &[f32], codes: &[u8], out: &mu
     }
 }
 
+/// `out[i] = (Σ_j w[j] · row_i[j]) · unscale` with the sum in `i32` (exact).
+pub(super) fn int_codes_dot_batch(w: &[i16], unscale: f32, codes: &[u8], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(codes.chunks_exact(w.len())) {
+        let s: i32 = row.iter().zip(w).map(|(&c, &x)| c as i32 * x as i32).sum();
+        *o = s as f32 * unscale;
+    }
+}
+
 /// [`nearest`]'s sums for every row and centroid, stored: `out[r · stride + l] = ‖c_l‖² − 2·x_r·c_l`.
 pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
     let dim = c.dim;
