@@ -243,6 +243,35 @@ fn a_batch_answers_each_query_as_it_is_answered_alone() {
 }
 
 #[test]
+fn ties_across_lists_resolve_the_same_in_a_batch_as_alone() {
+    // 100 items exactly at each of (±1, 0), (0, ±1), in turn, and a ring further out: from the
+    // origin, 400 items are at distance 1 exactly, spread over the four lists. A batch scans
+    // the lists in another order than a query alone; both must keep the same (lowest) slots.
+    let mut data = Vec::new();
+    for i in 0..400 {
+        let (x, y) = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][i % 4];
+        data.push(vec![x, y]);
+    }
+    for i in 0..400 {
+        let a = i as f32 * 0.0157;
+        data.push(vec![2.0 * a.cos(), 2.0 * a.sin()]);
+    }
+    let queries = vec![vec![0.0f32, 0.0]; 40];
+    for index_type in [IndexType::IvfFlat, IndexType::IvfSq8, PQ] {
+        let (_, client, key) = client();
+        let index = create(&client, &key, "ties", Metric::Euclidean, index_type);
+        upsert(&index, &data);
+        train(&index, 4);
+        let s = Search { k: 10, n_probes: Some(4), rerank: None, filter: None, include: IDS };
+        let alone = index.query(&queries[0], &s).unwrap();
+        assert!(alone.iter().all(|h| h.distance == Some(1.0)), "{index_type:?}: {alone:?}");
+        for got in index.query_batch(&queries, &s).unwrap() {
+            assert_eq!(got, alone, "{index_type:?}");
+        }
+    }
+}
+
+#[test]
 fn product_codes_split_any_dimension_and_refuse_more_sub_vectors_than_dimensions() {
     let pq = |m: u32| IndexType::IvfPq(PqShape { sub_vectors: Some(m) });
     let (_, client, key) = client();

@@ -43,6 +43,12 @@ const CANDIDATE_CHUNK: usize = 4096;
 /// Queries from which a batch on the list path tests a filter by membership in its exact
 /// matches rather than by running it.
 const EXACT_SET_MIN_BATCH: usize = 8;
+
+/// What a block of a batch may hold for its queries while it scans list by list: each
+/// query's prepared codes (`f32` and `i16` weights) and its vector, about 10 bytes per
+/// dimension; 16 MiB is ~4,000 queries of 384 dimensions.
+const BATCH_BLOCK_BYTES: usize = 16 << 20;
+const QUERY_BYTES_PER_DIM: usize = 10;
 /// Candidates prefetched ahead of the one scored.
 const PREFETCH_AHEAD: usize = 8;
 
@@ -261,9 +267,10 @@ impl Index {
                     .collect()
             }));
         };
-        // Queries go through in blocks: the block's probe orders come from one pass over the
-        // centroids (`Quantizer::probe_orders`), then each query scans its lists. Blocks are
-        // small enough to keep every pool thread busy on a short batch.
+        // Queries go through in blocks, one per pool thread unless that would hold too much:
+        // the block's probe orders come from passes over the centroids
+        // (`Quantizer::probe_orders`), then the block scans list by list (`Ivf::search_batch`),
+        // so the larger the block, the more queries share each read of a list.
         let n_probes = self.n_probes(state, ivf, search.n_probes, filter);
         // A batch whose filter the metadata index answers exactly tests membership in the
         // matches (a bit test) instead of running the filter on each candidate that enters
@@ -278,8 +285,8 @@ impl Index {
         };
         let rerank = search.rerank.unwrap_or(self.index_type.default_rerank());
         let threads = self.pool().current_num_threads().max(1);
-        let block = vectors.len().div_ceil(4 * threads).clamp(1, 64);
         let dim = state.items.dim();
+        let block = vectors.len().div_ceil(threads).clamp(1, (BATCH_BLOCK_BYTES / (dim * QUERY_BYTES_PER_DIM)).max(64));
         Ok(self.pool().install(|| {
             vectors
                 .par_chunks(block)
@@ -293,16 +300,10 @@ impl Index {
                     }
                     let mut scratch = Vec::new();
                     let orders = ivf.quantizer.probe_orders(&probe_vecs, ivf.probe_len(n_probes, accept), &mut scratch);
-                    chunk
-                        .iter()
-                        .zip(orders)
-                        .map(|(v, order)| {
-                            let q = Query::new(v);
-                            let hits =
-                                ivf.search_lists(self.metric, &q, &order, n_probes, k, rerank, accept, &mut scratch);
-                            self.views(state, &hits, include)
-                        })
-                        .collect::<Vec<_>>()
+                    drop(probe_vecs);
+                    let queries: Vec<Query> = chunk.iter().map(|v| Query::new(v)).collect();
+                    let hits = ivf.search_batch(self.metric, &queries, &orders, n_probes, k, rerank, accept, &aborted);
+                    hits.iter().map(|hits| self.views(state, hits, include)).collect::<Vec<_>>()
                 })
                 .collect()
         }))

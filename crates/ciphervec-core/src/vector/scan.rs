@@ -89,9 +89,12 @@ pub(crate) fn scan_into(
     let scores = &mut scratch[..len];
     scanner.score(0, scores);
     // The threshold only moves when a hit enters, so most rows compare against a register.
+    // A score equal to a finite threshold is offered too: `push` then keeps the lower slot,
+    // so the top-k is the k least (score, slot) whatever order the rows come in (a batch
+    // scans lists in another order than a query alone).
     let mut threshold = top.threshold();
     for (i, &s) in scores.iter().enumerate() {
-        if s < threshold {
+        if s < threshold || (s == threshold && threshold < f32::INFINITY) {
             let slot = slot_of(i);
             if accept.is_none_or(|ok| ok(slot)) {
                 top.push(Hit { score: s, slot });

@@ -12,7 +12,8 @@ use std::num::NonZeroU32;
 pub(crate) use lists::InvertedLists;
 pub(crate) use quantizer::{auto_n_lists, auto_n_probes, Quantizer};
 
-use crate::vector::codes::{Codec, Resident};
+use crate::vector::codes::{Codec, Prepared, Resident};
+use crate::vector::kernels;
 use crate::vector::scan::{scan_into, Accept, FlatScanner, Query, Scanner};
 use crate::vector::topk::{Hit, TopK};
 use crate::vector::{Metric, Slot};
@@ -89,7 +90,7 @@ impl Ivf {
     }
 
     /// [`Ivf::search`] with the lists' probe order given (`order`, at least
-    /// [`Ivf::probe_len`] lists, nearest first), as a batch of queries computes it.
+    /// [`Ivf::probe_len`] lists, nearest first).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn search_lists(
         &self,
@@ -102,30 +103,122 @@ impl Ivf {
         accept: Accept,
         scratch: &mut Vec<f32>,
     ) -> Vec<Hit> {
-        let codec = self.lists.codec();
-        let rerank = if codec.is_some() && self.lists.holds_vectors() { rerank.max(1) } else { 1 };
-        let candidates = k.saturating_mul(rerank);
-        let mut top = TopK::new(candidates);
-        let prepared = codec.map(|c| c.prepare(q.vector));
+        let rerank = self.rerank(rerank);
+        let mut top = TopK::new(k.saturating_mul(rerank));
+        let prepared = self.lists.codec().map(|c| c.prepare(q.vector));
         for (scanned, &l) in order.iter().enumerate() {
             if scanned >= n_probes && top.len() >= k {
                 break;
             }
-            let list = self.lists.list(l);
-            let slot_of = |i: usize| list.slots[i];
-            match &prepared {
-                Some(prepared) => {
-                    let scanner = self.lists.code_scanner(l, metric, q, prepared);
-                    scan_into(&scanner, slot_of, accept, &mut top, scratch)
-                }
-                _ => scan_into(&self.lists.scanner(l, metric, q), slot_of, accept, &mut top, scratch),
+            self.scan_list(l, metric, q, prepared.as_ref(), accept, &mut top, scratch);
+        }
+        self.finish(metric, q, top, k, rerank)
+    }
+
+    /// [`Ivf::search_lists`] of every query in `queries` (`orders[i]` is query i's probe
+    /// order), with the same results, list by list: each list a query probes among its
+    /// first `n_probes` is scanned for all the queries that probe it while its rows are in
+    /// cache, so a batch reads a list from memory about once instead of once per query
+    /// (`queries × n_probes / n_lists` times fewer list reads; BENCHMARKS.md, "Batches
+    /// scan list by list"). A query left with fewer than `k` accepted hits then goes on
+    /// through its order alone, as [`Ivf::search_lists`] does. `stop` is asked between
+    /// lists; when it says so the results are empty.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_batch(
+        &self,
+        metric: Metric,
+        queries: &[Query],
+        orders: &[Vec<ListId>],
+        n_probes: usize,
+        k: usize,
+        rerank: usize,
+        accept: Accept,
+        stop: &dyn Fn() -> bool,
+    ) -> Vec<Vec<Hit>> {
+        debug_assert_eq!(queries.len(), orders.len());
+        let rerank = self.rerank(rerank);
+        let prepared: Vec<_> = queries.iter().map(|q| self.lists.codec().map(|c| c.prepare(q.vector))).collect();
+        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k.saturating_mul(rerank))).collect();
+        let mut visits: Vec<Vec<u32>> = vec![Vec::new(); self.n_lists()];
+        for (qi, order) in orders.iter().enumerate() {
+            for l in &order[..n_probes.min(order.len())] {
+                visits[l.index()].push(qi as u32);
             }
         }
+        let mut scratch = Vec::new();
+        for (l, who) in visits.iter().enumerate().filter(|(_, who)| !who.is_empty()) {
+            if stop() {
+                return vec![Vec::new(); queries.len()];
+            }
+            for &qi in who {
+                let qi = qi as usize;
+                let (q, prepared) = (&queries[qi], prepared[qi].as_ref());
+                self.scan_list(ListId::new(l), metric, q, prepared, accept, &mut tops[qi], &mut scratch);
+            }
+        }
+        tops.into_iter()
+            .enumerate()
+            .map(|(qi, mut top)| {
+                let (q, prepared) = (&queries[qi], prepared[qi].as_ref());
+                for &l in orders[qi].iter().skip(n_probes) {
+                    if top.len() >= k {
+                        break;
+                    }
+                    self.scan_list(l, metric, q, prepared, accept, &mut top, &mut scratch);
+                }
+                self.finish(metric, q, top, k, rerank)
+            })
+            .collect()
+    }
+
+    /// The candidates per result a search takes from the lists: `rerank` (at least 1) for
+    /// coded lists with vectors to re-score on, else 1.
+    fn rerank(&self, rerank: usize) -> usize {
+        if self.lists.codec().is_some() && self.lists.holds_vectors() {
+            rerank.max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Offers list `l`'s rows, scored for `q` (by its codes, `prepared` for them, if the lists
+    /// have codes), to `top`.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_list(
+        &self,
+        l: ListId,
+        metric: Metric,
+        q: &Query,
+        prepared: Option<&Prepared>,
+        accept: Accept,
+        top: &mut TopK,
+        scratch: &mut Vec<f32>,
+    ) {
+        let list = self.lists.list(l);
+        let slot_of = |i: usize| list.slots[i];
+        match prepared {
+            Some(prepared) => {
+                scan_into(&self.lists.code_scanner(l, metric, q, prepared), slot_of, accept, top, scratch)
+            }
+            None => scan_into(&self.lists.scanner(l, metric, q), slot_of, accept, top, scratch),
+        }
+    }
+
+    /// The `k` best of a search's candidates: re-scored exactly on their vectors when the
+    /// candidates came from codes (`rerank` > 1, or any coded lists with vectors).
+    fn finish(&self, metric: Metric, q: &Query, top: TopK, k: usize, rerank: usize) -> Vec<Hit> {
+        let codec = self.lists.codec();
         if rerank == 1 && (codec.is_none() || !self.lists.holds_vectors()) {
             return top.into_sorted();
         }
+        let candidates = top.into_sorted();
+        // The candidates' vectors lie anywhere in memory: ask for all of them first, so
+        // their cache misses overlap instead of coming one row at a time.
+        for hit in &candidates {
+            kernels::prefetch(self.lists.vector(hit.slot));
+        }
         let mut exact = TopK::new(k);
-        for hit in top.into_sorted() {
+        for hit in candidates {
             exact.push(Hit { score: self.exact_score(metric, q, hit.slot), slot: hit.slot });
         }
         exact.into_sorted()
