@@ -121,8 +121,8 @@ pub enum IndexType {
     Ivfflat,
     /// The default. One byte per dimension on per-dimension ranges trained with the centroids:
     /// scans a quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default
-    /// 2). Same recall as `'ivfflat'` at 1.5–1.8× its speed, for a quarter more memory
-    /// (BENCHMARKS.md, "Index types"). FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced
+    /// 2). Same recall as `'ivfflat'`, 1.2–1.6× its speed for single queries and 1.2× in
+    /// batches, for a quarter more memory (BENCHMARKS.md, "Batches scan list by list"). FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced
     /// system's `IVFSQ` with `sqBits: 8`.
     Ivfsq8,
     /// One float16 per dimension: half the bytes, nearly exact, re-ranks 2 × topK by default.

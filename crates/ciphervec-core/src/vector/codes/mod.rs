@@ -18,8 +18,9 @@ pub(crate) use scanner::CodeScanner;
 use crate::vector::kernels::{self, CodeWidth};
 
 /// How an index stores the vectors its lists scan. The default is [`IndexType::IvfSq8`]: at
-/// every `nProbes` its recall equalled IVF-Flat's on glove50 and a 384-d set, at 1.5–1.8× the
-/// queries per second, for a quarter more memory (BENCHMARKS.md, "Index types").
+/// every `nProbes` its recall equalled IVF-Flat's on glove50 and a 384-d set, at 1.2–1.6× the
+/// speed of single queries and 1.2× in batches, for a quarter more memory (BENCHMARKS.md,
+/// "Batches scan list by list").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndexType {
     /// Full `f32` vectors, scanned exactly (FAISS's IndexIVFFlat): the least memory.
