@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Client, type IndexType, type Resident } from '../index.js'
+import { Client, type IndexType, type QueryResult, type Resident } from '../index.js'
 import { type Dataset, FaissServer, recallAt10, ROOT } from './common.js'
 import { clustered384, glove } from './datasets.js'
 
@@ -22,6 +22,9 @@ const config = {
   threads: Number(process.env.BENCH_THREADS ?? 2),
   queries: Number(process.env.BENCH_QUERIES ?? 2000),
   single: Number(process.env.BENCH_SINGLE ?? 300),
+  /** Batch timings per setting and system; the best is reported (one ~0.1 s batch is at
+   * the mercy of whatever else the shared machine runs at that moment). */
+  repeat: Number(process.env.BENCH_REPEAT ?? 3),
   probes: list(process.env.BENCH_PROBES, '8,16,24,32,48,64,96,128').map(Number),
   /** efSearch (FAISS HNSW) / expansion (usearch) sweep. */
   ef: list(process.env.BENCH_EF, '16,24,32,48,64,96,128,192,256').map(Number),
@@ -75,14 +78,18 @@ async function ciphervec(ds: Dataset, variant: string): Promise<Row[]> {
   await main.index.queryBatch({ vectors: q, topK: TOP_K, nProbes: config.probes[0] }) // warm-up
   await single.index.queryBatch({ vectors: q, topK: TOP_K, nProbes: config.probes[0] })
   for (const nProbes of config.probes) {
-    let t0 = performance.now()
-    const found = await main.index.queryBatch({ vectors: q, topK: TOP_K, nProbes, rerank })
-    const qpsN = ds.query.rows / ((performance.now() - t0) / 1000)
-    t0 = performance.now()
-    await single.index.queryBatch({ vectors: q, topK: TOP_K, nProbes, rerank })
-    const qps1 = ds.query.rows / ((performance.now() - t0) / 1000)
+    let found: QueryResult[][] = []
+    let [qpsN, qps1] = [0, 0]
+    for (let r = 0; r < config.repeat; r++) {
+      let t0 = performance.now()
+      found = await main.index.queryBatch({ vectors: q, topK: TOP_K, nProbes, rerank })
+      qpsN = Math.max(qpsN, ds.query.rows / ((performance.now() - t0) / 1000))
+      t0 = performance.now()
+      await single.index.queryBatch({ vectors: q, topK: TOP_K, nProbes, rerank })
+      qps1 = Math.max(qps1, ds.query.rows / ((performance.now() - t0) / 1000))
+    }
     const n = Math.min(config.single, ds.query.rows)
-    t0 = performance.now()
+    const t0 = performance.now()
     for (let i = 0; i < n; i++) await main.index.query({ vector: q.subarray(i * ds.query.cols, (i + 1) * ds.query.cols), topK: TOP_K, nProbes, rerank })
     const singleUs = ((performance.now() - t0) * 1000) / n
     rows.push({ set: ds.name, system: `cv ${variant}`, param: nProbes, recall: recallAt10(found, ds.gt), qps1, qpsN, singleUs, bytes, buildSeconds: main.seconds })
@@ -101,8 +108,14 @@ async function faissKind(ds: Dataset, faiss: FaissServer, kind: string, quantize
   const rows: Row[] = []
   await faiss.request({ op: 'batch', param: params[0], threads: config.threads }) // warm-up
   for (const param of params) {
-    const n = await faiss.request<{ qps: number; recall: number }>({ op: 'batch', param, threads: config.threads })
-    const o = await faiss.request<{ qps: number }>({ op: 'batch', param, threads: 1 })
+    let n = { qps: 0, recall: 0 }
+    let o = { qps: 0 }
+    for (let r = 0; r < config.repeat; r++) {
+      const a = await faiss.request<{ qps: number; recall: number }>({ op: 'batch', param, threads: config.threads })
+      const b = await faiss.request<{ qps: number }>({ op: 'batch', param, threads: 1 })
+      n = { qps: Math.max(n.qps, a.qps), recall: a.recall }
+      o = { qps: Math.max(o.qps, b.qps) }
+    }
     const s = await faiss.request<{ us: number }>({ op: 'single', param, n: config.single })
     rows.push({ set: ds.name, system: name, param, recall: n.recall, qps1: o.qps, qpsN: n.qps, singleUs: s.us, bytes: b.bytes, buildSeconds: b.seconds + (hnsw ? 0 : quantizerSeconds) })
     print(rows.at(-1)!)
