@@ -119,8 +119,8 @@ pub enum IndexType {
     /// Float32 vectors, scanned exactly: the least memory. FAISS's IndexIVFFlat, the replaced
     /// system's `IVFFlat`.
     Ivfflat,
-    /// The default. One byte per dimension on per-dimension ranges trained with the centroids:
-    /// scans a quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default
+    /// The default. One byte per dimension of each vector's difference from its list's
+    /// centroid, on per-dimension ranges trained with the centroids: scans a quarter of the bytes, then re-ranks `rerank × topK` candidates exactly (default
     /// 2). Same recall as `'ivfflat'`, 1.2–1.6× its speed for single queries and 1.2× in
     /// batches, for a quarter more memory (BENCHMARKS.md, "Batches scan list by list"). FAISS's IndexIVFScalarQuantizer QT_8bit, the replaced
     /// system's `IVFSQ` with `sqBits: 8`.

@@ -7,13 +7,17 @@
 //! the lists probed (default 48 of 1024), RERANK the factor (default: the type's). Every round
 //! runs every type once, so the types see the same load; the best round is reported.
 //! `BATCH=1` in the environment sends the queries as one `query_batch` instead of one by one;
-//! `THREADS=N` gives the client N worker threads (default 1; a batch runs on them).
+//! `THREADS=N` gives the client N worker threads (default 1; a batch runs on them);
+//! `RESIDENT=codes` keeps only the codes in memory; `GT=IBIN` (ground truth, row indices nearest
+//! first, e.g. `glove50.gt.ibin`) also reports each type's recall@10.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ciphervec_core::{Client, Include, IndexSpec, IndexType, MemoryStorage, Metric, NewItem, Search, TrainParams};
+use ciphervec_core::{
+    Client, Include, IndexSpec, IndexType, MemoryStorage, Metric, NewItem, Resident, Search, TrainParams,
+};
 
 fn read_fbin(path: &str) -> (usize, usize, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -48,13 +52,27 @@ fn main() {
     let nq = nq.min(5000);
 
     let threads = std::env::var("THREADS").map_or(1, |t| t.parse().unwrap());
+    let resident = match std::env::var("RESIDENT").as_deref() {
+        Ok("codes") => Resident::Codes,
+        _ => Resident::Vectors,
+    };
+    let truth: Option<Vec<Vec<String>>> = std::env::var("GT").ok().map(|path| {
+        let (_, cols, rows) = read_fbin(&path);
+        // The ids are the row indices (written as int32, read here as their bit patterns).
+        (0..nq).map(|q| rows[q * cols..q * cols + 10].iter().map(|x| x.to_bits().to_string()).collect()).collect()
+    });
     let client = Client::new(Arc::new(MemoryStorage::new()), threads).unwrap();
     let key = [9u8; 32];
     let indexes: Vec<_> = types
         .iter()
         .map(|&index_type| {
-            let spec =
-                IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
+            let spec = IndexSpec {
+                dimension: Some(dim),
+                metric: Metric::Euclidean,
+                index_type,
+                resident,
+                ..IndexSpec::default()
+            };
             let index = client.create_index_with(&format!("{index_type:?}"), &key, &spec).unwrap();
             let items: Vec<NewItem> = (0..n)
                 .map(|i| NewItem {
@@ -75,6 +93,17 @@ fn main() {
         Ok("1") => (0..nq).map(|q| qdata[q * dim..(q + 1) * dim].to_vec()).collect(),
         _ => Vec::new(),
     };
+    if let Some(truth) = &truth {
+        for (index_type, index) in &indexes {
+            let found: usize = (0..nq)
+                .map(|q| {
+                    let hits = index.query(&qdata[q * dim..(q + 1) * dim], &search).unwrap();
+                    hits.iter().filter(|h| truth[q].contains(&h.id)).count()
+                })
+                .sum();
+            println!("recall@10 {index_type:?}: {:.4}", found as f64 / (10 * nq) as f64);
+        }
+    }
     let mut best = vec![0f64; indexes.len()];
     for round in 0..rounds {
         for (i, (index_type, index)) in indexes.iter().enumerate() {

@@ -96,6 +96,12 @@ pub mod test_util {
         Some((postings.candidates(&planned.plan).iter().collect(), planned.exact))
     }
 
+    /// Whether a trained index's codes are of residuals from its lists' centroids (`None`:
+    /// untrained, or a type without codes).
+    pub fn codes_of_residuals(index: &crate::Index) -> Option<bool> {
+        index.codes_of_residuals()
+    }
+
     /// Values sealed under the index's current data key (its nonce budget spent).
     pub fn seals_under_data_key(index: &crate::Index) -> u64 {
         index.vault().seals()

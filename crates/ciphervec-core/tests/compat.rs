@@ -15,6 +15,9 @@
 //! - `sq8-codes-v6`: an IVF-SQ8 index keeping only codes in memory (config version 4).
 //! - `pq-v7`: an IVF-PQ index of 3 sub-vectors over 8 dimensions (config version 5, the
 //!   product code book behind tag 3).
+//! - `sq8-residual-v8`: an IVF-SQ8 index whose codes are of residuals from the centroids
+//!   (centroids version 3, code book tag 4). The older 8-bit fixtures keep codes of the
+//!   vectors themselves until they are retrained.
 
 #[path = "common/fixture_items.rs"]
 mod fixture_items;
@@ -26,10 +29,12 @@ use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Include, Index, Search};
 use fixture_items::*;
 
-const FIXTURES: [&str; 8] =
-    ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4", "sq8-v5", CODES_ONLY, "pq-v7"];
+const FIXTURES: [&str; 9] =
+    ["loose-v1", "packed-v1", "packed-v2", "keyed-v3", "counted-v4", "sq8-v5", CODES_ONLY, "pq-v7", RESIDUAL];
 /// The fixture of a codes-only index.
 const CODES_ONLY: &str = "sq8-codes-v6";
+/// The fixture whose 8-bit codes are of residuals.
+const RESIDUAL: &str = "sq8-residual-v8";
 /// The fixtures written before index names were keyed.
 const LEGACY_NAMED: [&str; 3] = ["loose-v1", "packed-v1", "packed-v2"];
 
@@ -66,6 +71,13 @@ fn assert_holds_expected(index: &Index, fixture: &str) {
     let codes_only = fixture == CODES_ONLY;
     let resident = if codes_only { ciphervec_core::Resident::Codes } else { ciphervec_core::Resident::Vectors };
     assert_eq!(index.resident(), resident, "{fixture}");
+    use ciphervec_core::test_util::codes_of_residuals;
+    let residual = match fixture {
+        "sq8-v5" | CODES_ONLY => Some(false),
+        "pq-v7" | RESIDUAL => Some(true),
+        _ => None,
+    };
+    assert_eq!(codes_of_residuals(index), residual, "{fixture}: codes as they were trained");
     let ids: Vec<String> = expected.iter().map(|it| it.id.clone()).collect();
     let all = Include { distance: false, metadata: true, contents: true, vector: true };
     let got = index.get(&ids, all).unwrap();
@@ -118,6 +130,47 @@ fn stores_written_by_earlier_builds_load_unchanged_and_move_to_the_current_forma
     }
 }
 
+/// 8-bit codes of the vectors themselves (trained before codes of residuals) are kept as they
+/// are through loads and compactions; the next training codes residuals, and the index
+/// answers as before.
+#[test]
+fn older_8_bit_codes_stay_until_the_next_training_codes_residuals() {
+    use ciphervec_core::test_util::codes_of_residuals;
+    use ciphervec_core::TrainParams;
+    for fixture in ["sq8-v5", CODES_ONLY] {
+        let dir = copy_of(fixture, "retrain");
+        let (client, index) = open(&dir);
+        index.compact().unwrap();
+        assert_eq!(codes_of_residuals(&index), Some(false), "{fixture}: compaction keeps the code book");
+        let params = TrainParams { n_lists: Some(4), max_iters: Some(5), seed: 7, ..Default::default() };
+        index.train(&params, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap();
+        assert_eq!(codes_of_residuals(&index), Some(true), "{fixture}: retrained");
+        drop(index);
+        client.close();
+        let (client, index) = open(&dir);
+        assert_eq!(codes_of_residuals(&index), Some(true), "{fixture}: reloaded");
+        assert_holds_expected_after_retraining(&index, fixture);
+        client.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// The items are all there with their exact vectors, and (with vectors to re-rank on) each
+/// is its own nearest neighbour.
+fn assert_holds_expected_after_retraining(index: &Index, fixture: &str) {
+    let expected = expected();
+    let ids: Vec<String> = expected.iter().map(|it| it.id.clone()).collect();
+    let got = index.get(&ids, Include { distance: false, metadata: false, contents: false, vector: true }).unwrap();
+    assert_eq!(got.len(), expected.len(), "{fixture}");
+    for (want, got) in expected.iter().zip(&got) {
+        assert_eq!(got.vector.as_deref(), Some(&want.vector[..]), "{fixture}: vector of {}", want.id);
+    }
+    for want in expected.iter().step_by(7).filter(|_| fixture != CODES_ONLY) {
+        let search = Search { k: 1, n_probes: Some(4), rerank: Some(1000), filter: None, include: Include::default() };
+        assert_eq!(index.query(&want.vector, &search).unwrap()[0].id, want.id, "{fixture}: {}", want.id);
+    }
+}
+
 /// Stores written before index names were keyed hold each index under an unkeyed hash of its
 /// name: they are still found there, a wrong key still fails the header's key check, and the
 /// name stays taken for every key.
@@ -154,6 +207,7 @@ fn the_fixtures_are_the_formats_they_are_named_for() {
         ("sq8-v5", true),
         (CODES_ONLY, true),
         ("pq-v7", true),
+        (RESIDUAL, true),
     ] {
         let dir = copy_of(fixture, "layout");
         let store = DiskStorage::open(&dir).unwrap();
@@ -187,7 +241,7 @@ fn the_nonce_budget_resumes_from_the_recorded_count_and_unknown_counts_rotate() 
         let dir = copy_of(fixture, "seals");
         let (client, index) = open(&dir);
         let seals = seals_under_data_key(&index);
-        if ["counted-v4", "sq8-v5", CODES_ONLY, "pq-v7"].contains(&fixture) {
+        if ["counted-v4", "sq8-v5", CODES_ONLY, "pq-v7", RESIDUAL].contains(&fixture) {
             // The fixture's writes sealed a few hundred values, nowhere near the budget.
             assert!((100..10_000).contains(&seals), "{fixture}: resumed at {seals}");
             index.compact().unwrap();

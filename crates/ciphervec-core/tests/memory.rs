@@ -42,6 +42,8 @@ fn check(index: &ciphervec_core::Index, when: &str) {
     let raw = n * DIM * 4;
     assert_eq!(usage.vectors, raw, "{when}: vectors held once, at exactly their size: {usage:?}");
     let codes = match index.index_type() {
+        // Codes and their norms, and the ranges (the centroids residuals are taken from are
+        // the quantizer's, not a copy).
         IndexType::IvfSq8 if index.is_trained() => n * (DIM + 4) + 2 * DIM * 4,
         _ => 0,
     };

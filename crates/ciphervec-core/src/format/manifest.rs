@@ -8,7 +8,7 @@ use crate::format::keys::{aad, CENTROIDS_KEY, CONFIG_KEY, HEADER_KEY};
 use crate::format::vault::{Sealed, Vault};
 use crate::format::wire::{check_version, put_bytes, Reader};
 use crate::meta::text::TextSpec;
-use crate::vector::codes::Codec;
+use crate::vector::codes::{Codec, SQ8_OF_RESIDUALS};
 use crate::vector::{IndexType, Metric, PqShape, Resident};
 
 const MAGIC: &[u8; 4] = b"CVIX";
@@ -24,8 +24,11 @@ const PQ_CONFIG_VERSION: u8 = 5;
 /// Bits per sub-vector of product-quantized codes: the only width so far, stored so that
 /// another can come without a new config version.
 const PQ_BITS: u8 = 8;
-/// 2 added the code book (version 1 has none).
+/// 2 added the code book (version 1 has none), 3 the codec tag of 8-bit codes of residuals
+/// (written only with that tag, so the others stay readable by older builds, which refuse
+/// this one as a newer format rather than as corrupt).
 const CENTROIDS_VERSION: u8 = 2;
+const RESIDUAL_SQ8_CENTROIDS_VERSION: u8 = 3;
 
 /// What `loadIndex` reads first. Layout: magic(4) ‖ version(1) ‖ key check(32) ‖ wrapped DEK.
 pub(crate) struct Header {
@@ -214,7 +217,7 @@ impl Config {
 pub(crate) fn seal_centroids(vault: &Vault, dim: usize, centroids: &[f32], codec: Option<&Codec>) -> Sealed {
     let (tag, params) = codec.map_or((0, Vec::new()), Codec::to_parts);
     let mut plain = Vec::with_capacity(14 + (centroids.len() + params.len()) * 4);
-    plain.push(CENTROIDS_VERSION);
+    plain.push(if tag == SQ8_OF_RESIDUALS { RESIDUAL_SQ8_CENTROIDS_VERSION } else { CENTROIDS_VERSION });
     plain.extend_from_slice(&((centroids.len() / dim) as u32).to_le_bytes());
     plain.extend_from_slice(&(dim as u32).to_le_bytes());
     for x in centroids {
@@ -239,7 +242,7 @@ pub(crate) fn open_centroids(
         .open(CENTROIDS_KEY, blob)
         .map_err(|_| Error::Integrity(format!("the centroids of index '{index_name}'")))?;
     let version = plain.first().copied();
-    check_version("centroid", version, &[1, CENTROIDS_VERSION], None)?;
+    check_version("centroid", version, &[1, CENTROIDS_VERSION, RESIDUAL_SQ8_CENTROIDS_VERSION], None)?;
     let malformed = || Error::Corrupt(format!("the centroids of index '{index_name}' are malformed"));
     let mut r = Reader::new(&plain[1..], "centroids");
     let n = r.u32()? as usize;
@@ -346,6 +349,10 @@ mod tests {
             let blob = seal_centroids(&vault("s1"), 2, &centroids, Some(&codec)).blob;
             let (c, back) = open_centroids(&blob, &vault("s1"), "docs", 2).unwrap();
             assert_eq!((c, back), (centroids.to_vec(), Some(codec)), "{index_type:?}");
+            // Only codes of residuals need the newer version, so builds from before them
+            // still read the other types and call this one a newer format, not corrupt.
+            let version = vault("s1").open(CENTROIDS_KEY, &blob).unwrap()[0];
+            assert_eq!(version, if index_type == IndexType::IvfSq8 { 3 } else { 2 }, "{index_type:?}");
         }
     }
 }

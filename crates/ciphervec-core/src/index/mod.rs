@@ -543,6 +543,13 @@ impl Index {
         self.resident
     }
 
+    /// Whether the trained lists' codes are of residuals (`None`: untrained, or no codes).
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn codes_of_residuals(&self) -> Option<bool> {
+        let state = self.read_state().ok()?;
+        state.ivf.as_ref()?.lists.codec().map(|c| c.is_residual())
+    }
+
     /// Checks a key against the stored header (for handles that are already open).
     pub(crate) fn verify_key(&self, kek: &IndexKey) -> Result<()> {
         let blob = self

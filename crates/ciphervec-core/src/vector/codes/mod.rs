@@ -3,15 +3,19 @@
 //! dimension, or one byte per sub-vector), a query is prepared once per codec ([`Prepared`]),
 //! and a [`CodeScanner`] scores a list's codes with one kernel call. Scores from codes are
 //! approximations: the IVF search re-ranks the best `rerank × k` of them exactly
-//! (`vector::ivf`). A *residual* codec ([`Codec::is_residual`], product quantization) codes
-//! a vector's difference from its list's centroid; the lists supply the centroid.
+//! (`vector::ivf`). A *residual* codec ([`Codec::is_residual`]: product quantization, and
+//! 8-bit codes trained since codec tag 4) codes a vector's difference from its list's
+//! centroid; the lists supply the centroid.
+//!
+//! Sealed code books carry a tag ([`Codec::to_parts`]): 1 is 8-bit codes of the vectors
+//! themselves (what indexes trained before tag 4 existed hold, still read), 2 float16, 3
+//! product quantization, 4 8-bit codes of residuals.
 
 mod fp16;
 mod pq;
+mod ranges;
 mod scanner;
 mod sq8;
-
-use rayon::prelude::*;
 
 pub(crate) use scanner::CodeScanner;
 
@@ -25,8 +29,9 @@ use crate::vector::kernels::{self, CodeWidth};
 pub enum IndexType {
     /// Full `f32` vectors, scanned exactly (FAISS's IndexIVFFlat): the least memory.
     IvfFlat,
-    /// One byte per dimension, on per-dimension ranges trained with the centroids (FAISS's
-    /// IndexIVFScalarQuantizer with QT_8bit): a quarter of the bytes to scan.
+    /// One byte per dimension of the vector's difference from its list's centroid, on
+    /// per-dimension ranges trained with the centroids (FAISS's IndexIVFScalarQuantizer with
+    /// QT_8bit, by residual): a quarter of the bytes to scan.
     #[default]
     IvfSq8,
     /// One IEEE float16 per dimension (QT_fp16); half the bytes, nearly exact.
@@ -166,11 +171,16 @@ impl Codec {
                 Some(Codec::Pq(pq::Pq::train(dim, shape.sub_vectors_for(dim), n, &residual, seed)))
             }
             IndexType::IvfSq8 => {
-                let (min, max) = ranges(dim, n, vector);
-                Some(Codec::Sq8(sq8::Sq8::new(min, max)))
+                let residual = |i: usize, out: &mut [f32]| {
+                    for ((o, &x), &c) in out.iter_mut().zip(vector(i)).zip(centroid(i)) {
+                        *o = x - c;
+                    }
+                };
+                let (min, max) = ranges::trimmed(dim, n, ranges::CLAMPED_SHARE, &residual);
+                Some(Codec::Sq8(sq8::Sq8::new(min, max, true)))
             }
             IndexType::IvfFp16 => {
-                let (min, max) = ranges(dim, n, vector);
+                let (min, max) = ranges::trimmed(dim, n, 0.0, &|i, out| out.copy_from_slice(vector(i)));
                 let largest = min.iter().chain(&max).fold(0f32, |m, x| m.max(x.abs()));
                 Some(Codec::Fp16(fp16::Fp16::new(largest)))
             }
@@ -189,7 +199,11 @@ impl Codec {
     /// Whether codes are of the difference from the list's centroid (`base` in
     /// [`Codec::encode`] and [`Codec::decode`]; the scanner adds `q · centroid`).
     pub(crate) fn is_residual(&self) -> bool {
-        matches!(self, Codec::Pq(_))
+        match self {
+            Codec::Sq8(c) => c.of_residuals(),
+            Codec::Fp16(_) => false,
+            Codec::Pq(_) => true,
+        }
     }
 
     /// Bytes of one code of a `dim`-dimensional vector.
@@ -220,7 +234,7 @@ impl Codec {
     pub(crate) fn encode(&self, v: &[f32], base: Option<&[f32]>, out: &mut Vec<u8>) -> f32 {
         let start = out.len();
         match self {
-            Codec::Sq8(c) => c.encode(v, out),
+            Codec::Sq8(c) => c.encode(v, base, out),
             Codec::Fp16(c) => c.encode(v, out),
             Codec::Pq(c) => {
                 let base = base.expect("a residual code needs its list's centroid");
@@ -234,7 +248,7 @@ impl Codec {
     /// The vector a code stands for (`base` as in [`Codec::encode`]).
     pub(crate) fn decode(&self, code: &[u8], base: Option<&[f32]>) -> Vec<f32> {
         match self {
-            Codec::Sq8(c) => c.decode(code),
+            Codec::Sq8(c) => c.decode(code, base),
             Codec::Fp16(c) => c.decode(code),
             Codec::Pq(c) => {
                 let mut v = c.decode(code);
@@ -256,10 +270,14 @@ impl Codec {
         }
     }
 
-    /// The trained parameters, for sealing: a tag and `f32` values.
+    /// The trained parameters, for sealing: a tag (the index type's byte, or
+    /// [`SQ8_OF_RESIDUALS`]) and `f32` values.
     pub(crate) fn to_parts(&self) -> (u8, Vec<f32>) {
         (
-            self.index_type().to_byte(),
+            match self {
+                Codec::Sq8(c) if c.of_residuals() => SQ8_OF_RESIDUALS,
+                _ => self.index_type().to_byte(),
+            },
             match self {
                 Codec::Sq8(c) => c.to_parts(),
                 Codec::Fp16(c) => c.to_parts(),
@@ -271,9 +289,12 @@ impl Codec {
     /// The codec of `dim` dimensions sealed as [`Codec::to_parts`]; `None` if the parts do
     /// not describe one.
     pub(crate) fn from_parts(tag: u8, dim: usize, values: &[f32]) -> Option<Codec> {
+        if tag == SQ8_OF_RESIDUALS {
+            return sq8::Sq8::from_parts(dim, values, true).map(Codec::Sq8);
+        }
         match IndexType::from_byte(tag)? {
             IndexType::IvfFlat => None,
-            IndexType::IvfSq8 => sq8::Sq8::from_parts(dim, values).map(Codec::Sq8),
+            IndexType::IvfSq8 => sq8::Sq8::from_parts(dim, values, false).map(Codec::Sq8),
             IndexType::IvfFp16 => fp16::Fp16::from_parts(values).map(Codec::Fp16),
             IndexType::IvfPq(_) => pq::Pq::from_parts(dim, values).map(Codec::Pq),
         }
@@ -289,31 +310,10 @@ impl Codec {
     }
 }
 
-/// Per-dimension minimum and maximum over `n` vectors (zeros when `n` is 0).
-fn ranges<'a>(dim: usize, n: usize, vector: &(dyn Fn(usize) -> &'a [f32] + Sync)) -> (Vec<f32>, Vec<f32>) {
-    if n == 0 {
-        return (vec![0.0; dim], vec![0.0; dim]);
-    }
-    let start = || (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
-    (0..n)
-        .into_par_iter()
-        .fold(start, |(mut lo, mut hi), i| {
-            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(vector(i)) {
-                *l = l.min(x);
-                *h = h.max(x);
-            }
-            (lo, hi)
-        })
-        .reduce(start, |(mut lo, mut hi), (l2, h2)| {
-            for (a, b) in lo.iter_mut().zip(l2) {
-                *a = a.min(b);
-            }
-            for (a, b) in hi.iter_mut().zip(h2) {
-                *a = a.max(b);
-            }
-            (lo, hi)
-        })
-}
+/// The codec tag of 8-bit codes of residuals. Tags 0–3 are the index types' bytes, and
+/// tag 1 stays 8-bit codes of the vectors themselves, so indexes trained before residual
+/// codes keep loading (and keep their codes).
+pub(crate) const SQ8_OF_RESIDUALS: u8 = 4;
 
 #[cfg(test)]
 mod tests;

@@ -37,21 +37,34 @@ fn flat_has_no_codec_and_types_round_trip_their_byte() {
     assert_eq!(IndexType::from_byte(9), None);
 }
 
+/// 8-bit codes of the vectors themselves, as indexes trained before codes of residuals hold
+/// them (codec tag 1).
+fn absolute_sq8(data: &[Vec<f32>]) -> Codec {
+    let (min, max) = ranges::trimmed(data[0].len(), data.len(), 0.0, &|i, out| out.copy_from_slice(&data[i]));
+    Codec::Sq8(sq8::Sq8::new(min, max, false))
+}
+
 #[test]
 fn codes_decode_within_half_a_step_and_clamp_outside_the_trained_ranges() {
     let data = rows(500, 13, 1);
+    let origin = [0f32; 13];
     let sq8 = trained(IndexType::IvfSq8, &data);
+    assert!(sq8.is_residual(), "new 8-bit codes are of residuals");
     let fp16 = trained(IndexType::IvfFp16, &data);
+    let absolute = absolute_sq8(&data);
+    assert!(!absolute.is_residual());
     for v in &data {
-        let mut code = Vec::new();
-        let norm = sq8.encode(v, None, &mut code);
-        assert_eq!(code.len(), 13);
-        let back = sq8.decode(&code, None);
-        for (j, (&x, &y)) in v.iter().zip(&back).enumerate() {
-            // Dimension j spans at most 1 + j; a step is 1/255 of it.
-            assert!((x - y).abs() <= (1.0 + j as f32) / 255.0 * 0.5 + 1e-5, "sq8 dim {j}: {x} → {y}");
+        for (codec, base) in [(&sq8, Some(&origin[..])), (&absolute, None)] {
+            let mut code = Vec::new();
+            let norm = codec.encode(v, base, &mut code);
+            assert_eq!(code.len(), 13);
+            let back = codec.decode(&code, base);
+            for (j, (&x, &y)) in v.iter().zip(&back).enumerate() {
+                // Dimension j spans at most 1 + j; a step is 1/255 of it.
+                assert!((x - y).abs() <= (1.0 + j as f32) / 255.0 * 0.5 + 1e-5, "sq8 dim {j}: {x} → {y}");
+            }
+            assert!((norm - crate::vector::kernels::norm_sqr(&back).sqrt()).abs() < 1e-5);
         }
-        assert!((norm - crate::vector::kernels::norm_sqr(&back).sqrt()).abs() < 1e-5);
         let mut code = Vec::new();
         fp16.encode(v, None, &mut code);
         assert_eq!(code.len(), 26);
@@ -61,12 +74,42 @@ fn codes_decode_within_half_a_step_and_clamp_outside_the_trained_ranges() {
     }
     // Far outside every range: clamped to the range's ends, never wrapped or infinite.
     let far = vec![1e30f32; 13];
-    for codec in [&sq8, &fp16] {
+    for (codec, base) in [(&sq8, Some(&origin[..])), (&absolute, None), (&fp16, None)] {
         let mut code = Vec::new();
-        let norm = codec.encode(&far, None, &mut code);
+        let norm = codec.encode(&far, base, &mut code);
         assert!(norm.is_finite());
-        assert!(codec.decode(&code, None).iter().all(|x| x.is_finite() && *x > 0.0));
+        assert!(codec.decode(&code, base).iter().all(|x| x.is_finite() && *x > 0.0));
     }
+}
+
+/// Codes of residuals are trained on each vector's difference from its own list's centroid:
+/// for clustered data those differences span far less than the vectors, so the 255 steps are
+/// finer and the decoded vectors closer.
+#[test]
+fn codes_of_residuals_are_finer_than_codes_of_clustered_vectors() {
+    let dim = 8;
+    let noise = rows(400, dim, 11);
+    // Four clusters 100 apart, each point within 0.5·(1 + j) of its centre.
+    let centres: Vec<Vec<f32>> = (0..4).map(|c| (0..dim).map(|j| 100.0 * c as f32 + j as f32).collect()).collect();
+    let data: Vec<Vec<f32>> =
+        noise.iter().enumerate().map(|(i, n)| n.iter().zip(&centres[i % 4]).map(|(x, c)| x + c).collect()).collect();
+    let residual =
+        Codec::train(IndexType::IvfSq8, dim, data.len(), &|i| &data[i][..], &|i| &centres[i % 4][..], 3).unwrap();
+    let absolute = absolute_sq8(&data);
+    let error = |codec: &Codec| -> f64 {
+        let mut total = 0f64;
+        for (i, v) in data.iter().enumerate() {
+            let base = codec.is_residual().then_some(&centres[i % 4][..]);
+            let mut code = Vec::new();
+            codec.encode(v, base, &mut code);
+            total += v.iter().zip(codec.decode(&code, base)).map(|(a, b)| ((a - b) * (a - b)) as f64).sum::<f64>();
+        }
+        total
+    };
+    let (fine, coarse) = (error(&residual), error(&absolute));
+    // The residuals span about 1/300 of the vectors' range: steps ~300× finer, squared
+    // error ~10⁵× smaller; 100× is a floor no absolute code can reach.
+    assert!(fine * 100.0 < coarse, "residual {fine} vs absolute {coarse}");
 }
 
 #[test]
@@ -76,8 +119,12 @@ fn code_scores_are_the_distances_to_the_decoded_vectors() {
     // A residual codec's codes are of the differences from `base`; the scanner is told
     // `q · base`.
     let base: Vec<f32> = (0..50).map(|j| (j as f32 * 0.3).sin()).collect();
-    for index_type in [IndexType::IvfSq8, IndexType::IvfFp16, PQ, pq(7)] {
-        let codec = trained(index_type, &data);
+    for codec in [IndexType::IvfSq8, IndexType::IvfFp16, PQ, pq(7)]
+        .map(|t| trained(t, &data))
+        .into_iter()
+        .chain([absolute_sq8(&data)])
+    {
+        let index_type = (codec.index_type(), codec.is_residual());
         let base = codec.is_residual().then_some(&base[..]);
         let mut codes = Vec::new();
         let norms: Vec<f32> = data.iter().map(|v| codec.encode(v, base, &mut codes)).collect();
@@ -100,8 +147,15 @@ fn code_scores_are_the_distances_to_the_decoded_vectors() {
 #[test]
 fn parts_round_trip_and_malformed_parts_are_refused() {
     let data = rows(50, 4, 4);
-    for index_type in [IndexType::IvfSq8, IndexType::IvfFp16, PQ, pq(3)] {
-        let codec = trained(index_type, &data);
+    let tags: Vec<u8> = [IndexType::IvfSq8, IndexType::IvfFp16, PQ].map(|t| trained(t, &data).to_parts().0).into();
+    assert_eq!(tags, [SQ8_OF_RESIDUALS, 2, 3]);
+    assert_eq!(absolute_sq8(&data).to_parts().0, 1, "the tag indexes trained before residual codes hold");
+    for codec in [IndexType::IvfSq8, IndexType::IvfFp16, PQ, pq(3)]
+        .map(|t| trained(t, &data))
+        .into_iter()
+        .chain([absolute_sq8(&data)])
+    {
+        let index_type = (codec.index_type(), codec.is_residual());
         let (tag, parts) = codec.to_parts();
         assert_eq!(Codec::from_parts(tag, 4, &parts), Some(codec.clone()));
         assert_eq!(Codec::from_parts(tag, 4, &parts[1..]), None, "{index_type:?}: one value short");

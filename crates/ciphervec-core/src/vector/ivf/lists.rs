@@ -14,6 +14,8 @@
 //! the lists' copies at once. A list that grows past its room in the arena moves its vectors
 //! into a `Vec` of its own; the room it leaves is reclaimed by the next fill.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::vector::codes::{CodeScanner, Codec, Prepared, Resident};
@@ -77,8 +79,9 @@ pub(crate) struct InvertedLists {
     codec: Option<Codec>,
     /// Only the codes are kept (no `f32` vectors or norms).
     codes_only: bool,
-    /// The lists' centroids (`n_lists × dim`) when the codec codes residuals from them.
-    bases: Option<Vec<f32>>,
+    /// The lists' centroids (`n_lists × dim`, shared with the quantizer) when the codec codes
+    /// residuals from them.
+    bases: Option<Arc<[f32]>>,
     /// The vectors of the lists built by the last fill, list after list (see the module docs).
     arena: Vec<f32>,
     /// Arena rows no list uses any more: lists that outgrew their room moved out.
@@ -91,11 +94,11 @@ pub(crate) struct InvertedLists {
 impl InvertedLists {
     /// Empty lists of `dim`-dimensional vectors, one per centroid (`n_lists × dim`), coded by
     /// `codec` if given, keeping what `resident` says (codes only needs a codec).
-    pub(crate) fn new(dim: usize, centroids: &[f32], codec: Option<Codec>, resident: Resident) -> InvertedLists {
+    pub(crate) fn new(dim: usize, centroids: Arc<[f32]>, codec: Option<Codec>, resident: Resident) -> InvertedLists {
         let codes_only = resident == Resident::Codes;
         assert!(codec.is_some() || !codes_only, "codes-only lists need a codec");
-        let bases = codec.as_ref().filter(|c| c.is_residual()).map(|_| centroids.to_vec());
         let n_lists = centroids.len() / dim;
+        let bases = codec.as_ref().filter(|c| c.is_residual()).map(|_| centroids);
         let lists = vec![List::default(); n_lists];
         InvertedLists { dim, codec, codes_only, bases, arena: Vec::new(), dead_rows: 0, lists, loc: Vec::new() }
     }
@@ -486,12 +489,12 @@ impl InvertedLists {
     }
 
     /// Bytes these lists hold on the heap (by capacity, so slack counts): the vectors, the
-    /// norms, and the slot bookkeeping (each list's slots and the slot → place map).
+    /// norms, and the slot bookkeeping (each list's slots and the slot → place map); the
+    /// centroids residuals are from are the quantizer's.
     pub(crate) fn heap_bytes(&self) -> ListBytes {
         let mut bytes = ListBytes {
             slots: self.loc.capacity() * size_of::<Option<Place>>() + self.lists.capacity() * size_of::<List>(),
-            codes: self.codec.as_ref().map_or(0, Codec::heap_bytes)
-                + self.bases.as_ref().map_or(0, |b| b.capacity() * size_of::<f32>()),
+            codes: self.codec.as_ref().map_or(0, Codec::heap_bytes),
             vectors: self.arena.capacity() * size_of::<f32>(),
             ..ListBytes::default()
         };

@@ -47,8 +47,8 @@ impl Ivf {
     /// Empty lists over `centroids` (`n_lists × dim`, row-major), coded by `codec` if given,
     /// keeping what `resident` says.
     pub(crate) fn new(dim: usize, centroids: Vec<f32>, codec: Option<Codec>, resident: Resident) -> Ivf {
-        let lists = InvertedLists::new(dim, &centroids, codec, resident);
         let quantizer = Quantizer::new(dim, centroids);
+        let lists = InvertedLists::new(dim, quantizer.shared_centroids(), codec, resident);
         Ivf { quantizer, lists }
     }
 

@@ -1,6 +1,8 @@
 //! The coarse quantizer of an IVF index: trained centroids, the list an item belongs to, and
 //! the lists a query probes.
 
+use std::sync::Arc;
+
 use crate::vector::ivf::ListId;
 use crate::vector::kernels::{self, CentroidPanels};
 use crate::vector::topk::{Hit, TopK};
@@ -24,8 +26,9 @@ pub(crate) fn auto_n_probes(n_lists: usize) -> usize {
 #[derive(Clone)]
 pub(crate) struct Quantizer {
     dim: usize,
-    centroids: Vec<f32>,
-    panels: std::sync::Arc<CentroidPanels>,
+    /// Shared with lists whose codes are of residuals from them.
+    centroids: Arc<[f32]>,
+    panels: Arc<CentroidPanels>,
 }
 
 /// Queries whose probe scores are computed together: 64 rows of 1024 lists is 256 KiB.
@@ -34,8 +37,8 @@ const PROBE_BLOCK: usize = 64;
 impl Quantizer {
     pub(crate) fn new(dim: usize, centroids: Vec<f32>) -> Quantizer {
         assert!(dim > 0 && centroids.len().is_multiple_of(dim) && !centroids.is_empty());
-        let panels = std::sync::Arc::new(CentroidPanels::new(&centroids, dim));
-        Quantizer { dim, centroids, panels }
+        let panels = Arc::new(CentroidPanels::new(&centroids, dim));
+        Quantizer { dim, centroids: centroids.into(), panels }
     }
 
     pub(crate) fn n_lists(&self) -> usize {
@@ -46,9 +49,14 @@ impl Quantizer {
         &self.centroids
     }
 
+    /// The centroids, shared (for lists that code residuals from them).
+    pub(crate) fn shared_centroids(&self) -> Arc<[f32]> {
+        self.centroids.clone()
+    }
+
     /// Heap bytes of the centroids (both layouts).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.centroids.capacity() * size_of::<f32>() + self.panels.heap_bytes()
+        self.centroids.len() * size_of::<f32>() + self.panels.heap_bytes()
     }
 
     fn centroid(&self, list: usize) -> &[f32] {
