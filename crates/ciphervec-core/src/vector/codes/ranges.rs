@@ -7,15 +7,17 @@ use std::collections::BinaryHeap;
 use rayon::prelude::*;
 
 /// The share of values on each side of each dimension that 8-bit ranges leave out (they are
-/// clamped to the range's end). A few extreme values stretch a min–max range for everyone:
-/// on glove50, leaving out 1 in 10,000 per side raised codes-only recall@10 at 64 probes
-/// from 0.9535 to 0.9557, more than coding residuals had (0.9513 → 0.9535); 1 in 1,000
-/// clamps too much (0.9539). BENCHMARKS.md, "8-bit codes of residuals".
-pub(crate) const CLAMPED_SHARE: f64 = 1e-4;
+/// clamped to the range's end): 1 in ~33,000, so indexes under 33,334 vectors keep the
+/// minimum and maximum. A few extreme values stretch a min–max range for everyone; codes-only
+/// recall@10 by share left out (glove50 at 64 probes; a 384-d set at 8 / 16 probes): 0 →
+/// 0.9535; 0.9836 / 0.9954, 1e-5 → 0.9550; 0.9836 / 0.9956, **3e-5** → 0.9558; 0.9844 /
+/// 0.9963, 1e-4 → 0.9557; 0.9829 / 0.9949, 1e-3 → 0.9539 on glove50 (BENCHMARKS.md, "8-bit
+/// codes of residuals").
+pub(crate) const CLAMPED_SHARE: f64 = 3e-5;
 
 /// Per dimension of `n` values `value(i)` (a vector, or its difference from its list's
 /// centroid), the range from the `k+1`-th smallest to the `k+1`-th largest value, where
-/// `k = ⌊n · clamped_share⌋`: the minimum and maximum when `k` is 0 (fewer than 10,000
+/// `k = ⌊n · clamped_share⌋`: the minimum and maximum when `k` is 0 (fewer than 33,334
 /// vectors at [`CLAMPED_SHARE`]). Zeros when `n` is 0. Exact, in one parallel pass: each
 /// dimension keeps its `k+1` smallest and largest values in two bounded heaps, which most
 /// values pass with one comparison.

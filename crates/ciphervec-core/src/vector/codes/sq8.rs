@@ -2,7 +2,7 @@
 //! equal steps and a value is stored as the nearest step (values outside are clamped).
 //! The values are either the vector's own or, for codes *of residuals*, its difference from
 //! its list's centroid, which spans a narrower range, so the same 255 steps are finer. The
-//! ranges of residuals leave out the most extreme 1 in 10,000 values per side
+//! ranges of residuals leave out the most extreme 1 in ~33,000 values per side
 //! ([`ranges::CLAMPED_SHARE`](super::ranges::CLAMPED_SHARE)).
 
 use crate::vector::codes::Prepared;
