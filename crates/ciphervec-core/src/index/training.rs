@@ -82,6 +82,9 @@ pub struct TrainReport {
     /// Training vectors assigned against all centroids, seeding aside: the work k-means did
     /// (Lloyd: iterations × sample; mini-batch: about (passes + 1) × sample).
     pub assigned: usize,
+    /// Point–centroid distances k-means computed for those assignments, seeding aside: Lloyd
+    /// iterations after the first skip the centroids their bounds rule out.
+    pub distances: u64,
     /// Wall-clock seconds, including assigning and re-sealing every item.
     pub seconds: f64,
 }
@@ -187,6 +190,7 @@ impl Index {
             inertia: result.inertia,
             trained_on: result.trained_on,
             assigned: result.assigned,
+            distances: result.distances,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

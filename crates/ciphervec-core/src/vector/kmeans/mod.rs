@@ -4,7 +4,9 @@
 //!
 //! - [`Algorithm::Lloyd`] (the default): exact Lloyd iterations, FAISS's `niter`; 10 by
 //!   default, which from k-means++ seeds lands within about 1 % of FAISS's 20 from random
-//!   seeds (BENCHMARKS.md, "Training on defaults").
+//!   seeds (BENCHMARKS.md, "Training on defaults"). From 96 dimensions up, iterations after the
+//!   first keep bounds that skip the centroids which cannot be nearer ([`bounded`]): the same
+//!   assignments for a fraction of the distances.
 //! - [`Algorithm::MiniBatch`]: a few passes of mini-batch k-means ([`minibatch`]), then one
 //!   exact Lloyd iteration over the whole sample, which replaces each centroid by the mean of
 //!   the points it now owns and measures the inertia exactly.
@@ -18,6 +20,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+mod bounded;
 mod minibatch;
 #[cfg(test)]
 mod tests;
@@ -126,8 +129,11 @@ pub(crate) struct KMeansResult {
     pub inertia: f64,
     /// Training sample size.
     pub trained_on: usize,
-    /// Points assigned against all centroids during training (the work done, seeding aside).
+    /// Points assigned against all centroids during training, seeding aside.
     pub assigned: usize,
+    /// Point–centroid distances computed to make those assignments (the work done: Lloyd's
+    /// bounds skip most of `assigned × k`).
+    pub distances: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -179,26 +185,29 @@ pub(crate) fn train(
     let x = &*sample;
 
     let mut centroids = seed_kmeanspp(x, dim, k, &mut rng, cancel)?;
-    let (iterations, inertia, assigned) = match params.algorithm {
+    let (iterations, inertia, assigned, distances) = match params.algorithm {
         Algorithm::Lloyd => {
-            let (its, inertia) = lloyd(x, dim, &mut centroids, params, params.max_iters, 0, cancel, on_progress)?;
-            (its, inertia, its * m)
+            let (its, inertia, distances) =
+                lloyd(x, dim, &mut centroids, params, params.max_iters, 0, cancel, on_progress)?;
+            (its, inertia, its * m, distances)
         }
         Algorithm::MiniBatch => {
             let total = params.max_iters + FINISHING_LLOYD;
             let p =
                 minibatch::run(x, dim, &mut centroids, params, params.max_iters, total, &mut rng, cancel, on_progress)?;
             let finish = KMeansParams { max_iters: total, tolerance: 0.0, ..params.clone() };
-            let (its, inertia) =
+            let (its, inertia, distances) =
                 lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, cancel, on_progress)?;
-            (p.passes + its, inertia, p.assigned + its * m)
+            (p.passes + its, inertia, p.assigned + its * m, (p.assigned * k) as u64 + distances)
         }
     };
-    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m, assigned })
+    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m, assigned, distances })
 }
 
 /// Up to `iters` exact Lloyd iterations on `x`, numbered after `done` in the progress reports
-/// (whose cap is `params.max_iters`). Returns the iterations run and the last inertia.
+/// (whose cap is `params.max_iters`). Returns the iterations run, the last inertia and the
+/// point–centroid distances computed. With [`bounds_pay`] the iterations keep bounds; one
+/// iteration (mini-batch's finish) or few dimensions run plain.
 #[allow(clippy::too_many_arguments)]
 fn lloyd(
     x: &[f32],
@@ -209,8 +218,12 @@ fn lloyd(
     done: usize,
     cancel: Stop,
     on_progress: &(dyn Fn(&Progress) + Sync),
-) -> Result<(usize, f64), KMeansError> {
+) -> Result<(usize, f64, u64), KMeansError> {
+    if bounds_pay(dim, iters) {
+        return bounded::lloyd(x, dim, centroids, params, iters, done, cancel, on_progress);
+    }
     let m = x.len() / dim;
+    let k = centroids.len() / dim;
     let mut ids = vec![0u32; m];
     let mut dists = vec![0f32; m];
     let (mut inertia, mut iterations) = (f64::INFINITY, 0);
@@ -227,7 +240,13 @@ fn lloyd(
             break;
         }
     }
-    Ok((iterations, inertia))
+    Ok((iterations, inertia, (iterations * m * k) as u64))
+}
+
+/// Whether `iters` Lloyd iterations at `dim` dimensions keep bounds ([`bounded`]): from the
+/// second iteration on, and where a distance costs more than its bookkeeping.
+fn bounds_pay(dim: usize, iters: usize) -> bool {
+    iters > 1 && dim >= bounded::MIN_DIM
 }
 
 /// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
@@ -278,17 +297,20 @@ pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usiz
     }
     let f = 4; // bytes per f32 / u32
     let minibatch = p.algorithm == Algorithm::MiniBatch;
-    // Per sample point: id, distance, bucket order (Lloyd), pass order (mini-batch), plus its
-    // copied row when sampling.
-    let per_point = if minibatch { 4 * f } else { 3 * f };
+    // Per sample point: id, distance, bucket order (Lloyd), pass order (mini-batch), Lloyd's
+    // bounds (one per centroid group), plus its copied row when sampling.
+    let bounds = !minibatch && bounds_pay(dim, p.max_iters);
+    let per_point = if minibatch { 4 * f } else { (3 + if bounds { bounded::group_count(k) } else { 0 }) * f };
     let row = dim * f;
     // Centroids, panels and per-centroid sums; seeding subsample with its distances; block
     // buffers; mini-batch: the batch, its ids and distances, f64 sums and counts per centroid.
     let panels_len = k.div_ceil(16) * 16 * (dim + 1);
     let seed_pts = (SEED_POINTS_PER_CENTROID * k).min(capped);
     let batch = if minibatch { p.batch_size.min(capped) * (row + 2 * f) + k * (2 * dim + 3) * f } else { 0 };
-    let fixed = (2 * k * dim + panels_len + 2 * k) * f
-        + rayon::current_num_threads() * (dim * 8 + p.batch_size * f)
+    // Bounded Lloyd keeps the previous centroids and each group's panels besides.
+    let fixed = (if bounds { 4 } else { 2 } * k * dim + panels_len + 2 * k) * f
+        + rayon::current_num_threads()
+            * if bounds { bounded::scratch_bytes(k, dim, p.batch_size) } else { dim * 8 + p.batch_size * f }
         + seed_pts * (row + 2 * f)
         + batch;
     let bytes = |m: usize| fixed + m * (per_point + if m < n { row } else { 0 });

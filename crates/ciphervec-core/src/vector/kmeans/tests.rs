@@ -418,3 +418,87 @@ fn minibatch_cancel_from_another_thread_aborts_within_a_step() {
     p.tolerance = 0.0;
     assert_cancel_stops_within_a_block_per_worker(&data, 32, &p);
 }
+
+// Lloyd with bounds: the same assignments as without, for less work.
+
+/// The bounds only skip centroids that cannot be nearer: in every iteration each point goes to
+/// a centroid at its nearest distance (up to float rounding), with the exact squared distance
+/// recorded, in several dimensions and group counts (one group is Hamerly's single bound),
+/// from centroids that start far from the points (large first moves, empty clusters split)
+/// and on overlapping clusters (reassignments late on).
+#[test]
+fn bounded_assignment_finds_the_nearest_centroid_every_iteration() {
+    for (dim, k, n, seed) in [(16, 64, 4000, 1), (50, 256, 9000, 2), (3, 40, 2000, 3), (130, 100, 3000, 4)] {
+        let x = overlapping(n, dim, seed);
+        let mut g = Lcg(seed);
+        let mut centroids: Vec<f32> = (0..k * dim).map(|_| g.unit() * 300.0).collect();
+        let mut assigner = bounded::Assigner::new(n, &centroids, dim);
+        let mut measured = 0;
+        for it in 0..12 {
+            measured += assigner.assign(&x, &centroids, 512, &|| false).unwrap();
+            let largest = centroids.chunks_exact(dim).map(kernels::norm_sqr).fold(0f32, f32::max);
+            for (p, (&id, &d)) in x.chunks_exact(dim).zip(assigner.ids.iter().zip(&assigner.dists)) {
+                let dist = |c: usize| kernels::l2_sqr(p, &centroids[c * dim..(c + 1) * dim]);
+                let nearest = (0..k).map(dist).fold(f32::INFINITY, f32::min);
+                assert_eq!(d, dist(id as usize), "dim {dim}, iteration {it}: recorded distance");
+                // Candidates are ranked by ‖c‖² − 2·x·c, as in the plain assignment: a tie within
+                // that product's rounding may go either way.
+                let rounding = (dim + 2) as f32 * f32::EPSILON * (kernels::norm_sqr(p) + largest);
+                assert!(d <= nearest + rounding, "dim {dim}, iteration {it}: {d} > nearest {nearest} + {rounding}");
+            }
+            let mut counts = update_centroids(&x, dim, &assigner.ids, &mut centroids);
+            split_empty_clusters(&mut centroids, dim, &mut counts);
+        }
+        assert!(measured < (12 * n * k) as u64, "dim {dim}: the bounds skipped nothing");
+    }
+}
+
+/// On clustered data the bounds rule out most centroids after the first iterations: ten
+/// iterations measure well under half of the point–centroid pairs plain Lloyd does, and the
+/// run reports that work. Below `bounded::MIN_DIM` dimensions every pair is measured.
+#[test]
+fn bounded_lloyd_measures_a_fraction_of_the_pairs() {
+    for dim in [bounded::MIN_DIM, bounded::MIN_DIM - 1] {
+        let (x, _) = blobs(64, 100, dim, 2.0, 9);
+        let mut p = lloyd(256);
+        p.tolerance = 0.0;
+        let r = run(&x, dim, &p).unwrap();
+        let full = (r.iterations * r.trained_on * 256) as u64;
+        assert_eq!(r.assigned, r.iterations * r.trained_on);
+        if dim >= bounded::MIN_DIM {
+            assert!(r.distances * 2 < full, "{} of {full} pairs measured", r.distances);
+            assert!(r.distances >= (r.trained_on * 256) as u64, "the first iteration measures every pair");
+        } else {
+            assert_eq!(r.distances, full);
+        }
+    }
+}
+
+/// Bounded Lloyd is deterministic for a seed whatever the thread count (each point's
+/// reassignment is independent of how the blocks fall on threads).
+#[test]
+fn bounded_lloyd_deterministic_for_seed_and_thread_count() {
+    let (data, _) = blobs(20, 60, bounded::MIN_DIM, 3.0, 2);
+    let mut p = lloyd(40);
+    p.batch_size = 100;
+    let in_pool = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run(&data, bounded::MIN_DIM, &p).unwrap())
+    };
+    let (a, b) = (in_pool(1), in_pool(3));
+    assert!(a.distances < (a.assigned * 40) as u64, "the bounds were not used");
+    assert_eq!((a.centroids, a.inertia, a.distances), (b.centroids, b.inertia, b.distances));
+}
+
+/// A cancel reaches bounded Lloyd's workers at their next poll too.
+#[test]
+fn bounded_lloyd_cancel_aborts_within_a_block_per_worker() {
+    let mut r = Lcg(4);
+    let dim = bounded::MIN_DIM;
+    let data: Vec<f32> = (0..10_000 * dim).map(|_| r.unit()).collect();
+    let mut p = lloyd(256);
+    p.max_iters = 100_000;
+    p.tolerance = 0.0;
+    p.batch_size = 64;
+    assert_cancel_stops_within_a_block_per_worker(&data, dim, &p);
+}
