@@ -24,7 +24,7 @@ use rayon::prelude::*;
 /// the matrix product, the bounds a few operations per point and centroid whatever the
 /// dimension, so at low dimension the bookkeeping costs more than the distances it saves:
 /// k-means on glove50 (50-d) took 1.13× as long with bounds, on generated 96- to 384-d sets
-/// 0.71× to 0.55× (BENCHMARKS.md, "Bounded Lloyd").
+/// 0.67× to 0.59× (medians of three; BENCHMARKS.md, "Bounded Lloyd").
 pub(super) const MIN_DIM: usize = 96;
 /// Most groups a point keeps bounds for. A bound is 4 bytes per training point and group, so
 /// 32 groups add 128 bytes a point (33.5 MB for FAISS's 256 points × 1024 lists). On glove50
