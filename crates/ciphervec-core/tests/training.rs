@@ -63,6 +63,26 @@ fn trained_search_has_high_recall_and_is_exact_with_all_probes() {
     }
 }
 
+/// From 96 dimensions up Lloyd skips the lists its bounds rule out: the report shows fewer
+/// distances than assignments × lists, and the index answers as well as plain training's.
+#[test]
+fn training_at_high_dimension_measures_fewer_distances_and_keeps_recall() {
+    let dim = 128;
+    let data = clustered(20_000, dim, 64, 5);
+    let (_, _, _, index) = filled(Metric::Euclidean, &data);
+    let queries: Vec<Vec<f32>> =
+        clustered(100, dim, 64, 5).into_iter().map(|v| v.iter().map(|x| x + 0.01).collect()).collect();
+    let exact: Vec<Vec<String>> =
+        queries.iter().map(|q| index.query(q, &top(10, None)).unwrap().into_iter().map(|h| h.id).collect()).collect();
+    let report = index.train(&TrainParams::default(), &AtomicBool::new(false), &no_progress).unwrap();
+    let all_pairs = (report.assigned * report.n_lists) as u64;
+    assert!(report.distances < all_pairs, "{} of {all_pairs} distances: the bounds skipped none", report.distances);
+    assert!(report.distances >= (report.trained_on * report.n_lists) as u64, "the first iteration measures all");
+    let recall = recall_at_10(&index, &queries, &exact, None);
+    assert!(recall >= 0.95, "recall@10 {recall} at auto nProbes");
+    assert_eq!(recall_at_10(&index, &queries, &exact, Some(report.n_lists)), 1.0, "nProbes = nLists must be exact");
+}
+
 #[test]
 fn trained_state_survives_reload_with_identical_results() {
     let data = clustered(5_000, 16, 20, 2);
