@@ -15,6 +15,10 @@ use std::time::Instant;
 use ciphervec_core::DiskStorage;
 use ciphervec_core::{Client, Metric, NewItem};
 
+#[path = "common/fbin.rs"]
+mod fbin;
+use fbin::read_fbin;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&args[1]);
@@ -28,14 +32,7 @@ fn main() {
     let fresh = !dir.join("ciphervec.redb").exists();
     if fresh {
         let (n, dim, data) = match args.get(2) {
-            Some(p) if p != "-" => {
-                let b = std::fs::read(p).unwrap();
-                let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-                let dim = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-                let v: Vec<f32> =
-                    b[8..8 + n * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-                (n, dim, v)
-            }
+            Some(p) if p != "-" => read_fbin(p),
             _ => (390_000, 50, (0..390_000 * 50).map(|i| (i as f32).sin()).collect()),
         };
         let t = Instant::now();

@@ -18,6 +18,10 @@ use std::time::Instant;
 
 use ciphervec_core::{Client, DiskStorage, IndexSpec, IndexType, Metric, NewItem, Resident, TrainParams};
 
+#[path = "common/fbin.rs"]
+mod fbin;
+use fbin::read_fbin;
+
 /// mimalloc, counting live bytes (requested sizes) and their peak.
 struct Counting;
 
@@ -108,7 +112,7 @@ fn child(dir: &std::path::Path, threads: usize, step: &str) {
 }
 
 fn build(dir: &std::path::Path, data: &str, threads: usize) {
-    let (n, dim, vectors) = if data == "gen384" { gen384() } else { fbin(data) };
+    let (n, dim, vectors) = if data == "gen384" { gen384() } else { read_fbin(data) };
     let t = Instant::now();
     let client = Client::new(Arc::new(DiskStorage::open(dir).unwrap()), threads).unwrap();
     let index_type = match std::env::var("TYPE").as_deref() {
@@ -141,14 +145,6 @@ fn build(dir: &std::path::Path, data: &str, threads: usize) {
     index.compact().unwrap();
     println!("built {n} x {dim} ({:.1} MB of f32) in {:.1} s", (n * dim * 4) as f64 / MB, t.elapsed().as_secs_f64());
     client.close();
-}
-
-fn fbin(path: &str) -> (usize, usize, Vec<f32>) {
-    let b = std::fs::read(path).unwrap();
-    let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-    let dim = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-    let v = b[8..8 + n * dim * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    (n, dim, v)
 }
 
 /// 107,659 × 384 unit vectors around 1,000 random centres (a seeded xorshift).

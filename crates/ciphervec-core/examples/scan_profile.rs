@@ -15,18 +15,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ciphervec_core::{
-    Client, Include, IndexSpec, IndexType, MemoryStorage, Metric, NewItem, Resident, Search, TrainParams,
-};
+use ciphervec_core::{Client, Include, IndexSpec, IndexType, MemoryStorage, Metric, Resident, Search, TrainParams};
 
-fn read_fbin(path: &str) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let rows = i32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
-    let cols = i32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    let data =
-        bytes[8..8 + rows * cols * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    (rows, cols, data)
-}
+#[path = "common/fbin.rs"]
+mod fbin;
+use fbin::read_fbin;
+#[path = "common/items.rs"]
+mod items;
+use items::vector_items;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,7 +43,7 @@ fn main() {
     let n_probes: usize = args.get(3).map_or(48, |s| s.parse().unwrap());
     let rerank: Option<usize> = args.get(4).and_then(|s| s.parse().ok());
     let rounds: usize = args.get(5).map_or(3, |s| s.parse().unwrap());
-    let (n, dim, data) = read_fbin(base);
+    let (_, dim, data) = read_fbin(base);
     let (nq, _, qdata) = read_fbin(&queries);
     let nq = nq.min(5000);
 
@@ -74,15 +70,7 @@ fn main() {
                 ..IndexSpec::default()
             };
             let index = client.create_index_with(&format!("{index_type:?}"), &key, &spec).unwrap();
-            let items: Vec<NewItem> = (0..n)
-                .map(|i| NewItem {
-                    id: i.to_string(),
-                    vector: data[i * dim..(i + 1) * dim].to_vec(),
-                    metadata: None,
-                    contents: None,
-                })
-                .collect();
-            index.upsert(items).unwrap();
+            index.upsert(vector_items(&data, dim)).unwrap();
             let params = TrainParams { n_lists: Some(1024), ..TrainParams::default() };
             index.train(&params, &AtomicBool::new(false), &|_| {}).unwrap();
             (index_type, index)

@@ -11,16 +11,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ciphervec_core::{Client, IndexSpec, IndexType, MemoryStorage, Metric, NewItem, TrainParams};
+use ciphervec_core::{Client, IndexSpec, IndexType, MemoryStorage, Metric, TrainParams};
 
-fn read_fbin(path: &str) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let rows = i32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
-    let cols = i32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    let data =
-        bytes[8..8 + rows * cols * 4].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    (rows, cols, data)
-}
+#[path = "common/fbin.rs"]
+mod fbin;
+use fbin::read_fbin;
+#[path = "common/items.rs"]
+mod items;
+use items::vector_items;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,20 +33,12 @@ fn main() {
     let rounds: usize = args.get(3).map_or(1, |s| s.parse().unwrap());
     let threads = std::env::var("THREADS").map_or(2, |t| t.parse().unwrap());
     let max_iters = std::env::var("ITERS").ok().map(|t| t.parse().unwrap());
-    let (n, dim, data) = read_fbin(base);
+    let (_, dim, data) = read_fbin(base);
     let client = Client::new(Arc::new(MemoryStorage::new()), threads).unwrap();
     for round in 0..rounds {
         let spec = IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
         let index = client.create_index_with(&format!("round{round}"), &[9u8; 32], &spec).unwrap();
-        let items: Vec<NewItem> = (0..n)
-            .map(|i| NewItem {
-                id: i.to_string(),
-                vector: data[i * dim..(i + 1) * dim].to_vec(),
-                metadata: None,
-                contents: None,
-            })
-            .collect();
-        index.upsert(items).unwrap();
+        index.upsert(vector_items(&data, dim)).unwrap();
         let params = TrainParams { n_lists: Some(n_lists), max_iters, ..TrainParams::default() };
         let marks = Mutex::new(Vec::new());
         let t0 = Instant::now();

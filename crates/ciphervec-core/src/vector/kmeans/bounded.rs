@@ -16,7 +16,7 @@
 //! distances are exact squared L2 of a point and a centroid, so a skipped group can hide at
 //! most a float-rounding tie.
 
-use super::{check, split_empty_clusters, update_centroids, KMeansError, KMeansParams, Progress, Stop};
+use super::{check, KMeansError, Stop};
 use crate::vector::kernels::{self, CentroidPanels};
 use rayon::prelude::*;
 
@@ -119,37 +119,6 @@ impl Groups {
     }
 }
 
-/// Up to `iters` Lloyd iterations on `x` with bounds, numbered after `done` in the progress
-/// reports. Returns the iterations run, the last inertia and the point–centroid distances
-/// computed (the work done).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn lloyd(
-    x: &[f32],
-    dim: usize,
-    centroids: &mut [f32],
-    params: &KMeansParams,
-    iters: usize,
-    done: usize,
-    cancel: Stop,
-    on_progress: &(dyn Fn(&Progress) + Sync),
-) -> Result<(usize, f64, u64), KMeansError> {
-    let mut assigner = Assigner::new(x.len() / dim, centroids, dim);
-    let (mut inertia, mut iterations, mut measured) = (f64::INFINITY, 0, 0u64);
-    for it in 0..iters {
-        let prev = inertia;
-        measured += assigner.assign(x, centroids, params.batch_size, cancel)?;
-        inertia = assigner.dists.iter().map(|&d| d as f64).sum();
-        iterations = it + 1;
-        on_progress(&Progress { iteration: done + iterations, max_iters: params.max_iters, inertia });
-        let mut counts = update_centroids(x, dim, &assigner.ids, centroids);
-        split_empty_clusters(centroids, dim, &mut counts);
-        if prev == 0.0 || (prev - inertia).abs() < params.tolerance * prev {
-            break;
-        }
-    }
-    Ok((iterations, inertia, measured))
-}
-
 /// Each point's centroid, kept from one assignment to the next with the bounds that let the
 /// next one skip most centroids.
 pub(super) struct Assigner {
@@ -247,6 +216,31 @@ struct Scratch {
     scores: Vec<f32>,
 }
 
+/// Up to [`PART_ROWS`] consecutive points of a block and what is kept for them: their
+/// centroids, exact distances and bounds (`bounds` holds a row of one per group for each).
+struct Part<'p> {
+    x: &'p [f32],
+    ids: &'p mut [u32],
+    dists: &'p mut [f32],
+    bounds: &'p mut [f32],
+}
+
+/// Scores of the points `rows` of `xb` against `panels` into `scores` (one row of
+/// `panels.padded_len()` per point), the points gathered first into one matrix for the product.
+fn score_rows(
+    xb: &[f32],
+    dim: usize,
+    rows: &[u32],
+    panels: &CentroidPanels,
+    gathered: &mut Vec<f32>,
+    scores: &mut Vec<f32>,
+) {
+    gathered.clear();
+    gathered.extend(rows.iter().flat_map(|&r| xb[r as usize * dim..][..dim].iter().copied()));
+    scores.resize(rows.len() * panels.padded_len(), 0.0);
+    kernels::centroid_scores(gathered, panels, &mut scores[..rows.len() * panels.padded_len()]);
+}
+
 impl<'a> Block<'a> {
     fn new(x: &'a [f32], dim: usize, centroids: &'a [f32], groups: &'a Groups, drift: &'a [f32]) -> Self {
         let panels = (0..groups.len())
@@ -301,7 +295,7 @@ impl<'a> Block<'a> {
                     .zip(db.chunks_mut(PART_ROWS))
                     .zip(bb.chunks_mut(PART_ROWS * g))
                 {
-                    measured += self.part(xs, is, ds, bs, scratch, cancel)?;
+                    measured += self.part(Part { x: xs, ids: is, dists: ds, bounds: bs }, scratch, cancel)?;
                 }
                 Ok(measured)
             })
@@ -309,15 +303,8 @@ impl<'a> Block<'a> {
     }
 
     /// [`Block::reassign`] of up to [`PART_ROWS`] points.
-    fn part(
-        &self,
-        xb: &[f32],
-        ids: &mut [u32],
-        dists: &mut [f32],
-        bounds: &mut [f32],
-        s: &mut Scratch,
-        cancel: Stop,
-    ) -> Result<u64, KMeansError> {
+    fn part(&self, p: Part, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
+        let Part { x: xb, ids, dists, bounds } = p;
         let (dim, g, n) = (self.dim, self.groups.len(), ids.len());
         let row = |r: usize| &xb[r * dim..(r + 1) * dim];
         let centroid = |c: usize| &self.centroids[c * dim..(c + 1) * dim];
@@ -347,7 +334,8 @@ impl<'a> Block<'a> {
                 s.full.push(r as u32);
             }
         }
-        measured += self.score_fully(xb, ids, dists, bounds, s, cancel)?;
+        measured +=
+            self.score_fully(Part { x: xb, ids: &mut *ids, dists: &mut *dists, bounds: &mut *bounds }, s, cancel)?;
         // Each group against the points that need it, as one small matrix product.
         s.near.clear();
         s.near.resize(n * g, Nearest { id: u32::MAX, first: f32::INFINITY, second: f32::INFINITY });
@@ -361,10 +349,7 @@ impl<'a> Block<'a> {
             let panels = &self.panels[j];
             let members = &self.groups.members[self.groups.start[j]..self.groups.start[j + 1]];
             let stride = panels.padded_len();
-            s.gathered.clear();
-            s.gathered.extend(s.rows.iter().flat_map(|&r| row(r as usize).iter().copied()));
-            s.scores.resize(s.rows.len() * stride, 0.0);
-            kernels::centroid_scores(&s.gathered, panels, &mut s.scores[..s.rows.len() * stride]);
+            score_rows(xb, dim, &s.rows, panels, &mut s.gathered, &mut s.scores);
             measured += (s.rows.len() * members.len()) as u64;
             for (t, &r) in s.rows.iter().enumerate() {
                 let near = &mut s.near[r as usize * g + j];
@@ -416,25 +401,15 @@ impl<'a> Block<'a> {
 
     /// The points in `s.full`, scored against every centroid: the nearest is taken and every
     /// bound set afresh. Returns the distances computed.
-    fn score_fully(
-        &self,
-        xb: &[f32],
-        ids: &mut [u32],
-        dists: &mut [f32],
-        bounds: &mut [f32],
-        s: &mut Scratch,
-        cancel: Stop,
-    ) -> Result<u64, KMeansError> {
+    fn score_fully(&self, p: Part, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
+        let Part { x: xb, ids, dists, bounds } = p;
         let (dim, g) = (self.dim, self.groups.len());
         let (k, stride) = (self.all.len(), self.all.padded_len());
         let mut measured = 0u64;
         for rows in s.full.chunks(SCORE_ROWS) {
             check(cancel)?;
-            s.gathered.clear();
-            s.gathered.extend(rows.iter().flat_map(|&r| xb[r as usize * dim..][..dim].iter().copied()));
-            s.scores.resize(rows.len() * stride, 0.0);
-            let scores = &mut s.scores[..rows.len() * stride];
-            kernels::centroid_scores(&s.gathered, &self.all, scores);
+            score_rows(xb, dim, rows, &self.all, &mut s.gathered, &mut s.scores);
+            let scores = &s.scores[..rows.len() * stride];
             measured += (rows.len() * k) as u64;
             for (t, &r) in rows.iter().enumerate() {
                 let r = r as usize;

@@ -219,28 +219,63 @@ fn lloyd(
     cancel: Stop,
     on_progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<(usize, f64, u64), KMeansError> {
-    if bounds_pay(dim, iters) {
-        return bounded::lloyd(x, dim, centroids, params, iters, done, cancel, on_progress);
-    }
     let m = x.len() / dim;
-    let k = centroids.len() / dim;
-    let mut ids = vec![0u32; m];
-    let mut dists = vec![0f32; m];
-    let (mut inertia, mut iterations) = (f64::INFINITY, 0);
+    let mut assignment = if bounds_pay(dim, iters) {
+        Assignment::Bounded(bounded::Assigner::new(m, centroids, dim))
+    } else {
+        Assignment::Plain { ids: vec![0; m], dists: vec![0.0; m] }
+    };
+    let (mut inertia, mut iterations, mut measured) = (f64::INFINITY, 0, 0u64);
     for it in 0..iters {
         let prev = inertia;
-        let panels = CentroidPanels::new(centroids, dim);
-        assign_into(x, &panels, centroids, params.batch_size, Some(cancel), &mut ids, &mut dists)?;
+        measured += assignment.assign(x, dim, centroids, params.batch_size, cancel)?;
+        let (ids, dists) = assignment.assigned();
         inertia = dists.iter().map(|&d| d as f64).sum();
         iterations = it + 1;
         on_progress(&Progress { iteration: done + iterations, max_iters: params.max_iters, inertia });
-        let mut counts = update_centroids(x, dim, &ids, centroids);
+        let mut counts = update_centroids(x, dim, ids, centroids);
         split_empty_clusters(centroids, dim, &mut counts);
         if prev == 0.0 || (prev - inertia).abs() < params.tolerance * prev {
             break;
         }
     }
-    Ok((iterations, inertia, (iterations * m * k) as u64))
+    Ok((iterations, inertia, measured))
+}
+
+/// How Lloyd's iterations find each point's nearest centroid: every centroid measured, or
+/// bounds that skip most of them (the same assignment).
+enum Assignment {
+    Plain { ids: Vec<u32>, dists: Vec<f32> },
+    Bounded(bounded::Assigner),
+}
+
+impl Assignment {
+    /// Assigns every point of `x` to its nearest of `centroids`; returns the distances computed.
+    fn assign(
+        &mut self,
+        x: &[f32],
+        dim: usize,
+        centroids: &[f32],
+        block: usize,
+        cancel: Stop,
+    ) -> Result<u64, KMeansError> {
+        match self {
+            Assignment::Plain { ids, dists } => {
+                let panels = CentroidPanels::new(centroids, dim);
+                assign_into(x, &panels, centroids, block, Some(cancel), ids, dists)?;
+                Ok((ids.len() * (centroids.len() / dim)) as u64)
+            }
+            Assignment::Bounded(assigner) => assigner.assign(x, centroids, block, cancel),
+        }
+    }
+
+    /// Each point's centroid and squared distance to it, from the last [`Assignment::assign`].
+    fn assigned(&self) -> (&[u32], &[f32]) {
+        match self {
+            Assignment::Plain { ids, dists } => (ids, dists),
+            Assignment::Bounded(assigner) => (&assigner.ids, &assigner.dists),
+        }
+    }
 }
 
 /// Whether `iters` Lloyd iterations at `dim` dimensions keep bounds ([`bounded`]): from the
