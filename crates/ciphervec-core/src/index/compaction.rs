@@ -146,14 +146,15 @@ impl Index {
                 .collect()
         });
         let counts: Vec<u32> = plains.iter().map(|(count, _)| *count).collect();
+        // Each plaintext is freed as soon as it is sealed, so the batch is held about once,
+        // not as plaintext and ciphertext together.
         let sealed: Vec<_> = self.pool().install(|| {
             plains
-                .par_iter()
+                .into_par_iter()
                 .enumerate()
-                .map(|(i, (_, plain))| (i, vault.seal(&segment_key(i as u32), plain)))
+                .map(|(i, (_, plain))| (i, vault.seal(&segment_key(i as u32), &plain)))
                 .collect()
         });
-        drop(plains);
         let old_segments = self.lock_ledger()?.segments;
         let segments = sealed.len() as u32;
         let summary = Summary::of(sealed.iter().map(|(_, s)| s.token));

@@ -241,14 +241,16 @@ impl State {
         pool: &rayon::ThreadPool,
     ) {
         match (&self.ivf, vectors) {
-            (None, FullVectors::Held(_)) => ivf.lists.fill(lists, self.items.vectors(), self.items.norms(), pool),
+            (None, FullVectors::Held(_)) => ivf.lists.fill(lists, &|s| vectors.get(s), self.items.norms(), pool),
             _ => {
                 // Retraining: the vectors are in the old lists, or read back from the store.
-                let rows = vectors.in_slot_order(self.items.len(), pool);
-                let dim = self.items.dim();
-                let norms: Vec<f32> =
-                    pool.install(|| rows.par_chunks(dim.max(1)).map(|v| kernels::norm_sqr(v).sqrt()).collect());
-                ivf.lists.fill(lists, &rows, &norms, pool)
+                let norms: Vec<f32> = pool.install(|| {
+                    (0..self.items.len())
+                        .into_par_iter()
+                        .map(|s| kernels::norm_sqr(vectors.get(Slot::at(s))).sqrt())
+                        .collect()
+                });
+                ivf.lists.fill(lists, &|s| vectors.get(s), &norms, pool)
             }
         }
     }

@@ -261,11 +261,13 @@ impl Index {
             .install(|| Codec::train(self.index_type, dim, n, &|s| vectors.get(Slot::at(s)), &centroid_of, seed));
         let Packed { changes, ledger, vault, counts } =
             self.pack(&state, &vectors, |slot| Some(lists[slot.index()]), Some((&centroids, codec.as_ref())))?;
+        // Written before the lists are built, so the sealed batch is gone (the store consumes
+        // it) before the lists' allocation is made: the two are each about the vectors' size.
+        self.write_packed(&mut lock, changes)?;
         let mut ivf = Ivf::new(dim, centroids, codec, self.resident());
         state.fill_ivf(&mut ivf, &vectors, &lists, self.pool());
         drop(vectors);
         drop(state);
-        self.write_packed(&mut lock, changes)?;
         let mut state = self.write_state()?;
         state.swap_ivf(ivf, &lists);
         self.install_packed(ledger, vault, &counts, &mut state)?;

@@ -717,8 +717,10 @@ impl Storage for DiskStorage {
                     }
                     .map_err(|e| self.err(e))?;
                 }
-                for (k, v) in &changes {
-                    let k = full_key(space, k);
+                // By value: each blob is freed once redb holds it, so a whole-index batch is
+                // not held twice (in the batch and in redb's pages) until the commit.
+                for (k, v) in changes {
+                    let k = full_key(space, &k);
                     match v {
                         Some(v) => kv.insert(k.as_slice(), v.as_slice()).map(|_| ()),
                         None => kv.remove(k.as_slice()).map(|_| ()),

@@ -163,8 +163,16 @@ impl InvertedLists {
     /// Fills empty lists with every slot `s` of a working set into list `lists[s]`, in slot
     /// order within each list (the lists one [`InvertedLists::insert`] per slot would build):
     /// the vectors copied into one arena of exactly their size, the other columns per list at
-    /// their exact size, in parallel on `pool`. `norms` are not read by codes-only lists.
-    pub(crate) fn fill(&mut self, lists: &[ListId], vectors: &[f32], norms: &[f32], pool: &rayon::ThreadPool) {
+    /// their exact size, in parallel on `pool`. `vector` gives a slot's vector (read where it
+    /// lies, so a retraining reads the old lists without a slot-order copy of them). `norms`
+    /// are not read by codes-only lists.
+    pub(crate) fn fill<'v>(
+        &mut self,
+        lists: &[ListId],
+        vector: &(dyn Fn(Slot) -> &'v [f32] + Sync),
+        norms: &[f32],
+        pool: &rayon::ThreadPool,
+    ) {
         let dim = self.dim;
         let (order, starts) = self.place_all(lists);
         let mut arena = Vec::new();
@@ -173,13 +181,12 @@ impl InvertedLists {
             pool.install(|| {
                 arena.par_chunks_mut(dim.max(1) * 1024).enumerate().for_each(|(c, rows)| {
                     for (r, out) in rows.chunks_exact_mut(dim).enumerate() {
-                        let s = order[c * 1024 + r].index();
-                        out.copy_from_slice(&vectors[s * dim..(s + 1) * dim]);
+                        out.copy_from_slice(vector(order[c * 1024 + r]));
                     }
                 })
             });
         }
-        self.build(arena, &order, &starts, norms, vectors, pool);
+        self.build(arena, &order, &starts, norms, Some(vector), pool);
     }
 
     /// [`InvertedLists::fill`] from a column of vectors (and norms) it may reorder and keep:
@@ -192,7 +199,8 @@ impl InvertedLists {
         pool: &rayon::ThreadPool,
     ) {
         if self.codes_only {
-            return self.fill(lists, &column, norms, pool);
+            let dim = self.dim;
+            return self.fill(lists, &|s| &column[s.index() * dim..(s.index() + 1) * dim], norms, pool);
         }
         let dim = self.dim;
         let (order, starts) = self.place_all(lists);
@@ -221,19 +229,19 @@ impl InvertedLists {
         drop(done);
         column.shrink_to_fit();
         // Codes (if any) are computed from the arena rows, now in list order.
-        self.build(column, &order, &starts, norms, &[], pool);
+        self.build(column, &order, &starts, norms, None, pool);
     }
 
     /// The lists of a fill: `arena` holds the vectors in list order (empty for codes-only
     /// lists), `order` the slots in that order and `starts` each list's first position.
-    /// Codes are computed from `vectors` (slot order) if given, else from the arena.
-    fn build(
+    /// Codes are computed from the arena, or from `vector` (a slot's vector) without one.
+    fn build<'v>(
         &mut self,
         arena: Vec<f32>,
         order: &[Slot],
         starts: &[usize],
         norms: &[f32],
-        vectors: &[f32],
+        vector: Option<&(dyn Fn(Slot) -> &'v [f32] + Sync)>,
         pool: &rayon::ThreadPool,
     ) {
         let dim = self.dim;
@@ -255,10 +263,9 @@ impl InvertedLists {
                 };
                 let base = bases.map(|b| &b[l * dim..(l + 1) * dim]);
                 for (i, &s) in slots.iter().enumerate() {
-                    let v = if vectors.is_empty() {
-                        &arena_ref[(starts[l] + i) * dim..(starts[l] + i + 1) * dim]
-                    } else {
-                        &vectors[s.index() * dim..(s.index() + 1) * dim]
+                    let v = match vector {
+                        Some(vector) if arena_ref.is_empty() => vector(s),
+                        _ => &arena_ref[(starts[l] + i) * dim..(starts[l] + i + 1) * dim],
                     };
                     list.push_code(codec, base, v);
                 }

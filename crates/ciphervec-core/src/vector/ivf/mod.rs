@@ -265,7 +265,7 @@ mod tests {
         }
         let mut filled = Ivf::new(dim, centroids.clone(), None, Resident::Vectors);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        filled.lists.fill(&lists, &vectors, &norms, &pool);
+        filled.lists.fill(&lists, &|s| &vectors[s.index() * dim..(s.index() + 1) * dim], &norms, &pool);
         assert_eq!(filled.lists.sizes(), vec![143, 286, 0, 143, 428]);
         assert!(filled.lists.is_exactly_sized(), "no slack after a fill");
         assert_eq!(filled.lists.heap_bytes().vectors, n * dim * 4);
