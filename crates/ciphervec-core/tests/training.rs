@@ -215,6 +215,59 @@ fn writes_during_training_are_all_assigned_and_deletes_stick() {
     assert_eq!(&reloaded.query(v, &top(1, None)).unwrap()[0].id, id);
 }
 
+/// From 96 dimensions up k-means hands back its sample's assignment to the final centroids,
+/// and training assigns only the rest: items outside the sample, and every item whose vector
+/// changed while k-means ran (replaced, added, or moved by a delete). Each item must still land
+/// in the list nearest its vector: a query for its own vector probing one list finds it.
+#[test]
+fn training_reuses_the_sample_assignment_only_where_vectors_are_unchanged() {
+    let dim = 128;
+    let data = clustered(20_000, dim, 64, 8);
+    let (_, _, _, index) = filled(Metric::Euclidean, &data);
+    let mut rng = Rng(81);
+    let replaced: Vec<(String, Vec<f32>)> = (0..300).map(|i| (i.to_string(), rng.vector(dim))).collect();
+    let added: Vec<(String, Vec<f32>)> = (0..300).map(|i| (format!("new-{i}"), rng.vector(dim))).collect();
+    let deleted: Vec<String> = (1000..1300).map(|i| i.to_string()).collect();
+    let wrote = AtomicBool::new(false);
+    // Written from the progress callback, between k-means iterations (no lock is held then).
+    let during = |p: &ciphervec_core::TrainingProgress| {
+        if p.iteration == 2 && !wrote.swap(true, Ordering::AcqRel) {
+            let items = replaced.iter().chain(&added).map(|(id, v)| item(id, v.clone())).collect();
+            index.upsert(items).unwrap();
+            assert_eq!(index.delete(&deleted).unwrap(), deleted.len());
+        }
+    };
+    // 64 lists sample 16,384 of the 20,000 items.
+    let params = TrainParams { n_lists: Some(64), ..TrainParams::default() };
+    let report = index.train(&params, &AtomicBool::new(false), &during).unwrap();
+    assert!(wrote.load(Ordering::Acquire));
+    let n = index.count().unwrap();
+    assert_eq!(n, 20_000 + added.len() - deleted.len());
+    let outside = n - report.trained_on;
+    assert!(report.assigned_after >= outside + replaced.len(), "{} assigned after k-means", report.assigned_after);
+    assert!(
+        report.assigned_after < n / 2,
+        "{} of {n} assigned after k-means: the sample's were not reused",
+        report.assigned_after
+    );
+    let gone: HashSet<&str> = deleted.iter().map(String::as_str).collect();
+    let changed: std::collections::HashMap<&str, &Vec<f32>> =
+        replaced.iter().chain(&added).map(|(id, v)| (id.as_str(), v)).collect();
+    let live = data.iter().enumerate().map(|(i, v)| (i.to_string(), v)).filter(|(id, _)| !gone.contains(id.as_str()));
+    let mut checked = 0;
+    for (id, original) in live.chain(added.iter().map(|(id, v)| (id.clone(), v))) {
+        let v = changed.get(id.as_str()).copied().unwrap_or(original);
+        let hit = &index.query(v, &top(1, Some(1))).unwrap()[0];
+        assert!(
+            hit.id == id || hit.distance == Some(0.0),
+            "{id} is not in the list nearest its vector (got {})",
+            hit.id
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, n);
+}
+
 /// Once trained, the IVF lists hold the only copy of the vectors: every write, read,
 /// retraining, compaction and reload must still see each item's latest vector.
 #[test]

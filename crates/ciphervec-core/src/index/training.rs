@@ -3,7 +3,9 @@
 //! 1. Snapshot a random sample of vectors under a brief read lock.
 //! 2. Run k-means on the pool with no lock held: queries, upserts and deletes go on, served
 //!    by the previous lists (or exhaustively).
-//! 3. Under the writer lock (writes wait, reads go on): assign every current item, re-seal
+//! 3. Under the writer lock (writes wait, reads go on): assign every current item (k-means
+//!    hands back its sample's assignment when it kept bounds; an item whose vector is still
+//!    its sampled row keeps it, the rest are assigned here), re-seal
 //!    each record with its new list id into packed segments, and write centroids + segments
 //!    in one atomic batch.
 //!    Then swap the new lists in under a short write lock. Items written during step 2 are
@@ -17,7 +19,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::index::background::Background;
 use crate::index::compaction::Packed;
-use crate::index::state::placement;
+use crate::index::state::{placement, FullVectors};
 use crate::index::Index;
 use crate::vector::codes::Codec;
 use crate::vector::ivf::{auto_n_lists, Ivf};
@@ -85,6 +87,10 @@ pub struct TrainReport {
     /// Point–centroid distances k-means computed for those assignments, seeding aside: Lloyd
     /// iterations after the first skip the centroids their bounds rule out.
     pub distances: u64,
+    /// Items assigned to the final centroids after k-means: every item, unless k-means's
+    /// bounded iterations already assigned its sample to them (see `KMeansResult::assignment`);
+    /// then only the items outside the sample or written during training.
+    pub assigned_after: usize,
     /// Wall-clock seconds, including assigning and re-sealing every item.
     pub seconds: f64,
 }
@@ -155,7 +161,7 @@ impl Index {
         self.claim_training()?;
         let started = Instant::now();
 
-        let (sample, dim, n_lists) = self.snapshot_sample(params)?;
+        let Sample { slots, rows: sample, dim, n_lists } = self.snapshot_sample(params)?;
         let kparams = KMeansParams {
             n_lists,
             algorithm: params.algorithm,
@@ -175,14 +181,21 @@ impl Index {
                 KMeansError::InsufficientPoints { needed, have } => insufficient(needed, have),
                 KMeansError::InvalidArgument(m) => Error::InvalidArgument(m),
             })?;
-        drop(sample);
         if stop() {
             return Err(Error::Aborted(format!(
                 "training of index '{}' was aborted; the index is unchanged",
                 self.name()
             )));
         }
-        self.install_centroids(result.centroids, params.seed, cancel)?;
+        // The sample stays only as long as it saves the assignment of its rows.
+        let known = match result.assignment {
+            Some(lists) => Some(Assigned { slots, rows: sample, lists }),
+            None => {
+                drop((slots, sample));
+                None
+            }
+        };
+        let assigned_after = self.install_centroids(result.centroids, known, params.seed, cancel)?;
         self.reclaim_space();
         Ok(TrainReport {
             n_lists,
@@ -191,12 +204,13 @@ impl Index {
             trained_on: result.trained_on,
             assigned: result.assigned,
             distances: result.distances,
+            assigned_after,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
 
     /// Copies a random training sample (placement vectors) under a brief read lock.
-    fn snapshot_sample(&self, params: &TrainParams) -> Result<(Vec<f32>, usize, usize)> {
+    fn snapshot_sample(&self, params: &TrainParams) -> Result<Sample> {
         let state = self.read_state()?;
         let items = &state.items;
         let (n, dim) = (items.len(), items.dim());
@@ -214,37 +228,27 @@ impl Index {
                 out.copy_from_slice(&placement(metric, &state.vector_or_decoded(Slot::at(s))));
             })
         });
-        Ok((sample, dim, n_lists))
+        Ok(Sample { slots, rows: sample, dim, n_lists })
     }
 
     /// Step 3: assign everything to the new centroids, persist, swap.
-    fn install_centroids(&self, centroids: Vec<f32>, seed: u64, cancel: &AtomicBool) -> Result<()> {
+    fn install_centroids(
+        &self,
+        centroids: Vec<f32>,
+        known: Option<Assigned>,
+        seed: u64,
+        cancel: &AtomicBool,
+    ) -> Result<usize> {
         let mut lock = self.lock_writer()?;
         let state = self.read_state()?;
         let dim = state.items.dim();
-        let metric = self.metric();
         let n = state.items.len();
         // Read back from the store if only codes are in memory: every record is re-sealed.
         let vectors = self.full_vectors(&state)?;
-        let placed: std::borrow::Cow<[f32]> = if metric == Metric::Cosine {
-            let mut v = vec![0f32; n * dim];
-            self.pool().install(|| {
-                v.par_chunks_mut(dim)
-                    .enumerate()
-                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, vectors.get(Slot::at(s)))))
-            });
-            v.into()
-        } else {
-            // Borrowed until the index is trained (no copy under the lock any more).
-            vectors.in_slot_order(n, self.pool())
+        let (lists, assigned) = match known {
+            Some(known) => self.assign_unknown(&vectors, n, dim, &centroids, known),
+            None => (self.assign_all(&vectors, n, dim, &centroids), n),
         };
-        let lists: Vec<ListId> = self
-            .pool()
-            .install(|| kmeans::assign(&placed, dim, &centroids))
-            .into_iter()
-            .map(|(l, _)| ListId::new(l as usize))
-            .collect();
-        drop(placed);
         if cancel.load(Ordering::Acquire) {
             return Err(Error::Aborted(format!(
                 "training of index '{}' was aborted; the index is unchanged",
@@ -271,8 +275,94 @@ impl Index {
         let mut state = self.write_state()?;
         state.swap_ivf(ivf, &lists);
         self.install_packed(ledger, vault, &counts, &mut state)?;
-        Ok(())
+        Ok(assigned)
     }
+
+    /// Every item's list: the nearest of `centroids` to its placement vector.
+    fn assign_all(&self, vectors: &FullVectors<'_>, n: usize, dim: usize, centroids: &[f32]) -> Vec<ListId> {
+        let metric = self.metric();
+        let placed: std::borrow::Cow<[f32]> = if metric == Metric::Cosine {
+            let mut v = vec![0f32; n * dim];
+            self.pool().install(|| {
+                v.par_chunks_mut(dim)
+                    .enumerate()
+                    .for_each(|(s, out)| out.copy_from_slice(&placement(metric, vectors.get(Slot::at(s)))))
+            });
+            v.into()
+        } else {
+            // Borrowed until the index is trained (no copy under the lock any more).
+            vectors.in_slot_order(n, self.pool())
+        };
+        self.pool()
+            .install(|| kmeans::assign(&placed, dim, centroids))
+            .into_iter()
+            .map(|(l, _)| ListId::new(l as usize))
+            .collect()
+    }
+
+    /// [`Index::assign_all`] where k-means already assigned the sampled rows: a slot whose
+    /// placement vector is still its sampled row (whatever was written meanwhile) keeps that
+    /// assignment, the list being a function of the vector alone; only the other slots (written
+    /// during training, or not sampled) are assigned here. Returns the lists and how many slots
+    /// were assigned.
+    fn assign_unknown(
+        &self,
+        vectors: &FullVectors<'_>,
+        n: usize,
+        dim: usize,
+        centroids: &[f32],
+        known: Assigned,
+    ) -> (Vec<ListId>, usize) {
+        let metric = self.metric();
+        let mut lists: Vec<Option<ListId>> = vec![None; n];
+        let matched: Vec<Option<(usize, ListId)>> = self.pool().install(|| {
+            known
+                .slots
+                .par_iter()
+                .zip(known.rows.par_chunks(dim))
+                .zip(&known.lists)
+                .map(|((&s, row), &list)| {
+                    let same = s < n && *placement(metric, vectors.get(Slot::at(s))) == *row;
+                    same.then(|| (s, ListId::new(list as usize)))
+                })
+                .collect()
+        });
+        drop(known);
+        for (s, list) in matched.into_iter().flatten() {
+            lists[s] = Some(list);
+        }
+        let unknown: Vec<usize> = (0..n).filter(|&s| lists[s].is_none()).collect();
+        if !unknown.is_empty() {
+            let mut rows = vec![0f32; unknown.len() * dim];
+            self.pool().install(|| {
+                rows.par_chunks_mut(dim)
+                    .zip(&unknown)
+                    .for_each(|(out, &s)| out.copy_from_slice(&placement(metric, vectors.get(Slot::at(s)))))
+            });
+            let assigned = self.pool().install(|| kmeans::assign(&rows, dim, centroids));
+            for (&s, (l, _)) in unknown.iter().zip(assigned) {
+                lists[s] = Some(ListId::new(l as usize));
+            }
+        }
+        (lists.into_iter().map(|l| l.expect("every slot assigned")).collect(), unknown.len())
+    }
+}
+
+/// A training sample: the slots drawn and their placement vectors (row-major), with the
+/// dimension and the number of lists to train.
+struct Sample {
+    slots: Vec<usize>,
+    rows: Vec<f32>,
+    dim: usize,
+    n_lists: usize,
+}
+
+/// Sampled rows k-means has already assigned to the final centroids
+/// (`KMeansResult::assignment`): row `i` is slot `slots[i]`'s placement vector as sampled.
+struct Assigned {
+    slots: Vec<usize>,
+    rows: Vec<f32>,
+    lists: Vec<u32>,
 }
 
 fn insufficient(needed: usize, have: usize) -> Error {

@@ -134,6 +134,11 @@ pub(crate) struct KMeansResult {
     /// Point–centroid distances computed to make those assignments (the work done: Lloyd's
     /// bounds skip most of `assigned × k`).
     pub distances: u64,
+    /// Each row's nearest of the returned centroids, when training used every row given and
+    /// kept bounds: one more bounded assignment after the last update, a fraction of a full
+    /// one, so the caller need not assign those rows again. Not counted in `assigned` or
+    /// `distances` (the caller's assignment never was). `None` otherwise.
+    pub assignment: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -185,29 +190,40 @@ pub(crate) fn train(
     let x = &*sample;
 
     let mut centroids = seed_kmeanspp(x, dim, k, &mut rng, cancel)?;
-    let (iterations, inertia, assigned, distances) = match params.algorithm {
+    let (iterations, inertia, assigned, distances, assignment) = match params.algorithm {
         Algorithm::Lloyd => {
-            let (its, inertia, distances) =
-                lloyd(x, dim, &mut centroids, params, params.max_iters, 0, cancel, on_progress)?;
-            (its, inertia, its * m, distances)
+            let run = lloyd(x, dim, &mut centroids, params, params.max_iters, 0, m == n, cancel, on_progress)?;
+            (run.iterations, run.inertia, run.iterations * m, run.distances, run.assignment)
         }
         Algorithm::MiniBatch => {
             let total = params.max_iters + FINISHING_LLOYD;
             let p =
                 minibatch::run(x, dim, &mut centroids, params, params.max_iters, total, &mut rng, cancel, on_progress)?;
             let finish = KMeansParams { max_iters: total, tolerance: 0.0, ..params.clone() };
-            let (its, inertia, distances) =
-                lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, cancel, on_progress)?;
-            (p.passes + its, inertia, p.assigned + its * m, (p.assigned * k) as u64 + distances)
+            let run = lloyd(x, dim, &mut centroids, &finish, FINISHING_LLOYD, p.passes, false, cancel, on_progress)?;
+            let distances = (p.assigned * k) as u64 + run.distances;
+            (p.passes + run.iterations, run.inertia, p.assigned + run.iterations * m, distances, None)
         }
     };
-    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m, assigned, distances })
+    Ok(KMeansResult { centroids, iterations, inertia, trained_on: m, assigned, distances, assignment })
+}
+
+/// What [`lloyd`] did.
+struct LloydRun {
+    iterations: usize,
+    /// Of the last iteration's assignment.
+    inertia: f64,
+    /// Point–centroid distances computed by the iterations.
+    distances: u64,
+    /// Each point's nearest of the final centroids, if asked for and the iterations kept
+    /// bounds (see [`KMeansResult::assignment`]).
+    assignment: Option<Vec<u32>>,
 }
 
 /// Up to `iters` exact Lloyd iterations on `x`, numbered after `done` in the progress reports
-/// (whose cap is `params.max_iters`). Returns the iterations run, the last inertia and the
-/// point–centroid distances computed. With [`bounds_pay`] the iterations keep bounds; one
-/// iteration (mini-batch's finish) or few dimensions run plain.
+/// (whose cap is `params.max_iters`). With [`bounds_pay`] the iterations keep bounds; one
+/// iteration (mini-batch's finish) or few dimensions run plain. `final_assignment`: also
+/// assign every point to the final centroids if the bounds make that cheap.
 #[allow(clippy::too_many_arguments)]
 fn lloyd(
     x: &[f32],
@@ -216,9 +232,10 @@ fn lloyd(
     params: &KMeansParams,
     iters: usize,
     done: usize,
+    final_assignment: bool,
     cancel: Stop,
     on_progress: &(dyn Fn(&Progress) + Sync),
-) -> Result<(usize, f64, u64), KMeansError> {
+) -> Result<LloydRun, KMeansError> {
     let m = x.len() / dim;
     let mut assignment = if bounds_pay(dim, iters) {
         Assignment::Bounded(bounded::Assigner::new(m, centroids, dim))
@@ -239,7 +256,14 @@ fn lloyd(
             break;
         }
     }
-    Ok((iterations, inertia, measured))
+    let assignment = match assignment {
+        Assignment::Bounded(mut assigner) if final_assignment => {
+            assigner.assign(x, centroids, params.batch_size, cancel)?;
+            Some(assigner.ids)
+        }
+        _ => None,
+    };
+    Ok(LloydRun { iterations, inertia, distances: measured, assignment })
 }
 
 /// How Lloyd's iterations find each point's nearest centroid: every centroid measured, or

@@ -474,6 +474,32 @@ fn bounded_lloyd_measures_a_fraction_of_the_pairs() {
     }
 }
 
+/// Bounded Lloyd on every row given also returns each row's nearest of the final centroids
+/// (up to the scores' rounding tie); below `bounded::MIN_DIM`, on a subsample, or after
+/// mini-batch steps it leaves the assignment to the caller.
+#[test]
+fn bounded_lloyd_returns_the_assignment_to_the_final_centroids() {
+    let dim = bounded::MIN_DIM;
+    let (x, _) = blobs(32, 80, dim, 2.0, 11);
+    let r = run(&x, dim, &lloyd(32)).unwrap();
+    let ids = r.assignment.expect("the whole sample, with bounds");
+    assert_eq!(ids.len(), x.len() / dim);
+    let largest = r.centroids.chunks_exact(dim).map(kernels::norm_sqr).fold(0f32, f32::max);
+    for (p, &id) in x.chunks_exact(dim).zip(&ids) {
+        let dist = |c: usize| kernels::l2_sqr(p, &r.centroids[c * dim..(c + 1) * dim]);
+        let nearest = (0..32).map(dist).fold(f32::INFINITY, f32::min);
+        let rounding = (dim + 2) as f32 * f32::EPSILON * (kernels::norm_sqr(p) + largest);
+        assert!(dist(id as usize) <= nearest + rounding, "{} > nearest {nearest}", dist(id as usize));
+    }
+    let (low, _) = blobs(32, 80, bounded::MIN_DIM - 1, 2.0, 11);
+    assert!(run(&low, bounded::MIN_DIM - 1, &lloyd(32)).unwrap().assignment.is_none(), "no bounds");
+    let mut capped = lloyd(32);
+    capped.max_points_per_centroid = 40;
+    let r = run(&x, dim, &capped).unwrap();
+    assert!(r.trained_on < x.len() / dim && r.assignment.is_none(), "a subsample's rows are not the caller's");
+    assert!(run(&x, dim, &minibatch(32)).unwrap().assignment.is_none(), "one finishing iteration runs plain");
+}
+
 /// Bounded Lloyd is deterministic for a seed whatever the thread count (each point's
 /// reassignment is independent of how the blocks fall on threads).
 #[test]
