@@ -6,9 +6,11 @@
 //!
 //! The centroids are split once into groups of nearby ones. Each point keeps the exact distance
 //! to its centroid and, per group, a lower bound on its distance to every other centroid of the
-//! group. When the centroids move, a group's bound drops by the farthest any of its centroids
-//! moved; a group whose bound is still above the point's distance cannot hold a nearer
-//! centroid and is skipped. Late iterations move centroids little, so on glove50 and the 384-d
+//! group, stamped with the iteration that set it. A group's bound drops by the farthest any of
+//! its centroids moved since then (Newling and Fleuret's "net shift", "Fast k-means with
+//! accurate bounds", ICML 2016, rather than Yinyang's sum of every iteration's move); a group
+//! whose bound is still above the point's distance cannot hold a nearer centroid and is
+//! skipped. Late iterations move centroids little, so on glove50 and the 384-d
 //! set a point measures one group or two instead of all k (BENCHMARKS.md, "Bounded Lloyd").
 //!
 //! The first iteration measures everything (the GEMM-style scores the plain assignment uses)
@@ -26,8 +28,9 @@ use rayon::prelude::*;
 /// k-means on glove50 (50-d) took 1.13× as long with bounds, on generated 96- to 384-d sets
 /// 0.67× to 0.59× (medians of three; BENCHMARKS.md, "Bounded Lloyd").
 pub(super) const MIN_DIM: usize = 96;
-/// Most groups a point keeps bounds for. A bound is 4 bytes per training point and group, so
-/// 32 groups add 128 bytes a point (33.5 MB for FAISS's 256 points × 1024 lists). On glove50
+/// Most groups a point keeps bounds for. A bound is 6 bytes per training point and group (an
+/// f32 and its u16 stamp), so 32 groups add 192 bytes a point (50 MB for FAISS's 256 points ×
+/// 1024 lists). On glove50
 /// and the 384-d set at 1024 lists, 32 groups left a point 3–10 % of the pairs to measure in
 /// late iterations, 16 groups 6 % at 384-d (BENCHMARKS.md).
 pub(super) const MAX_GROUPS: usize = 32;
@@ -45,6 +48,22 @@ const PART_ROWS: usize = 256;
 /// (small products, the point copied once per group): on the 384-d set a quarter beat a half
 /// and an eighth (BENCHMARKS.md, "Bounded Lloyd").
 const FULL_SHARE: (usize, usize) = (1, 4);
+
+/// Most past centroid sets an assigner keeps (each the size of the centroids: 1/256 of a full
+/// FAISS-size sample). A bound drops by how far its group's centroids moved since it was set:
+/// measured against the centroids of then while they are kept, beyond that by the sum of each
+/// later iteration's farthest move (the triangle inequality either way). Summing every
+/// iteration's farthest move from the start made the bounds set in iteration 2 expire together
+/// in iterations 6–7 (a third of all pairs measured each); a replay of clustered384 measured
+/// 2.5 full assignments over 10 iterations with net moves, 3.6 with sums. A window of 8 brought
+/// that wave back at the 10th iteration, when iteration 2's centroids left it, so the window
+/// covers a default run (10 iterations and the final assignment).
+pub(super) const MAX_SHIFT_WINDOW: usize = 16;
+
+/// Past centroid sets kept for `iters` iterations and the final assignment.
+pub(super) fn shift_window(iters: usize) -> usize {
+    (iters + 1).clamp(1, MAX_SHIFT_WINDOW)
+}
 
 /// Groups that `k` centroids are split into.
 pub(super) fn group_count(k: usize) -> usize {
@@ -128,19 +147,37 @@ pub(super) struct Assigner {
     pub(super) ids: Vec<u32>,
     pub(super) dists: Vec<f32>,
     /// Per point and group: a lower bound on the distance to the group's centroids other than
-    /// the point's own.
+    /// the point's own, as of the assignment in `stamps`.
     bounds: Vec<f32>,
-    /// The centroids at the last assignment.
-    previous: Vec<f32>,
+    stamps: Vec<u16>,
+    /// The centroids at the last `window` assignments (assignment `a` at `a % window`).
+    history: Vec<f32>,
+    window: usize,
+    /// Per finished step `a → a + 1` and group: the farthest any of its centroids moved.
+    steps: Vec<f32>,
+    /// Assignments made so far (the stamp of the next).
+    calls: usize,
 }
 
 impl Assigner {
-    /// For `m` points and `centroids` as they start (which fix the groups).
-    pub(super) fn new(m: usize, centroids: &[f32], dim: usize) -> Self {
+    /// For `m` points and `centroids` as they start (which fix the groups), for `iters`
+    /// iterations (more work, but the same assignments, if more are run).
+    pub(super) fn new(m: usize, centroids: &[f32], dim: usize, iters: usize) -> Self {
         let groups = Groups::of_centroids(centroids, dim, group_count(centroids.len() / dim));
         // No bounds yet: the first assignment measures every point against every centroid.
-        let bounds = vec![f32::NEG_INFINITY; m * groups.len()];
-        Assigner { dim, groups, ids: vec![0; m], dists: vec![0.0; m], bounds, previous: centroids.to_vec() }
+        let g = groups.len();
+        Assigner {
+            dim,
+            groups,
+            ids: vec![0; m],
+            dists: vec![0.0; m],
+            bounds: vec![f32::NEG_INFINITY; m * g],
+            stamps: vec![0; m * g],
+            history: Vec::with_capacity(shift_window(iters) * centroids.len()),
+            window: shift_window(iters),
+            steps: Vec::new(),
+            calls: 0,
+        }
     }
 
     /// Assigns every point of `x` to its nearest of `centroids` (the same number as at
@@ -153,16 +190,50 @@ impl Assigner {
         block: usize,
         cancel: Stop,
     ) -> Result<u64, KMeansError> {
-        let drift = group_drift(&self.previous, centroids, self.dim, &self.groups);
-        let measured = Block::new(x, self.dim, centroids, &self.groups, &drift).reassign(
+        let now = u16::try_from(self.calls).expect("fewer assignments than u16::MAX (see bounds_pay)");
+        let shift = self.shifts(centroids);
+        let measured = Block::new(self.dim, centroids, &self.groups, &shift, now).reassign(
             block,
             cancel,
-            &mut self.ids,
-            &mut self.dists,
-            &mut self.bounds,
+            Points {
+                x,
+                ids: &mut self.ids,
+                dists: &mut self.dists,
+                bounds: &mut self.bounds,
+                stamps: &mut self.stamps,
+            },
         )?;
-        self.previous.copy_from_slice(centroids);
+        let k = centroids.len();
+        let slot = self.calls % self.window;
+        if self.history.len() < (slot + 1) * k {
+            self.history.extend_from_slice(centroids);
+        } else {
+            self.history[slot * k..(slot + 1) * k].copy_from_slice(centroids);
+        }
+        self.calls += 1;
         Ok(measured)
+    }
+
+    /// Per earlier assignment `a` (row `a`, one value per group; the last row, this
+    /// assignment's own, is 0): how far at most each group's centroids moved from then to
+    /// `centroids`. Records the step from the last assignment on the way.
+    fn shifts(&mut self, centroids: &[f32]) -> Vec<f32> {
+        let (g, now, k) = (self.groups.len(), self.calls, centroids.len());
+        let mut shift = vec![0f32; (now + 1) * g];
+        let oldest = now.saturating_sub(self.window);
+        for a in oldest..now {
+            let then = &self.history[(a % self.window) * k..][..k];
+            shift[a * g..(a + 1) * g].copy_from_slice(&group_drift(then, centroids, self.dim, &self.groups));
+        }
+        if now > 0 {
+            self.steps.extend_from_slice(&shift[(now - 1) * g..now * g]);
+        }
+        for a in (0..oldest).rev() {
+            for j in 0..g {
+                shift[a * g + j] = shift[(a + 1) * g + j] + self.steps[a * g + j];
+            }
+        }
+        shift
     }
 }
 
@@ -178,11 +249,10 @@ fn group_drift(before: &[f32], after: &[f32], dim: usize, groups: &Groups) -> Ve
     drift
 }
 
-/// What a bounded iteration reads: the points, the centroids (by id, and each group's as
-/// panels for the scoring kernel) and how far each group's centroids moved since the last
-/// assignment.
+/// What a bounded iteration reads: the centroids (by id, and each group's as
+/// panels for the scoring kernel) and how far each group's centroids moved since each earlier
+/// assignment (`shift`, see [`Assigner::shifts`]); `now` stamps the bounds it sets.
 struct Block<'a> {
-    x: &'a [f32],
     dim: usize,
     centroids: &'a [f32],
     all: CentroidPanels,
@@ -190,7 +260,8 @@ struct Block<'a> {
     largest_norm: f32,
     rounding: f32,
     groups: &'a Groups,
-    drift: &'a [f32],
+    shift: &'a [f32],
+    now: u16,
 }
 
 /// One group's scores for a point: its nearest centroid (id, score) and the second nearest's
@@ -216,13 +287,21 @@ struct Scratch {
     scores: Vec<f32>,
 }
 
-/// Up to [`PART_ROWS`] consecutive points of a block and what is kept for them: their
-/// centroids, exact distances and bounds (`bounds` holds a row of one per group for each).
-struct Part<'p> {
+/// Consecutive points (all of them, a block's or a part's) and what is kept for them: their
+/// centroids, exact distances, and bounds with their stamps (a row of one per group each).
+struct Points<'p> {
     x: &'p [f32],
     ids: &'p mut [u32],
     dists: &'p mut [f32],
     bounds: &'p mut [f32],
+    stamps: &'p mut [u16],
+}
+
+impl Points<'_> {
+    /// The same points, borrowed again.
+    fn reborrow(&mut self) -> Points<'_> {
+        Points { x: self.x, ids: self.ids, dists: self.dists, bounds: self.bounds, stamps: self.stamps }
+    }
 }
 
 /// Scores of the points `rows` of `xb` against `panels` into `scores` (one row of
@@ -242,7 +321,7 @@ fn score_rows(
 }
 
 impl<'a> Block<'a> {
-    fn new(x: &'a [f32], dim: usize, centroids: &'a [f32], groups: &'a Groups, drift: &'a [f32]) -> Self {
+    fn new(dim: usize, centroids: &'a [f32], groups: &'a Groups, shift: &'a [f32], now: u16) -> Self {
         let panels = (0..groups.len())
             .map(|j| {
                 let members = &groups.members[groups.start[j]..groups.start[j + 1]];
@@ -267,45 +346,48 @@ impl<'a> Block<'a> {
         // most about (dim + 2)·ε·(‖x‖² + ‖c‖²) (the dot product's error bound); bounds made
         // from scores subtract that, so they stay below the true distances.
         let rounding = (dim + 2) as f32 * f32::EPSILON;
-        Block { x, dim, centroids, all, panels, largest_norm, rounding, groups, drift }
+        Block { dim, centroids, all, panels, largest_norm, rounding, groups, shift, now }
     }
 
-    /// An iteration after the first: each point's bounds drop by its groups' drift, and only
-    /// the groups whose bound falls below the point's distance are measured, all of a block's
-    /// points that need a group at once. Returns the distances computed.
-    fn reassign(
-        &self,
-        block: usize,
-        cancel: Stop,
-        ids: &mut [u32],
-        dists: &mut [f32],
-        bounds: &mut [f32],
-    ) -> Result<u64, KMeansError> {
+    /// An iteration after the first: each point's bounds drop by how far their groups moved
+    /// since they were set, and only the groups whose bound falls below the point's distance
+    /// are measured, all of a block's points that need a group at once. Returns the distances
+    /// computed.
+    fn reassign(&self, block: usize, cancel: Stop, p: Points) -> Result<u64, KMeansError> {
         let (dim, g) = (self.dim, self.groups.len());
-        self.x
-            .par_chunks(block * dim)
+        let Points { x, ids, dists, bounds, stamps } = p;
+        x.par_chunks(block * dim)
             .zip(ids.par_chunks_mut(block))
             .zip(dists.par_chunks_mut(block))
             .zip(bounds.par_chunks_mut(block * g))
-            .map_init(Scratch::default, |scratch, (((xb, ib), db), bb)| {
+            .zip(stamps.par_chunks_mut(block * g))
+            .map_init(Scratch::default, |scratch, ((((xb, ib), db), bb), sb)| {
                 let mut measured = 0;
-                for (((xs, is), ds), bs) in xb
+                for ((((xs, is), ds), bs), ss) in xb
                     .chunks(PART_ROWS * dim)
                     .zip(ib.chunks_mut(PART_ROWS))
                     .zip(db.chunks_mut(PART_ROWS))
                     .zip(bb.chunks_mut(PART_ROWS * g))
+                    .zip(sb.chunks_mut(PART_ROWS * g))
                 {
-                    measured += self.part(Part { x: xs, ids: is, dists: ds, bounds: bs }, scratch, cancel)?;
+                    let part = Points { x: xs, ids: is, dists: ds, bounds: bs, stamps: ss };
+                    measured += self.part(part, scratch, cancel)?;
                 }
                 Ok(measured)
             })
             .try_reduce(|| 0, |a, b| Ok(a + b))
     }
 
+    /// A point's bound on group `j` now: as set (`bound`, at assignment `stamp`), less how far
+    /// the group's centroids moved since.
+    fn bound_now(&self, bound: f32, stamp: u16, j: usize) -> f32 {
+        bound - self.shift[stamp as usize * self.groups.len() + j]
+    }
+
     /// [`Block::reassign`] of up to [`PART_ROWS`] points.
-    fn part(&self, p: Part, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
-        let Part { x: xb, ids, dists, bounds } = p;
-        let (dim, g, n) = (self.dim, self.groups.len(), ids.len());
+    fn part(&self, mut p: Points, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
+        let (now, xb) = (self.now, p.x);
+        let (dim, g, n) = (self.dim, self.groups.len(), p.ids.len());
         let row = |r: usize| &xb[r * dim..(r + 1) * dim];
         let centroid = |c: usize| &self.centroids[c * dim..(c + 1) * dim];
         s.need.clear();
@@ -316,14 +398,13 @@ impl<'a> Block<'a> {
         let mut measured = n as u64;
         // Each point's exact distance to its centroid, and the groups its bounds no longer rule out.
         for r in 0..n {
-            dists[r] = kernels::l2_sqr(row(r), centroid(ids[r] as usize));
-            let radius = dists[r].sqrt();
-            let lb = &mut bounds[r * g..(r + 1) * g];
+            p.dists[r] = kernels::l2_sqr(row(r), centroid(p.ids[r] as usize));
+            let radius = p.dists[r].sqrt();
+            let (lb, st) = (&p.bounds[r * g..(r + 1) * g], &p.stamps[r * g..(r + 1) * g]);
             let need = &mut s.need[r * g..(r + 1) * g];
             let mut count = 0;
-            for ((l, &drift), need) in lb.iter_mut().zip(self.drift).zip(need.iter_mut()) {
-                *l -= drift;
-                *need = *l < radius;
+            for (j, need) in need.iter_mut().enumerate() {
+                *need = self.bound_now(lb[j], st[j], j) < radius;
                 count += *need as usize;
             }
             if count > 0 {
@@ -334,8 +415,8 @@ impl<'a> Block<'a> {
                 s.full.push(r as u32);
             }
         }
-        measured +=
-            self.score_fully(Part { x: xb, ids: &mut *ids, dists: &mut *dists, bounds: &mut *bounds }, s, cancel)?;
+        measured += self.score_fully(p.reborrow(), s, cancel)?;
+        let Points { ids, dists, bounds, stamps, .. } = p;
         // Each group against the points that need it, as one small matrix product.
         s.near.clear();
         s.near.resize(n * g, Nearest { id: u32::MAX, first: f32::INFINITY, second: f32::INFINITY });
@@ -378,18 +459,20 @@ impl<'a> Block<'a> {
                 }
             }
             let radius = dists[r].sqrt();
-            let lb = &mut bounds[r * g..(r + 1) * g];
+            let (lb, st) = (&mut bounds[r * g..(r + 1) * g], &mut stamps[r * g..(r + 1) * g]);
             let slack = rounding * (norm + self.largest_norm);
-            for ((l, nr), _) in lb.iter_mut().zip(near).zip(need).filter(|(_, &x)| x) {
+            for (((l, t), nr), _) in lb.iter_mut().zip(st.iter_mut()).zip(near).zip(need).filter(|(_, &x)| x) {
                 // Every centroid of a measured group except the point's new one.
                 let score = if nr.id as usize == best.0 { nr.second } else { nr.first };
                 *l = if score.is_finite() { (score + norm - slack).max(0.0).sqrt() } else { f32::INFINITY };
+                *t = now;
             }
             if best.0 != own {
                 let moved_from = self.groups.of[own] as usize;
                 if !need[moved_from] {
                     // The old centroid joins the ones its group's bound must stay below.
-                    lb[moved_from] = lb[moved_from].min(radius);
+                    lb[moved_from] = self.bound_now(lb[moved_from], st[moved_from], moved_from).min(radius);
+                    st[moved_from] = now;
                 }
                 ids[r] = best.0 as u32;
                 dists[r] = kernels::l2_sqr(row(r), centroid(best.0));
@@ -401,8 +484,8 @@ impl<'a> Block<'a> {
 
     /// The points in `s.full`, scored against every centroid: the nearest is taken and every
     /// bound set afresh. Returns the distances computed.
-    fn score_fully(&self, p: Part, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
-        let Part { x: xb, ids, dists, bounds } = p;
+    fn score_fully(&self, p: Points, s: &mut Scratch, cancel: Stop) -> Result<u64, KMeansError> {
+        let Points { x: xb, ids, dists, bounds, stamps } = p;
         let (dim, g) = (self.dim, self.groups.len());
         let (k, stride) = (self.all.len(), self.all.padded_len());
         let mut measured = 0u64;
@@ -415,6 +498,7 @@ impl<'a> Block<'a> {
                 let r = r as usize;
                 // Scores are in group order (see `Block::new`): each group's are contiguous.
                 let sc = &scores[t * stride..t * stride + k];
+                stamps[r * g..(r + 1) * g].fill(self.now);
                 let lb = &mut bounds[r * g..(r + 1) * g];
                 for (j, l) in lb.iter_mut().enumerate() {
                     *l = min(&sc[self.groups.start[j]..self.groups.start[j + 1]]);

@@ -238,7 +238,7 @@ fn lloyd(
 ) -> Result<LloydRun, KMeansError> {
     let m = x.len() / dim;
     let mut assignment = if bounds_pay(dim, iters) {
-        Assignment::Bounded(bounded::Assigner::new(m, centroids, dim))
+        Assignment::Bounded(bounded::Assigner::new(m, centroids, dim, iters))
     } else {
         Assignment::Plain { ids: vec![0; m], dists: vec![0.0; m] }
     };
@@ -305,7 +305,8 @@ impl Assignment {
 /// Whether `iters` Lloyd iterations at `dim` dimensions keep bounds ([`bounded`]): from the
 /// second iteration on, and where a distance costs more than its bookkeeping.
 fn bounds_pay(dim: usize, iters: usize) -> bool {
-    iters > 1 && dim >= bounded::MIN_DIM
+    // Bounds carry the iteration they were set in as a u16.
+    iters > 1 && iters < u16::MAX as usize && dim >= bounded::MIN_DIM
 }
 
 /// Nearest centroid (squared L2) for every row of data, parallel; returns (list id, squared distance) per row.
@@ -357,17 +358,21 @@ pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usiz
     let f = 4; // bytes per f32 / u32
     let minibatch = p.algorithm == Algorithm::MiniBatch;
     // Per sample point: id, distance, bucket order (Lloyd), pass order (mini-batch), Lloyd's
-    // bounds (one per centroid group), plus its copied row when sampling.
+    // bounds (an f32 and a u16 stamp per centroid group), plus its copied row when sampling.
     let bounds = !minibatch && bounds_pay(dim, p.max_iters);
-    let per_point = if minibatch { 4 * f } else { (3 + if bounds { bounded::group_count(k) } else { 0 }) * f };
+    let groups = if bounds { bounded::group_count(k) } else { 0 };
+    let per_point = if minibatch { 4 * f } else { 3 * f + groups * (f + 2) };
     let row = dim * f;
     // Centroids, panels and per-centroid sums; seeding subsample with its distances; block
     // buffers; mini-batch: the batch, its ids and distances, f64 sums and counts per centroid.
     let panels_len = k.div_ceil(16) * 16 * (dim + 1);
     let seed_pts = (SEED_POINTS_PER_CENTROID * k).min(capped);
     let batch = if minibatch { p.batch_size.min(capped) * (row + 2 * f) + k * (2 * dim + 3) * f } else { 0 };
-    // Bounded Lloyd keeps the previous centroids and each group's panels besides.
-    let fixed = (if bounds { 4 } else { 2 } * k * dim + panels_len + 2 * k) * f
+    // Bounded Lloyd keeps past centroids and each group's panels besides, and per iteration
+    // and group how far the group moved.
+    let kept = if bounds { 3 + bounded::shift_window(p.max_iters) } else { 2 };
+    let fixed = (kept * k * dim + panels_len + 2 * k) * f
+        + 2 * p.max_iters * groups * f
         + rayon::current_num_threads()
             * if bounds { bounded::scratch_bytes(k, dim, p.batch_size) } else { dim * 8 + p.batch_size * f }
         + seed_pts * (row + 2 * f)

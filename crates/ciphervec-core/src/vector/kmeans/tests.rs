@@ -432,7 +432,8 @@ fn bounded_assignment_finds_the_nearest_centroid_every_iteration() {
         let x = overlapping(n, dim, seed);
         let mut g = Lcg(seed);
         let mut centroids: Vec<f32> = (0..k * dim).map(|_| g.unit() * 300.0).collect();
-        let mut assigner = bounded::Assigner::new(n, &centroids, dim);
+        // A window shorter than the run: bounds older than it take the summed moves.
+        let mut assigner = bounded::Assigner::new(n, &centroids, dim, 4);
         let mut measured = 0;
         for it in 0..12 {
             measured += assigner.assign(&x, &centroids, 512, &|| false).unwrap();
