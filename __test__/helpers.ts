@@ -1,6 +1,7 @@
 // Shared helpers for the Node tests (not a test file itself: node --test only runs *.test.ts).
 import assert from 'node:assert/strict'
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs'
+import { GCProfiler } from 'node:v8'
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {
@@ -133,6 +134,8 @@ export interface Span {
   ranMs: number
   waitedMs: number
   sleptMs: number
+  /** V8's garbage-collection pauses inside the span (ms, wall time), where measured. */
+  gcMs?: number
 }
 
 export function span(a: JsThreadTime, b: JsThreadTime): Span {
@@ -143,7 +146,17 @@ export function span(a: JsThreadTime, b: JsThreadTime): Span {
 }
 
 export function describeSpan(s: Span): string {
-  return `${s.wallMs.toFixed(1)} ms = ${s.ranMs.toFixed(1)} running + ${s.waitedMs.toFixed(1)} waiting for a CPU + ${s.sleptMs.toFixed(1)} asleep`
+  const gc = s.gcMs === undefined ? '' : ` (${s.gcMs.toFixed(1)} of it collecting garbage)`
+  return `${s.wallMs.toFixed(1)} ms = ${s.ranMs.toFixed(1)} running + ${s.waitedMs.toFixed(1)} waiting for a CPU + ${s.sleptMs.toFixed(1)} asleep${gc}`
+}
+
+/**
+ * The CPU time of a span that is the code's own: its running time less V8's collection pauses
+ * inside it. A pause is wall time (part of it waiting for V8's helper threads), so this can
+ * only under-count the code's share, never hide a long piece behind a short pause.
+ */
+export function ownMs(s: Span): number {
+  return Math.max(0, s.ranMs - (s.gcMs ?? 0))
 }
 
 export interface LoopWatch {
@@ -315,21 +328,29 @@ export function workerPriority(before: ThreadSample[], after: ThreadSample[]): P
  */
 export async function sliceSpans(call: () => Promise<unknown>): Promise<Span[]> {
   const pieces: Span[] = []
+  // Each piece also counts the garbage collections V8 ran inside it (`gcMs`): a full collection
+  // of a large heap (the tests' fixtures are hundreds of MB) pauses whichever piece happens
+  // to allocate when it is due, for a time set by the heap, not by the piece.
+  const timePiece = (piece: () => void) => {
+    const profiler = new GCProfiler()
+    profiler.start()
+    const start = jsThreadTime()
+    try {
+      piece()
+    } finally {
+      const s = span(start, jsThreadTime())
+      const gcs = profiler.stop()?.statistics ?? []
+      pieces.push({ ...s, gcMs: gcs.reduce((total, gc) => total + gc.cost / 1000, 0) })
+    }
+  }
   const original = globalThis.setImmediate
-  const timed = (cb: (...args: unknown[]) => void, ...args: unknown[]) =>
-    original(() => {
-      const start = jsThreadTime()
-      try {
-        cb(...args)
-      } finally {
-        pieces.push(span(start, jsThreadTime()))
-      }
-    })
+  const timed = (cb: (...args: unknown[]) => void, ...args: unknown[]) => original(() => timePiece(() => cb(...args)))
   globalThis.setImmediate = timed as unknown as typeof setImmediate
   try {
-    const start = jsThreadTime()
-    const p = call()
-    pieces.push(span(start, jsThreadTime()))
+    let p: Promise<unknown> = Promise.resolve()
+    timePiece(() => {
+      p = call()
+    })
     await p
   } finally {
     globalThis.setImmediate = original

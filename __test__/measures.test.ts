@@ -6,9 +6,11 @@
 // kernel's CPU accounting of a running thread, which lags by up to a scheduler tick).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Worker } from 'node:worker_threads'
 
-import { burnCpu, describeSpan, describeWatch, noSchedstat, sliceSpans, threadSamples, watchLoop, workerPriority } from './helpers.js'
+import { burnCpu, describeSpan, describeWatch, noSchedstat, ownMs, sliceSpans, threadSamples, watchLoop, workerPriority } from './helpers.js'
 
 /** Blocks the JS thread asleep (not runnable, so none of it is a wait for a CPU). */
 function sleep(ms: number): void {
@@ -57,6 +59,21 @@ describe('event-loop measures', { skip: noSchedstat }, () => {
     assert.ok(pieces.every((p, i) => i === 4 || p.ranMs < 50), all)
     const asleep = await sliceSpans(() => sliced(5, 1, () => sleep(200)))
     assert.ok(asleep[2].sleptMs >= 150 && asleep[2].ranMs < 50, asleep.map(describeSpan).join(' | '))
+  })
+
+  it('sliceSpans tells a garbage collection inside a slice from the slice\'s own work', async () => {
+    // A full collection of ~1M live objects, forced in the third slice; the fifth burns 200 ms.
+    setFlagsFromString('--expose-gc')
+    const collect = runInNewContext('gc') as () => void
+    const live = Array.from({ length: 1_000_000 }, (_, i) => ({ i, s: String(i) }))
+    const pieces = await sliceSpans(() => sliced(5, 2, collect))
+    const burnt = await sliceSpans(() => sliced(5, 3, () => burnCpu(200)))
+    const all = [...pieces, ...burnt].map(describeSpan).join(' | ')
+    assert.equal(live.length, 1_000_000)
+    // The pause is wall time and the collection is most of the slice's CPU time.
+    assert.ok(pieces[3].gcMs! >= 0.5 * pieces[3].ranMs && pieces[3].ranMs > 0, all)
+    assert.ok(ownMs(pieces[3]) < pieces[3].ranMs, all)
+    assert.ok(ownMs(burnt[4]) >= 150, all)
   })
 
   it('workerPriority counts CPU time of a thread at normal priority as such', async (t) => {
