@@ -13,7 +13,7 @@ use crate::staged::{self, Pump, StepResult};
 /// Result items per slice (~2-4 ms to build).
 const ITEMS_PER_SLICE: usize = 8192;
 /// Vector values per slice: each vector becomes a Float32Array of its own (~1 µs each).
-const VECTOR_VALUES_PER_SLICE: usize = 1 << 18;
+const VECTOR_VALUES_PER_SLICE: usize = 1 << 17;
 /// Bare ids per slice (listIds, queryMetadata).
 const IDS_PER_SLICE: usize = 65_536;
 
