@@ -320,10 +320,10 @@ describe('no input form holds the event loop', { skip: noSchedstat }, () => {
       // piece was allocating for 20-60 ms here (more while other work loads both cores), a
       // cost set by the heap and paid by any code that allocates, not by our slicing. What
       // can still lengthen a piece now and then is the kernel: a slice that writes fresh
-      // memory pays for its page faults, ~0.7 ms per 4 MB usually, ~10 ms on this VM when
-      // that memory comes as new huge pages the host has to back. That is not repeatable, so
-      // the best of three attempts must keep every piece short; a piece that is long by
-      // design is long in every attempt.
+      // memory pays for its page faults, ~1.5 ms per 4 MB, more on a VM whose host has to
+      // back the pages (far more when they are 2 MiB pages, which is why the addon's
+      // allocator asks for none). That is not repeatable, so the best of three attempts must
+      // keep every piece short; a piece that is long by design is long in every attempt.
       const longest: Span[] = []
       let count = 0
       for (let attempt = 0; attempt < 3; attempt++) {
