@@ -23,7 +23,6 @@ use crate::format::summary::Summary;
 use crate::format::vault::Vault;
 use crate::index::background::BackgroundTask;
 use crate::index::ledger::Ledger;
-use crate::index::load::segment_column;
 use crate::index::state::{FullVectors, State};
 use crate::index::{Index, WriteLock};
 use crate::store::Change;
@@ -178,9 +177,7 @@ impl Index {
     ) -> Result<()> {
         self.replace_ledger(ledger)?;
         *self.vault.write().unwrap_or_else(|p| p.into_inner()) = vault;
-        for (s, segment) in segment_column(counts, 0).into_iter().enumerate() {
-            state.items.set_packed(Slot::at(s), segment);
-        }
+        state.items.set_packed(counts);
         Ok(())
     }
 }

@@ -25,9 +25,9 @@ use crate::format::keys::SUMMARY_KEY;
 use crate::format::record::{Record, RecordView};
 use crate::format::segment;
 use crate::format::summary::Summary;
-use crate::index::items::Stored;
 use crate::index::ledger::Ledger;
 use crate::index::state::placement;
+use crate::index::stored::Stored;
 use crate::index::{Index, Opened};
 use crate::store::{LogEntry, LogKind, Snapshot};
 

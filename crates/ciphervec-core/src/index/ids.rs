@@ -2,7 +2,7 @@
 //! tables from id to slot that hold only slot numbers.
 //!
 //! A load rebuilds hundreds of thousands of ids at once, so an id must not cost an allocation
-//! of its own: here it costs its bytes, a 16-byte span and ~5 bytes of table, and a loader
+//! of its own: here it costs its bytes, an 8-byte span and ~5 bytes of table, and a loader
 //! builds its ids into an [`IdList`] that is appended with one copy of bytes.
 //!
 //! The table is split into [`SHARDS`] by hash, so a large append fills the shards in
@@ -41,11 +41,38 @@ fn shard(hash: u64) -> usize {
 /// Appends of at least this many ids fill the shards on the rayon pool.
 const PARALLEL_FROM: usize = 32_768;
 
-/// Where a slot's id lies in the arena.
+/// Where a slot's id lies in the arena: its start and its length in one `u64` (a struct of
+/// the two would be padded to 16 bytes).
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    len: u32,
+struct Span(u64);
+
+/// Low bits of a [`Span`] that hold the length: ids are at most
+/// [`MAX_ID_BYTES`](super::validate::MAX_ID_BYTES) long, and the rest (2^53 bytes) bounds the arena.
+const LEN_BITS: u32 = 11;
+const _: () = assert!(super::validate::MAX_ID_BYTES < 1 << LEN_BITS);
+
+impl Span {
+    fn new(start: usize, len: usize) -> Span {
+        assert!(len < 1 << LEN_BITS, "ids are at most MAX_ID_BYTES long");
+        Span((start as u64) << LEN_BITS | len as u64)
+    }
+
+    fn start(self) -> usize {
+        (self.0 >> LEN_BITS) as usize
+    }
+
+    fn len(self) -> usize {
+        (self.0 & ((1 << LEN_BITS) - 1)) as usize
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start()..self.start() + self.len()
+    }
+
+    /// The same span in an arena whose first `base` bytes come before it.
+    fn after(self, base: usize) -> Span {
+        Span::new(self.start() + base, self.len())
+    }
 }
 
 /// Ids in order, as a loader decodes them: an arena and spans, no table yet.
@@ -61,7 +88,7 @@ impl IdList {
     }
 
     pub(crate) fn push(&mut self, id: &str) {
-        self.spans.push(Span { start: self.arena.len(), len: span_len(id) });
+        self.spans.push(Span::new(self.arena.len(), id.len()));
         self.arena.push_str(id);
     }
 
@@ -74,12 +101,11 @@ impl IdList {
     }
 
     pub(crate) fn get(&self, i: usize) -> &str {
-        let s = self.spans[i];
-        &self.arena[s.start..s.start + s.len as usize]
+        &self.arena[self.spans[i].range()]
     }
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.spans.iter().map(|s| &self.arena[s.start..s.start + s.len as usize])
+        self.spans.iter().map(|s| &self.arena[s.range()])
     }
 
     /// Bytes of all ids together.
@@ -101,7 +127,7 @@ impl IdList {
         }
         let base = self.arena.len();
         self.arena.push_str(&other.arena);
-        self.spans.extend(other.spans.iter().map(|s| Span { start: s.start + base, len: s.len }));
+        self.spans.extend(other.spans.iter().map(|s| s.after(base)));
     }
 }
 
@@ -113,10 +139,6 @@ impl<'a> FromIterator<&'a str> for IdList {
         }
         list
     }
-}
-
-fn span_len(id: &str) -> u32 {
-    u32::try_from(id.len()).expect("ids are at most MAX_ID_BYTES long")
 }
 
 /// The ids of slots `0..len`, unique, with lookup by id.
@@ -257,7 +279,7 @@ impl Ids {
             let entry = self.tables[shard(moved)].find_mut(moved, |&s| s == last).expect("every slot is in a table");
             *entry = slot;
         }
-        self.dead += self.list.spans.swap_remove(slot as usize).len as usize;
+        self.dead += self.list.spans.swap_remove(slot as usize).len();
         self.reclaim_if_mostly_dead();
         Some((Slot(slot), (slot != last).then_some(Slot(last))))
     }
@@ -284,6 +306,14 @@ mod tests {
 
     fn all(ids: &Ids) -> Vec<&str> {
         ids.iter().collect()
+    }
+
+    #[test]
+    fn a_span_is_eight_bytes_and_holds_the_longest_id_far_into_the_arena() {
+        assert_eq!(size_of::<Span>(), 8);
+        let s = Span::new(1 << 50, crate::MAX_ID_BYTES);
+        assert_eq!((s.start(), s.len()), (1 << 50, crate::MAX_ID_BYTES));
+        assert_eq!(s.after(3).range(), (1 << 50) + 3..(1 << 50) + 3 + crate::MAX_ID_BYTES);
     }
 
     #[test]

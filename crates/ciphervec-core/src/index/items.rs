@@ -4,53 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::crypto::SealToken;
 use crate::format::record::{Contents, Record};
 use crate::index::ids::{DuplicateId, IdList, Ids};
 use crate::index::memory::MemoryUsage;
+use crate::index::stored::{Stored, StoredColumn};
 use crate::meta::Meta;
 use crate::vector::{kernels, ListId, Slot};
-
-/// Where the stored version of an item lives (see `segment`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stored {
-    /// In a packed segment.
-    Packed,
-    /// In its own record entry, whose seal token is `token`. `over_packed`: a dead packed copy
-    /// of the id exists too, so deleting the item needs a tombstone (unless one exists).
-    Loose { token: SealToken, over_packed: bool },
-}
-
-impl Stored {
-    /// Whether a packed copy of the id exists, live or dead.
-    pub(crate) fn has_packed_copy(self) -> bool {
-        matches!(self, Stored::Packed | Stored::Loose { over_packed: true, .. })
-    }
-}
-
-/// A [`Stored`] as the working set's column holds it: 8 bytes, nothing for a packed item
-/// (every item, after a compaction) and a boxed token for a loose one (the enum itself would
-/// take 32 bytes a slot, the largest column after the vectors).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct StoredCell(Option<Box<(SealToken, bool)>>);
-
-impl StoredCell {
-    pub(crate) fn get(&self) -> Stored {
-        match self.0.as_deref() {
-            None => Stored::Packed,
-            Some(&(token, over_packed)) => Stored::Loose { token, over_packed },
-        }
-    }
-}
-
-impl From<Stored> for StoredCell {
-    fn from(s: Stored) -> StoredCell {
-        match s {
-            Stored::Packed => StoredCell(None),
-            Stored::Loose { token, over_packed } => StoredCell(Some(Box::new((token, over_packed)))),
-        }
-    }
-}
 
 /// Items in dense slots `0..len`. Deleting swaps the last slot into the hole so scans stay
 /// contiguous; slot numbers are therefore not stable across deletes.
@@ -74,14 +33,10 @@ pub(crate) struct Items {
     metadata: Vec<Option<Meta>>,
     contents: Vec<Option<Arc<Contents>>>,
     lists: Vec<Option<ListId>>,
-    stored: Vec<StoredCell>,
-    /// The number of the segment holding a packed item's stored version ([`NOT_PACKED`] for
-    /// a loose one), so its full record can be read back alone (codes-only indexes).
-    segments: Vec<u32>,
+    /// Where each item's stored version lives, with a packed item's segment, so its full
+    /// record can be read back alone (codes-only indexes).
+    stored: StoredColumn,
 }
-
-/// The [`Items`] segment column's value for an item not stored packed.
-pub(crate) const NOT_PACKED: u32 = u32::MAX;
 
 /// Items decoded in bulk (by a loader), in the column layout of [`Items`], ready to append.
 #[derive(Default)]
@@ -96,8 +51,7 @@ pub(crate) struct Columns {
     pub(crate) metadata: Vec<Option<Meta>>,
     pub(crate) contents: Vec<Option<Arc<Contents>>>,
     pub(crate) lists: Vec<Option<ListId>>,
-    pub(crate) stored: Vec<StoredCell>,
-    pub(crate) segments: Vec<u32>,
+    pub(crate) stored: StoredColumn,
 }
 
 impl Items {
@@ -197,27 +151,23 @@ impl Items {
         usage.vectors += self.vectors.capacity() * size_of::<f32>();
         usage.norms += self.norms.capacity() * size_of::<f32>();
         usage.metadata += self.metadata.capacity() * size_of::<Option<Meta>>()
-            + self.metadata.iter().flatten().map(|m| m.encoded().len()).sum::<usize>();
+            + self.metadata.iter().flatten().map(Meta::heap_bytes).sum::<usize>();
         // An `Arc`'s allocation: its two counts and the value, then the value's own bytes.
         let arc = 2 * size_of::<usize>() + size_of::<Contents>();
         usage.contents += self.contents.capacity() * size_of::<Option<Arc<Contents>>>()
             + self.contents.iter().flatten().map(|c| arc + c.heap_bytes()).sum::<usize>();
-        usage.columns += self.lists.capacity() * size_of::<Option<ListId>>()
-            + self.stored.capacity() * size_of::<StoredCell>()
-            + self.segments.capacity() * size_of::<u32>()
-            + self.stored.iter().filter(|s| s.0.is_some()).count() * size_of::<(SealToken, bool)>();
+        usage.columns += self.lists.capacity() * size_of::<Option<ListId>>() + self.stored.heap_bytes();
     }
 
     /// Where the stored version of a slot's item lives.
     pub(crate) fn stored(&self, slot: Slot) -> Stored {
-        self.stored[slot.index()].get()
+        self.stored.get(slot.index())
     }
 
     /// The segment holding the stored version of a slot's item, if it is packed and the
     /// segment is known.
     pub(crate) fn packed_segment(&self, slot: Slot) -> Option<u32> {
-        let segment = self.segments[slot.index()];
-        (self.stored(slot) == Stored::Packed && segment != NOT_PACKED).then_some(segment)
+        self.stored.segment(slot.index())
     }
 
     /// Appends decoded items (moving the columns into an empty working set, so a load writes
@@ -230,11 +180,11 @@ impl Items {
         if !self.ids.is_empty() {
             return self.append_all(vec![cols]);
         }
-        let Columns { ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments } = cols;
+        let Columns { ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored } = cols;
         self.ids.append(ids)?;
         (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
         (self.codes, self.code_norms) = (codes, code_norms);
-        (self.contents, self.lists, self.stored, self.segments) = (contents, lists, stored, segments);
+        (self.contents, self.lists, self.stored) = (contents, lists, stored);
         Ok(())
     }
 
@@ -245,14 +195,12 @@ impl Items {
         let n = parts.iter().map(|p| p.ids.len()).sum();
         let mut ids = IdList::with_capacity(n, parts.iter().map(|p| p.ids.bytes()).sum());
         let mut rest = Vec::with_capacity(parts.len());
-        for Columns { ids: part_ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments } in
-            parts
-        {
+        for Columns { ids: part_ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored } in parts {
             ids.extend(part_ids);
-            rest.push((vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments));
+            rest.push((vectors, norms, codes, code_norms, metadata, contents, lists, stored));
         }
         self.ids.append(ids)?;
-        for (vectors, norms, codes, code_norms, metadata, contents, lists, stored, segments) in rest {
+        for (vectors, norms, codes, code_norms, metadata, contents, lists, stored) in rest {
             self.vectors.extend_from_slice(&vectors);
             self.norms.extend(norms);
             self.codes.extend_from_slice(&codes);
@@ -261,7 +209,6 @@ impl Items {
             self.contents.extend(contents);
             self.lists.extend(lists);
             self.stored.extend(stored);
-            self.segments.extend(segments);
         }
         Ok(())
     }
@@ -289,8 +236,7 @@ impl Items {
                 self.metadata[s] = rec.metadata;
                 self.contents[s] = rec.contents;
                 self.lists[s] = rec.list;
-                self.stored[s] = stored.into();
-                self.segments[s] = NOT_PACKED;
+                self.stored.set(s, stored);
                 slot
             }
             None => {
@@ -300,8 +246,7 @@ impl Items {
                 self.metadata.push(rec.metadata);
                 self.contents.push(rec.contents);
                 self.lists.push(rec.list);
-                self.stored.push(stored.into());
-                self.segments.push(NOT_PACKED);
+                self.stored.push(stored);
                 slot
             }
         }
@@ -314,16 +259,14 @@ impl Items {
             self.metadata.push(None);
             self.contents.push(None);
             self.lists.push(rec.list);
-            self.stored.push(StoredCell::default());
-            self.segments.push(NOT_PACKED);
+            self.stored.push(Stored::Packed);
             slot
         });
         let s = slot.index();
         self.metadata[s] = rec.metadata;
         self.contents[s] = rec.contents;
         self.lists[s] = rec.list;
-        self.stored[s] = stored.into();
-        self.segments[s] = NOT_PACKED;
+        self.stored.set(s, stored);
         slot
     }
 
@@ -331,11 +274,10 @@ impl Items {
         self.lists[slot.index()] = Some(list);
     }
 
-    /// Records that a slot's item is stored in packed segment `segment` after a rewrite (a
-    /// compaction).
-    pub(crate) fn set_packed(&mut self, slot: Slot, segment: u32) {
-        self.stored[slot.index()] = Stored::Packed.into();
-        self.segments[slot.index()] = segment;
+    /// Records that the items are stored packed after a rewrite (a compaction): `counts[n]`
+    /// of them in segment `n`, in slot order from slot 0.
+    pub(crate) fn set_packed(&mut self, counts: &[u32]) {
+        self.stored.set_packed_in_order(counts);
     }
 
     /// Removes an item. Returns its slot and, if the last item moved into that slot to keep
@@ -360,7 +302,6 @@ impl Items {
         self.contents.swap_remove(s);
         self.lists.swap_remove(s);
         self.stored.swap_remove(s);
-        self.segments.swap_remove(s);
         Some((slot, moved_from))
     }
 
@@ -393,6 +334,7 @@ impl Items {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SealToken;
 
     fn loose(token: u128) -> Stored {
         Stored::Loose { token: SealToken(token), over_packed: false }
@@ -437,8 +379,10 @@ mod tests {
             metadata: vec![None; ids.len()],
             contents: vec![None; ids.len()],
             lists: vec![None; ids.len()],
-            stored: vec![loose(9).into(); ids.len()],
-            segments: vec![NOT_PACKED; ids.len()],
+            stored: ids.iter().fold(StoredColumn::default(), |mut c, _| {
+                c.push(loose(9));
+                c
+            }),
         };
         items.append(cols(&["b", "c"])).unwrap();
         assert_eq!(items.len(), 3);

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use crate::crypto::SealToken;
 use crate::format::summary::Summary;
-use crate::index::items::Stored;
+use crate::index::stored::Stored;
 
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {

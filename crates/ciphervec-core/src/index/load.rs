@@ -40,9 +40,11 @@ use crate::format::segment::{self, SEGMENT_BYTES};
 use crate::format::summary::Summary;
 use crate::format::vault::Vault;
 use crate::index::ids::{DuplicateId, IdList};
-use crate::index::items::{Columns, Items, Stored, NOT_PACKED};
+use crate::index::items::{Columns, Items};
 use crate::index::ledger::shadows_packed;
 use crate::index::state::placement;
+use crate::index::stored::Stored;
+use crate::index::stored::StoredColumn;
 use crate::index::Shared;
 use crate::meta::Meta;
 use crate::store::{prefix_end, EntryBatch, Storage};
@@ -169,8 +171,8 @@ pub(crate) fn load_records(shared: &Shared, src: &Source<'_>) -> Result<Loaded> 
             for (cols, shadowing) in loose.iter_mut().zip(shadowing) {
                 for i in shadowing {
                     items.remove(cols.ids.get(i));
-                    if let Stored::Loose { token, .. } = cols.stored[i].get() {
-                        cols.stored[i] = Stored::Loose { token, over_packed: true }.into();
+                    if let Stored::Loose { token, .. } = cols.stored.get(i) {
+                        cols.stored.set(i, Stored::Loose { token, over_packed: true });
                     }
                 }
             }
@@ -271,8 +273,7 @@ fn columns(n: usize, src: &Source<'_>) -> Columns {
         metadata: Vec::with_capacity(n),
         contents: Vec::with_capacity(n),
         lists: Vec::with_capacity(n),
-        stored: Vec::with_capacity(n),
-        segments: Vec::with_capacity(n),
+        stored: StoredColumn::with_capacity(n),
     }
 }
 
@@ -299,8 +300,7 @@ fn push(cols: &mut Columns, rec: RecordView<'_>, stored: Stored, src: &Source<'_
     cols.ids.push(rec.id);
     cols.metadata.push(rec.metadata()?);
     cols.contents.push(rec.contents()?.map(Arc::new));
-    cols.stored.push(stored.into());
-    cols.segments.push(NOT_PACKED);
+    cols.stored.push(stored);
     Ok(())
 }
 
@@ -390,8 +390,7 @@ fn decode_segments(
         metadata: filled_with_room(total, room.items, None),
         contents: filled_with_room(total, room.items, None),
         lists: filled_with_room(total, room.items, None),
-        stored: filled_with_room(total, room.items, Stored::Packed.into()),
-        segments: segment_column(counts, room.items),
+        stored: StoredColumn::packed(counts, room.items),
     };
     let mut dests = Vec::with_capacity(counts.len());
     let (mut v, mut n, mut m) = (&mut cols.vectors[..], &mut cols.norms[..], &mut cols.metadata[..]);
@@ -464,17 +463,6 @@ fn decode_segments(
     decoded.into_iter().for_each(|d| ids.extend(d.ids));
     cols.ids = ids;
     Ok(Some((cols, set, counts.len() as u32)))
-}
-
-/// Each packed item's segment number, `counts[n]` items of segment `n` in order, with
-/// capacity for `room` more.
-pub(crate) fn segment_column(counts: &[u32], room: usize) -> Vec<u32> {
-    let total: usize = counts.iter().map(|&c| c as usize).sum();
-    let mut out = Vec::with_capacity(total + room);
-    for (n, &count) in counts.iter().enumerate() {
-        out.extend(std::iter::repeat_n(n as u32, count as usize));
-    }
-    out
 }
 
 /// `len` zeros with capacity for `room` more. Zeroed allocations come from fresh pages

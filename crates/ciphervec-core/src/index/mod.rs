@@ -27,6 +27,7 @@ mod read;
 mod resident;
 mod state;
 mod stats;
+mod stored;
 mod text;
 mod training;
 mod validate;

@@ -27,10 +27,10 @@ use crate::error::{Error, Result};
 use crate::format::keys::segment_key;
 use crate::format::record::RecordView;
 use crate::format::segment;
-use crate::index::items::Stored;
 use crate::index::load::{self, Source};
 use crate::index::read::{Include, ItemView};
 use crate::index::state::{FullVectors, State};
+use crate::index::stored::Stored;
 use crate::index::Index;
 use crate::vector::Slot;
 

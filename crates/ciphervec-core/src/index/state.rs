@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::format::record::Contents;
 use crate::format::record::Record;
-use crate::index::items::{Items, Stored};
+use crate::index::items::Items;
+use crate::index::stored::Stored;
 use crate::meta::postings::Postings;
 use crate::meta::text::index::TextIndex;
 use crate::meta::text::{analyzer, metadata_text, TextSpec, CONTENTS_FIELD};

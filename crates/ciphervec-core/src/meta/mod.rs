@@ -7,6 +7,7 @@ pub(crate) mod filter;
 pub(crate) mod order;
 pub(crate) mod postings;
 pub(crate) mod text;
+mod thin;
 mod value;
 
 pub use filter::{Filter, FilterError};

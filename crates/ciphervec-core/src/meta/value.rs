@@ -1,5 +1,6 @@
 //! Item metadata as the working set holds it: a JSON value in a compact binary encoding,
-//! one boxed byte string per item, read through borrowed views ([`MetaRef`]).
+//! one byte string per item behind a thin pointer (`thin`), read through borrowed views
+//! ([`MetaRef`]).
 //!
 //! A tree of boxed values costs a small object several allocations, and building those trees
 //! (parsing JSON into them) would dominate `loadIndex` (BENCHMARKS.md, "Disk store: ingest
@@ -24,6 +25,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
 
+use crate::meta::thin::ThinBytes;
+
 const NULL: u8 = 0;
 const FALSE: u8 = 1;
 const TRUE: u8 = 2;
@@ -39,7 +42,7 @@ const MAX_DEPTH: usize = 256;
 
 /// A JSON value, encoded (see the module docs). Equality is by value.
 #[derive(Clone)]
-pub struct Meta(Box<[u8]>);
+pub struct Meta(ThinBytes);
 
 /// A borrowed view of an encoded value.
 #[derive(Debug, Clone, Copy)]
@@ -79,22 +82,27 @@ pub struct ObjectRef<'a> {
 impl Meta {
     /// The value as a view.
     pub fn as_ref(&self) -> MetaRef<'_> {
-        value_at(&self.0, 0).0
+        value_at(self.0.as_bytes(), 0).0
+    }
+
+    /// Bytes of its allocation: the encoding and its length.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
     }
 
     /// The encoding (what records store).
     pub fn encoded(&self) -> &[u8] {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// A value from its encoding, if `bytes` are exactly one well-formed, canonical value.
     pub fn from_encoded(bytes: &[u8]) -> Option<Meta> {
-        (check(bytes, 0, 0)? == bytes.len()).then(|| Meta(bytes.into()))
+        (check(bytes, 0, 0)? == bytes.len()).then(|| Meta(ThinBytes::new(bytes)))
     }
 
     /// Whether this is an object.
     pub fn is_object(&self) -> bool {
-        self.0.first() == Some(&OBJECT)
+        self.0.as_bytes().first() == Some(&OBJECT)
     }
 
     /// Levels of nesting: 0 for a scalar, 1 for an object of scalars, and so on.
@@ -150,7 +158,7 @@ impl<'a> MetaRef<'a> {
     pub fn to_meta(&self) -> Meta {
         let mut out = Vec::new();
         encode_ref(&mut out, *self);
-        Meta(out.into_boxed_slice())
+        Meta(ThinBytes::new(&out))
     }
 
     /// The value as a `serde_json::Value`.
@@ -452,7 +460,7 @@ fn put_object(out: &mut Vec<u8>, mut pairs: Vec<(String, Meta)>) {
     let mut body = Vec::new();
     for (k, v) in &kept {
         put_str(&mut body, k);
-        body.extend_from_slice(&v.0);
+        body.extend_from_slice(v.0.as_bytes());
     }
     put_composite(out, OBJECT, kept.len(), &body);
 }
@@ -499,7 +507,7 @@ impl From<&Value> for Meta {
     fn from(v: &Value) -> Meta {
         let mut out = Vec::new();
         encode_value(&mut out, v);
-        Meta(out.into_boxed_slice())
+        Meta(ThinBytes::new(&out))
     }
 }
 
@@ -553,7 +561,7 @@ struct MetaVisitor;
 fn scalar(encode: impl FnOnce(&mut Vec<u8>)) -> Meta {
     let mut out = Vec::with_capacity(10);
     encode(&mut out);
-    Meta(out.into_boxed_slice())
+    Meta(ThinBytes::new(&out))
 }
 
 impl<'de> Visitor<'de> for MetaVisitor {
@@ -599,18 +607,18 @@ impl<'de> Visitor<'de> for MetaVisitor {
         let mut out = Vec::with_capacity(2 + s.len());
         out.push(STR);
         put_str(&mut out, s);
-        Ok(Meta(out.into_boxed_slice()))
+        Ok(Meta(ThinBytes::new(&out)))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Meta, A::Error> {
         let (mut body, mut len) = (Vec::new(), 0);
         while let Some(it) = seq.next_element::<Meta>()? {
-            body.extend_from_slice(&it.0);
+            body.extend_from_slice(it.0.as_bytes());
             len += 1;
         }
         let mut out = Vec::with_capacity(body.len() + 6);
         put_composite(&mut out, ARRAY, len, &body);
-        Ok(Meta(out.into_boxed_slice()))
+        Ok(Meta(ThinBytes::new(&out)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Meta, A::Error> {
@@ -620,7 +628,7 @@ impl<'de> Visitor<'de> for MetaVisitor {
         }
         let mut out = Vec::new();
         put_object(&mut out, pairs);
-        Ok(Meta(out.into_boxed_slice()))
+        Ok(Meta(ThinBytes::new(&out)))
     }
 }
 
@@ -700,7 +708,7 @@ mod tests {
     fn a_two_field_object_is_small() {
         let m = Meta::from(json!({"lang": "en", "year": 2005}));
         assert_eq!(m.encoded().len(), 20);
-        assert_eq!(std::mem::size_of::<Option<Meta>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Meta>>(), 8);
     }
 
     #[test]
