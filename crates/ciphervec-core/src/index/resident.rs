@@ -3,19 +3,18 @@
 //! A trained index created with `Resident::Codes` keeps only its lists' codes in memory; the
 //! sealed records keep the full vectors. Two kinds of callers need those:
 //!
-//! - **Results that include vectors** (`get`, a query's or a metadata page's
-//!   `include: ['vector']`): each item's stored version is read alone, a loose record by its
-//!   key or the one packed segment holding it (the working set's segment column), opened and
-//!   checked against what the working set says it stored: the loose record's seal token; for
-//!   a packed copy, the id's presence in that segment, and that its vector encodes to the
-//!   item's code and its metadata and contents are the item's (another process's compaction
-//!   may have packed a newer version into a segment of the same number). The store can be a
-//!   step ahead of the working set: a
-//!   write is stored before it is applied, and in a shared store other processes write. A
-//!   mismatch is therefore first taken as that: the read is retried on a fresh view (after
-//!   catching up with other processes' commits), and the last try holds the writer lock, so
-//!   no write can be stored meanwhile and the store and the working set agree. A mismatch
-//!   then is damage, and reported as such.
+//! - **Results that include vectors** (`get`, a query's or a metadata page's `include:
+//!   ['vector']`): each item's stored version is read alone, a loose record by its key or the one
+//!   packed segment holding it (its number is kept per item: `index::stored`), opened and checked
+//!   against what the working set says it stored: the loose record's seal token; for a packed copy,
+//!   the id's presence in that segment, and that its vector encodes to the item's code and its
+//!   metadata and contents are the item's (another process's compaction may have packed a newer
+//!   version into a segment of the same number). The store can be a step ahead of the working set:
+//!   a write is stored before it is applied, and in a shared store other processes write. A
+//!   mismatch is therefore first taken as that: the read is retried on a fresh view (after catching
+//!   up with other processes' commits), and the last try holds the writer lock, so no write can be
+//!   stored meanwhile and the store and the working set agree. A mismatch then is damage, and
+//!   reported as such.
 //! - **Rewrites** (compaction, key rotation, training): they re-seal every record, so they
 //!   read every entry back as a load does, under the writer lock, into a temporary column.
 
