@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::format::record::{Contents, Record};
 use crate::index::ids::{DuplicateId, IdList, Ids};
 use crate::index::memory::MemoryUsage;
+use crate::index::optional::OptionalColumn;
 use crate::index::stored::{Stored, StoredColumn};
 use crate::meta::Meta;
 use crate::vector::{kernels, ListId, Slot};
@@ -30,8 +31,8 @@ pub(crate) struct Items {
     /// ([`Items::take_codes`]).
     codes: Vec<u8>,
     code_norms: Vec<f32>,
-    metadata: Vec<Option<Meta>>,
-    contents: Vec<Option<Arc<Contents>>>,
+    metadata: OptionalColumn<Meta>,
+    contents: OptionalColumn<Arc<Contents>>,
     lists: Vec<Option<ListId>>,
     /// Where each item's stored version lives, with a packed item's segment, so its full
     /// record can be read back alone (codes-only indexes).
@@ -133,11 +134,11 @@ impl Items {
     }
 
     pub(crate) fn metadata(&self, slot: Slot) -> Option<&Meta> {
-        self.metadata[slot.index()].as_ref()
+        self.metadata.get(slot.index())
     }
 
     pub(crate) fn contents(&self, slot: Slot) -> Option<&Arc<Contents>> {
-        self.contents[slot.index()].as_ref()
+        self.contents.get(slot.index())
     }
 
     pub(crate) fn list(&self, slot: Slot) -> Option<ListId> {
@@ -150,12 +151,11 @@ impl Items {
         usage.ids += self.ids.heap_bytes();
         usage.vectors += self.vectors.capacity() * size_of::<f32>();
         usage.norms += self.norms.capacity() * size_of::<f32>();
-        usage.metadata += self.metadata.capacity() * size_of::<Option<Meta>>()
-            + self.metadata.iter().flatten().map(Meta::heap_bytes).sum::<usize>();
+        usage.metadata += self.metadata.heap_bytes() + self.metadata.present().map(Meta::heap_bytes).sum::<usize>();
         // An `Arc`'s allocation: its two counts and the value, then the value's own bytes.
         let arc = 2 * size_of::<usize>() + size_of::<Contents>();
-        usage.contents += self.contents.capacity() * size_of::<Option<Arc<Contents>>>()
-            + self.contents.iter().flatten().map(|c| arc + c.heap_bytes()).sum::<usize>();
+        usage.contents +=
+            self.contents.heap_bytes() + self.contents.present().map(|c| arc + c.heap_bytes()).sum::<usize>();
         usage.columns += self.lists.capacity() * size_of::<Option<ListId>>() + self.stored.heap_bytes();
     }
 
@@ -182,9 +182,10 @@ impl Items {
         }
         let Columns { ids, vectors, norms, codes, code_norms, metadata, contents, lists, stored } = cols;
         self.ids.append(ids)?;
-        (self.vectors, self.norms, self.metadata) = (vectors, norms, metadata);
+        (self.vectors, self.norms) = (vectors, norms);
+        (self.metadata, self.contents) = (OptionalColumn::from_vec(metadata), OptionalColumn::from_vec(contents));
         (self.codes, self.code_norms) = (codes, code_norms);
-        (self.contents, self.lists, self.stored) = (contents, lists, stored);
+        (self.lists, self.stored) = (lists, stored);
         Ok(())
     }
 
@@ -199,14 +200,16 @@ impl Items {
             ids.extend(part_ids);
             rest.push((vectors, norms, codes, code_norms, metadata, contents, lists, stored));
         }
+        let mut first = self.ids.len();
         self.ids.append(ids)?;
         for (vectors, norms, codes, code_norms, metadata, contents, lists, stored) in rest {
             self.vectors.extend_from_slice(&vectors);
             self.norms.extend(norms);
             self.codes.extend_from_slice(&codes);
             self.code_norms.extend(code_norms);
-            self.metadata.extend(metadata);
-            self.contents.extend(contents);
+            self.metadata.extend(first, metadata);
+            self.contents.extend(first, contents);
+            first += lists.len();
             self.lists.extend(lists);
             self.stored.extend(stored);
         }
@@ -233,8 +236,9 @@ impl Items {
                 let s = slot.index();
                 self.vectors[s * self.dim..(s + 1) * self.dim].copy_from_slice(&rec.vector);
                 self.norms[s] = norm;
-                self.metadata[s] = rec.metadata;
-                self.contents[s] = rec.contents;
+                let len = self.len();
+                self.metadata.set(s, len, rec.metadata);
+                self.contents.set(s, len, rec.contents);
                 self.lists[s] = rec.list;
                 self.stored.set(s, stored);
                 slot
@@ -243,8 +247,8 @@ impl Items {
                 let slot = self.ids.push_new(&rec.id);
                 self.vectors.extend_from_slice(&rec.vector);
                 self.norms.push(norm);
-                self.metadata.push(rec.metadata);
-                self.contents.push(rec.contents);
+                self.metadata.push(slot.index(), rec.metadata);
+                self.contents.push(slot.index(), rec.contents);
                 self.lists.push(rec.list);
                 self.stored.push(stored);
                 slot
@@ -256,15 +260,15 @@ impl Items {
     fn upsert_fields(&mut self, rec: Record, stored: Stored) -> Slot {
         let slot = self.ids.slot(&rec.id).unwrap_or_else(|| {
             let slot = self.ids.push_new(&rec.id);
-            self.metadata.push(None);
-            self.contents.push(None);
+            self.metadata.push(slot.index(), None);
+            self.contents.push(slot.index(), None);
             self.lists.push(rec.list);
             self.stored.push(Stored::Packed);
             slot
         });
-        let s = slot.index();
-        self.metadata[s] = rec.metadata;
-        self.contents[s] = rec.contents;
+        let (s, len) = (slot.index(), self.len());
+        self.metadata.set(s, len, rec.metadata);
+        self.contents.set(s, len, rec.contents);
         self.lists[s] = rec.list;
         self.stored.set(s, stored);
         slot

@@ -23,6 +23,7 @@ mod items;
 mod ledger;
 mod load;
 mod memory;
+mod optional;
 mod read;
 mod resident;
 mod state;
