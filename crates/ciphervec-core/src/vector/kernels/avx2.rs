@@ -534,7 +534,7 @@ pub(super) fn int_codes_dot_batch(w: &[i16], tail: &[i16; 16], unscale: f32, cod
 /// [`hsum8`] for 32-bit integer lanes: lane i of the result is the sum of `a[i]`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn hsum8_epi32(a: [__m256i; 8]) -> __m256i {
+pub(super) fn hsum8_epi32(a: [__m256i; 8]) -> __m256i {
     let u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
     let u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
     _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(u0, u1), _mm256_permute2x128_si256::<0x31>(u0, u1))

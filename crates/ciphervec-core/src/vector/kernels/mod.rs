@@ -1,24 +1,79 @@
 //! Distance kernels for IVF list scans and k-means assignment.
 //!
-//! The addon ships one binary for every x86-64 CPU, so the AVX2+FMA paths are chosen at
-//! run time (detected once) instead of with `target-cpu=native`; `portable` is the fallback,
-//! written so LLVM can auto-vectorise it for the baseline target.
+//! The addon ships one binary for every x86-64 CPU, so the SIMD paths are chosen at run time
+//! (detected once, [`Level`]) instead of with `target-cpu=native`: AVX-512 where the CPU has
+//! it (the k-means assignment, the coarse quantizer and the 8-bit integer scan; the same bits
+//! as AVX2), else AVX2 + FMA, else `portable`, written so LLVM can auto-vectorise it for the
+//! baseline target.
 
 #[cfg(target_arch = "x86_64")]
 use std::sync::OnceLock;
 
-/// Centroids per panel in [`CentroidPanels`]: two 8-lane registers wide.
+/// Centroids per panel in [`CentroidPanels`]: two 8-lane registers wide, one 16-lane one.
 const NR: usize = 16;
-/// Rows per register tile in the assignment kernel (6 x 2 accumulators + 3 temporaries fit in 16 ymm).
+/// Rows per register tile in the AVX2 assignment kernel (6 x 2 accumulators + 3 temporaries fit in 16 ymm).
 const MR: usize = 6;
 /// Size of the centroid slice swept by all rows before moving on, so it stays cache-resident.
 const CHUNK_BYTES: usize = 128 << 10;
 
+/// The widest kernels this process uses: the CPU's best, unless the environment variable
+/// `CIPHERVEC_SIMD` (`avx2` or `portable`) caps it, to compare speeds or to rule a kernel out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Portable Rust, vectorised by the compiler for the baseline target.
+    Portable,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 (F, BW, VL and VNNI) besides AVX2 and FMA.
+    Avx512,
+}
+
+impl Level {
+    /// The level in use, detected once.
+    pub(crate) fn current() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            static LEVEL: OnceLock<Level> = OnceLock::new();
+            *LEVEL.get_or_init(|| {
+                let cap = match std::env::var("CIPHERVEC_SIMD").as_deref() {
+                    Ok("portable") => Level::Portable,
+                    Ok("avx2") => Level::Avx2,
+                    _ => Level::Avx512,
+                };
+                Level::detected().min(cap)
+            })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Level::Portable
+    }
+
+    /// The CPU's best level.
+    #[cfg(target_arch = "x86_64")]
+    fn detected() -> Level {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            Level::Portable
+        } else if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            Level::Avx512
+        } else {
+            Level::Avx2
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_avx2_fma() -> bool {
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    Level::current() >= Level::Avx2
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx512() -> bool {
+    Level::current() >= Level::Avx512
 }
 
 /// Asks the CPU to start loading `row` into cache: a gather of rows scattered over memory
@@ -189,6 +244,11 @@ pub(crate) fn int_codes_dot_batch(w: &IntWeights, codes: &[u8], out: &mut [f32])
     assert!(w.dim() > 0, "dim must be >= 1");
     assert_eq!(codes.len(), w.dim() * out.len(), "codes length != dim * out.len()");
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports avx512f, bw, vl and vnni; shapes checked above.
+        return unsafe { avx512::int_codes_dot_batch(&w.w, w.unscale, codes, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports avx2; shapes checked above.
         return unsafe { avx2::int_codes_dot_batch(&w.w, &w.tail, w.unscale, codes, out) };
@@ -291,6 +351,11 @@ pub(crate) fn centroid_scores(points: &[f32], centroids: &CentroidPanels, out: &
     assert_eq!(points.len(), n * centroids.dim, "points length is not a multiple of dim");
     assert_eq!(out.len(), n * centroids.padded_len(), "out length != rows * padded_len");
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports avx512f; shapes checked above.
+        return unsafe { avx512::scores(points, centroids, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports avx2 and fma; shapes checked above.
         return unsafe { avx2::scores(points, centroids, out) };
@@ -303,6 +368,11 @@ pub(crate) fn centroid_scores(points: &[f32], centroids: &CentroidPanels, out: &
 /// exact L2 by float rounding; callers wanting the distance recompute it with [`l2_sqr`].
 pub(crate) fn nearest_centroids(points: &[f32], centroids: &CentroidPanels, out: &mut [u32]) {
     assert_eq!(points.len(), out.len() * centroids.dim, "points length != dim * out.len()");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports avx512f; shapes checked above.
+        return unsafe { avx512::nearest(points, centroids, out) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports avx2 and fma; shapes checked above.
@@ -320,6 +390,9 @@ mod portable;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 #[cfg(test)]
 mod tests {
@@ -608,6 +681,98 @@ mod tests {
                     close(slow[r * stride + l], want, dim as f64);
                 }
             }
+        }
+    }
+
+    /// Whether this CPU runs both x86 paths, so they can be compared (`false` prints why).
+    #[cfg(target_arch = "x86_64")]
+    fn both_x86_paths() -> bool {
+        let both = Level::detected() == Level::Avx512;
+        if !both {
+            eprintln!("this CPU has no AVX-512 (F, BW, VL, VNNI): only the AVX2 kernels run here");
+        }
+        both
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_assignment_and_scores_give_the_avx2_bits() {
+        if !both_x86_paths() {
+            return;
+        }
+        let mut s = 17;
+        // Partial panels, odd panel counts (remainders of every step width), several cache
+        // chunks (768-d), and every tile height with its remainders.
+        for (dim, k) in
+            [(1, 1), (3, 17), (7, 33), (16, 48), (50, 1024), (50, 130), (64, 70), (130, 40), (384, 100), (768, 70)]
+        {
+            let cents = rng_vec(&mut s, k * dim);
+            let panels = CentroidPanels::new(&cents, dim);
+            let stride = panels.padded_len();
+            for n in [1, 2, 3, 5, 8, 11, 12, 13, 25, 37] {
+                let points = rng_vec(&mut s, n * dim);
+                let (mut wide, mut narrow) = (vec![u32::MAX; n], vec![u32::MAX - 1; n]);
+                // SAFETY: the CPU has both (checked above); shapes as the dispatchers check.
+                unsafe {
+                    avx512::nearest(&points, &panels, &mut wide);
+                    avx2::nearest(&points, &panels, &mut narrow);
+                }
+                assert_eq!(wide, narrow, "dim {dim} k {k} rows {n}: nearest");
+                check_nearest(&points, &cents, dim, &wide);
+                let (mut wide, mut narrow) = (vec![f32::NAN; n * stride], vec![0.5; n * stride]);
+                // SAFETY: as above.
+                unsafe {
+                    avx512::scores(&points, &panels, &mut wide);
+                    avx2::scores(&points, &panels, &mut narrow);
+                }
+                for (l, (a, b)) in wide.iter().zip(&narrow).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "dim {dim} k {k} rows {n}: score {l}");
+                }
+            }
+        }
+        // Ties between lanes, panels and steps go to the lowest index on both paths: 40 equal
+        // centroids (3 panels) and one far away.
+        let mut cents = [1.0f32, 0.0].repeat(40);
+        cents.extend([5.0, 5.0]);
+        let panels = CentroidPanels::new(&cents, 2);
+        let points = [1.0, 0.0].repeat(13);
+        let mut ids = vec![9u32; 13];
+        // SAFETY: as above.
+        unsafe { avx512::nearest(&points, &panels, &mut ids) };
+        assert_eq!(ids, vec![0; 13]);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_integer_scan_is_exact_at_every_dimension_and_position() {
+        if !both_x86_paths() {
+            return;
+        }
+        let mut s = 23;
+        for dim in (1..=70).chain([96, 100, 384, 1000]) {
+            for n in [0, 1, 7, 8, 9, 17] {
+                let w = rng_vec(&mut s, dim);
+                let (codes, _) = code_rows(&mut s, CodeWidth::U8, n, dim);
+                let ints = IntWeights::new(&w).expect("short vectors keep integer weights");
+                let mut wide = vec![f32::NAN; n];
+                // SAFETY: the CPU has AVX-512 F, BW, VL and VNNI (checked above).
+                unsafe { avx512::int_codes_dot_batch(&ints.w, ints.unscale, &codes, &mut wide) };
+                for (i, row) in codes.chunks_exact(dim).enumerate() {
+                    let exact: i64 = row.iter().zip(&ints.w).map(|(&c, &x)| c as i64 * x as i64).sum();
+                    let want = exact as i32 as f32 * ints.unscale;
+                    assert_eq!(wide[i].to_bits(), want.to_bits(), "dim {dim} row {i} of {n}");
+                }
+            }
+        }
+        // The largest sums the weights allow: every code 255.
+        for dim in [33, 2048] {
+            let ints = IntWeights::new(&vec![-0.75f32; dim]).unwrap();
+            let codes = vec![255u8; 9 * dim];
+            let mut out = vec![0f32; 9];
+            // SAFETY: as above.
+            unsafe { avx512::int_codes_dot_batch(&ints.w, ints.unscale, &codes, &mut out) };
+            let exact = (255 * ints.w[0] as i64 * dim as i64) as f32 * ints.unscale;
+            assert!(out.iter().all(|o| o.to_bits() == exact.to_bits()), "dim {dim}");
         }
     }
 
