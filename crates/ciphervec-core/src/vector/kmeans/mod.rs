@@ -447,7 +447,6 @@ fn check(cancel: Stop) -> Result<(), KMeansError> {
 /// k-means++ on a random subsample: nearly the seeding quality of full k-means++ at a small
 /// fraction of its sequential cost.
 fn seed_kmeanspp(x: &[f32], dim: usize, k: usize, rng: &mut SplitMix64, cancel: Stop) -> Result<Vec<f32>, KMeansError> {
-    const ROWS: usize = 4096;
     let m = x.len() / dim;
     let s = m.min(SEED_POINTS_PER_CENTROID * k);
     let sub = gather(x, dim, &pick_distinct(m, s, rng));
@@ -455,9 +454,8 @@ fn seed_kmeanspp(x: &[f32], dim: usize, k: usize, rng: &mut SplitMix64, cancel: 
     let mut centroids = Vec::with_capacity(k * dim);
     centroids.extend_from_slice(row(rng.below(s)));
     let mut mind = vec![0f32; s];
-    sub.par_chunks(ROWS * dim)
-        .zip(mind.par_chunks_mut(ROWS))
-        .for_each(|(xs, ds)| kernels::l2_sqr_batch(&centroids, xs, dim, ds));
+    let mut seeding = Seeding::new(&sub, dim);
+    seeding.distances(&centroids, &mut mind);
     for _ in 1..k {
         check(cancel)?;
         let total: f64 = mind.iter().map(|&d| d as f64).sum();
@@ -474,15 +472,71 @@ fn seed_kmeanspp(x: &[f32], dim: usize, k: usize, rng: &mut SplitMix64, cancel: 
         }
         let c = row(pick);
         centroids.extend_from_slice(c);
-        sub.par_chunks(ROWS * dim).zip(mind.par_chunks_mut(ROWS)).for_each(|(xs, ds)| {
-            let mut tmp = vec![0f32; ds.len()];
-            kernels::l2_sqr_batch(c, xs, dim, &mut tmp);
-            for (d, t) in ds.iter_mut().zip(tmp) {
-                *d = d.min(t);
-            }
-        });
+        seeding.lower(c, &mut mind);
     }
     Ok(centroids)
+}
+
+/// A seeding step's distance update: every subsample point's distance to the newest seed.
+/// One step is small (16 points per centroid: ~0.8 M multiply-adds at 50 dimensions) and
+/// 1,024 seeds take 1,024 sequential steps, so below [`Seeding::PARALLEL_FLOPS`] a step runs on
+/// the calling thread: handing it to the pool cost a wake-up of its threads per step, which
+/// made seeding most of the first iteration's time (BENCHMARKS.md, "AVX-512 kernels"). Either
+/// way a point's distance is the same (the batch kernel does not depend on a row's position).
+struct Seeding<'a> {
+    sub: &'a [f32],
+    dim: usize,
+    parallel: bool,
+    /// The sequential path's distances to the newest seed.
+    scratch: Vec<f32>,
+}
+
+impl<'a> Seeding<'a> {
+    /// Multiply-adds per step from which the pool shares it.
+    const PARALLEL_FLOPS: usize = 1 << 22;
+    /// Points per parallel piece.
+    const ROWS: usize = 4096;
+
+    fn new(sub: &'a [f32], dim: usize) -> Self {
+        let parallel = sub.len() >= Self::PARALLEL_FLOPS;
+        let scratch = if parallel { Vec::new() } else { vec![0f32; sub.len() / dim] };
+        Seeding { sub, dim, parallel, scratch }
+    }
+
+    /// `out[i]` = the distance of point i to `c`.
+    fn distances(&mut self, c: &[f32], out: &mut [f32]) {
+        let dim = self.dim;
+        if self.parallel {
+            self.sub
+                .par_chunks(Self::ROWS * dim)
+                .zip(out.par_chunks_mut(Self::ROWS))
+                .for_each(|(xs, ds)| kernels::l2_sqr_batch(c, xs, dim, ds));
+        } else {
+            kernels::l2_sqr_batch(c, self.sub, dim, out);
+        }
+    }
+
+    /// `mind[i]` = the lower of itself and point i's distance to `c`.
+    fn lower(&mut self, c: &[f32], mind: &mut [f32]) {
+        let dim = self.dim;
+        if self.parallel {
+            self.sub.par_chunks(Self::ROWS * dim).zip(mind.par_chunks_mut(Self::ROWS)).for_each_init(
+                || vec![0f32; Self::ROWS],
+                |tmp, (xs, ds)| {
+                    let tmp = &mut tmp[..ds.len()];
+                    kernels::l2_sqr_batch(c, xs, dim, tmp);
+                    for (d, &t) in ds.iter_mut().zip(tmp.iter()) {
+                        *d = d.min(t);
+                    }
+                },
+            );
+        } else {
+            kernels::l2_sqr_batch(c, self.sub, dim, &mut self.scratch);
+            for (d, &t) in mind.iter_mut().zip(&self.scratch) {
+                *d = d.min(t);
+            }
+        }
+    }
 }
 
 /// Nearest centroid and exact squared distance for every row of `x`, in parallel blocks.

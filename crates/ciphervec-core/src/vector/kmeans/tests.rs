@@ -529,3 +529,32 @@ fn bounded_lloyd_cancel_aborts_within_a_block_per_worker() {
     p.batch_size = 64;
     assert_cancel_stops_within_a_block_per_worker(&data, dim, &p);
 }
+
+/// A seeding step gives the same distances on the calling thread and shared out over the
+/// pool (the path depends on the subsample's size, so the seeds must not).
+#[test]
+fn seeding_steps_give_the_same_distances_on_one_thread_and_on_the_pool() {
+    let mut r = Lcg(9);
+    let dim = 37;
+    // More than one parallel piece, and a last piece that is not full.
+    let n = 2 * Seeding::ROWS + 123;
+    let sub: Vec<f32> = (0..n * dim).map(|_| r.unit()).collect();
+    let seeds: Vec<&[f32]> = (0..5).map(|i| &sub[i * 997 * dim..][..dim]).collect();
+    let mut one = Seeding { sub: &sub, dim, parallel: false, scratch: vec![0.0; n] };
+    let mut pool = Seeding { sub: &sub, dim, parallel: true, scratch: Vec::new() };
+    let (mut a, mut b) = (vec![f32::NAN; n], vec![0.5; n]);
+    one.distances(seeds[0], &mut a);
+    pool.distances(seeds[0], &mut b);
+    for c in &seeds[1..] {
+        one.lower(c, &mut a);
+        pool.lower(c, &mut b);
+    }
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    // And each is the lowest distance to the seeds.
+    for (i, &d) in a.iter().enumerate() {
+        let row = &sub[i * dim..(i + 1) * dim];
+        let want = seeds.iter().map(|c| kernels::l2_sqr(c, row)).fold(f32::INFINITY, f32::min);
+        assert!((d - want).abs() <= 1e-5 * want.max(1.0), "point {i}: {d} vs {want}");
+    }
+    assert!(Seeding::new(&sub, dim).parallel == (n * dim >= Seeding::PARALLEL_FLOPS));
+}
