@@ -9,7 +9,9 @@
 //! hops (issue 16)"). Here a submitted job is taken by an idle thread if there is one, or else by whichever
 //! thread finishes first; a thread of its own (`ciphervec-spawn`) starts a new one only when,
 //! once it has woken, jobs are still waiting that no idle or starting thread will take. Idle
-//! threads end after [`KEEP_ALIVE`].
+//! threads end after [`KEEP_ALIVE`]. A thread that finished a call while no other call runs
+//! watches the queue for [`SPIN`] before it sleeps, so calls awaited one after another need no
+//! wake-up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
