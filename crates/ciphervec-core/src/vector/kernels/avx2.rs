@@ -192,12 +192,12 @@ pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
             let x = &points[r * dim..(r + rows) * dim];
             let o = &mut out[r * stride..(r + rows) * stride];
             match rows {
-                6 => score_tile::<6>(x, c, p0..p1, o),
-                5 => score_tile::<5>(x, c, p0..p1, o),
-                4 => score_tile::<4>(x, c, p0..p1, o),
-                3 => score_tile::<3>(x, c, p0..p1, o),
-                2 => score_tile::<2>(x, c, p0..p1, o),
-                _ => score_tile::<1>(x, c, p0..p1, o),
+                6 => score_tile::<6, 1>(x, c, p0..p1, o),
+                5 => score_tile::<5, 1>(x, c, p0..p1, o),
+                4 => score_tile::<4, 1>(x, c, p0..p1, o),
+                3 => score_tile::<3, 1>(x, c, p0..p1, o),
+                2 => score_tile::<2, 2>(x, c, p0..p1, o),
+                _ => score_tile::<1, 4>(x, c, p0..p1, o),
             }
             r += rows;
         }
@@ -209,34 +209,60 @@ pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
 /// same alone or in a batch.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn score_tile<const R: usize>(x: &[f32], c: &CentroidPanels, panels: std::ops::Range<usize>, out: &mut [f32]) {
+fn score_tile<const R: usize, const P: usize>(
+    x: &[f32],
+    c: &CentroidPanels,
+    panels: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let mut p = panels.start;
+    while p + P <= panels.end {
+        score_step::<R, P>(x, c, p, out);
+        p += P;
+    }
+    while p < panels.end {
+        score_step::<R, 1>(x, c, p, out);
+        p += 1;
+    }
+}
+
+/// [`score_tile`]'s step over panels p..p + P: 2·R·P chains, so few rows still keep 8 chains
+/// in flight (one row against one panel had 2, and waited on each multiply-add's latency).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn score_step<const R: usize, const P: usize>(x: &[f32], c: &CentroidPanels, p: usize, out: &mut [f32]) {
     let dim = c.dim;
     let stride = c.panels() * NR;
     assert!(x.len() == R * dim && out.len() == R * stride);
-    assert!(panels.end * dim * NR <= c.data.len());
+    assert!((p + P) * dim * NR <= c.data.len());
     let px = x.as_ptr();
     let two = _mm256_set1_ps(2.0);
-    for p in panels {
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        // SAFETY: panel p lies inside `c.data` (asserted); x has R rows of dim.
-        unsafe {
-            let pc = c.data.as_ptr().add(p * dim * NR);
-            for j in 0..dim {
-                let c0 = _mm256_loadu_ps(pc.add(j * NR));
-                let c1 = _mm256_loadu_ps(pc.add(j * NR + 8));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let xv = _mm256_broadcast_ss(&*px.add(r * dim + j));
-                    acc[0] = _mm256_fmadd_ps(xv, c0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(xv, c1, acc[1]);
+    let mut acc = [[[_mm256_setzero_ps(); 2]; P]; R];
+    // SAFETY: panels p..p + P lie inside `c.data` (asserted); x has R rows of dim.
+    unsafe {
+        let pc = c.data.as_ptr().add(p * dim * NR);
+        for j in 0..dim {
+            let mut cv = [[_mm256_setzero_ps(); 2]; P];
+            for (q, cv) in cv.iter_mut().enumerate() {
+                cv[0] = _mm256_loadu_ps(pc.add(q * dim * NR + j * NR));
+                cv[1] = _mm256_loadu_ps(pc.add(q * dim * NR + j * NR + 8));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm256_broadcast_ss(&*px.add(r * dim + j));
+                for (acc, cv) in acc.iter_mut().zip(&cv) {
+                    acc[0] = _mm256_fmadd_ps(xv, cv[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(xv, cv[1], acc[1]);
                 }
             }
+        }
+        for q in 0..P {
             for h in 0..2 {
-                let nv = _mm256_loadu_ps(c.norms.as_ptr().add(p * NR + 8 * h));
+                let nv = _mm256_loadu_ps(c.norms.as_ptr().add((p + q) * NR + 8 * h));
                 for (r, acc) in acc.iter().enumerate() {
-                    // SAFETY: row r's scores of panel p lie inside `out` (asserted above).
+                    // SAFETY: row r's scores of panel p + q lie inside `out` (asserted above).
                     _mm256_storeu_ps(
-                        out.as_mut_ptr().add(r * stride + p * NR + 8 * h),
-                        _mm256_fnmadd_ps(two, acc[h], nv),
+                        out.as_mut_ptr().add(r * stride + (p + q) * NR + 8 * h),
+                        _mm256_fnmadd_ps(two, acc[q][h], nv),
                     );
                 }
             }

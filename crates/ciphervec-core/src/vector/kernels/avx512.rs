@@ -3,9 +3,10 @@
 //! same chain of fused multiply-adds over the dimensions in the same order, one lane per
 //! centroid, and integer code sums are exact. So an index answers the same on either CPU,
 //! and the AVX2 kernels are the reference these are tested against. What changes is the
-//! width (16 lanes a register, twice AVX2's) and, for few rows, how many independent chains
-//! run at once: one query against the coarse quantizer had 2 chains per step in the AVX2
-//! tile, latency-bound at high dimensions; here it has 8 (BENCHMARKS.md, "AVX-512 kernels").
+//! width (16 lanes a register, twice AVX2's) and the tile shapes (BENCHMARKS.md, "AVX-512
+//! kernels"). One query against the coarse quantizer takes 4 panels a step: 4 chains kept
+//! it from waiting on each multiply-add's latency, and 8 (8 panels streamed at once) ran
+//! slower at 384-d.
 
 use super::{chunk_panels, CentroidPanels, NR};
 use std::arch::x86_64::*;
@@ -17,7 +18,7 @@ const PREFETCH_ROWS: usize = 32;
 const MAX_P: usize = 8;
 
 /// Rows in the next tile: the callers pair each with the panels per step that keep 16–24
-/// accumulators, and at least 8 independent chains however few rows are left.
+/// accumulators, or at least 4 independent chains when few rows are left.
 fn shape(rows_left: usize) -> usize {
     match rows_left {
         12.. => 12,
@@ -76,7 +77,7 @@ pub(super) fn scores(points: &[f32], c: &CentroidPanels, out: &mut [f32]) {
                 8 => score_rows::<8, 3>(x, c, p0..p1, o),
                 4 => score_rows::<4, 6>(x, c, p0..p1, o),
                 2 => score_rows::<2, 8>(x, c, p0..p1, o),
-                _ => score_rows::<1, 8>(x, c, p0..p1, o),
+                _ => score_rows::<1, 4>(x, c, p0..p1, o),
             }
             r += rows;
         }
