@@ -5,7 +5,8 @@
 //! [ROUNDS]
 //! FBIN is a glove-style .fbin (rows, cols, f32 row-major); TYPE one of `flat`, `sq8`, `fp16`
 //! (default `flat`); NLISTS default 1024; every round trains a fresh index on a memory store.
-//! `THREADS=N` gives the client N worker threads (default 2); `ITERS=N` sets `maxIters`.
+//! `THREADS=N` gives the client N worker threads (default 2); `ITERS=N` sets `maxIters`; `SEED=N`
+//! its `seed`.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -39,7 +40,10 @@ fn main() {
         let spec = IndexSpec { dimension: Some(dim), metric: Metric::Euclidean, index_type, ..IndexSpec::default() };
         let index = client.create_index_with(&format!("round{round}"), &[9u8; 32], &spec).unwrap();
         index.upsert(vector_items(&data, dim)).unwrap();
-        let params = TrainParams { n_lists: Some(n_lists), max_iters, ..TrainParams::default() };
+        let mut params = TrainParams { n_lists: Some(n_lists), max_iters, ..TrainParams::default() };
+        if let Ok(seed) = std::env::var("SEED") {
+            params.seed = seed.parse().unwrap();
+        }
         let marks = Mutex::new(Vec::new());
         let t0 = Instant::now();
         let report = index

@@ -164,7 +164,18 @@ impl std::error::Error for KMeansError {}
 
 /// Points per centroid in the k-means++ seeding subsample: enough to place seeds well while
 /// keeping the sequential O(subsample * k * dim) seeding a small share of training time.
-const SEED_POINTS_PER_CENTROID: usize = 16;
+/// Each of the k steps streams the whole subsample, which from 96 dimensions up no longer
+/// fits in cache (25 MB at 384-d and 1024 lists), so there it is halved: on a 384-d set that
+/// took 10–16 % off `train()` with the inertia within ±0.04 %; on glove50 (50-d), where
+/// seeding is cheap, 8 points cost +0.03–0.07 % of inertia and no time (BENCHMARKS.md,
+/// "AVX-512 kernels").
+fn seed_points_per_centroid(dim: usize) -> usize {
+    if dim >= 96 {
+        8
+    } else {
+        16
+    }
+}
 /// Multiply-adds per cancel poll inside an assignment block (about a millisecond of one core).
 const POLL_FLOPS: usize = 1 << 25;
 
@@ -366,7 +377,7 @@ pub(crate) fn sample_size(n: usize, dim: usize, p: &KMeansParams) -> Result<usiz
     // Centroids, panels and per-centroid sums; seeding subsample with its distances; block
     // buffers; mini-batch: the batch, its ids and distances, f64 sums and counts per centroid.
     let panels_len = k.div_ceil(16) * 16 * (dim + 1);
-    let seed_pts = (SEED_POINTS_PER_CENTROID * k).min(capped);
+    let seed_pts = (seed_points_per_centroid(dim) * k).min(capped);
     let batch = if minibatch { p.batch_size.min(capped) * (row + 2 * f) + k * (2 * dim + 3) * f } else { 0 };
     // Bounded Lloyd keeps past centroids and each group's panels besides, and per iteration
     // and group how far the group moved.
@@ -448,7 +459,7 @@ fn check(cancel: Stop) -> Result<(), KMeansError> {
 /// fraction of its sequential cost.
 fn seed_kmeanspp(x: &[f32], dim: usize, k: usize, rng: &mut SplitMix64, cancel: Stop) -> Result<Vec<f32>, KMeansError> {
     let m = x.len() / dim;
-    let s = m.min(SEED_POINTS_PER_CENTROID * k);
+    let s = m.min(seed_points_per_centroid(dim) * k);
     let sub = gather(x, dim, &pick_distinct(m, s, rng));
     let row = |i: usize| &sub[i * dim..(i + 1) * dim];
     let mut centroids = Vec::with_capacity(k * dim);
