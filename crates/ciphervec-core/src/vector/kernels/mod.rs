@@ -34,17 +34,20 @@ impl Level {
         #[cfg(target_arch = "x86_64")]
         {
             static LEVEL: OnceLock<Level> = OnceLock::new();
-            *LEVEL.get_or_init(|| {
-                let cap = match std::env::var("CIPHERVEC_SIMD").as_deref() {
-                    Ok("portable") => Level::Portable,
-                    Ok("avx2") => Level::Avx2,
-                    _ => Level::Avx512,
-                };
-                Level::detected().min(cap)
-            })
+            *LEVEL.get_or_init(|| Level::detected().min(Level::cap(std::env::var("CIPHERVEC_SIMD").ok().as_deref())))
         }
         #[cfg(not(target_arch = "x86_64"))]
         Level::Portable
+    }
+
+    /// The highest level `CIPHERVEC_SIMD` allows: `portable` or `avx2` (in any case), else
+    /// no cap.
+    fn cap(setting: Option<&str>) -> Level {
+        match setting.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("portable") => Level::Portable,
+            Some("avx2") => Level::Avx2,
+            _ => Level::Avx512,
+        }
     }
 
     /// The CPU's best level.
@@ -774,6 +777,16 @@ mod tests {
             let exact = (255 * ints.w[0] as i64 * dim as i64) as f32 * ints.unscale;
             assert!(out.iter().all(|o| o.to_bits() == exact.to_bits()), "dim {dim}");
         }
+    }
+
+    #[test]
+    fn the_environment_caps_the_level_and_nothing_else_does() {
+        assert_eq!(Level::cap(Some("portable")), Level::Portable);
+        assert_eq!(Level::cap(Some(" AVX2 ")), Level::Avx2);
+        for other in [None, Some(""), Some("avx512"), Some("sse4")] {
+            assert_eq!(Level::cap(other), Level::Avx512, "{other:?}");
+        }
+        assert!(Level::current() <= Level::cap(std::env::var("CIPHERVEC_SIMD").ok().as_deref()));
     }
 
     #[test]
