@@ -26,12 +26,13 @@ pub(super) const FILE_NAME: &str = "ciphervec.redb";
 const FORMAT_VERSION: u32 = 1;
 
 /// redb's page cache (read cache plus write buffer). Every page a load reads passes through
-/// it, so its size is memory a load faults in next to the decrypted working set, which
-/// already holds every record (redb's default, 1 GiB, kept the whole file resident); but
-/// writes need it. 32 MiB is the smallest size at which ingest next to background
-/// compactions is as fast as with more (BENCHMARKS.md, "Disk store: ingest and reopen",
-/// item 7).
-const CACHE_BYTES: usize = 32 << 20;
+/// it and stays cached, next to the decrypted working set that already holds every record,
+/// so after a load it is memory for nothing (redb's default, 1 GiB, kept the whole file
+/// resident). 32 MiB once kept ingest fast with per-record storage; with segments, ingest
+/// next to background compactions and loads ran as fast at 2, 4 and 8 MiB, and 4 MiB takes
+/// an IVF-Flat index's resident memory after a load from 1.37× to 1.18× its vectors
+/// (BENCHMARKS.md, "A 4 MiB page cache for the disk store").
+const CACHE_BYTES: usize = 4 << 20;
 
 /// [`Storage::reclaim_space`] shrinks the file once its unused pages are at least this many
 /// bytes and at least as many as its used ones. A compaction writes its new segments next to
